@@ -1,0 +1,45 @@
+/* buf.h: a growable byte buffer (internal).
+ *
+ * Owns its storage. Used by the codecs and the envelope to encode into
+ * reusable memory: sio_buf_reset() keeps the allocation, so a connection or
+ * a bus thread can encode packet after packet without allocating.
+ */
+#ifndef SIO_CORE_BUF_H
+#define SIO_CORE_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Internal API: exported from libsio for the sio tools and tests, not installed. */
+#pragma GCC visibility push(default)
+
+struct sio_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+};
+
+#define SIO_BUF_INIT { NULL, 0, 0 }
+
+void sio_buf_init(struct sio_buf *b);
+void sio_buf_clear(struct sio_buf *b);                  /* frees storage */
+static inline void sio_buf_reset(struct sio_buf *b) { b->len = 0; }
+/* Make room for at least n more bytes. 0 or -ENOMEM. */
+int  sio_buf_reserve(struct sio_buf *b, size_t n);
+int  sio_buf_append(struct sio_buf *b, const void *p, size_t n);
+int  sio_buf_append_str(struct sio_buf *b, const char *s);
+int  sio_buf_append_byte(struct sio_buf *b, uint8_t c);
+int  sio_buf_printf(struct sio_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Append the base64 (standard alphabet, padded) of p[0..n). */
+int  sio_buf_append_base64(struct sio_buf *b, const void *p, size_t n);
+/* Decode standard base64 from in[0..n) into out (may alias in: the output
+ * is never longer than the input). Returns the decoded length or
+ * SIO_ERR_BASE64. */
+long sio_base64_decode(const char *in, size_t n, uint8_t *out);
+/* Take the storage out of b (NUL-terminated; caller frees with free()). */
+char *sio_buf_steal(struct sio_buf *b, size_t *len);
+
+#pragma GCC visibility pop
+
+#endif

@@ -1,0 +1,34 @@
+/* msg.h: binary values inside jansson arguments.
+ *
+ * Socket.IO arguments are JSON plus binary attachments. In sio, a binary
+ * value is a jansson object made by sio_binary_new(): it can sit anywhere in
+ * an argument array or object, be copied (json_incref) into an emit, and is
+ * turned into a {"_placeholder":true,"num":N} attachment when encoded. On
+ * receive, placeholders are turned back into binary values before a handler
+ * or client callback sees the arguments.
+ *
+ * Representation (stable, part of the ABI): an object with exactly one key
+ * "_sio_binary" whose value is a jansson string made with
+ * json_stringn_nocheck() holding the raw bytes. Use the functions below.
+ */
+#ifndef SIO_MSG_H
+#define SIO_MSG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define SIO_BINARY_KEY "_sio_binary"
+
+/* A new binary value holding a copy of len bytes at data (data may be NULL
+ * when len is 0). Returns a new reference, NULL on allocation failure. */
+__attribute__((visibility("default")))
+json_t *sio_binary_new(const void *data, size_t len);
+
+/* True when v is a binary value. When it is and data/len are not NULL, they
+ * receive a pointer to the bytes (borrowed, valid while v lives) and the
+ * length. */
+__attribute__((visibility("default")))
+bool sio_binary_get(const json_t *v, const void **data, size_t *len);
+
+#endif
