@@ -1,0 +1,68 @@
+/* bus.h: the ZeroMQ bus topology shared by gateway, hub and worker (internal).
+ *
+ * Sockets (one hub; any number of gateways and workers):
+ *
+ *   gateway DEALER  --connect-->  hub ROUTER  "events" endpoint
+ *       gateway -> hub: 2 frames [route, envelope]
+ *         route = 1 byte kind (enum sio_env_kind) + nsp + '\0' + sid
+ *         (lets the hub route without decoding the envelope; the envelope
+ *         frame is forwarded to the worker untouched)
+ *   gateway SUB     --connect-->  hub PUB    "commands" endpoint
+ *       hub -> gateway: 2 frames [topic, envelope]
+ *         topic = the gateway id (SIO_GW_ID_LEN chars) for commands that
+ *         target sockets of one gateway, "*" for every gateway.
+ *         Gateways subscribe to their id and to "*".
+ *   worker DEALER   --connect-->  hub ROUTER "workers" endpoint
+ *       worker -> hub: HELLO / HEARTBEAT / BYE: 1 frame [envelope]
+ *                      commands:               2 frames [topic, envelope]
+ *                      (topic as above; the hub republishes both frames
+ *                      on PUB without decoding them)
+ *       hub -> worker: events: 1 frame [envelope] (as the gateway sent it)
+ *
+ * Routing (hub): a CONNECT goes to a live worker that serves the namespace
+ * (exact name first, then patterns with a trailing '*', then "*"), chosen
+ * round-robin; the (nsp, sid) -> worker choice is kept until the socket's
+ * DISCONNECT, so one socket's events are handled in order by one worker.
+ * RAW messages (nsp "") go to a worker whose plugin has on_raw, sticky per
+ * engine sid. A CONNECT for a namespace no worker serves is answered by the
+ * hub itself with CONNECT_ERR {"message":"Invalid namespace"}.
+ *
+ * In embedded mode (sio server) the endpoints are inproc:// on one shared
+ * zmq context; split roles use ipc:// or tcp://.
+ */
+#ifndef SIO_CORE_BUS_H
+#define SIO_CORE_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#pragma GCC visibility push(default)
+
+#define SIO_GW_ID_LEN 8
+#define SIO_BUS_ALL_TOPIC "*"
+
+#define SIO_BUS_INPROC_EVENTS   "inproc://sio-hub-events"
+#define SIO_BUS_INPROC_COMMANDS "inproc://sio-hub-commands"
+#define SIO_BUS_INPROC_WORKERS  "inproc://sio-hub-workers"
+
+struct sio_bus_endpoints {
+    const char *events;     /* hub ROUTER for gateways */
+    const char *commands;   /* hub PUB for gateways */
+    const char *workers;    /* hub ROUTER for workers */
+};
+
+/* Build the 2-frame route header for an event. Returns its length (at most
+ * cap) or -EINVAL when it does not fit. */
+int sio_bus_route_make(char *out, size_t cap, int kind, const char *nsp, size_t nsp_len,
+                       const char *sid, size_t sid_len);
+/* Split a route header. Pointers borrow from buf; 0 or -EINVAL. */
+int sio_bus_route_parse(const char *buf, size_t len, int *kind,
+                        const char **nsp, size_t *nsp_len,
+                        const char **sid, size_t *sid_len);
+
+/* Fill out with len random characters of [A-Za-z0-9_-] (getrandom). */
+void sio_random_id(char *out, size_t len);
+
+#pragma GCC visibility pop
+
+#endif

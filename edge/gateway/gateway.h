@@ -1,0 +1,40 @@
+/* gateway.h: the Engine.IO / Socket.IO edge (HTTP/1.1 polling + WebSocket).
+ *
+ * sio_gateway_new() binds the listening sockets (so "port in use" is
+ * reported to the caller), connects to the hub and starts the gateway's I/O
+ * thread. sio_gateway_destroy() stops it and waits.
+ */
+#ifndef SIO_GATEWAY_H
+#define SIO_GATEWAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "bus.h"
+
+#pragma GCC visibility push(default)
+
+typedef struct sio_gateway sio_gateway;
+
+struct sio_gateway_cfg {
+    void *zmq_ctx;
+    struct sio_bus_endpoints ep;        /* events + commands are used */
+    const char *host;                   /* default "127.0.0.1"; "::" / "0.0.0.0" / "localhost" */
+    uint16_t port;                      /* default 5000; 0 = pick (see sio_gateway_port) */
+    const char *path;                   /* default "/socket.io/" */
+    const char *engineio_path;          /* raw Engine.IO service; NULL = off */
+    unsigned ping_interval_ms;          /* default 25000 */
+    unsigned ping_timeout_ms;           /* default 20000 */
+    size_t max_payload;                 /* default 1000000 */
+    bool no_polling;                    /* transports: polling off */
+    bool no_websocket;                  /* transports: websocket off */
+};
+
+int  sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *err, size_t errlen);
+/* The bound TCP port (useful with port 0). */
+uint16_t sio_gateway_port(const sio_gateway *gw);
+void sio_gateway_destroy(sio_gateway **gw_p);
+
+#pragma GCC visibility pop
+
+#endif
