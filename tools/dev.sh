@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# dev.sh: set up a Debian machine, build sio, run it or run every test.
+#
+#   tools/dev.sh run     install, build, start `sio server` with the chat plugin on :5000
+#   tools/dev.sh test    install, build (normal, ASan+UBSan, fuzz), run every suite;
+#                        the last line is "N passed, N failed"
+#   tools/dev.sh setup   only install packages (apt, npm)
+#   tools/dev.sh build   only configure and build ./build
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+APT_PACKAGES=(
+  build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
+  libevent-dev libnghttp2-dev libwslay-dev libmsgpack-dev libjansson-dev
+  libzmq3-dev libssl-dev libcriterion-dev libhttp-parser-dev zlib1g-dev
+  nodejs npm python3 python3-socketio python3-aiohttp python3-websocket
+  python3-requests python3-msgpack valgrind
+)
+
+log() { printf '== %s\n' "$*" >&2; }
+
+setup() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    # nodejs/npm may come from elsewhere on the image; accept a working binary
+    case $p in
+      nodejs) command -v node >/dev/null 2>&1 && continue ;;
+      npm)    command -v npm  >/dev/null 2>&1 && continue ;;
+    esac
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    log "apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  if [[ -f tests/interop/package.json && ! -d tests/interop/node_modules ]]; then
+    log "npm install (tests/interop)"
+    (cd tests/interop && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+}
+
+configure() {  # configure DIR [meson args...]
+  local dir=$1; shift
+  if [[ ! -f $dir/build.ninja ]]; then
+    meson setup "$dir" "$@" >/dev/null
+  fi
+}
+
+build() {
+  configure build
+  ninja -C build >/dev/null
+}
+
+run() {
+  setup
+  build
+  local port=${PORT:-5000}
+  log "sio server on http://127.0.0.1:$port/ (chat plugin); Ctrl-C stops it"
+  exec build/tools/sio server --plugin build/plugins/chat/chat.so --port "$port" "$@"
+}
+
+# --- test: every suite adds to these totals ---
+PASSED=0
+FAILED=0
+count_meson() {  # count_meson NAME DIR [meson test args]
+  local name=$1 dir=$2; shift 2
+  local out rc=0
+  out=$(meson test -C "$dir" --print-errorlogs "$@" 2>&1) || rc=$?
+  printf '%s\n' "$out" | grep -E '^ *[0-9]+/[0-9]+ ' || true
+  local ok fail
+  ok=$(printf '%s\n' "$out" | awk '/^Ok:/{print $2}')
+  fail=$(printf '%s\n' "$out" | awk '/^Fail:/{print $2}')
+  local to; to=$(printf '%s\n' "$out" | awk '/^Timeout:/{print $2}')
+  ok=${ok:-0}; fail=$(( ${fail:-0} + ${to:-0} ))
+  if (( rc != 0 && fail == 0 )); then fail=1; printf '%s\n' "$out" | tail -30; fi
+  if (( fail > 0 )); then printf '%s\n' "$out" | sed -n '/stdout:/,/^==/p' | head -100; fi
+  log "$name: $ok passed, $fail failed"
+  PASSED=$((PASSED + ok)); FAILED=$((FAILED + fail))
+}
+
+count_suite() {  # count_suite NAME CMD...: a script printing "N passed, N failed" last
+  local name=$1; shift
+  local out rc=0
+  out=$("$@" 2>&1) || rc=$?
+  printf '%s\n' "$out"
+  local last p f
+  last=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -1)
+  p=$(printf '%s' "$last" | awk '{print $1}'); f=$(printf '%s' "$last" | awk '{print $3}')
+  p=${p:-0}; f=${f:-0}
+  if (( rc != 0 && f == 0 )); then f=1; fi
+  log "$name: $p passed, $f failed"
+  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+}
+
+fuzz() {
+  local dir=build-fuzz
+  CC=clang configure $dir -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false -Dtests=false
+  ninja -C $dir >/dev/null
+  local secs=${FUZZ_SECONDS:-20}
+  for t in tests/fuzz/corpus/*/; do
+    t=$(basename "$t")
+    local bin=$dir/tests/fuzz/fuzz-$t work
+    work=$(mktemp -d)
+    cp -r "tests/fuzz/corpus/$t/." "$work/"
+    if "$bin" -max_total_time="$secs" -seed=1 -print_final_stats=0 "$work" >"$work.log" 2>&1; then
+      log "fuzz-$t: clean for ${secs}s ($(grep -o 'exec/s: [0-9]*' "$work.log" | tail -1))"
+      PASSED=$((PASSED + 1))
+    else
+      tail -40 "$work.log"
+      log "fuzz-$t: FAILED"
+      FAILED=$((FAILED + 1))
+    fi
+    rm -rf "$work" "$work.log"
+  done
+}
+
+test_all() {
+  setup
+  log "build (gcc)"
+  build
+  count_meson unit build
+  log "build (clang)"
+  CC=clang configure build-clang
+  ninja -C build-clang >/dev/null
+  log "build (ASan+UBSan)"
+  configure build-asan -Db_sanitize=address,undefined -Db_lundef=false
+  ninja -C build-asan >/dev/null
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    count_meson unit-asan build-asan
+  fuzz
+  if [[ -x tests/interop/run.sh || -f tests/interop/run.sh ]]; then
+    count_suite interop bash tests/interop/run.sh
+    count_suite interop-asan env SIO_BIN=build-asan/tools/sio SIO_PLUGIN_DIR=build-asan/plugins \
+      ASAN_OPTIONS=detect_leaks=1 bash tests/interop/run.sh
+  fi
+  echo "$PASSED passed, $FAILED failed"
+  (( FAILED == 0 ))
+}
+
+case ${1:-} in
+  setup) setup ;;
+  build) setup; build ;;
+  run) shift; run "$@" ;;
+  test) test_all ;;
+  *) echo "usage: tools/dev.sh run|test|setup|build" >&2; exit 2 ;;
+esac
