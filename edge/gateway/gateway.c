@@ -1,0 +1,757 @@
+/* gateway.c: the gateway's I/O thread: listeners, HTTP routing of the
+ * Engine.IO endpoints (handshake, polling, WebSocket upgrade, the exact
+ * JS error responses) and the bus sockets (see gateway.h, bus.h).
+ *
+ * Bus I/O: a DEALER to ep.events (2 frames [route, envelope]) and a SUB to
+ * ep.commands subscribed to the gateway id and "*". The SUB's ZMQ_FD is
+ * edge-triggered: the read event drains with ZMQ_DONTWAIT until EAGAIN and
+ * re-checks ZMQ_EVENTS. We never receive on the DEALER, so sends on it do
+ * not steal the SUB's notifications.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <http_parser.h>
+#include <zmq.h>
+#include <sio/sio.h>
+#include "gw.h"
+#include "proto/eio.h"
+#include "proto/sio.h"
+
+SIO_LOG_TOPIC_STATIC(topic, "edge.gateway");
+
+/* ---------- ids ---------- */
+
+void gw_make_sid(char out[GW_SID_LEN + 1])
+{
+    /* As the JS server's base64id: 12 random bytes + a 3-byte counter,
+     * base64 with '-' and '_' (always 20 chars, no padding). */
+    static unsigned counter;
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint8_t b[15];
+    if (getrandom(b, 12, 0) != 12) {
+        for (int i = 0; i < 12; i++)
+            b[i] = (uint8_t)rand();
+    }
+    unsigned n = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+    b[12] = (uint8_t)(n >> 16);
+    b[13] = (uint8_t)(n >> 8);
+    b[14] = (uint8_t)n;
+    char *d = out;
+    for (int i = 0; i < 15; i += 3) {
+        uint32_t v = (uint32_t)b[i] << 16 | (uint32_t)b[i + 1] << 8 | b[i + 2];
+        *d++ = a[v >> 18 & 63];
+        *d++ = a[v >> 12 & 63];
+        *d++ = a[v >> 6 & 63];
+        *d++ = a[v & 63];
+    }
+    *d = 0;
+}
+
+/* ---------- bus ---------- */
+
+void gw_bus_send(struct gw_thread *t, const struct sio_env *env)
+{
+    char route[1 + SIO_MAX_NSP_LEN + 1 + 128];
+    int rl = sio_bus_route_make(route, sizeof route, (int)env->kind,
+                                env->nsp.p ? env->nsp.p : "", env->nsp.len,
+                                env->sid.p ? env->sid.p : "", env->sid.len);
+    if (rl < 0) {
+        sio_log_debug(topic, "route too long");
+        return;
+    }
+    sio_buf_reset(&t->envbuf);
+    if (sio_env_encode(env, &t->envbuf) < 0) {
+        sio_log_warn(topic, "envelope encode failed (kind %d)", (int)env->kind);
+        return;
+    }
+    if (zmq_send(t->dealer, route, (size_t)rl, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(t->dealer, t->envbuf.data, t->envbuf.len, ZMQ_DONTWAIT) < 0) {
+        sio_log_warn(topic, "bus send failed: %s (event %s dropped)", zmq_strerror(zmq_errno()),
+                     sio_env_kind_name((int)env->kind));
+    }
+}
+
+static void bus_drain(struct gw_thread *t)
+{
+    if (t->bus_busy)
+        return;     /* a command handler is running; the outer loop drains */
+    t->bus_busy = true;
+    for (;;) {
+        zmq_msg_t tp, m;
+        zmq_msg_init(&tp);
+        if (zmq_msg_recv(&tp, t->sub, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&tp);
+            int ev = 0;
+            size_t sz = sizeof ev;
+            if (zmq_getsockopt(t->sub, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN))
+                continue;
+            break;
+        }
+        bool more = zmq_msg_more(&tp);
+        zmq_msg_init(&m);
+        if (!more || zmq_msg_recv(&m, t->sub, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&tp);
+            zmq_msg_close(&m);
+            continue;
+        }
+        while (zmq_msg_more(&m)) {      /* skip extra frames */
+            zmq_msg_t x;
+            zmq_msg_init(&x);
+            int r = zmq_msg_recv(&x, t->sub, ZMQ_DONTWAIT);
+            bool xm = r >= 0 && zmq_msg_more(&x);
+            zmq_msg_close(&x);
+            if (!xm)
+                break;
+        }
+        size_t tl = zmq_msg_size(&tp);
+        const char *td = zmq_msg_data(&tp);
+        bool mine = (tl == SIO_GW_ID_LEN && memcmp(td, t->gw->id, SIO_GW_ID_LEN) == 0) ||
+                    (tl == 1 && td[0] == '*');
+        if (mine) {
+            struct sio_env env;
+            int r = sio_env_decode(zmq_msg_data(&m), zmq_msg_size(&m), &env);
+            if (r == 0) {
+                gw_sio_command(t, &env);
+                sio_env_clear(&env);
+            } else {
+                sio_log_debug(topic, "bad envelope from hub: %s", sio_strerror(r));
+            }
+        }
+        zmq_msg_close(&tp);
+        zmq_msg_close(&m);
+    }
+    t->bus_busy = false;
+}
+
+static void sub_cb(evutil_socket_t fd, short what, void *arg)
+{
+    bus_drain(arg);
+}
+
+/* ---------- connections ---------- */
+
+static void conn_unlink(struct gw_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->t->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    free(c);
+}
+
+static void http_on_close(struct sio_http_conn *h, void *ud)
+{
+    struct gw_conn *c = ud;
+    gw_session_conn_closed(c);
+    c->http = NULL;
+    conn_unlink(c);
+}
+
+static void ws_on_message(struct sio_ws *ws, bool binary, const uint8_t *data, size_t len, void *ud)
+{
+    gw_session_ws_message(ud, binary, data, len);
+}
+
+static void ws_on_close(struct sio_ws *ws, void *ud)
+{
+    struct gw_conn *c = ud;
+    gw_session_ws_closed(c);
+    c->ws = NULL;
+    conn_unlink(c);
+}
+
+static bool qparam(const struct sio_http_req *req, const char *name, const char **v, size_t *vl)
+{
+    size_t nl = strlen(name);
+    const char *p = req->query, *end = req->query + req->query_len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *e = amp ? amp : end;
+        if ((size_t)(e - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
+            *v = p + nl + 1;
+            *vl = (size_t)(e - p) - nl - 1;
+            return true;
+        }
+        if ((size_t)(e - p) == nl && memcmp(p, name, nl) == 0) {
+            *v = e;
+            *vl = 0;
+            return true;
+        }
+        p = e + 1;
+    }
+    return false;
+}
+
+static bool streq(const char *p, size_t n, const char *s)
+{
+    return p && strlen(s) == n && memcmp(p, s, n) == 0;
+}
+
+static const char *const err_msgs[] = {
+    "Transport unknown", "Session ID unknown", "Bad handshake method", "Bad request",
+    "Forbidden", "Unsupported protocol version",
+};
+
+static void json_err(struct gw_conn *c, int code)
+{
+    char body[96];
+    int n = snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", code, err_msgs[code]);
+    sio_http_reply(c->http, "400 Bad Request", "Content-Type: application/json\r\n", true,
+                   body, (size_t)n);
+}
+
+static void ws_err(struct gw_conn *c, const char *msg)
+{
+    char raw[256];
+    int n = snprintf(raw, sizeof raw,
+                     "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-type: text/html\r\n"
+                     "Content-Length: %zu\r\n\r\n%s", strlen(msg), msg);
+    sio_http_reply_raw_close(c->http, raw, (size_t)n);
+}
+
+static bool header_has_token(const struct sio_http_req *req, const char *name, const char *tok)
+{
+    const struct sio_http_hdr *h = sio_http_header(req, name);
+    if (!h)
+        return false;
+    size_t tl = strlen(tok);
+    const char *p = h->value;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *s = p;
+        while (*p && *p != ',')
+            p++;
+        const char *e = p;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if ((size_t)(e - s) == tl && strncasecmp(s, tok, tl) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw,
+                           const char *eio, size_t eiol, bool has_eio,
+                           const char *tr, size_t trl, const char *sid, size_t sidl, bool has_sid)
+{
+    struct gw_thread *t = c->t;
+    const struct sio_gateway_cfg *cfg = &t->gw->cfg;
+    bool ws_ok = !cfg->no_websocket, poll_ok = !cfg->no_polling;
+    bool is_ws = streq(tr, trl, "websocket"), is_poll = streq(tr, trl, "polling");
+    if (!((is_ws && ws_ok) || (is_poll && poll_ok))) {
+        ws_err(c, "Transport unknown");
+        return;
+    }
+    struct gw_session *s = NULL;
+    if (has_sid) {
+        s = gw_map_get(&t->sessions, sid, sidl);
+        if (!s || s->closed || s->raw != raw) {
+            ws_err(c, "Session ID unknown");
+            return;
+        }
+        if (!has_eio || !streq(eio, eiol, "4")) {
+            ws_err(c, "Bad request");
+            return;
+        }
+    } else {
+        if (req->method != HTTP_GET) {
+            ws_err(c, "Bad handshake method");
+            return;
+        }
+        /* The JS server answers EIO=3 with a 101 and then this text; we
+         * send the plain 400 without the 101. */
+        if (!has_eio || !streq(eio, eiol, "4")) {
+            ws_err(c, "Unsupported protocol version");
+            return;
+        }
+    }
+    if (!is_ws) {
+        ws_err(c, "Bad request");
+        return;
+    }
+    const struct sio_http_hdr *key = sio_http_header(req, "sec-websocket-key");
+    const struct sio_http_hdr *ver = sio_http_header(req, "sec-websocket-version");
+    if (req->method != HTTP_GET || !header_has_token(req, "upgrade", "websocket") ||
+        !header_has_token(req, "connection", "upgrade")) {
+        ws_err(c, "Bad request");
+        return;
+    }
+    if (!key || !sio_ws_key_valid(key->value, key->value_len)) {
+        ws_err(c, "Missing or invalid Sec-WebSocket-Key header");
+        return;
+    }
+    if (!ver || strcmp(ver->value, "13") != 0) {
+        ws_err(c, "Missing or invalid Sec-WebSocket-Version header");
+        return;
+    }
+    char accept[29];
+    sio_ws_accept_key(key->value, key->value_len, accept);
+    struct sio_http_conn *h = c->http;
+    struct bufferevent *bev = sio_http_conn_detach(h);
+    c->http = NULL;
+    evbuffer_add_printf(bufferevent_get_output(bev),
+                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                        "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", accept);
+    static const struct sio_ws_cbs wcbs = { ws_on_message, ws_on_close };
+    /* A session made by this request must copy the environ before the
+     * request memory goes away with the detached HTTP connection; the
+     * detach is deferred while we are inside its callback, so req is
+     * still valid here. */
+    if (!s)
+        s = gw_session_new(t, raw, req, c->remote);
+    c->ws = sio_ws_new(bev, cfg->max_payload, &wcbs, c);
+    if (!c->ws) {
+        if (!has_sid && s)
+            gw_session_close(s, "transport error");
+        conn_unlink(c);
+        return;
+    }
+    if (!s) {
+        sio_ws_close(c->ws, 1011);
+        return;
+    }
+    if (has_sid) {
+        if (s->ws_transport || s->probe || s->ws) {
+            /* a second WebSocket for an upgraded (or upgrading) session */
+            sio_ws_close(c->ws, 0);
+            return;
+        }
+        s->probe = c;
+        c->sess = s;
+        return;
+    }
+    s->ws_transport = true;
+    s->ws = c;
+    c->sess = s;
+    gw_session_send_open(s, false);
+    gw_session_start(s);
+}
+
+static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *ud)
+{
+    struct gw_conn *c = ud;
+    struct gw_thread *t = c->t;
+    struct sio_gateway *gw = t->gw;
+    bool raw = false;
+    size_t pl = strlen(gw->path);
+    if (req->path_len >= pl && memcmp(req->path, gw->path, pl) == 0) {
+        raw = false;
+    } else if (gw->engineio_path && req->path_len >= strlen(gw->engineio_path) &&
+               memcmp(req->path, gw->engineio_path, strlen(gw->engineio_path)) == 0) {
+        raw = true;
+    } else {
+        static const char nf[] = "Not Found";
+        if (req->upgrade) {
+            static const char r404[] = "HTTP/1.1 404 Not Found\r\nConnection: close\r\n"
+                                       "Content-Length: 0\r\n\r\n";
+            sio_http_reply_raw_close(h, r404, sizeof r404 - 1);
+            return;
+        }
+        sio_http_reply(h, "404 Not Found", "Content-Type: text/plain\r\nContent-Length: 9\r\n",
+                       false, nf, 9);
+        return;
+    }
+    const char *eio = NULL, *tr = NULL, *sid = NULL;
+    size_t eiol = 0, trl = 0, sidl = 0;
+    bool has_eio = qparam(req, "EIO", &eio, &eiol);
+    bool has_tr = qparam(req, "transport", &tr, &trl);
+    bool has_sid = qparam(req, "sid", &sid, &sidl) && sidl > 0;
+    if (!has_tr)
+        tr = NULL;
+    if (req->upgrade && header_has_token(req, "upgrade", "websocket")) {
+        handle_upgrade(c, req, raw, eio, eiol, has_eio, tr, trl, sid, sidl, has_sid);
+        return;
+    }
+    const struct sio_gateway_cfg *cfg = &gw->cfg;
+    bool is_ws = streq(tr, trl, "websocket"), is_poll = streq(tr, trl, "polling");
+    if (!((is_ws && !cfg->no_websocket) || (is_poll && !cfg->no_polling))) {
+        json_err(c, 0);
+        return;
+    }
+    if (has_sid) {
+        struct gw_session *s = gw_map_get(&t->sessions, sid, sidl);
+        if (!s || s->closed || s->raw != raw) {
+            json_err(c, 1);
+            return;
+        }
+        if (!has_eio || !streq(eio, eiol, "4") || is_ws || s->ws_transport) {
+            json_err(c, 3);
+            return;
+        }
+        if (req->method == HTTP_GET)
+            gw_session_poll_get(s, c);
+        else if (req->method == HTTP_POST)
+            gw_session_poll_post(s, c, req);
+        else
+            sio_http_reply(h, "500 Internal Server Error", "", true, NULL, 0);
+        return;
+    }
+    if (req->method != HTTP_GET) {
+        json_err(c, 2);
+        return;
+    }
+    if (is_ws) {
+        json_err(c, 3);
+        return;
+    }
+    if (!has_eio || !streq(eio, eiol, "4")) {
+        json_err(c, 5);
+        return;
+    }
+    struct gw_session *s = gw_session_new(t, raw, req, c->remote);
+    if (!s) {
+        sio_http_reply(h, "500 Internal Server Error", "", true, NULL, 0);
+        return;
+    }
+    struct sio_buf *b = &t->scratch;
+    sio_buf_reset(b);
+    sio_eio_encode_open(b, s->sid, !cfg->no_websocket, cfg->ping_interval_ms,
+                        cfg->ping_timeout_ms, cfg->max_payload);
+    char pre[160];
+    snprintf(pre, sizeof pre, "Content-Type: text/plain; charset=UTF-8\r\nContent-Length: %zu\r\n"
+                              "cache-control: no-store\r\n", b->len);
+    sio_http_reply(h, "200 OK", pre, false, b->data, b->len);
+    gw_session_start(s);
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    struct gw_thread *t = arg;
+    if (t->stopping) {
+        close(fd);
+        return;
+    }
+    struct gw_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->t = t;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (sa->sa_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+        port = ntohs(in->sin_port);
+        snprintf(c->remote, sizeof c->remote, "%s:%u", ip, port);
+    } else if (sa->sa_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+        port = ntohs(in6->sin6_port);
+        snprintf(c->remote, sizeof c->remote, "[%s]:%u", ip, port);
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    evutil_make_socket_nonblocking(fd);
+    struct bufferevent *bev = bufferevent_socket_new(t->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        close(fd);
+        free(c);
+        return;
+    }
+    struct sio_http_limits lim = { .max_body = t->gw->cfg.max_payload };
+    static const struct sio_http_cbs hcbs = { on_request, http_on_close };
+    c->next = t->conns;
+    if (t->conns)
+        t->conns->prev = c;
+    t->conns = c;
+    c->http = sio_http_conn_new(bev, &lim, &hcbs, c);
+    if (!c->http)
+        conn_unlink(c);
+}
+
+/* ---------- thread ---------- */
+
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_thread *t = arg;
+    event_base_loopbreak(t->base);
+}
+
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    gw_session_reap(arg);
+}
+
+static void *thread_main(void *arg)
+{
+    struct gw_thread *t = arg;
+    event_active(t->sub_ev, EV_READ, 0);    /* the FD is edge-triggered: drain once */
+    event_base_dispatch(t->base);
+    t->stopping = true;
+    for (int i = 0; i < t->nlis; i++)
+        evconnlistener_free(t->lis[i]);
+    t->nlis = 0;
+    /* close every session, then every connection */
+    size_t it = 0;
+    struct gw_map_ent *e;
+    while ((e = gw_map_next(&t->sessions, NULL, &it)) != NULL)
+        gw_session_close(e->val, "transport close");
+    while (t->conns) {
+        struct gw_conn *c = t->conns;
+        if (c->http)
+            sio_http_conn_abort(c->http);
+        else if (c->ws)
+            sio_ws_abort(c->ws);
+        else
+            conn_unlink(c);
+    }
+    gw_session_reap(t);
+    gw_nsps_clear(t);
+    return NULL;
+}
+
+static void thread_clear(struct gw_thread *t)
+{
+    for (int i = 0; i < t->nlis; i++)
+        evconnlistener_free(t->lis[i]);
+    t->nlis = 0;
+    if (t->sub_ev)
+        event_free(t->sub_ev);
+    if (t->stop_ev)
+        event_free(t->stop_ev);
+    if (t->reap_ev)
+        event_free(t->reap_ev);
+    if (t->dealer)
+        zmq_close(t->dealer);
+    if (t->sub)
+        zmq_close(t->sub);
+    while (t->pkt_free) {
+        struct gw_pkt *p = t->pkt_free;
+        t->pkt_free = p->next_free;
+        sio_buf_clear(&p->data);
+        sio_buf_clear(&p->ws);
+        sio_buf_clear(&p->poll);
+        free(p);
+    }
+    sio_ws_framer_destroy(&t->framer);
+    if (t->pollout)
+        evbuffer_free(t->pollout);
+    gw_map_clear(&t->sessions);
+    gw_map_clear(&t->nsps);
+    sio_buf_clear(&t->envbuf);
+    sio_buf_clear(&t->scratch);
+    if (t->base)
+        event_base_free(t->base);
+}
+
+static int bind_listeners(struct sio_gateway *gw, char *err, size_t errlen)
+{
+    struct gw_thread *t = &gw->t;
+    const char *host = gw->host;
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *res = NULL;
+    char portstr[8];
+    snprintf(portstr, sizeof portstr, "%u", gw->cfg.port);
+    int r = getaddrinfo(host, portstr, &hints, &res);
+    if (r != 0) {
+        snprintf(err, errlen, "%s:%u: %s", host, gw->cfg.port, gai_strerror(r));
+        return -EINVAL;
+    }
+    uint16_t port = gw->cfg.port;
+    int firsterr = 0;
+    char ebuf[256] = "";
+    for (struct addrinfo *ai = res; ai && t->nlis < 4; ai = ai->ai_next) {
+        /* skip duplicates (getaddrinfo may list an address twice) */
+        char ip[INET6_ADDRSTRLEN] = "";
+        void *a = ai->ai_family == AF_INET ? (void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
+                                           : (void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+        inet_ntop(ai->ai_family, a, ip, sizeof ip);
+        if (ai->ai_family == AF_INET)
+            ((struct sockaddr_in *)ai->ai_addr)->sin_port = htons(port);
+        else if (ai->ai_family == AF_INET6)
+            ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons(port);
+        else
+            continue;
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            if (!firsterr) {
+                firsterr = -errno;
+                snprintf(ebuf, sizeof ebuf, "%s:%u: %s", ip, port, strerror(errno));
+            }
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (ai->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 511) < 0) {
+            int e = errno;
+            close(fd);
+            if (!firsterr) {
+                firsterr = -e;
+                snprintf(ebuf, sizeof ebuf, "%s:%u: %s", ai->ai_family == AF_INET6 ? ip : ip, port,
+                         strerror(e));
+            }
+            /* "localhost" -> ::1 may be unavailable; a later address may work */
+            if (e == EADDRINUSE)
+                break;
+            continue;
+        }
+        if (port == 0) {
+            struct sockaddr_storage ss;
+            socklen_t sl = sizeof ss;
+            getsockname(fd, (struct sockaddr *)&ss, &sl);
+            port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                                 : ((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+        struct evconnlistener *l = evconnlistener_new(t->base, accept_cb, t,
+                                                      LEV_OPT_CLOSE_ON_FREE, -1, fd);
+        if (!l) {
+            close(fd);
+            continue;
+        }
+        t->lis[t->nlis++] = l;
+    }
+    freeaddrinfo(res);
+    if (t->nlis == 0 || firsterr == -EADDRINUSE) {
+        snprintf(err, errlen, "%s", ebuf[0] ? ebuf : "no address to listen on");
+        return firsterr ? firsterr : -EINVAL;
+    }
+    gw->port = port;
+    return 0;
+}
+
+static void use_threads_once(void)
+{
+    evthread_use_pthreads();
+}
+
+int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *err, size_t errlen)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, use_threads_once);
+    char dummy[8];
+    if (!err) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = 0;
+    *out = NULL;
+    if (!cfg || !cfg->zmq_ctx || !cfg->ep.events || !cfg->ep.commands) {
+        snprintf(err, errlen, "gateway: zmq context and bus endpoints are required");
+        return -EINVAL;
+    }
+    struct sio_gateway *gw = calloc(1, sizeof *gw);
+    if (!gw)
+        return -ENOMEM;
+    int r = -ENOMEM;
+    gw->cfg = *cfg;
+    gw->host = strdup(cfg->host ? cfg->host : "127.0.0.1");
+    gw->path = strdup(cfg->path ? cfg->path : "/socket.io/");
+    gw->engineio_path = cfg->engineio_path ? strdup(cfg->engineio_path) : NULL;
+    if (!gw->host || !gw->path || (cfg->engineio_path && !gw->engineio_path))
+        goto fail;
+    if (!gw->cfg.ping_interval_ms) gw->cfg.ping_interval_ms = 25000;
+    if (!gw->cfg.ping_timeout_ms) gw->cfg.ping_timeout_ms = 20000;
+    if (!gw->cfg.max_payload) gw->cfg.max_payload = 1000000;
+    gw->cfg.host = gw->host;
+    gw->cfg.path = gw->path;
+    gw->cfg.engineio_path = gw->engineio_path;
+    sio_random_id(gw->id, SIO_GW_ID_LEN);
+    gw->id[SIO_GW_ID_LEN] = 0;
+
+    struct gw_thread *t = &gw->t;
+    t->gw = gw;
+    gw_map_init(&t->sessions);
+    gw_map_init(&t->nsps);
+    sio_buf_init(&t->envbuf);
+    sio_buf_init(&t->scratch);
+    t->base = event_base_new();
+    t->framer = sio_ws_framer_new();
+    t->pollout = evbuffer_new();
+    if (!t->base || !t->framer || !t->pollout)
+        goto fail;
+    r = bind_listeners(gw, err, errlen);
+    if (r < 0)
+        goto fail;
+    r = -EINVAL;
+    int zero = 0;
+    t->dealer = zmq_socket(cfg->zmq_ctx, ZMQ_DEALER);
+    t->sub = zmq_socket(cfg->zmq_ctx, ZMQ_SUB);
+    if (!t->dealer || !t->sub) {
+        snprintf(err, errlen, "gateway: zmq_socket: %s", zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    zmq_setsockopt(t->dealer, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(t->sub, ZMQ_LINGER, &zero, sizeof zero);
+    /* No high-water marks on the bus: a busy hub or gateway queues rather
+     * than dropping events or commands (docs/ARCHITECTURE.md). */
+    zmq_setsockopt(t->dealer, ZMQ_SNDHWM, &zero, sizeof zero);
+    zmq_setsockopt(t->sub, ZMQ_RCVHWM, &zero, sizeof zero);
+    if (zmq_connect(t->dealer, cfg->ep.events) < 0) {
+        snprintf(err, errlen, "%s: %s", cfg->ep.events, zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    if (zmq_setsockopt(t->sub, ZMQ_SUBSCRIBE, gw->id, SIO_GW_ID_LEN) < 0 ||
+        zmq_setsockopt(t->sub, ZMQ_SUBSCRIBE, SIO_BUS_ALL_TOPIC, 1) < 0 ||
+        zmq_connect(t->sub, cfg->ep.commands) < 0) {
+        snprintf(err, errlen, "%s: %s", cfg->ep.commands, zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    int fd;
+    size_t fdl = sizeof fd;
+    if (zmq_getsockopt(t->sub, ZMQ_FD, &fd, &fdl) < 0)
+        goto fail;
+    r = -ENOMEM;
+    t->sub_ev = event_new(t->base, fd, EV_READ | EV_PERSIST, sub_cb, t);
+    t->stop_ev = event_new(t->base, -1, 0, stop_cb, t);
+    t->reap_ev = event_new(t->base, -1, 0, reap_cb, t);
+    if (!t->sub_ev || !t->stop_ev || !t->reap_ev || event_add(t->sub_ev, NULL) < 0)
+        goto fail;
+    if (pthread_create(&gw->thread, NULL, thread_main, t) != 0) {
+        snprintf(err, errlen, "gateway: cannot start thread");
+        goto fail;
+    }
+    gw->started = true;
+    sio_log_info(topic, "gateway %s listening on %s:%u%s", gw->id, gw->host, gw->port, gw->path);
+    *out = gw;
+    return 0;
+fail:
+    thread_clear(&gw->t);
+    free(gw->host);
+    free(gw->path);
+    free(gw->engineio_path);
+    free(gw);
+    return r;
+}
+
+uint16_t sio_gateway_port(const sio_gateway *gw)
+{
+    return gw->port;
+}
+
+void sio_gateway_destroy(sio_gateway **gw_p)
+{
+    struct sio_gateway *gw = gw_p ? *gw_p : NULL;
+    if (!gw)
+        return;
+    if (gw->started) {
+        event_active(gw->t.stop_ev, EV_TIMEOUT, 0);
+        pthread_join(gw->thread, NULL);
+    }
+    thread_clear(&gw->t);
+    free(gw->host);
+    free(gw->path);
+    free(gw->engineio_path);
+    free(gw);
+    *gw_p = NULL;
+}

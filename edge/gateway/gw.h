@@ -1,0 +1,209 @@
+/* gw.h: the gateway's internal types, shared by gateway.c (thread, listener,
+ * HTTP routing, bus), session.c (Engine.IO sessions), socket.c (Socket.IO
+ * sockets and hub commands), room.c (rooms) and map.c (string maps).
+ *
+ * Everything hangs off one struct gw_thread: the state of one I/O thread
+ * (event_base, listeners, bus sockets, sessions, namespaces). A later
+ * change runs N of them with SO_REUSEPORT by replicating that struct.
+ */
+#ifndef SIO_EDGE_GW_H
+#define SIO_EDGE_GW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <event2/event.h>
+#include <event2/buffer.h>
+#include "buf.h"
+#include "bus.h"
+#include "envelope.h"
+#include "gateway.h"
+#include "http/http1.h"
+#include "ws/ws.h"
+
+/* ---- map.c: string -> pointer hash map (keys copied) ---- */
+struct gw_map_ent {
+    struct gw_map_ent *next;
+    void *val;
+    uint32_t hash;
+    size_t klen;
+    char key[];
+};
+struct gw_map {
+    struct gw_map_ent **b;
+    size_t nb, n;
+};
+void  gw_map_init(struct gw_map *m);
+void  gw_map_clear(struct gw_map *m);            /* values not freed */
+void *gw_map_get(const struct gw_map *m, const char *k, size_t klen);
+int   gw_map_put(struct gw_map *m, const char *k, size_t klen, void *v);
+void *gw_map_del(struct gw_map *m, const char *k, size_t klen);
+/* iterate: for (e = gw_map_next(m, NULL, &i); e; e = gw_map_next(m, e, &i)) */
+struct gw_map_ent *gw_map_next(const struct gw_map *m, struct gw_map_ent *e, size_t *i);
+
+#define GW_SID_LEN 20
+
+/* ---- a shared, refcounted outgoing Engine.IO packet (session.c) ----
+ * Encoded once; framed lazily once per transport kind, then the same bytes
+ * are referenced by every recipient's output (evbuffer_add_reference). */
+struct gw_pkt {
+    struct gw_thread *t;
+    unsigned refs;
+    int type;               /* enum sio_eio_type */
+    bool binary;
+    struct sio_buf data;    /* payload after the type digit */
+    struct sio_buf ws;      /* WebSocket frame, when used */
+    struct sio_buf poll;    /* polling piece (no separator), when used */
+    struct gw_pkt *next_free;
+};
+struct gw_pkt *gw_pkt_new(struct gw_thread *t, int type, bool binary);
+void gw_pkt_unref(struct gw_pkt *p);
+
+struct gw_conn;
+struct gw_sock;
+
+/* ---- Engine.IO session (session.c) ---- */
+struct gw_session {
+    char sid[GW_SID_LEN + 1];
+    struct gw_thread *t;
+    bool raw;               /* engineio_path service: no Socket.IO layer */
+    bool ws_transport;      /* current transport is WebSocket */
+    bool upgrading;         /* 2probe received on probe, waiting for 5 */
+    bool closed;
+    struct gw_conn *get;    /* pending polling GET */
+    struct gw_conn *ws;     /* active WebSocket */
+    struct gw_conn *probe;  /* WebSocket being upgraded to */
+    struct gw_pkt **q;      /* queued for the next GET (or after the upgrade) */
+    size_t qn, qcap;
+    struct event *ping_ev;
+    bool awaiting_pong;
+    struct event *flush_ev;
+    /* CONNECT environ */
+    struct sio_buf env_arena;
+    struct sio_str *headers;    /* name, value pairs (2*nheaders) */
+    size_t nheaders;
+    struct sio_str query;
+    char remote[64];
+    /* Socket.IO */
+    struct gw_sock *socks;      /* list through next_in_sess */
+    struct {                    /* a BINARY_* packet collecting attachments */
+        bool active;
+        struct sio_buf text;    /* the packet text */
+        unsigned want;
+        struct sio_buf bins;    /* concatenated attachment bytes */
+        size_t offs[64 + 1];
+        size_t *offv;           /* offsets when want > 64 */
+        unsigned have;
+    } bin;
+    struct gw_session *next_dead;
+};
+
+/* ---- one TCP connection (gateway.c) ---- */
+struct gw_conn {
+    struct gw_conn *prev, *next;
+    struct gw_thread *t;
+    struct sio_http_conn *http;
+    struct sio_ws *ws;
+    struct gw_session *sess;    /* WS: its session; HTTP: session of the pending GET */
+    char remote[64];
+};
+
+/* ---- Socket.IO (socket.c, room.c) ---- */
+struct gw_room {
+    char *name;
+    struct gw_map members;      /* sid -> gw_sock */
+};
+
+struct gw_nsp {
+    char *name;
+    size_t name_len;
+    struct gw_map socks;        /* sid -> gw_sock */
+    struct gw_map rooms;        /* name -> gw_room */
+};
+
+struct gw_sock {
+    char sid[GW_SID_LEN + 1];
+    struct gw_session *sess;
+    struct gw_nsp *nsp;
+    bool connected;             /* CONNECT_OK seen */
+    struct gw_sock *next_in_sess;
+    struct gw_room **rooms;
+    size_t nrooms, roomcap;
+    unsigned mark, excl;        /* broadcast dedup generations */
+    struct sio_buf session_blob;
+};
+
+struct gw_thread {
+    struct sio_gateway *gw;
+    struct event_base *base;
+    struct evconnlistener *lis[4];
+    int nlis;
+    struct event *stop_ev;
+    struct event *reap_ev;
+    void *dealer, *sub;
+    struct event *sub_ev;
+    struct sio_buf envbuf;      /* envelope encoding scratch */
+    struct sio_buf scratch;
+    struct gw_map sessions;     /* engine sid -> gw_session */
+    struct gw_map nsps;         /* name -> gw_nsp */
+    struct gw_conn *conns;
+    struct gw_session *dead;    /* closed sessions, freed by reap_ev */
+    struct gw_pkt *pkt_free;
+    size_t npkt_free;
+    struct sio_ws_framer *framer;
+    struct evbuffer *pollout;   /* polling response body being assembled */
+    unsigned gen;
+    struct gw_sock **sel;       /* sockets selected by a command */
+    size_t nsel, selcap;
+    bool bus_busy;
+    bool stopping;
+};
+
+struct sio_gateway {
+    struct sio_gateway_cfg cfg;
+    char *host, *path, *engineio_path;
+    char id[SIO_GW_ID_LEN + 1];
+    uint16_t port;
+    struct gw_thread t;
+    pthread_t thread;
+    bool started;
+};
+
+/* gateway.c */
+void gw_bus_send(struct gw_thread *t, const struct sio_env *env);
+void gw_make_sid(char out[GW_SID_LEN + 1]);
+
+/* session.c */
+struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct sio_http_req *req,
+                                  const char *remote);
+void gw_session_send(struct gw_session *s, struct gw_pkt *p);   /* takes no ref */
+void gw_session_send_text(struct gw_session *s, int type, const char *data, size_t len);
+void gw_session_close(struct gw_session *s, const char *reason);
+void gw_session_on_packet(struct gw_session *s, int type, bool binary, const uint8_t *data, size_t len);
+void gw_session_start(struct gw_session *s);
+void gw_session_reap(struct gw_thread *t);
+/* HTTP polling */
+void gw_session_poll_get(struct gw_session *s, struct gw_conn *c);
+void gw_session_poll_post(struct gw_session *s, struct gw_conn *c, struct sio_http_req *req);
+/* WebSocket attach (direct or probe) */
+void gw_session_ws_message(struct gw_conn *c, bool binary, const uint8_t *data, size_t len);
+void gw_session_ws_closed(struct gw_conn *c);
+void gw_session_conn_closed(struct gw_conn *c);
+void gw_session_send_open(struct gw_session *s, bool upgrades);
+/* Answer a pending GET with one packet type digit ('1' close, '6' noop). */
+void gw_conn_reply_type(struct gw_conn *c, char type);
+
+/* socket.c */
+void gw_sio_on_message(struct gw_session *s, bool binary, const uint8_t *data, size_t len);
+void gw_sio_session_closed(struct gw_session *s, const char *reason);
+void gw_sio_command(struct gw_thread *t, const struct sio_env *env);
+void gw_nsps_clear(struct gw_thread *t);
+
+/* room.c */
+struct gw_room *gw_room_get(struct gw_nsp *n, const char *name, size_t len, bool create);
+int  gw_room_join(struct gw_sock *s, const char *name, size_t len);
+void gw_room_leave(struct gw_sock *s, const char *name, size_t len);
+void gw_room_leave_all(struct gw_sock *s);
+void gw_room_free(struct gw_room *r);
+
+#endif

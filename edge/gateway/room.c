@@ -1,0 +1,87 @@
+/* room.c: the rooms index of a namespace (gw.h).
+ *
+ * Per namespace a map room name -> members (sid -> socket); per socket the
+ * array of its rooms, so leaving everything on disconnect is O(rooms of
+ * the socket). A socket's own sid room is implicit: emit/join/leave code
+ * resolves a room name that is a socket sid to that socket (socket.c).
+ * Empty rooms are deleted.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include "gw.h"
+
+void gw_room_free(struct gw_room *r)
+{
+    gw_map_clear(&r->members);
+    free(r->name);
+    free(r);
+}
+
+struct gw_room *gw_room_get(struct gw_nsp *n, const char *name, size_t len, bool create)
+{
+    struct gw_room *r = gw_map_get(&n->rooms, name, len);
+    if (r || !create)
+        return r;
+    r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->name = strndup(name, len);
+    gw_map_init(&r->members);
+    if (!r->name || gw_map_put(&n->rooms, name, len, r) < 0) {
+        free(r->name);
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+int gw_room_join(struct gw_sock *s, const char *name, size_t len)
+{
+    struct gw_room *r = gw_room_get(s->nsp, name, len, true);
+    if (!r)
+        return -ENOMEM;
+    if (gw_map_get(&r->members, s->sid, GW_SID_LEN))
+        return 0;
+    if (s->nrooms == s->roomcap) {
+        size_t cap = s->roomcap ? s->roomcap * 2 : 4;
+        struct gw_room **v = realloc(s->rooms, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        s->rooms = v;
+        s->roomcap = cap;
+    }
+    if (gw_map_put(&r->members, s->sid, GW_SID_LEN, s) < 0)
+        return -ENOMEM;
+    s->rooms[s->nrooms++] = r;
+    return 0;
+}
+
+static void drop(struct gw_sock *s, size_t i)
+{
+    struct gw_room *r = s->rooms[i];
+    gw_map_del(&r->members, s->sid, GW_SID_LEN);
+    s->rooms[i] = s->rooms[--s->nrooms];
+    if (r->members.n == 0) {
+        gw_map_del(&s->nsp->rooms, r->name, strlen(r->name));
+        gw_room_free(r);
+    }
+}
+
+void gw_room_leave(struct gw_sock *s, const char *name, size_t len)
+{
+    for (size_t i = 0; i < s->nrooms; i++)
+        if (strlen(s->rooms[i]->name) == len && memcmp(s->rooms[i]->name, name, len) == 0) {
+            drop(s, i);
+            return;
+        }
+}
+
+void gw_room_leave_all(struct gw_sock *s)
+{
+    while (s->nrooms)
+        drop(s, s->nrooms - 1);
+    free(s->rooms);
+    s->rooms = NULL;
+    s->roomcap = 0;
+}

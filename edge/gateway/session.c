@@ -1,0 +1,547 @@
+/* session.c: Engine.IO v4 sessions: polling (long-poll GET, POST),
+ * WebSocket, the polling -> WebSocket upgrade (2probe/3probe/5), heartbeats
+ * and the shared outgoing packets (gw_pkt).
+ *
+ * A session is owned by its thread's sessions map. Connections point at it
+ * (gw_conn.sess) and it points back at its pending GET, its WebSocket and
+ * its probe; gw_session_close() cuts those links, closes the transports and
+ * moves the session to the thread's dead list, freed from a deferred event
+ * so that no callback on the stack still holds it.
+ *
+ * Raw Engine.IO service (cfg->engineio_path): the session has no Socket.IO
+ * layer; each message goes to the hub as SIO_ENV_RAW (nsp "", sid = engine
+ * sid) and, so that workers can track raw sessions, opening and closing
+ * send SIO_ENV_CONNECT / SIO_ENV_DISCONNECT with nsp "" too.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sio/sio.h>
+#include "gw.h"
+#include "proto/eio.h"
+
+SIO_LOG_TOPIC_STATIC(topic, "edge.eio");
+
+/* ---------- shared packets ---------- */
+
+struct gw_pkt *gw_pkt_new(struct gw_thread *t, int type, bool binary)
+{
+    struct gw_pkt *p = t->pkt_free;
+    if (p) {
+        t->pkt_free = p->next_free;
+        t->npkt_free--;
+    } else {
+        p = calloc(1, sizeof *p);
+        if (!p)
+            return NULL;
+    }
+    p->t = t;
+    p->refs = 1;
+    p->type = type;
+    p->binary = binary;
+    sio_buf_reset(&p->data);
+    sio_buf_reset(&p->ws);
+    sio_buf_reset(&p->poll);
+    p->next_free = NULL;
+    return p;
+}
+
+void gw_pkt_unref(struct gw_pkt *p)
+{
+    if (!p || --p->refs > 0)
+        return;
+    struct gw_thread *t = p->t;
+    if (t->npkt_free < 256 && p->data.cap <= 65536 && p->ws.cap <= 65536 && p->poll.cap <= 65536) {
+        p->next_free = t->pkt_free;
+        t->pkt_free = p;
+        t->npkt_free++;
+        return;
+    }
+    sio_buf_clear(&p->data);
+    sio_buf_clear(&p->ws);
+    sio_buf_clear(&p->poll);
+    free(p);
+}
+
+static void pkt_ref_cleanup(const void *data, size_t len, void *arg)
+{
+    gw_pkt_unref(arg);
+}
+
+static int pkt_ws(struct gw_pkt *p)
+{
+    if (p->ws.len)
+        return 0;
+    struct sio_buf *sc = &p->t->scratch;
+    sio_buf_reset(sc);
+    if (sio_eio_encode_frame(sc, (enum sio_eio_type)p->type, p->binary, p->data.data, p->data.len) < 0)
+        return -ENOMEM;
+    return sio_ws_frame(p->t->framer, &p->ws, p->binary, sc->data, sc->len);
+}
+
+static int pkt_poll(struct gw_pkt *p)
+{
+    if (p->poll.len)
+        return 0;
+    return sio_eio_encode_payload(&p->poll, (enum sio_eio_type)p->type, p->binary,
+                                  p->data.data, p->data.len);
+}
+
+/* ---------- helpers ---------- */
+
+void gw_conn_reply_type(struct gw_conn *c, char type)
+{
+    char body[1] = { type };
+    if (c->http)
+        sio_http_reply(c->http, "200 OK",
+                       "Content-Type: text/plain; charset=UTF-8\r\nContent-Length: 1\r\n"
+                       "cache-control: no-store\r\n", false, body, 1);
+}
+
+static void release_get(struct gw_session *s, char type)
+{
+    struct gw_conn *c = s->get;
+    if (!c)
+        return;
+    s->get = NULL;
+    c->sess = NULL;
+    gw_conn_reply_type(c, type);
+}
+
+static void arm(struct event *ev, unsigned ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    evtimer_add(ev, &tv);
+}
+
+static void ws_write_pkt(struct gw_session *s, struct gw_conn *c, struct gw_pkt *p)
+{
+    if (!c->ws || pkt_ws(p) < 0)
+        return;
+    p->refs++;
+    sio_ws_write_framed(c->ws, p->ws.data, p->ws.len, pkt_ref_cleanup, p);
+}
+
+static void flush_poll(struct gw_session *s)
+{
+    struct gw_conn *c = s->get;
+    if (!c || !s->qn || s->upgrading)
+        return;
+    struct evbuffer *out = s->t->pollout;
+    for (size_t i = 0; i < s->qn; i++) {
+        struct gw_pkt *p = s->q[i];
+        if (pkt_poll(p) == 0) {
+            if (evbuffer_get_length(out))
+                evbuffer_add(out, "\x1e", 1);
+            p->refs++;
+            evbuffer_add_reference(out, p->poll.data, p->poll.len, pkt_ref_cleanup, p);
+        }
+        gw_pkt_unref(p);
+    }
+    s->qn = 0;
+    s->get = NULL;
+    c->sess = NULL;
+    if (c->http)
+        sio_http_reply_evbuf(c->http, "200 OK", "Content-Type: text/plain; charset=UTF-8\r\n",
+                             "cache-control: no-store\r\n", out);
+    evbuffer_drain(out, evbuffer_get_length(out));
+}
+
+static void flush_ws_queue(struct gw_session *s)
+{
+    for (size_t i = 0; i < s->qn; i++) {
+        ws_write_pkt(s, s->ws, s->q[i]);
+        gw_pkt_unref(s->q[i]);
+    }
+    s->qn = 0;
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    flush_poll(arg);
+}
+
+void gw_session_send(struct gw_session *s, struct gw_pkt *p)
+{
+    if (s->closed || !p)
+        return;
+    if (s->ws_transport && s->ws) {
+        ws_write_pkt(s, s->ws, p);
+        return;
+    }
+    if (s->qn == s->qcap) {
+        size_t cap = s->qcap ? s->qcap * 2 : 8;
+        struct gw_pkt **q = realloc(s->q, cap * sizeof *q);
+        if (!q)
+            return;
+        s->q = q;
+        s->qcap = cap;
+    }
+    p->refs++;
+    s->q[s->qn++] = p;
+    /* deferred, so that the packets of one batch (a packet and its
+     * attachments, or several commands) share one polling response */
+    if (s->get && !s->upgrading)
+        event_active(s->flush_ev, EV_TIMEOUT, 0);
+}
+
+void gw_session_send_text(struct gw_session *s, int type, const char *data, size_t len)
+{
+    struct gw_pkt *p = gw_pkt_new(s->t, type, false);
+    if (!p)
+        return;
+    if (len)
+        sio_buf_append(&p->data, data, len);
+    gw_session_send(s, p);
+    gw_pkt_unref(p);
+}
+
+void gw_session_send_open(struct gw_session *s, bool upgrades)
+{
+    const struct sio_gateway_cfg *cfg = &s->t->gw->cfg;
+    struct sio_buf *sc = &s->t->scratch;
+    sio_buf_reset(sc);
+    sio_eio_encode_open(sc, s->sid, upgrades, cfg->ping_interval_ms, cfg->ping_timeout_ms,
+                        cfg->max_payload);
+    if (sc->len < 1)
+        return;
+    struct gw_pkt *p = gw_pkt_new(s->t, SIO_EIO_OPEN, false);
+    if (!p)
+        return;
+    sio_buf_append(&p->data, sc->data + 1, sc->len - 1);
+    gw_session_send(s, p);
+    gw_pkt_unref(p);
+}
+
+/* ---------- lifecycle ---------- */
+
+static void ping_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_session *s = arg;
+    const struct sio_gateway_cfg *cfg = &s->t->gw->cfg;
+    if (s->awaiting_pong) {
+        sio_log_debug(topic, "%s: ping timeout", s->sid);
+        gw_session_close(s, "ping timeout");
+        return;
+    }
+    s->awaiting_pong = true;
+    gw_session_send_text(s, SIO_EIO_PING, NULL, 0);
+    arm(s->ping_ev, cfg->ping_timeout_ms);
+}
+
+static void env_for(struct gw_session *s, struct sio_env *env, enum sio_env_kind kind)
+{
+    sio_env_init(env, kind);
+    env->gw.p = s->t->gw->id;
+    env->gw.len = SIO_GW_ID_LEN;
+    env->nsp.p = "";
+    env->nsp.len = 0;
+    env->sid.p = s->sid;
+    env->sid.len = GW_SID_LEN;
+}
+
+struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct sio_http_req *req,
+                                  const char *remote)
+{
+    struct gw_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->t = t;
+    s->raw = raw;
+    do
+        gw_make_sid(s->sid);
+    while (gw_map_get(&t->sessions, s->sid, GW_SID_LEN));
+    s->ping_ev = evtimer_new(t->base, ping_cb, s);
+    s->flush_ev = event_new(t->base, -1, 0, flush_cb, s);
+    sio_buf_init(&s->env_arena);
+    sio_buf_init(&s->bin.text);
+    sio_buf_init(&s->bin.bins);
+    snprintf(s->remote, sizeof s->remote, "%s", remote);
+    /* environ: copy the request's query and headers into one arena */
+    size_t nh = req->nhdrs;
+    s->headers = calloc(nh ? nh * 2 : 1, sizeof *s->headers);
+    if (!s->ping_ev || !s->flush_ev || !s->headers)
+        goto fail;
+    size_t *offs = calloc(nh * 2 + 1, sizeof *offs);
+    if (!offs)
+        goto fail;
+    int r = sio_buf_append(&s->env_arena, req->query, req->query_len);
+    for (size_t i = 0; i < nh && r == 0; i++) {
+        offs[2 * i] = s->env_arena.len;
+        r = sio_buf_append(&s->env_arena, req->hdrs[i].name, req->hdrs[i].name_len);
+        offs[2 * i + 1] = s->env_arena.len;
+        if (r == 0)
+            r = sio_buf_append(&s->env_arena, req->hdrs[i].value, req->hdrs[i].value_len);
+    }
+    if (r == 0 && !s->env_arena.data)
+        r = sio_buf_reserve(&s->env_arena, 1);
+    if (r < 0) {
+        free(offs);
+        goto fail;
+    }
+    const char *a = (const char *)s->env_arena.data;
+    s->query.p = a;
+    s->query.len = req->query_len;
+    for (size_t i = 0; i < nh; i++) {
+        s->headers[2 * i].p = a + offs[2 * i];
+        s->headers[2 * i].len = req->hdrs[i].name_len;
+        s->headers[2 * i + 1].p = a + offs[2 * i + 1];
+        s->headers[2 * i + 1].len = req->hdrs[i].value_len;
+    }
+    s->nheaders = nh;
+    free(offs);
+    if (gw_map_put(&t->sessions, s->sid, GW_SID_LEN, s) < 0)
+        goto fail;
+    sio_log_debug(topic, "%s: open (%s)", s->sid, raw ? "raw" : "socket.io");
+    return s;
+fail:
+    if (s->ping_ev)
+        event_free(s->ping_ev);
+    if (s->flush_ev)
+        event_free(s->flush_ev);
+    free(s->headers);
+    sio_buf_clear(&s->env_arena);
+    free(s);
+    return NULL;
+}
+
+void gw_session_start(struct gw_session *s)
+{
+    arm(s->ping_ev, s->t->gw->cfg.ping_interval_ms);
+    if (s->raw) {
+        struct sio_env env;
+        env_for(s, &env, SIO_ENV_CONNECT);
+        env.headers = s->headers;
+        env.nheaders = s->nheaders;
+        env.query = s->query;
+        env.remote.p = s->remote;
+        env.remote.len = strlen(s->remote);
+        gw_bus_send(s->t, &env);
+    }
+}
+
+void gw_session_close(struct gw_session *s, const char *reason)
+{
+    if (s->closed)
+        return;
+    s->closed = true;
+    struct gw_thread *t = s->t;
+    sio_log_debug(topic, "%s: close (%s)", s->sid, reason);
+    if (s->raw) {
+        struct sio_env env;
+        env_for(s, &env, SIO_ENV_DISCONNECT);
+        env.reason.p = reason;
+        env.reason.len = strlen(reason);
+        gw_bus_send(t, &env);
+    } else {
+        gw_sio_session_closed(s, reason);
+    }
+    if (s->get && s->qn)
+        flush_poll(s);      /* e.g. a server disconnect's 41 goes out first */
+    release_get(s, '1');
+    if (s->ws) {
+        struct gw_conn *c = s->ws;
+        s->ws = NULL;
+        c->sess = NULL;
+        if (c->ws)
+            sio_ws_close(c->ws, 0);
+    }
+    if (s->probe) {
+        struct gw_conn *c = s->probe;
+        s->probe = NULL;
+        c->sess = NULL;
+        if (c->ws)
+            sio_ws_close(c->ws, 0);
+    }
+    evtimer_del(s->ping_ev);
+    event_del(s->flush_ev);
+    for (size_t i = 0; i < s->qn; i++)
+        gw_pkt_unref(s->q[i]);
+    s->qn = 0;
+    gw_map_del(&t->sessions, s->sid, GW_SID_LEN);
+    s->next_dead = t->dead;
+    t->dead = s;
+    if (!t->stopping)
+        event_active(t->reap_ev, EV_TIMEOUT, 0);
+}
+
+void gw_session_reap(struct gw_thread *t)
+{
+    while (t->dead) {
+        struct gw_session *s = t->dead;
+        t->dead = s->next_dead;
+        event_free(s->ping_ev);
+        event_free(s->flush_ev);
+        free(s->q);
+        free(s->headers);
+        sio_buf_clear(&s->env_arena);
+        sio_buf_clear(&s->bin.text);
+        sio_buf_clear(&s->bin.bins);
+        free(s->bin.offv);
+        free(s);
+    }
+}
+
+/* ---------- incoming ---------- */
+
+void gw_session_on_packet(struct gw_session *s, int type, bool binary, const uint8_t *data, size_t len)
+{
+    if (s->closed)
+        return;
+    switch (type) {
+    case SIO_EIO_PONG:
+        if (s->awaiting_pong) {
+            s->awaiting_pong = false;
+            arm(s->ping_ev, s->t->gw->cfg.ping_interval_ms);
+        }
+        break;
+    case SIO_EIO_PING:      /* v4 clients never ping */
+        sio_log_debug(topic, "%s: ping from client", s->sid);
+        gw_session_close(s, "transport error");
+        break;
+    case SIO_EIO_MESSAGE:
+        if (s->raw) {
+            struct sio_env env;
+            env_for(s, &env, SIO_ENV_RAW);
+            env.binary = binary;
+            env.data.p = (const char *)data;
+            env.data.len = len;
+            gw_bus_send(s->t, &env);
+        } else {
+            gw_sio_on_message(s, binary, data, len);
+        }
+        break;
+    case SIO_EIO_CLOSE:
+        release_get(s, '6');
+        gw_session_close(s, "client disconnect");
+        break;
+    default:
+        break;
+    }
+}
+
+void gw_session_poll_get(struct gw_session *s, struct gw_conn *c)
+{
+    if (s->get) {
+        /* a second concurrent GET: the JS server answers it 400 and closes
+         * the session, which answers the first one with a close packet */
+        sio_http_reply(c->http, "400 Bad Request", "", true, NULL, 0);
+        gw_session_close(s, "transport error");
+        return;
+    }
+    if (s->upgrading || s->probe) {
+        if (s->upgrading) {
+            gw_conn_reply_type(c, '6');
+            return;
+        }
+    }
+    s->get = c;
+    c->sess = s;
+    if (s->qn)
+        flush_poll(s);
+}
+
+struct post_ctx {
+    struct gw_session *s;
+};
+
+static int post_packet(const struct sio_eio_packet *pkt, void *ud)
+{
+    struct gw_session *s = ud;
+    gw_session_on_packet(s, (int)pkt->type, pkt->binary, pkt->data, pkt->len);
+    return s->closed ? 1 : 0;
+}
+
+void gw_session_poll_post(struct gw_session *s, struct gw_conn *c, struct sio_http_req *req)
+{
+    struct sio_http_conn *h = c->http;
+    if (req->body_too_large) {
+        sio_http_reply(h, "413 Payload Too Large", "", true, NULL, 0);
+        return;
+    }
+    const struct sio_http_hdr *ct = sio_http_header(req, "content-type");
+    if (ct && strncasecmp(ct->value, "application/octet-stream", 24) == 0) {
+        sio_http_reply(h, "400 Bad Request", "", true, NULL, 0);
+        gw_session_close(s, "transport error");
+        return;
+    }
+    int r = sio_eio_decode_payload((uint8_t *)req->body, req->body_len, 0, post_packet, s);
+    if (r < 0) {
+        sio_log_debug(topic, "%s: bad payload: %s", s->sid, sio_strerror(r));
+        gw_session_close(s, "transport error");
+    }
+    sio_http_reply(h, "200 OK", "Content-Type: text/html\r\nContent-Length: 2\r\n"
+                                "cache-control: no-store\r\n", false, "ok", 2);
+}
+
+void gw_session_ws_message(struct gw_conn *c, bool binary, const uint8_t *data, size_t len)
+{
+    struct gw_session *s = c->sess;
+    if (!s || s->closed)
+        return;
+    struct sio_eio_packet pkt;
+    int r = sio_eio_decode_frame(data, len, binary, &pkt);
+    if (c == s->probe) {
+        if (r == 0 && pkt.type == SIO_EIO_PING && !pkt.binary && pkt.len == 5 &&
+            memcmp(pkt.data, "probe", 5) == 0 && !s->upgrading) {
+            sio_ws_send(c->ws, false, "3probe", 6);
+            s->upgrading = true;
+            release_get(s, '6');
+        } else if (r == 0 && pkt.type == SIO_EIO_UPGRADE && s->upgrading) {
+            s->probe = NULL;
+            s->ws = c;
+            s->ws_transport = true;
+            s->upgrading = false;
+            release_get(s, '6');
+            flush_ws_queue(s);
+            sio_log_debug(topic, "%s: upgraded to websocket", s->sid);
+        } else {
+            sio_log_debug(topic, "%s: bad upgrade packet", s->sid);
+            s->probe = NULL;
+            s->upgrading = false;
+            c->sess = NULL;
+            sio_ws_close(c->ws, 0);
+            if (s->qn && s->get)
+                event_active(s->flush_ev, EV_TIMEOUT, 0);
+        }
+        return;
+    }
+    if (c != s->ws)
+        return;
+    if (r < 0) {
+        sio_log_debug(topic, "%s: bad frame: %s", s->sid, sio_strerror(r));
+        gw_session_close(s, "transport error");
+        return;
+    }
+    gw_session_on_packet(s, (int)pkt.type, pkt.binary, pkt.data, pkt.len);
+}
+
+void gw_session_ws_closed(struct gw_conn *c)
+{
+    struct gw_session *s = c->sess;
+    c->sess = NULL;
+    if (!s)
+        return;
+    if (c == s->probe) {
+        s->probe = NULL;
+        s->upgrading = false;
+        if (s->qn && s->get)
+            event_active(s->flush_ev, EV_TIMEOUT, 0);
+    } else if (c == s->ws) {
+        s->ws = NULL;
+        gw_session_close(s, "transport close");
+    }
+}
+
+void gw_session_conn_closed(struct gw_conn *c)
+{
+    struct gw_session *s = c->sess;
+    c->sess = NULL;
+    if (s && s->get == c) {
+        /* as the JS server: a pending GET closed by the client ends the
+         * session ("poll connection closed prematurely") */
+        s->get = NULL;
+        gw_session_close(s, "transport close");
+    }
+}

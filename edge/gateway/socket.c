@@ -1,0 +1,575 @@
+/* socket.c: the Socket.IO v5 layer of the gateway: sockets per namespace,
+ * packets from clients (headers only; JSON args are forwarded as text) and
+ * commands from the hub (connect replies, emits, acks, rooms, disconnects,
+ * raw sends).
+ *
+ * A broadcast is encoded once into shared gw_pkt objects (the packet and
+ * one per attachment); each transport kind frames it once and every
+ * recipient references the same bytes (session.c).
+ *
+ * Disconnect reasons sent to workers: "client disconnect" (41 or an
+ * Engine.IO close packet), "transport close" (connection lost), "ping
+ * timeout", "transport error" (protocol errors), "server disconnect"
+ * (DISCONNECT_CMD).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sio/sio.h>
+#include "gw.h"
+#include "proto/eio.h"
+#include "proto/sio.h"
+
+SIO_LOG_TOPIC_STATIC(topic, "edge.sio");
+
+/* ---------- namespaces and sockets ---------- */
+
+static struct gw_nsp *nsp_get(struct gw_thread *t, const char *name, size_t len, bool create)
+{
+    struct gw_nsp *n = gw_map_get(&t->nsps, name, len);
+    if (n || !create)
+        return n;
+    n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->name = strndup(name, len);
+    n->name_len = len;
+    gw_map_init(&n->socks);
+    gw_map_init(&n->rooms);
+    if (!n->name || gw_map_put(&t->nsps, name, len, n) < 0) {
+        free(n->name);
+        free(n);
+        return NULL;
+    }
+    return n;
+}
+
+static void nsp_free(struct gw_nsp *n)
+{
+    size_t i = 0;
+    for (struct gw_map_ent *e = gw_map_next(&n->rooms, NULL, &i); e; e = gw_map_next(&n->rooms, e, &i))
+        gw_room_free(e->val);
+    gw_map_clear(&n->rooms);
+    gw_map_clear(&n->socks);
+    free(n->name);
+    free(n);
+}
+
+void gw_nsps_clear(struct gw_thread *t)
+{
+    size_t i = 0;
+    for (struct gw_map_ent *e = gw_map_next(&t->nsps, NULL, &i); e; e = gw_map_next(&t->nsps, e, &i))
+        nsp_free(e->val);
+    gw_map_clear(&t->nsps);
+    free(t->sel);
+    t->sel = NULL;
+    t->selcap = t->nsel = 0;
+}
+
+static void env_sock(struct gw_sock *k, struct sio_env *env, enum sio_env_kind kind)
+{
+    sio_env_init(env, kind);
+    env->gw.p = k->sess->t->gw->id;
+    env->gw.len = SIO_GW_ID_LEN;
+    env->nsp.p = k->nsp->name;
+    env->nsp.len = k->nsp->name_len;
+    env->sid.p = k->sid;
+    env->sid.len = GW_SID_LEN;
+}
+
+static struct gw_sock *sess_sock(struct gw_session *s, const char *nsp, size_t len)
+{
+    for (struct gw_sock *k = s->socks; k; k = k->next_in_sess)
+        if (k->nsp->name_len == len && memcmp(k->nsp->name, nsp, len) == 0)
+            return k;
+    return NULL;
+}
+
+/* Remove a socket; with a reason, tell the workers. */
+static void sock_remove(struct gw_sock *k, const char *reason)
+{
+    struct gw_thread *t = k->sess->t;
+    if (reason) {
+        struct sio_env env;
+        env_sock(k, &env, SIO_ENV_DISCONNECT);
+        env.reason.p = reason;
+        env.reason.len = strlen(reason);
+        gw_bus_send(t, &env);
+    }
+    gw_room_leave_all(k);
+    struct gw_nsp *n = k->nsp;
+    gw_map_del(&n->socks, k->sid, GW_SID_LEN);
+    for (struct gw_sock **pp = &k->sess->socks; *pp; pp = &(*pp)->next_in_sess)
+        if (*pp == k) {
+            *pp = k->next_in_sess;
+            break;
+        }
+    sio_buf_clear(&k->session_blob);
+    free(k);
+    if (n->socks.n == 0) {
+        gw_map_del(&t->nsps, n->name, n->name_len);
+        nsp_free(n);
+    }
+}
+
+void gw_sio_session_closed(struct gw_session *s, const char *reason)
+{
+    while (s->socks)
+        sock_remove(s->socks, reason);
+    s->bin.active = false;
+}
+
+/* ---------- packets from the client ---------- */
+
+static void proto_error(struct gw_session *s, int err)
+{
+    sio_log_debug(topic, "%s: bad packet: %s", s->sid, sio_strerror(err));
+    gw_session_close(s, "transport error");
+}
+
+static void on_connect(struct gw_session *s, const struct sio_packet_hdr *h)
+{
+    if (sess_sock(s, h->nsp, h->nsp_len)) {
+        sio_log_debug(topic, "%s: duplicate connect to %.*s", s->sid, (int)h->nsp_len, h->nsp);
+        return;
+    }
+    struct gw_nsp *n = nsp_get(s->t, h->nsp, h->nsp_len, true);
+    struct gw_sock *k = n ? calloc(1, sizeof *k) : NULL;
+    if (!k)
+        return;
+    k->sess = s;
+    k->nsp = n;
+    do
+        gw_make_sid(k->sid);
+    while (gw_map_get(&n->socks, k->sid, GW_SID_LEN));
+    sio_buf_init(&k->session_blob);
+    if (gw_map_put(&n->socks, k->sid, GW_SID_LEN, k) < 0) {
+        free(k);
+        return;
+    }
+    k->next_in_sess = s->socks;
+    s->socks = k;
+    struct sio_env env;
+    env_sock(k, &env, SIO_ENV_CONNECT);
+    if (h->data_len) {
+        env.data.p = h->data;
+        env.data.len = h->data_len;
+    }
+    env.headers = s->headers;
+    env.nheaders = s->nheaders;
+    env.query = s->query;
+    env.remote.p = s->remote;
+    env.remote.len = strlen(s->remote);
+    gw_bus_send(s->t, &env);
+}
+
+static void dispatch(struct gw_session *s, const struct sio_packet_hdr *h,
+                     const struct sio_env_bin *bins, size_t nbins)
+{
+    struct gw_sock *k = sess_sock(s, h->nsp, h->nsp_len);
+    if (!k || !k->connected) {
+        sio_log_debug(topic, "%s: packet for unconnected namespace %.*s", s->sid,
+                      (int)h->nsp_len, h->nsp);
+        return;
+    }
+    struct sio_env env;
+    bool ev = h->type == SIO_PKT_EVENT || h->type == SIO_PKT_BINARY_EVENT;
+    env_sock(k, &env, ev ? SIO_ENV_EVENT : SIO_ENV_CLIENT_ACK);
+    env.id = h->id;
+    env.data.p = h->data;
+    env.data.len = h->data_len;
+    env.bins = (struct sio_env_bin *)bins;
+    env.nbins = nbins;
+    gw_bus_send(s->t, &env);
+}
+
+static void bin_reset(struct gw_session *s)
+{
+    s->bin.active = false;
+    sio_buf_reset(&s->bin.text);
+    sio_buf_reset(&s->bin.bins);
+    free(s->bin.offv);
+    s->bin.offv = NULL;
+    s->bin.have = s->bin.want = 0;
+}
+
+static void bin_complete(struct gw_session *s)
+{
+    struct sio_packet_hdr h;
+    const struct sio_gateway_cfg *cfg = &s->t->gw->cfg;
+    int r = sio_packet_parse_header((const char *)s->bin.text.data, s->bin.text.len,
+                                    cfg->max_payload, &h);
+    if (r < 0) {
+        bin_reset(s);
+        proto_error(s, r);
+        return;
+    }
+    size_t *offs = s->bin.offv ? s->bin.offv : s->bin.offs;
+    struct sio_env_bin stackv[64];
+    struct sio_env_bin *v = s->bin.want <= 64 ? stackv : calloc(s->bin.want, sizeof *v);
+    if (v) {
+        for (unsigned i = 0; i < s->bin.want; i++) {
+            v[i].p = s->bin.bins.data + offs[i];
+            v[i].len = offs[i + 1] - offs[i];
+        }
+        dispatch(s, &h, v, s->bin.want);
+        if (v != stackv)
+            free(v);
+    }
+    bin_reset(s);
+}
+
+void gw_sio_on_message(struct gw_session *s, bool binary, const uint8_t *data, size_t len)
+{
+    const struct sio_gateway_cfg *cfg = &s->t->gw->cfg;
+    if (s->bin.active) {
+        if (!binary) {
+            bin_reset(s);
+            proto_error(s, SIO_ERR_ATTACH);
+            return;
+        }
+        size_t *offs = s->bin.offv ? s->bin.offv : s->bin.offs;
+        if (sio_buf_append(&s->bin.bins, data, len) < 0) {
+            bin_reset(s);
+            gw_session_close(s, "transport error");
+            return;
+        }
+        offs[++s->bin.have] = s->bin.bins.len;
+        if (s->bin.have == s->bin.want)
+            bin_complete(s);
+        return;
+    }
+    if (binary) {
+        proto_error(s, SIO_ERR_ATTACH);
+        return;
+    }
+    struct sio_packet_hdr h;
+    int r = sio_packet_parse_header((const char *)data, len, cfg->max_payload, &h);
+    if (r < 0) {
+        proto_error(s, r);
+        return;
+    }
+    switch (h.type) {
+    case SIO_PKT_CONNECT:
+        on_connect(s, &h);
+        break;
+    case SIO_PKT_DISCONNECT: {
+        struct gw_sock *k = sess_sock(s, h.nsp, h.nsp_len);
+        if (k)
+            sock_remove(k, "client disconnect");
+        break;
+    }
+    case SIO_PKT_EVENT:
+    case SIO_PKT_ACK:
+        dispatch(s, &h, NULL, 0);
+        break;
+    case SIO_PKT_BINARY_EVENT:
+    case SIO_PKT_BINARY_ACK:
+        if (h.attachments == 0) {
+            dispatch(s, &h, NULL, 0);
+            break;
+        }
+        if (h.attachments > SIO_MAX_ATTACHMENTS) {
+            proto_error(s, SIO_ERR_ATTACH);
+            break;
+        }
+        bin_reset(s);
+        if (h.attachments > 64) {
+            s->bin.offv = calloc(h.attachments + 1, sizeof *s->bin.offv);
+            if (!s->bin.offv) {
+                gw_session_close(s, "transport error");
+                break;
+            }
+        }
+        if (sio_buf_append(&s->bin.text, data, len) < 0) {
+            bin_reset(s);
+            gw_session_close(s, "transport error");
+            break;
+        }
+        s->bin.active = true;
+        s->bin.want = h.attachments;
+        (s->bin.offv ? s->bin.offv : s->bin.offs)[0] = 0;
+        break;
+    default:
+        proto_error(s, SIO_ERR_TYPE);
+        break;
+    }
+}
+
+/* ---------- commands from the hub ---------- */
+
+static bool streq(const struct sio_str *a, const char *b, size_t bl)
+{
+    return a->len == bl && (bl == 0 || memcmp(a->p, b, bl) == 0);
+}
+
+static struct gw_sock *find_sock(struct gw_nsp *n, const struct sio_str *sid)
+{
+    if (!n || !sid->p)
+        return NULL;
+    return gw_map_get(&n->socks, sid->p, sid->len);
+}
+
+/* Mark the members of a room (or the socket whose sid is the room name). */
+typedef void (*sock_fn)(struct gw_thread *t, struct gw_sock *k);
+
+static void each_in_room(struct gw_thread *t, struct gw_nsp *n, const struct sio_str *room, sock_fn fn)
+{
+    struct gw_room *r = gw_room_get(n, room->p ? room->p : "", room->len, false);
+    if (r) {
+        size_t i = 0;
+        for (struct gw_map_ent *e = gw_map_next(&r->members, NULL, &i); e;
+             e = gw_map_next(&r->members, e, &i))
+            fn(t, e->val);
+    } else {
+        struct gw_sock *k = find_sock(n, room);
+        if (k)
+            fn(t, k);
+    }
+}
+
+static void mark_excl(struct gw_thread *t, struct gw_sock *k)
+{
+    k->excl = t->gen;
+}
+
+static void add_sel(struct gw_thread *t, struct gw_sock *k)
+{
+    if (k->excl == t->gen || k->mark == t->gen || !k->connected)
+        return;
+    k->mark = t->gen;
+    if (t->nsel == t->selcap) {
+        size_t cap = t->selcap ? t->selcap * 2 : 64;
+        struct gw_sock **v = realloc(t->sel, cap * sizeof *v);
+        if (!v)
+            return;
+        t->sel = v;
+        t->selcap = cap;
+    }
+    t->sel[t->nsel++] = k;
+}
+
+/* Select the target sockets of a command into t->sel: the socket sid when
+ * given, else the union of rooms, else the whole namespace; minus
+ * except_rooms and except_sids. Only connected sockets. */
+static void select_socks(struct gw_thread *t, struct gw_nsp *n, const struct sio_env *env)
+{
+    t->nsel = 0;
+    if (!n)
+        return;
+    if (++t->gen == 0)
+        t->gen = 1;
+    for (size_t i = 0; i < env->nexcept_rooms; i++)
+        each_in_room(t, n, &env->except_rooms[i], mark_excl);
+    for (size_t i = 0; i < env->nexcept_sids; i++) {
+        struct gw_sock *k = find_sock(n, &env->except_sids[i]);
+        if (k)
+            k->excl = t->gen;
+    }
+    if (env->sid.p && env->sid.len) {
+        struct gw_sock *k = find_sock(n, &env->sid);
+        if (k)
+            add_sel(t, k);
+    } else if (env->nrooms) {
+        for (size_t i = 0; i < env->nrooms; i++)
+            each_in_room(t, n, &env->rooms[i], add_sel);
+    } else {
+        size_t i = 0;
+        for (struct gw_map_ent *e = gw_map_next(&n->socks, NULL, &i); e;
+             e = gw_map_next(&n->socks, e, &i))
+            add_sel(t, e->val);
+    }
+}
+
+/* Encode a Socket.IO packet once: the text packet and one per attachment.
+ * Returns the count of pkts in out (0 on failure). */
+static size_t encode_pkts(struct gw_thread *t, struct gw_pkt **out, size_t cap,
+                          enum sio_packet_type type, const char *nsp, size_t nsp_len,
+                          int64_t id, const struct sio_env *env)
+{
+    size_t nb = env->nbins;
+    if (nb + 1 > cap)
+        return 0;
+    struct gw_pkt *p = gw_pkt_new(t, SIO_EIO_MESSAGE, false);
+    if (!p)
+        return 0;
+    if (sio_packet_encode(&p->data, type, nsp, nsp_len, id, (unsigned)nb,
+                          env->data.p, env->data.len) < 0) {
+        gw_pkt_unref(p);
+        return 0;
+    }
+    out[0] = p;
+    size_t n = 1;
+    for (size_t i = 0; i < nb; i++) {
+        struct gw_pkt *b = gw_pkt_new(t, SIO_EIO_MESSAGE, true);
+        if (!b)
+            break;
+        sio_buf_append(&b->data, env->bins[i].p, env->bins[i].len);
+        out[n++] = b;
+    }
+    if (n != nb + 1) {
+        for (size_t i = 0; i < n; i++)
+            gw_pkt_unref(out[i]);
+        return 0;
+    }
+    return n;
+}
+
+static void send_pkts(struct gw_sock *k, struct gw_pkt **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        gw_session_send(k->sess, v[i]);
+}
+
+static void unref_pkts(struct gw_pkt **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        gw_pkt_unref(v[i]);
+}
+
+static void cmd_emit(struct gw_thread *t, struct gw_nsp *n, const struct sio_env *env, bool ack)
+{
+    struct gw_pkt *stackv[16], **v = stackv;
+    size_t cap = 16;
+    if (env->nbins + 1 > cap) {
+        cap = env->nbins + 1;
+        v = calloc(cap, sizeof *v);
+        if (!v)
+            return;
+    }
+    enum sio_packet_type type = ack ? (env->nbins ? SIO_PKT_BINARY_ACK : SIO_PKT_ACK)
+                                    : (env->nbins ? SIO_PKT_BINARY_EVENT : SIO_PKT_EVENT);
+    if (ack) {
+        struct gw_sock *k = find_sock(n, &env->sid);
+        if (k && k->connected) {
+            size_t np = encode_pkts(t, v, cap, type, n->name, n->name_len, env->id, env);
+            send_pkts(k, v, np);
+            unref_pkts(v, np);
+        }
+    } else {
+        select_socks(t, n, env);
+        if (t->nsel) {
+            size_t np = encode_pkts(t, v, cap, type, n->name, n->name_len, env->id, env);
+            for (size_t i = 0; i < t->nsel; i++)
+                send_pkts(t->sel[i], v, np);
+            unref_pkts(v, np);
+        }
+    }
+    if (v != stackv)
+        free(v);
+}
+
+static void send_simple(struct gw_sock *k, enum sio_packet_type type, const char *json, size_t jl)
+{
+    struct gw_thread *t = k->sess->t;
+    struct gw_pkt *p = gw_pkt_new(t, SIO_EIO_MESSAGE, false);
+    if (!p)
+        return;
+    if (sio_packet_encode(&p->data, type, k->nsp->name, k->nsp->name_len, -1, 0, json, jl) == 0)
+        gw_session_send(k->sess, p);
+    gw_pkt_unref(p);
+}
+
+void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
+{
+    if (env->kind == SIO_ENV_RAW_SEND) {
+        struct gw_session *s = env->sid.p ? gw_map_get(&t->sessions, env->sid.p, env->sid.len) : NULL;
+        if (!s || s->closed)
+            return;
+        struct gw_pkt *p = gw_pkt_new(t, SIO_EIO_MESSAGE, env->binary);
+        if (!p)
+            return;
+        if (env->data.len)
+            sio_buf_append(&p->data, env->data.p, env->data.len);
+        gw_session_send(s, p);
+        gw_pkt_unref(p);
+        return;
+    }
+    if (env->gw.p && env->gw.len && !streq(&env->gw, t->gw->id, SIO_GW_ID_LEN) &&
+        (env->kind == SIO_ENV_CONNECT_OK || env->kind == SIO_ENV_CONNECT_ERR))
+        return;
+    struct gw_nsp *n = env->nsp.p ? gw_map_get(&t->nsps, env->nsp.p, env->nsp.len) : NULL;
+    if (!n)
+        return;
+    switch (env->kind) {
+    case SIO_ENV_CONNECT_OK: {
+        struct gw_sock *k = find_sock(n, &env->sid);
+        if (!k || k->connected)
+            return;
+        k->connected = true;
+        char json[48];
+        int jl = snprintf(json, sizeof json, "{\"sid\":\"%s\"}", k->sid);
+        send_simple(k, SIO_PKT_CONNECT, json, (size_t)jl);
+        break;
+    }
+    case SIO_ENV_CONNECT_ERR: {
+        struct gw_sock *k = find_sock(n, &env->sid);
+        if (!k || k->connected)
+            return;
+        send_simple(k, SIO_PKT_CONNECT_ERROR, env->data.p, env->data.len);
+        sock_remove(k, NULL);
+        break;
+    }
+    case SIO_ENV_EMIT:
+        cmd_emit(t, n, env, false);
+        break;
+    case SIO_ENV_ACK:
+        cmd_emit(t, n, env, true);
+        break;
+    case SIO_ENV_JOIN:
+    case SIO_ENV_LEAVE:
+        select_socks(t, n, env);
+        for (size_t i = 0; i < t->nsel; i++)
+            for (size_t j = 0; j < env->nrooms2; j++) {
+                const struct sio_str *r = &env->rooms2[j];
+                if (env->kind == SIO_ENV_JOIN)
+                    gw_room_join(t->sel[i], r->p ? r->p : "", r->len);
+                else
+                    gw_room_leave(t->sel[i], r->p ? r->p : "", r->len);
+            }
+        break;
+    case SIO_ENV_CLOSE_ROOM:
+        for (size_t j = 0; j < env->nrooms; j++) {
+            struct sio_env sel;
+            sio_env_init(&sel, SIO_ENV_JOIN);
+            sel.rooms = (struct sio_str *)&env->rooms[j];
+            sel.nrooms = 1;
+            select_socks(t, n, &sel);
+            for (size_t i = 0; i < t->nsel; i++)
+                gw_room_leave(t->sel[i], env->rooms[j].p, env->rooms[j].len);
+        }
+        break;
+    case SIO_ENV_DISCONNECT_CMD: {
+        select_socks(t, n, env);
+        /* sock_remove may free n; work on a copy of the selection */
+        size_t ns = t->nsel;
+        struct gw_session **sess = calloc(ns ? ns : 1, sizeof *sess);
+        if (!sess)
+            return;
+        for (size_t i = 0; i < ns; i++) {
+            struct gw_sock *k = t->sel[i];
+            sess[i] = k->sess;
+            send_simple(k, SIO_PKT_DISCONNECT, NULL, 0);
+        }
+        for (size_t i = 0; i < ns; i++)
+            sock_remove(t->sel[i], "server disconnect");
+        if (env->close_conn)
+            for (size_t i = 0; i < ns; i++)
+                gw_session_close(sess[i], "server disconnect");
+        free(sess);
+        break;
+    }
+    case SIO_ENV_SESSION: {
+        struct gw_sock *k = find_sock(n, &env->sid);
+        if (k) {
+            sio_buf_reset(&k->session_blob);
+            sio_buf_append(&k->session_blob, env->session.p, env->session.len);
+        }
+        break;
+    }
+    default:
+        sio_log_debug(topic, "ignored command %s", sio_env_kind_name((int)env->kind));
+        break;
+    }
+}

@@ -1,0 +1,512 @@
+/* http1.c: HTTP/1.1 server connection glue over http_parser (see http1.h).
+ *
+ * Parsing: input bytes are fed to http_parser straight from the
+ * bufferevent's input chunks; the URL and header bytes are copied into one
+ * per-request arena (sio_buf) and indexed by offsets, since the arena may
+ * move while it grows. on_message_complete pauses the parser, so a
+ * pipelined request stays in the input until the current one is answered.
+ */
+#include "http1.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <http_parser.h>
+#include <sio/log.h>
+#include "buf.h"
+
+SIO_LOG_TOPIC_STATIC(topic, "edge.http");
+
+#define MAX_HDRS 128
+
+struct hdr_off {
+    size_t name_off, name_len, val_off, val_len;
+};
+
+struct sio_http_conn {
+    struct bufferevent *bev;
+    http_parser parser;
+    struct sio_http_limits lim;
+    struct sio_http_cbs cbs;
+    void *ud;
+    struct event *timer;
+    struct sio_buf arena;       /* url, then header names/values */
+    struct sio_buf body;
+    size_t url_off, url_len;
+    struct hdr_off hoff[MAX_HDRS];
+    size_t nhdrs;
+    bool in_value;              /* last header callback was a value */
+    size_t header_bytes;
+    int error;                  /* HTTP status to answer on a parse error */
+    bool too_many_hdrs;
+    struct sio_http_hdr hdrs[MAX_HDRS];
+    struct sio_http_req req;
+    bool busy;                  /* request delivered, not yet answered */
+    bool closing;               /* close after output is flushed */
+    bool detached;
+    bool dead;                  /* free when the outermost callback returns */
+    int depth;                  /* callback nesting */
+};
+
+static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void conn_write_cb(struct bufferevent *bev, void *arg);
+
+const char *sio_http_date(void)
+{
+    static _Thread_local char buf[40];
+    static _Thread_local time_t last;
+    time_t now = time(NULL);
+    if (now != last || !buf[0]) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        last = now;
+    }
+    return buf;
+}
+
+static void arm_timer(struct sio_http_conn *c, unsigned ms)
+{
+    if (!ms) {
+        evtimer_del(c->timer);
+        return;
+    }
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    evtimer_add(c->timer, &tv);
+}
+
+static void conn_free(struct sio_http_conn *c)
+{
+    if (!c->detached) {
+        if (c->cbs.on_close)
+            c->cbs.on_close(c, c->ud);
+        bufferevent_free(c->bev);
+    }
+    event_free(c->timer);
+    sio_buf_clear(&c->arena);
+    sio_buf_clear(&c->body);
+    free(c);
+}
+
+/* Called at the end of every entry point: frees a dead connection once no
+ * callback of ours is on the stack. */
+static void conn_leave(struct sio_http_conn *c)
+{
+    if (--c->depth == 0 && c->dead)
+        conn_free(c);
+}
+
+static void conn_kill(struct sio_http_conn *c)
+{
+    c->dead = true;
+    if (!c->detached)
+        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+}
+
+void sio_http_conn_close(struct sio_http_conn *c)
+{
+    if (c->dead || c->closing)
+        return;
+    c->closing = true;
+    c->depth++;
+    bufferevent_disable(c->bev, EV_READ);
+    evtimer_del(c->timer);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        conn_kill(c);
+    conn_leave(c);
+}
+
+void sio_http_conn_abort(struct sio_http_conn *c)
+{
+    c->depth++;
+    conn_kill(c);
+    conn_leave(c);
+}
+
+struct bufferevent *sio_http_conn_detach(struct sio_http_conn *c)
+{
+    struct bufferevent *bev = c->bev;
+    bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+    c->detached = true;
+    c->dead = true;
+    if (c->depth == 0)
+        conn_free(c);
+    return bev;
+}
+
+bool sio_http_conn_busy(const struct sio_http_conn *c)
+{
+    return c->busy;
+}
+
+const struct sio_http_hdr *sio_http_header(const struct sio_http_req *req, const char *name)
+{
+    for (size_t i = 0; i < req->nhdrs; i++)
+        if (strcmp(req->hdrs[i].name, name) == 0)
+            return &req->hdrs[i];
+    return NULL;
+}
+
+/* --- parser callbacks --- */
+
+static int count_header(struct sio_http_conn *c, size_t n)
+{
+    c->header_bytes += n;
+    if (c->header_bytes > c->lim.max_header_bytes) {
+        c->error = 431;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    struct sio_http_conn *c = p->data;
+    sio_buf_reset(&c->arena);
+    sio_buf_reset(&c->body);
+    c->url_off = c->url_len = 0;
+    c->nhdrs = 0;
+    c->in_value = false;
+    c->header_bytes = 0;
+    c->too_many_hdrs = false;
+    memset(&c->req, 0, sizeof c->req);
+    arm_timer(c, c->lim.header_timeout_ms);
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    struct sio_http_conn *c = p->data;
+    if (count_header(c, len) < 0)
+        return -1;
+    c->url_len += len;
+    if (c->url_len > c->lim.max_url) {
+        c->error = 414;
+        return -1;
+    }
+    return sio_buf_append(&c->arena, at, len) < 0 ? -1 : 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct sio_http_conn *c = p->data;
+    if (count_header(c, len) < 0)
+        return -1;
+    if (c->nhdrs == 0 || c->in_value) {
+        if (c->nhdrs == 0 && !c->in_value && c->arena.len == c->url_len) {
+            /* NUL after the URL */
+            if (sio_buf_append_byte(&c->arena, 0) < 0)
+                return -1;
+        } else if (sio_buf_append_byte(&c->arena, 0) < 0) {
+            return -1;
+        }
+        if (c->nhdrs == MAX_HDRS) {
+            c->error = 431;
+            return -1;
+        }
+        struct hdr_off *h = &c->hoff[c->nhdrs++];
+        h->name_off = c->arena.len;
+        h->name_len = 0;
+        h->val_off = 0;
+        h->val_len = 0;
+        c->in_value = false;
+    }
+    struct hdr_off *h = &c->hoff[c->nhdrs - 1];
+    h->name_len += len;
+    for (size_t i = 0; i < len; i++)
+        if (sio_buf_append_byte(&c->arena, (uint8_t)tolower((unsigned char)at[i])) < 0)
+            return -1;
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct sio_http_conn *c = p->data;
+    if (count_header(c, len) < 0)
+        return -1;
+    if (c->nhdrs == 0)
+        return -1;
+    struct hdr_off *h = &c->hoff[c->nhdrs - 1];
+    if (!c->in_value) {
+        if (sio_buf_append_byte(&c->arena, 0) < 0)
+            return -1;
+        h->val_off = c->arena.len;
+        c->in_value = true;
+    }
+    h->val_len += len;
+    return sio_buf_append(&c->arena, at, len) < 0 ? -1 : 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct sio_http_conn *c = p->data;
+    if (sio_buf_append_byte(&c->arena, 0) < 0)    /* NUL after the last piece */
+        return -1;
+    if (p->content_length != ULLONG_MAX && p->content_length > c->lim.max_body)
+        c->req.body_too_large = true;
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct sio_http_conn *c = p->data;
+    if (c->req.body_too_large)
+        return 0;
+    if (c->body.len + len > c->lim.max_body) {
+        c->req.body_too_large = true;
+        sio_buf_reset(&c->body);
+        return 0;
+    }
+    return sio_buf_append(&c->body, at, len) < 0 ? -1 : 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct sio_http_conn *c = p->data;
+    struct sio_http_req *r = &c->req;
+    char *a = (char *)c->arena.data;
+    if (!a) {
+        if (sio_buf_append_byte(&c->arena, 0) < 0)
+            return -1;
+        a = (char *)c->arena.data;
+    }
+    a[c->url_len] = 0;
+    r->method = p->method;
+    r->method_name = http_method_str(p->method);
+    r->url = a;
+    r->url_len = c->url_len;
+    char *q = memchr(a, '?', c->url_len);
+    r->path = a;
+    r->path_len = q ? (size_t)(q - a) : c->url_len;
+    r->query = q ? q + 1 : a + c->url_len;
+    r->query_len = q ? c->url_len - (size_t)(q + 1 - a) : 0;
+    for (size_t i = 0; i < c->nhdrs; i++) {
+        struct hdr_off *h = &c->hoff[i];
+        c->hdrs[i].name = a + h->name_off;
+        c->hdrs[i].name_len = h->name_len;
+        c->hdrs[i].value = h->val_off ? a + h->val_off : "";
+        c->hdrs[i].value_len = h->val_len;
+    }
+    /* NUL-terminate the header pieces: every piece is followed by a byte
+     * that was appended as 0 before the next piece began, or the final
+     * NUL from on_headers_complete. */
+    r->hdrs = c->hdrs;
+    r->nhdrs = c->nhdrs;
+    if (sio_buf_reserve(&c->body, 0) < 0)
+        return -1;
+    c->body.data[c->body.len] = 0;
+    r->body = c->body.data;
+    r->body_len = c->body.len;
+    r->upgrade = p->upgrade;
+    r->keep_alive = http_should_keep_alive(p) && !p->upgrade;
+    c->busy = true;
+    evtimer_del(c->timer);
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static void send_error_close(struct sio_http_conn *c, int code)
+{
+    const char *st = code == 431 ? "431 Request Header Fields Too Large"
+                   : code == 414 ? "414 URI Too Long" : "400 Bad Request";
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evbuffer_add_printf(out, "HTTP/1.1 %s\r\nConnection: close\r\n\r\n", st);
+    sio_http_conn_close(c);
+}
+
+/* Feed buffered input to the parser until it pauses, needs more, fails or
+ * the connection changes hands. */
+static void conn_parse(struct sio_http_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    while (!c->busy && !c->dead && !c->closing && evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        size_t n = http_parser_execute(&c->parser, &settings, v.iov_base, v.iov_len);
+        enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+        if (e != HPE_OK && e != HPE_PAUSED) {
+            sio_log_debug(topic, "%p: bad request: %s", (void *)c, http_errno_name(e));
+            evbuffer_drain(in, evbuffer_get_length(in));
+            send_error_close(c, c->error ? c->error : 400);
+            return;
+        }
+        evbuffer_drain(in, n);
+        if (c->busy) {
+            c->depth++;
+            c->cbs.on_request(c, &c->req, c->ud);
+            bool gone = c->dead;
+            conn_leave(c);
+            if (gone)
+                return;
+        } else if (n < v.iov_len) {
+            /* upgrade without a complete message? treat as bad */
+            send_error_close(c, 400);
+            return;
+        }
+    }
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct sio_http_conn *c = arg;
+    c->depth++;
+    if (c->busy) {
+        /* waiting for our reply: keep the bytes, but bound them */
+        if (evbuffer_get_length(bufferevent_get_input(bev)) > (1u << 20))
+            sio_http_conn_close(c);
+    } else {
+        conn_parse(c);
+    }
+    conn_leave(c);
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct sio_http_conn *c = arg;
+    if (c->closing && !c->dead) {
+        c->depth++;
+        conn_kill(c);
+        conn_leave(c);
+    }
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct sio_http_conn *c = arg;
+    c->depth++;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        conn_kill(c);
+    conn_leave(c);
+}
+
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sio_http_conn *c = arg;
+    c->depth++;
+    sio_log_debug(topic, "%p: timeout", (void *)c);
+    conn_kill(c);
+    conn_leave(c);
+}
+
+struct sio_http_conn *sio_http_conn_new(struct bufferevent *bev,
+                                        const struct sio_http_limits *lim,
+                                        const struct sio_http_cbs *cbs, void *ud)
+{
+    struct sio_http_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        goto fail;
+    c->timer = evtimer_new(bufferevent_get_base(bev), conn_timer_cb, c);
+    if (!c->timer)
+        goto fail_c;
+    c->bev = bev;
+    c->lim = *lim;
+    if (!c->lim.max_header_bytes) c->lim.max_header_bytes = 16384;
+    if (!c->lim.max_url) c->lim.max_url = 8192;
+    if (!c->lim.header_timeout_ms) c->lim.header_timeout_ms = 30000;
+    if (!c->lim.idle_timeout_ms) c->lim.idle_timeout_ms = 5000;
+    c->cbs = *cbs;
+    c->ud = ud;
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    sio_buf_init(&c->arena);
+    sio_buf_init(&c->body);
+    bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    arm_timer(c, c->lim.header_timeout_ms);
+    return c;
+fail_c:
+    free(c);
+fail:
+    bufferevent_free(bev);
+    return NULL;
+}
+
+/* After a reply: close, or get ready for the next request. */
+static void finish(struct sio_http_conn *c, bool keep)
+{
+    c->busy = false;
+    if (!keep) {
+        sio_http_conn_close(c);
+        return;
+    }
+    http_parser_pause(&c->parser, 0);
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    if (evbuffer_get_length(in) > 0) {
+        arm_timer(c, c->lim.header_timeout_ms);
+        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+    } else {
+        arm_timer(c, c->lim.idle_timeout_ms);
+    }
+}
+
+static void write_head(struct sio_http_conn *c, struct evbuffer *out, const char *status,
+                       const char *pre)
+{
+    evbuffer_add_printf(out, "HTTP/1.1 %s\r\n%sDate: %s\r\n%s", status, pre, sio_http_date(),
+                        c->req.keep_alive ? "Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
+                                          : "Connection: close\r\n");
+}
+
+void sio_http_reply(struct sio_http_conn *c, const char *status, const char *pre,
+                    bool chunked, const void *body, size_t len)
+{
+    if (!c->busy || c->dead || c->closing)
+        return;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    write_head(c, out, status, pre);
+    if (chunked) {
+        evbuffer_add(out, "Transfer-Encoding: chunked\r\n\r\n", 30);
+        if (len) {
+            evbuffer_add_printf(out, "%zx\r\n", len);
+            evbuffer_add(out, body, len);
+            evbuffer_add(out, "\r\n", 2);
+        }
+        evbuffer_add(out, "0\r\n\r\n", 5);
+    } else {
+        evbuffer_add(out, "\r\n", 2);
+        if (len)
+            evbuffer_add(out, body, len);
+    }
+    finish(c, c->req.keep_alive);
+}
+
+void sio_http_reply_evbuf(struct sio_http_conn *c, const char *status,
+                          const char *pre_ct, const char *post_cl, struct evbuffer *body)
+{
+    if (!c->busy || c->dead || c->closing) {
+        evbuffer_drain(body, evbuffer_get_length(body));
+        return;
+    }
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evbuffer_add_printf(out, "HTTP/1.1 %s\r\n%sContent-Length: %zu\r\n%sDate: %s\r\n%s\r\n",
+                        status, pre_ct, evbuffer_get_length(body), post_cl, sio_http_date(),
+                        c->req.keep_alive ? "Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
+                                          : "Connection: close\r\n");
+    evbuffer_add_buffer(out, body);
+    finish(c, c->req.keep_alive);
+}
+
+void sio_http_reply_raw_close(struct sio_http_conn *c, const char *raw, size_t len)
+{
+    if (c->dead || c->closing)
+        return;
+    evbuffer_add(bufferevent_get_output(c->bev), raw, len);
+    c->busy = false;
+    sio_http_conn_close(c);
+}

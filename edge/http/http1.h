@@ -1,0 +1,102 @@
+/* http1.h: one HTTP/1.1 server connection on a bufferevent (internal).
+ *
+ * Owns the bufferevent and an http_parser. Requests are delivered one at a
+ * time through on_request; the connection stays "busy" (further pipelined
+ * input is kept unparsed) until the owner answers with sio_http_reply*(),
+ * which may happen later (long-polling) from any callback of the same
+ * event loop. Handles keep-alive ("Connection: keep-alive",
+ * "Keep-Alive: timeout=5" as Node), the idle and header timeouts, and the
+ * header/URL/body limits (400/414/431 then close). An upgrade request is
+ * delivered like any other; the owner then either replies (error) or takes
+ * the bufferevent with sio_http_conn_detach() (WebSocket).
+ *
+ * All functions run on the loop's thread.
+ */
+#ifndef SIO_EDGE_HTTP1_H
+#define SIO_EDGE_HTTP1_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <event2/event.h>
+#include <event2/bufferevent.h>
+#include <event2/buffer.h>
+
+struct sio_http_conn;
+
+struct sio_http_hdr {
+    const char *name;       /* lower-cased, NUL-terminated */
+    size_t name_len;
+    const char *value;      /* NUL-terminated */
+    size_t value_len;
+};
+
+struct sio_http_req {
+    int method;             /* enum http_method */
+    const char *method_name;
+    const char *url;        /* NUL-terminated */
+    size_t url_len;
+    const char *path;       /* url up to '?', not NUL-terminated */
+    size_t path_len;
+    const char *query;      /* after '?', NUL-terminated ("" when none) */
+    size_t query_len;
+    const struct sio_http_hdr *hdrs;
+    size_t nhdrs;
+    const uint8_t *body;    /* NUL-terminated copy; writable by the owner */
+    size_t body_len;
+    bool body_too_large;    /* body over max_body: not stored (body_len 0) */
+    bool upgrade;           /* Upgrade header seen (http_parser's upgrade) */
+    bool keep_alive;
+};
+
+struct sio_http_limits {
+    size_t max_header_bytes;    /* request line + headers; default 16 KiB */
+    size_t max_url;             /* default 8 KiB */
+    size_t max_body;            /* larger bodies are discarded, body_too_large */
+    unsigned header_timeout_ms; /* default 30000 */
+    unsigned idle_timeout_ms;   /* keep-alive idle; default 5000 */
+};
+
+struct sio_http_cbs {
+    /* A complete request. req is valid until the reply (or detach/close). */
+    void (*on_request)(struct sio_http_conn *c, struct sio_http_req *req, void *ud);
+    /* The connection is going away (peer closed, error, timeout, or after
+     * sio_http_conn_close). c is freed right after; not called after detach. */
+    void (*on_close)(struct sio_http_conn *c, void *ud);
+};
+
+/* Takes bev (freed with the connection). Returns NULL on ENOMEM (bev is
+ * then freed). */
+struct sio_http_conn *sio_http_conn_new(struct bufferevent *bev,
+                                        const struct sio_http_limits *lim,
+                                        const struct sio_http_cbs *cbs, void *ud);
+/* Close now (pending output is flushed first). on_close is called. */
+void sio_http_conn_close(struct sio_http_conn *c);
+/* Free now without flushing (shutdown; not from c's own callbacks). */
+void sio_http_conn_abort(struct sio_http_conn *c);
+/* Hand the bufferevent (with any bytes after the request still in its
+ * input) to the caller; c is freed (deferred if inside its callback), no
+ * on_close. The bufferevent callbacks are cleared. */
+struct bufferevent *sio_http_conn_detach(struct sio_http_conn *c);
+bool sio_http_conn_busy(const struct sio_http_conn *c);
+
+/* Header lookup (name in lower case). NULL when absent. */
+const struct sio_http_hdr *sio_http_header(const struct sio_http_req *req, const char *name);
+
+/* Reply to the current request:
+ *   "HTTP/1.1 <status>\r\n" <pre> "Date: ..\r\nConnection: keep-alive\r\n
+ *   Keep-Alive: timeout=5\r\n" ["Transfer-Encoding: chunked\r\n"] "\r\n" body
+ * pre holds complete header lines (e.g. Content-Type, Content-Length).
+ * chunked: body goes in one chunk (none when empty) plus the last chunk. */
+void sio_http_reply(struct sio_http_conn *c, const char *status, const char *pre,
+                    bool chunked, const void *body, size_t len);
+/* Same with a Content-Length body moved out of an evbuffer (no copy). The
+ * Content-Length header is written after pre_ct and before post_cl. */
+void sio_http_reply_evbuf(struct sio_http_conn *c, const char *status,
+                          const char *pre_ct, const char *post_cl, struct evbuffer *body);
+/* Raw bytes then close (WebSocket handshake errors). */
+void sio_http_reply_raw_close(struct sio_http_conn *c, const char *raw, size_t len);
+
+/* RFC 7231 date of now, cached per second (per thread). */
+const char *sio_http_date(void);
+
+#endif

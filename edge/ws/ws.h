@@ -1,0 +1,63 @@
+/* ws.h: a server-side WebSocket connection on a bufferevent, via wslay.
+ *
+ * Owns the bufferevent handed over after the 101 response and a
+ * wslay_event context (RFC 6455 validation: masking, fragmentation,
+ * control frames, close codes, max message length -> 1009). Data messages
+ * are delivered whole. Outgoing data frames are either queued through
+ * wslay (sio_ws_send) or written as bytes already framed once for many
+ * recipients by sio_ws_framer (sio_ws_write_framed). That is safe because
+ * the send callback never blocks (it appends to the bufferevent's output),
+ * so wslay's own queue is empty between calls.
+ *
+ * Loop thread only. The connection is freed after on_close returns.
+ */
+#ifndef SIO_EDGE_WS_H
+#define SIO_EDGE_WS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <event2/bufferevent.h>
+#include <event2/buffer.h>
+#include "buf.h"
+
+struct sio_ws;
+
+struct sio_ws_cbs {
+    void (*on_message)(struct sio_ws *ws, bool binary, const uint8_t *data, size_t len, void *ud);
+    /* The TCP connection is gone; ws is freed after this returns. */
+    void (*on_close)(struct sio_ws *ws, void *ud);
+};
+
+/* Compute Sec-WebSocket-Accept for key (28 chars + NUL into out). */
+void sio_ws_accept_key(const char *key, size_t key_len, char out[29]);
+/* True when key is base64 of 16 bytes (24 chars, "==" padding). */
+bool sio_ws_key_valid(const char *key, size_t key_len);
+
+/* Takes bev; bytes already in its input are processed on the next loop
+ * turn. max_msg: larger messages are refused with close 1009. NULL on
+ * ENOMEM (bev freed). */
+struct sio_ws *sio_ws_new(struct bufferevent *bev, size_t max_msg,
+                          const struct sio_ws_cbs *cbs, void *ud);
+void sio_ws_set_ud(struct sio_ws *ws, void *ud);
+/* Queue one text/binary message (copied). */
+int  sio_ws_send(struct sio_ws *ws, bool binary, const void *data, size_t len);
+/* Write a complete frame by reference; cleanup(data, len, arg) runs when
+ * the bytes have been sent or dropped. */
+int  sio_ws_write_framed(struct sio_ws *ws, const void *frame, size_t len,
+                         evbuffer_ref_cleanup_cb cleanup, void *arg);
+/* Send a close frame (code 0: no payload), then close TCP once flushed. */
+void sio_ws_close(struct sio_ws *ws, uint16_t code);
+/* Free now (shutdown; not from ws's own callbacks). on_close runs. */
+void sio_ws_abort(struct sio_ws *ws);
+bool sio_ws_closing(const struct sio_ws *ws);
+
+/* Frames a message once (unmasked, server side) with wslay's frame API. */
+struct sio_ws_framer;
+struct sio_ws_framer *sio_ws_framer_new(void);
+void sio_ws_framer_destroy(struct sio_ws_framer **f_p);
+/* Append the whole frame to out. 0 or -ENOMEM. */
+int  sio_ws_frame(struct sio_ws_framer *f, struct sio_buf *out, bool binary,
+                  const void *data, size_t len);
+
+#endif
