@@ -85,12 +85,18 @@ struct sio_env {
     struct sio_str remote;      /* "ip:port" */
     struct sio_str session;     /* CONNECT (worker takeover) and SESSION: blob */
     int64_t ts;                 /* optional timestamp (ms), 0 when absent */
+    /* Private to envelope.c: the one allocation holding the arrays made by
+     * sio_env_decode() (NULL otherwise), freed by sio_env_clear(). Do not
+     * copy a decoded struct and clear both copies. */
+    void *priv;
 };
 
 /* Zero env and set version and id = -1. */
 void sio_env_init(struct sio_env *env, enum sio_env_kind kind);
 
-/* Free the arrays made by sio_env_decode() (not the borrowed bytes). */
+/* Free the arrays made by sio_env_decode() (not the borrowed bytes) and
+ * leave env as sio_env_init(env, 0) does. Safe to call twice, and on an
+ * envelope filled by hand for encoding (its arrays are not touched). */
 void sio_env_clear(struct sio_env *env);
 
 /* Append the msgpack encoding of env to out. 0 or -ENOMEM/-EINVAL. */
@@ -98,7 +104,9 @@ int sio_env_encode(const struct sio_env *env, struct sio_buf *out);
 
 /* Decode one envelope. Unknown keys are skipped (forward compatible);
  * a missing or unsupported "v" is SIO_ERR_VERSION; anything malformed is
- * SIO_ERR_ENVELOPE. On error env is cleared. */
+ * SIO_ERR_ENVELOPE; -ENOMEM. On error env is cleared. env is output only
+ * (it need not be initialized): sio_env_clear() an envelope decoded before
+ * decoding into it again, or its arrays leak. */
 int sio_env_decode(const void *buf, size_t len, struct sio_env *env);
 
 /* Human-readable name of a kind ("emit", "connect", ...), or "?". */

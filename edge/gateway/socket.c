@@ -367,8 +367,10 @@ static void select_socks(struct gw_thread *t, struct gw_nsp *n, const struct sio
         if (k)
             k->excl = t->gen;
     }
-    if (env->sid.p && env->sid.len) {
-        struct gw_sock *k = find_sock(n, &env->sid);
+    if (env->sid.p) {
+        /* a sid (even an empty one, which matches nothing) targets one
+         * socket: never widen it to the whole namespace */
+        struct gw_sock *k = env->sid.len ? find_sock(n, &env->sid) : NULL;
         if (k)
             add_sel(t, k);
     } else if (env->nrooms) {

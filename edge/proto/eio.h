@@ -52,30 +52,39 @@ typedef int (*sio_eio_packet_fn)(const struct sio_eio_packet *pkt, void *ud);
  * itself, which is why it is not const). Calls fn for each packet in order.
  * An empty payload, an empty packet, an unknown type or bad base64 is an
  * error (SIO_ERR_PROTO/TYPE/BASE64); packets before the bad one have
- * already been delivered. max_packets bounds the count (0 = no bound). */
+ * already been delivered. max_packets bounds the count (0 = no bound):
+ * more is SIO_ERR_TOOBIG, found before any packet is delivered. */
 int sio_eio_decode_payload(uint8_t *buf, size_t len, size_t max_packets,
                            sio_eio_packet_fn fn, void *ud);
 
 /* Encode one packet for a WebSocket frame: text packets get the type digit;
  * a binary MESSAGE is the raw bytes (send it in a binary frame). Appends to
- * out. 0 or -ENOMEM. */
+ * out. 0, -EINVAL (unknown type, binary on a type other than MESSAGE) or
+ * -ENOMEM. */
 int sio_eio_encode_frame(struct sio_buf *out, enum sio_eio_type type,
                          bool binary, const void *data, size_t len);
 
 /* Append one packet to a polling payload (adds the 0x1e separator when out
- * is not empty; binary as "b"+base64). 0 or -ENOMEM. */
+ * is not empty; binary as "b"+base64). 0, -EINVAL (as above) or -ENOMEM. */
 int sio_eio_encode_payload(struct sio_buf *out, enum sio_eio_type type,
                            bool binary, const void *data, size_t len);
 
 /* The handshake body: 0{"sid":..,"upgrades":[..],"pingInterval":..,
- * "pingTimeout":..,"maxPayload":..} exactly as the JS server orders it.
- * Appends the packet (with its '0' type digit) to out. */
+ * "pingTimeout":..,"maxPayload":..} exactly as the JS server orders it
+ * ("upgrades":[] when upgrades_websocket is false). Appends the packet (with
+ * its '0' type digit) to out. 0, -EINVAL (sid empty, 64 bytes or more, or
+ * with a character JSON would escape) or -ENOMEM. */
 int sio_eio_encode_open(struct sio_buf *out, const char *sid,
                         bool upgrades_websocket, unsigned ping_interval_ms,
                         unsigned ping_timeout_ms, size_t max_payload);
 
-/* Parse an open packet's JSON (client side). Fills the fields; sid is
- * copied into sid_out (at least 64 bytes). 0 or SIO_ERR_PROTO/JSON. */
+/* Parse an open packet's JSON (client side): data/len is the packet's data,
+ * or the whole packet with its '0' type digit. Keys in any order (python-
+ * socketio 5.7 sends pingTimeout first and no maxPayload). sid (1..63
+ * bytes) is copied into out->sid. 0, SIO_ERR_JSON (not JSON) or
+ * SIO_ERR_PROTO (not an object, sid missing or too long, pingInterval or
+ * pingTimeout missing or not an unsigned int, upgrades not an array of
+ * strings, maxPayload not a non-negative integer); on error *out is zeroed. */
 struct sio_eio_open {
     char sid[64];
     bool upgrade_websocket;

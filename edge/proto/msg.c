@@ -13,7 +13,7 @@ SIO_EXPORT json_t *sio_binary_new(const void *data, size_t len)
         json_decref(s);
         return NULL;
     }
-    if (json_object_set_new_nocheck(o, SIO_BINARY_KEY, s) < 0) {  /* s consumed */
+    if (json_object_setn_new_nocheck(o, SIO_BINARY_KEY, SIO_BINARY_KEY_LEN, s) < 0) {  /* s consumed */
         json_decref(o);
         return NULL;
     }
@@ -24,7 +24,7 @@ SIO_EXPORT bool sio_binary_get(const json_t *v, const void **data, size_t *len)
 {
     if (!json_is_object(v) || json_object_size(v) != 1)
         return false;
-    json_t *s = json_object_get(v, SIO_BINARY_KEY);
+    json_t *s = json_object_getn(v, SIO_BINARY_KEY, SIO_BINARY_KEY_LEN);
     if (!json_is_string(s))
         return false;
     if (data)
@@ -32,4 +32,38 @@ SIO_EXPORT bool sio_binary_get(const json_t *v, const void **data, size_t *len)
     if (len)
         *len = json_string_length(s);
     return true;
+}
+
+SIO_EXPORT bool sio_json_equal(const json_t *a, const json_t *b)
+{
+    if (a == b)
+        return true;
+    if (!a || !b || json_typeof(a) != json_typeof(b))
+        return false;
+    const void *pa, *pb;
+    size_t la, lb;
+    bool ba = sio_binary_get(a, &pa, &la), bb = sio_binary_get(b, &pb, &lb);
+    if (ba || bb)
+        return ba && bb && la == lb && (la == 0 || memcmp(pa, pb, la) == 0);
+    if (json_is_array(a)) {
+        if (json_array_size(a) != json_array_size(b))
+            return false;
+        for (size_t i = 0; i < json_array_size(a); i++)
+            if (!sio_json_equal(json_array_get(a, i), json_array_get(b, i)))
+                return false;
+        return true;
+    }
+    if (json_is_object(a)) {
+        if (json_object_size(a) != json_object_size(b))
+            return false;
+        const char *k;
+        size_t kl;
+        json_t *v;
+        json_object_keylen_foreach((json_t *)a, k, kl, v) {
+            if (!sio_json_equal(v, json_object_getn(b, k, kl)))
+                return false;
+        }
+        return true;
+    }
+    return json_equal((json_t *)a, (json_t *)b);
 }

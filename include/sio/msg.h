@@ -7,8 +7,10 @@
  * receive, placeholders are turned back into binary values before a handler
  * or client callback sees the arguments.
  *
- * Representation (stable, part of the ABI): an object with exactly one key
- * "_sio_binary" whose value is a jansson string made with
+ * Representation (stable, part of the ABI): an object with exactly one key,
+ * SIO_BINARY_KEY (SIO_BINARY_KEY_LEN bytes, starting with a NUL byte so
+ * that no JSON text received from a peer can spell it: jansson refuses NUL
+ * in object keys), whose value is a jansson string made with
  * json_stringn_nocheck() holding the raw bytes. Use the functions below.
  */
 #ifndef SIO_MSG_H
@@ -18,7 +20,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define SIO_BINARY_KEY "_sio_binary"
+#define SIO_BINARY_KEY "\0sio_binary"
+#define SIO_BINARY_KEY_LEN 11
 
 /* A new binary value holding a copy of len bytes at data (data may be NULL
  * when len is 0). Returns a new reference, NULL on allocation failure. */
@@ -30,5 +33,10 @@ json_t *sio_binary_new(const void *data, size_t len);
  * length. */
 __attribute__((visibility("default")))
 bool sio_binary_get(const json_t *v, const void **data, size_t *len);
+
+/* Deep equality that understands binary values (jansson's json_equal()
+ * cannot compare them: it looks keys up as C strings). */
+__attribute__((visibility("default")))
+bool sio_json_equal(const json_t *a, const json_t *b);
 
 #endif

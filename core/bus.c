@@ -1,0 +1,109 @@
+/* bus.c: the small helpers of the bus topology (see bus.h, docs/BUS.md):
+ * the route header of gateway events and random ids. Owns no state.
+ */
+#include "bus.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/random.h>
+#include "envelope.h"
+
+static bool route_kind_ok(int kind)
+{
+    return kind > 0 && kind <= 255 && strcmp(sio_env_kind_name(kind), "?") != 0;
+}
+
+int sio_bus_route_make(char *out, size_t cap, int kind, const char *nsp, size_t nsp_len,
+                       const char *sid, size_t sid_len)
+{
+    if (!route_kind_ok(kind) || (!nsp && nsp_len) || (!sid && sid_len))
+        return -EINVAL;
+    /* the first NUL ends the namespace, so the namespace cannot hold one */
+    if (nsp_len && memchr(nsp, '\0', nsp_len))
+        return -EINVAL;
+    if (nsp_len > INT_MAX - 2 || sid_len > (size_t)INT_MAX - 2 - nsp_len)
+        return -EINVAL;
+    size_t n = 1 + nsp_len + 1 + sid_len;
+    if (!out || n > cap)
+        return -EINVAL;
+    out[0] = (char)(unsigned char)kind;
+    if (nsp_len)
+        memcpy(out + 1, nsp, nsp_len);
+    out[1 + nsp_len] = '\0';
+    if (sid_len)
+        memcpy(out + 2 + nsp_len, sid, sid_len);
+    return (int)n;
+}
+
+int sio_bus_route_parse(const char *buf, size_t len, int *kind,
+                        const char **nsp, size_t *nsp_len,
+                        const char **sid, size_t *sid_len)
+{
+    if (!buf || len < 2)
+        return -EINVAL;
+    int k = (unsigned char)buf[0];
+    if (!route_kind_ok(k))
+        return -EINVAL;
+    const char *nul = memchr(buf + 1, '\0', len - 1);
+    if (!nul)
+        return -EINVAL;
+    *kind = k;
+    *nsp = buf + 1;
+    *nsp_len = (size_t)(nul - (buf + 1));
+    *sid = nul + 1;
+    *sid_len = len - (size_t)(nul + 1 - buf);
+    return 0;
+}
+
+/* Fill p with n random bytes: getrandom(2), or /dev/urandom where the
+ * kernel lacks it. Ids must not be guessable (a sid names a client), so
+ * with no randomness at all we abort rather than hand out weak ids. */
+static void random_bytes(unsigned char *p, size_t n)
+{
+    while (n) {
+        ssize_t r = getrandom(p, n, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+    if (!n)
+        return;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        abort();
+    while (n) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            abort();
+        p += r;
+        n -= (size_t)r;
+    }
+    close(fd);
+}
+
+void sio_random_id(char *out, size_t len)
+{
+    /* 64 symbols: the low 6 bits of a random byte pick one without bias */
+    static const char alphabet[64] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+    unsigned char rnd[64];
+    while (len) {
+        size_t n = len < sizeof(rnd) ? len : sizeof(rnd);
+        random_bytes(rnd, n);
+        for (size_t i = 0; i < n; i++)
+            out[i] = alphabet[rnd[i] & 63];
+        out += n;
+        len -= n;
+    }
+}
