@@ -255,6 +255,7 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
     const struct sio_gateway_cfg *cfg = &t->gw->cfg;
     bool ws_ok = !cfg->no_websocket, poll_ok = !cfg->no_polling;
     bool is_ws = streq(tr, trl, "websocket"), is_poll = streq(tr, trl, "polling");
+    bool bad_eio = false;
     if (!((is_ws && ws_ok) || (is_poll && poll_ok))) {
         ws_err(c, "Transport unknown");
         return;
@@ -275,12 +276,11 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
             ws_err(c, "Bad handshake method");
             return;
         }
-        /* The JS server answers EIO=3 with a 101 and then this text; we
-         * send the plain 400 without the 101. */
-        if (!has_eio || !streq(eio, eiol, "4")) {
-            ws_err(c, "Unsupported protocol version");
-            return;
-        }
+        /* The JS server answers a valid upgrade with EIO other than 4 with
+         * a 101 and then the plain-text 400 inside the upgraded stream; we
+         * do the same (below, once the upgrade headers are checked). */
+        if (!has_eio || !streq(eio, eiol, "4"))
+            bad_eio = true;
     }
     if (!is_ws) {
         ws_err(c, "Bad request");
@@ -303,6 +303,17 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
     }
     char accept[29];
     sio_ws_accept_key(key->value, key->value_len, accept);
+    if (bad_eio) {
+        static const char msg[] = "Unsupported protocol version";
+        char quirk[512];
+        int n = snprintf(quirk, sizeof quirk,
+                         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n"
+                         "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-type: text/html\r\n"
+                         "Content-Length: %zu\r\n\r\n%s", accept, sizeof msg - 1, msg);
+        sio_http_reply_raw_close(c->http, quirk, (size_t)n);
+        return;
+    }
     struct sio_http_conn *h = c->http;
     struct bufferevent *bev = sio_http_conn_detach(h);
     c->http = NULL;

@@ -544,6 +544,27 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
         break;
     case SIO_ENV_DISCONNECT_CMD: {
         select_socks(t, n, env);
+        if (env->close_conn && env->reason.len == 15 &&
+            memcmp(env->reason.p, "transport error", 15) == 0) {
+            /* a worker found a malformed packet: close the sessions as the
+             * gateway does for its own protocol errors (no 41; a waiting
+             * GET gets the close packet) */
+            size_t ns = t->nsel;
+            struct gw_session **sess = calloc(ns ? ns : 1, sizeof *sess);
+            if (!sess)
+                return;
+            for (size_t i = 0; i < ns; i++)
+                sess[i] = t->sel[i]->sess;
+            for (size_t i = 0; i < ns; i++) {
+                bool seen = false;
+                for (size_t j = 0; j < i && !seen; j++)
+                    seen = sess[j] == sess[i];
+                if (!seen)
+                    gw_session_close(sess[i], "transport error");
+            }
+            free(sess);
+            break;
+        }
         /* sock_remove may free n; work on a copy of the selection */
         size_t ns = t->nsel;
         struct gw_session **sess = calloc(ns ? ns : 1, sizeof *sess);

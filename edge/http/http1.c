@@ -245,6 +245,11 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 static int on_headers_complete(http_parser *p)
 {
     struct sio_http_conn *c = p->data;
+    /* Node accepts HTTP/1.0, 1.1 and (oddly) 2.0 on its HTTP/1 parser and
+     * answers anything else 400 + close; so do we. */
+    if (!((p->http_major == 1 && p->http_minor <= 1) ||
+          (p->http_major == 2 && p->http_minor == 0)))
+        return -1;
     if (sio_buf_append_byte(&c->arena, 0) < 0)    /* NUL after the last piece */
         return -1;
     if (p->content_length != ULLONG_MAX && p->content_length > c->lim.max_body)

@@ -1,0 +1,1033 @@
+/* engine.c: the Engine.IO v4 client transport (see engine.h).
+ *
+ * Owns the session's sockets: one bufferevent per HTTP request (the long
+ * poll GET and the POST each have their own connection, so a GET held by
+ * the server never blocks a send) and one for the WebSocket. Every
+ * bufferevent defers its callbacks, so no callback ever runs nested inside
+ * our own calls and a request can be freed at the end of its callback.
+ *
+ * Failures go through fail(): it records the first reason and schedules
+ * close_ev, which frees the I/O and calls on_close from a clean stack.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <http_parser.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <wslay/wslay.h>
+#include <sio/client.h>
+#include "buf.h"
+#include "sio-config.h"
+
+SIO_LOG_TOPIC_STATIC(topic, "client.eio");
+
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define CLOSE_GRACE_MS 2000
+
+enum req_kind { REQ_HANDSHAKE, REQ_GET, REQ_POST };
+enum eng_state { E_CONNECTING, E_OPEN, E_CLOSING, E_CLOSED };
+
+/* An HTTP response being parsed (polling requests and the WS handshake). */
+struct resp {
+    http_parser p;
+    struct sio_buf body;
+    struct sio_buf field, value;
+    bool in_value;
+    bool complete;
+    bool too_big;
+    size_t max_body;
+    char accept[64];            /* Sec-WebSocket-Accept */
+};
+
+struct http_req {
+    struct sio_eng *eng;
+    enum req_kind kind;
+    struct bufferevent *bev;
+    struct resp r;
+};
+
+struct ws {
+    struct sio_eng *eng;
+    struct bufferevent *bev;
+    struct resp r;
+    wslay_event_context_ptr ctx;
+    char key[32];
+    bool probe;                 /* opened as an upgrade probe */
+    bool open;                  /* 101 verified */
+    bool peer_closed;
+};
+
+struct out_pkt {
+    enum sio_eio_type type;
+    bool binary;
+    uint8_t *data;
+    size_t len;
+};
+
+struct sio_eng {
+    struct event_base *base;
+    struct sio_eng_cfg cfg;
+    char **headers;
+    struct sio_eng_cbs cbs;
+    void *ud;
+    enum eng_state state;
+    struct sio_eio_open hs;
+    bool have_sid;
+    bool ws_active;             /* the current transport is WebSocket */
+    bool upgrading;             /* 3probe received: pausing polling */
+    struct http_req *get, *post;
+    struct ws *ws;
+    struct out_pkt *q;
+    size_t qn, qcap;
+    struct event *ping_timer;
+    struct event *close_ev;
+    struct event *grace_timer;
+    const char *close_reason;
+    char close_detail[256];
+    unsigned long reqno;
+};
+
+static void fail(struct sio_eng *e, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void flush(struct sio_eng *e);
+static void ws_free(struct ws *w);
+static void deliver(struct sio_eng *e, const struct sio_eio_packet *pkt, bool from_ws);
+
+/* ---- HTTP response parsing (http_parser callbacks) ------------------- */
+
+static void resp_end_header(struct resp *r)
+{
+    if (!r->in_value)
+        return;
+    sio_buf_append_byte(&r->field, 0);
+    sio_buf_append_byte(&r->value, 0);
+    if (r->field.data && r->value.data &&
+        strcasecmp((char *)r->field.data, "sec-websocket-accept") == 0)
+        snprintf(r->accept, sizeof r->accept, "%s", (char *)r->value.data);
+    sio_buf_reset(&r->field);
+    sio_buf_reset(&r->value);
+    r->in_value = false;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct resp *r = p->data;
+    resp_end_header(r);
+    return sio_buf_append(&r->field, at, len) < 0 || r->field.len > 8192;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct resp *r = p->data;
+    r->in_value = true;
+    return sio_buf_append(&r->value, at, len) < 0 || r->value.len > 8192;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    resp_end_header(p->data);
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct resp *r = p->data;
+    if (r->body.len + len > r->max_body) {
+        r->too_big = true;
+        return 1;
+    }
+    return sio_buf_append(&r->body, at, len) < 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct resp *r = p->data;
+    r->complete = true;
+    return 1;   /* stop: anything after is not ours (WebSocket data) */
+}
+
+static const http_parser_settings resp_settings = {
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static void resp_init(struct resp *r, size_t max_body)
+{
+    memset(r, 0, sizeof *r);
+    http_parser_init(&r->p, HTTP_RESPONSE);
+    r->p.data = r;
+    r->max_body = max_body;
+}
+
+static void resp_clear(struct resp *r)
+{
+    sio_buf_clear(&r->body);
+    sio_buf_clear(&r->field);
+    sio_buf_clear(&r->value);
+}
+
+/* Feed the bufferevent's input to the parser. Consumes only what the
+ * parser used. Returns 0, or -1 on a parse error. */
+static int resp_feed(struct resp *r, struct evbuffer *in)
+{
+    size_t len = evbuffer_get_length(in);
+    if (len == 0 || r->complete)
+        return 0;
+    const char *data = (const char *)evbuffer_pullup(in, -1);
+    size_t n = http_parser_execute(&r->p, &resp_settings, data, len);
+    if (r->complete) {
+        /* http_parser counts the byte it stopped on as parsed */
+        evbuffer_drain(in, n);
+        return 0;
+    }
+    evbuffer_drain(in, n);
+    return HTTP_PARSER_ERRNO(&r->p) != HPE_OK ? -1 : 0;
+}
+
+/* ---- request text ------------------------------------------------------ */
+
+static int append_host(struct sio_buf *b, const struct sio_eng_cfg *cfg)
+{
+    if (strchr(cfg->host, ':'))
+        return sio_buf_printf(b, "Host: [%s]:%u\r\n", cfg->host, cfg->port);
+    return sio_buf_printf(b, "Host: %s:%u\r\n", cfg->host, cfg->port);
+}
+
+static int build_request(struct sio_eng *e, struct sio_buf *b, const char *method,
+                         const char *transport, const char *extra_headers,
+                         const void *body, size_t body_len)
+{
+    int rc = 0;
+    rc |= sio_buf_printf(b, "%s %s?EIO=4&transport=%s&t=%lx%lx", method, e->cfg.path,
+                         transport, (unsigned long)random() & 0xffffff, ++e->reqno);
+    if (e->have_sid)
+        rc |= sio_buf_printf(b, "&sid=%s", e->hs.sid);
+    if (e->cfg.query && *e->cfg.query)
+        rc |= sio_buf_printf(b, "&%s", e->cfg.query);
+    rc |= sio_buf_append_str(b, " HTTP/1.1\r\n");
+    rc |= append_host(b, &e->cfg);
+    rc |= sio_buf_append_str(b, "User-Agent: sio-client/" SIO_VERSION "\r\nAccept: */*\r\n");
+    for (char **h = e->headers; h && *h; h++)
+        rc |= sio_buf_printf(b, "%s\r\n", *h);
+    if (extra_headers)
+        rc |= sio_buf_append_str(b, extra_headers);
+    if (body)
+        rc |= sio_buf_printf(b, "Content-Type: text/plain;charset=UTF-8\r\n"
+                             "Content-Length: %zu\r\n", body_len);
+    rc |= sio_buf_append_str(b, "\r\n");
+    if (body)
+        rc |= sio_buf_append(b, body, body_len);
+    return rc ? -ENOMEM : 0;
+}
+
+static void set_timeouts(struct bufferevent *bev, unsigned ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    bufferevent_set_timeouts(bev, ms ? &tv : NULL, ms ? &tv : NULL);
+}
+
+static struct bufferevent *open_socket(struct sio_eng *e, bufferevent_data_cb rd,
+                                       bufferevent_data_cb wr, bufferevent_event_cb ev,
+                                       void *arg, const struct sio_buf *req)
+{
+    struct bufferevent *bev = bufferevent_socket_new(e->base, -1,
+                                  BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (!bev)
+        return NULL;
+    bufferevent_setcb(bev, rd, wr, ev, arg);
+    if (bufferevent_write(bev, req->data, req->len) < 0 ||
+        bufferevent_enable(bev, EV_READ | EV_WRITE) < 0 ||
+        bufferevent_socket_connect_hostname(bev, NULL, AF_UNSPEC, e->cfg.host,
+                                            (int)e->cfg.port) < 0) {
+        bufferevent_free(bev);
+        return NULL;
+    }
+    return bev;
+}
+
+/* ---- polling ------------------------------------------------------------ */
+
+static void req_free(struct http_req *r)
+{
+    if (!r)
+        return;
+    if (r->bev)
+        bufferevent_free(r->bev);
+    resp_clear(&r->r);
+    free(r);
+}
+
+static void req_read_cb(struct bufferevent *bev, void *arg);
+static void req_event_cb(struct bufferevent *bev, short what, void *arg);
+
+static struct http_req *req_start(struct sio_eng *e, enum req_kind kind,
+                                  const void *body, size_t body_len)
+{
+    struct http_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->eng = e;
+    r->kind = kind;
+    resp_init(&r->r, e->cfg.max_payload);
+    struct sio_buf b = SIO_BUF_INIT;
+    if (build_request(e, &b, kind == REQ_POST ? "POST" : "GET", "polling", NULL,
+                      body, body_len) < 0)
+        goto fail;
+    r->bev = open_socket(e, req_read_cb, NULL, req_event_cb, r, &b);
+    if (!r->bev)
+        goto fail;
+    sio_buf_clear(&b);
+    unsigned tmo = e->cfg.connect_timeout_ms;
+    if (kind == REQ_GET)        /* the server holds it up to pingInterval */
+        tmo = e->hs.ping_interval_ms + e->hs.ping_timeout_ms + 5000;
+    set_timeouts(r->bev, tmo);
+    sio_log_trace(topic, "%p: %s %s", (void *)e, kind == REQ_POST ? "POST" : "GET",
+                  kind == REQ_HANDSHAKE ? "handshake" : "");
+    return r;
+fail:
+    sio_buf_clear(&b);
+    req_free(r);
+    return NULL;
+}
+
+static int payload_packet(const struct sio_eio_packet *pkt, void *ud)
+{
+    struct sio_eng *e = ud;
+    if (e->state == E_CLOSED)
+        return 1;
+    deliver(e, pkt, false);
+    return 0;
+}
+
+static void on_handshake(struct sio_eng *e, struct sio_eio_packet *first);
+
+static int handshake_first(const struct sio_eio_packet *pkt, void *ud)
+{
+    struct sio_eng *e = ud;
+    if (e->have_sid)
+        return payload_packet(pkt, ud);
+    on_handshake(e, (struct sio_eio_packet *)pkt);
+    return e->state == E_CLOSED;
+}
+
+static void start_get(struct sio_eng *e);
+static void check_pause(struct sio_eng *e);
+
+static void req_detach(struct http_req *r)
+{
+    if (r->kind == REQ_POST)
+        r->eng->post = NULL;
+    else
+        r->eng->get = NULL;
+}
+
+static void req_done(struct http_req *r)
+{
+    struct sio_eng *e = r->eng;
+    req_detach(r);
+    if (e->state == E_CLOSED)
+        return;
+    unsigned status = r->r.p.status_code;
+    if (status != 200) {
+        sio_buf_append_byte(&r->r.body, 0);
+        fail(e, SIO_REASON_TRANSPORT_ERROR, "HTTP %u from the server%s%.200s", status,
+             r->r.body.len > 1 ? ": " : "", (char *)r->r.body.data);
+        return;
+    }
+    if (r->kind == REQ_POST) {
+        if (e->state == E_CLOSING && e->qn == 0)
+            fail(e, SIO_REASON_CLIENT_DISCONNECT, "closed");
+        else if (e->upgrading)
+            check_pause(e);
+        else
+            flush(e);
+        return;
+    }
+    if (r->r.body.len == 0) {
+        fail(e, SIO_REASON_TRANSPORT_ERROR, "empty polling response");
+        return;
+    }
+    int rc = sio_eio_decode_payload(r->r.body.data, r->r.body.len, 0,
+                                    r->kind == REQ_HANDSHAKE ? handshake_first
+                                                             : payload_packet, e);
+    if (rc < 0) {
+        fail(e, SIO_REASON_TRANSPORT_ERROR, "bad polling payload: %s", sio_strerror(rc));
+        return;
+    }
+    if (e->state == E_CLOSED)
+        return;
+    if (r->kind == REQ_HANDSHAKE && !e->have_sid) {
+        fail(e, SIO_REASON_TRANSPORT_ERROR, "wrong handshake: no open packet");
+        return;
+    }
+    if (e->upgrading)
+        check_pause(e);
+    else if (!e->ws_active && e->state != E_CLOSED)
+        start_get(e);
+}
+
+static void req_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct http_req *r = arg;
+    if (resp_feed(&r->r, bufferevent_get_input(bev)) < 0) {
+        struct sio_eng *e = r->eng;
+        req_detach(r);
+        fail(e, SIO_REASON_TRANSPORT_ERROR, "%s", r->r.too_big
+             ? "polling response over max_payload" : "malformed HTTP response");
+        req_free(r);
+        return;
+    }
+    if (r->r.complete) {
+        req_done(r);
+        req_free(r);
+    }
+}
+
+static void req_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct http_req *r = arg;
+    struct sio_eng *e = r->eng;
+    if (what & BEV_EVENT_CONNECTED)
+        return;
+    if ((what & BEV_EVENT_EOF) && !r->r.complete) {
+        resp_feed(&r->r, bufferevent_get_input(bev));
+        if (!r->r.complete)     /* body delimited by EOF */
+            http_parser_execute(&r->r.p, &resp_settings, NULL, 0);
+    }
+    if (r->r.complete) {
+        req_done(r);
+        req_free(r);
+        return;
+    }
+    req_detach(r);
+    if (what & BEV_EVENT_TIMEOUT)
+        fail(e, SIO_REASON_TRANSPORT_ERROR, "HTTP request timed out");
+    else if (what & BEV_EVENT_ERROR)
+        fail(e, SIO_REASON_TRANSPORT_ERROR,
+             "connection to %s:%u failed: %s", e->cfg.host, e->cfg.port,
+             evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    else
+        fail(e, SIO_REASON_TRANSPORT_CLOSE, "the server closed the connection");
+    req_free(r);
+}
+
+static void start_get(struct sio_eng *e)
+{
+    if (e->get || e->state != E_OPEN || e->ws_active || e->upgrading)
+        return;
+    e->get = req_start(e, REQ_GET, NULL, 0);
+    if (!e->get)
+        fail(e, SIO_REASON_TRANSPORT_ERROR, "out of memory");
+}
+
+/* ---- WebSocket --------------------------------------------------------- */
+
+static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+                          int flags, void *ud)
+{
+    struct ws *w = ud;
+    int n = evbuffer_remove(bufferevent_get_input(w->bev), buf, len);
+    if (n <= 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    return n;
+}
+
+static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
+                          int flags, void *ud)
+{
+    struct ws *w = ud;
+    if (bufferevent_write(w->bev, data, len) < 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    return (ssize_t)len;
+}
+
+static int ws_genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *ud)
+{
+    return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
+}
+
+static void ws_drop_probe(struct sio_eng *e, const char *why);
+
+static void ws_on_msg(wslay_event_context_ptr ctx,
+                      const struct wslay_event_on_msg_recv_arg *arg, void *ud)
+{
+    struct ws *w = ud;
+    struct sio_eng *e = w->eng;
+    if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
+        w->peer_closed = true;
+        return;
+    }
+    if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
+        return;
+    if (e->state == E_CLOSED)
+        return;
+    struct sio_eio_packet pkt;
+    int rc = sio_eio_decode_frame(arg->msg, arg->msg_length,
+                                  arg->opcode == WSLAY_BINARY_FRAME, &pkt);
+    if (rc < 0) {
+        fail(e, SIO_REASON_TRANSPORT_ERROR, "bad WebSocket packet: %s", sio_strerror(rc));
+        return;
+    }
+    if (w->probe && !e->ws_active) {
+        if (pkt.type == SIO_EIO_PONG && pkt.len == 5 && memcmp(pkt.data, "probe", 5) == 0) {
+            sio_log_debug(topic, "%p: probe answered, pausing polling", (void *)e);
+            e->upgrading = true;
+            check_pause(e);
+        } else {
+            sio_log_debug(topic, "%p: unexpected packet during probe", (void *)e);
+        }
+        return;
+    }
+    if (!e->have_sid) {
+        if (pkt.type != SIO_EIO_OPEN) {
+            fail(e, SIO_REASON_TRANSPORT_ERROR, "wrong handshake: first packet type %d",
+                 (int)pkt.type);
+            return;
+        }
+        on_handshake(e, &pkt);
+        return;
+    }
+    deliver(e, &pkt, true);
+}
+
+static const struct wslay_event_callbacks ws_callbacks = {
+    .recv_callback = ws_recv_cb,
+    .send_callback = ws_send_cb,
+    .genmask_callback = ws_genmask_cb,
+    .on_msg_recv_callback = ws_on_msg,
+};
+
+static int ws_check_accept(struct ws *w)
+{
+    char src[sizeof w->key + sizeof WS_GUID];
+    unsigned char md[SHA_DIGEST_LENGTH];
+    snprintf(src, sizeof src, "%s%s", w->key, WS_GUID);
+    SHA1((const unsigned char *)src, strlen(src), md);
+    struct sio_buf b = SIO_BUF_INIT;
+    int ok = sio_buf_append_base64(&b, md, sizeof md) == 0 &&
+             sio_buf_append_byte(&b, 0) == 0 &&
+             strcmp((char *)b.data, w->r.accept) == 0;
+    sio_buf_clear(&b);
+    return ok ? 0 : -1;
+}
+
+/* A WebSocket problem: fatal on the active transport (or when connecting
+ * WebSocket-only), just the end of the probe otherwise. */
+static void ws_error(struct ws *w, const char *reason, const char *detail)
+{
+    struct sio_eng *e = w->eng;
+    if (e->ws_active || !w->probe)
+        fail(e, reason, "WebSocket: %s", detail);
+    else
+        ws_drop_probe(e, detail);
+}
+
+static void ws_pump(struct ws *w)
+{
+    struct sio_eng *e = w->eng;
+    if (wslay_event_recv(w->ctx) != 0) {
+        ws_error(w, SIO_REASON_TRANSPORT_ERROR, "bad frame or oversize message");
+        return;
+    }
+    if (e->ws != w)
+        return;
+    if (wslay_event_send(w->ctx) != 0) {
+        ws_error(w, SIO_REASON_TRANSPORT_ERROR, "send failed");
+        return;
+    }
+    if (w->peer_closed && !wslay_event_want_write(w->ctx) && e->state != E_CLOSED) {
+        if (e->state == E_CLOSING)
+            fail(e, SIO_REASON_CLIENT_DISCONNECT, "closed");
+        else
+            ws_error(w, SIO_REASON_TRANSPORT_CLOSE, "closed by the server");
+    }
+}
+
+static void ws_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct ws *w = arg;
+    struct sio_eng *e = w->eng;
+    if (!w->open) {
+        if (resp_feed(&w->r, bufferevent_get_input(bev)) < 0) {
+            ws_error(w, SIO_REASON_TRANSPORT_ERROR, "malformed HTTP response");
+            return;
+        }
+        if (!w->r.complete)
+            return;
+        if (w->r.p.status_code != 101 || !w->r.p.upgrade) {
+            char d[96];
+            snprintf(d, sizeof d, "handshake refused (HTTP %u)", w->r.p.status_code);
+            ws_error(w, SIO_REASON_TRANSPORT_ERROR, d);
+            return;
+        }
+        if (ws_check_accept(w) < 0) {
+            ws_error(w, SIO_REASON_TRANSPORT_ERROR, "wrong Sec-WebSocket-Accept");
+            return;
+        }
+        w->open = true;
+        set_timeouts(bev, w->probe ? e->cfg.connect_timeout_ms : 0);
+        sio_log_debug(topic, "%p: WebSocket open%s", (void *)e, w->probe ? " (probe)" : "");
+        if (w->probe) {
+            struct wslay_event_msg m = { WSLAY_TEXT_FRAME, (const uint8_t *)"2probe", 6 };
+            wslay_event_queue_msg(w->ctx, &m);
+        }
+    }
+    ws_pump(w);
+}
+
+static void ws_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct ws *w = arg;
+    struct sio_eng *e = w->eng;
+    if (e->state == E_CLOSING && e->ws_active && wslay_event_get_close_sent(w->ctx) &&
+        !wslay_event_want_write(w->ctx))
+        fail(e, SIO_REASON_CLIENT_DISCONNECT, "closed");
+}
+
+static void ws_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct ws *w = arg;
+    struct sio_eng *e = w->eng;
+    if (what & BEV_EVENT_CONNECTED)
+        return;
+    if (e->state == E_CLOSING && e->ws_active) {
+        fail(e, SIO_REASON_CLIENT_DISCONNECT, "closed");
+        return;
+    }
+    if (what & BEV_EVENT_TIMEOUT)
+        ws_error(w, SIO_REASON_TRANSPORT_ERROR, "timed out");
+    else if (what & BEV_EVENT_ERROR)
+        ws_error(w, SIO_REASON_TRANSPORT_ERROR,
+                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    else
+        ws_error(w, SIO_REASON_TRANSPORT_CLOSE, "connection closed by the server");
+}
+
+static void ws_free(struct ws *w)
+{
+    if (!w)
+        return;
+    if (w->ctx)
+        wslay_event_context_free(w->ctx);
+    if (w->bev)
+        bufferevent_free(w->bev);
+    resp_clear(&w->r);
+    free(w);
+}
+
+static int ws_start(struct sio_eng *e, bool probe)
+{
+    struct ws *w = calloc(1, sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    w->eng = e;
+    w->probe = probe;
+    resp_init(&w->r, 4096);
+    uint8_t raw[16];
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        goto fail;
+    struct sio_buf k = SIO_BUF_INIT;
+    if (sio_buf_append_base64(&k, raw, sizeof raw) < 0) {
+        sio_buf_clear(&k);
+        goto fail;
+    }
+    snprintf(w->key, sizeof w->key, "%.*s", (int)k.len, (char *)k.data);
+    sio_buf_clear(&k);
+    if (wslay_event_context_client_init(&w->ctx, &ws_callbacks, w) != 0)
+        goto fail;
+    wslay_event_config_set_max_recv_msg_length(w->ctx, e->cfg.max_payload);
+    char hdrs[256];
+    snprintf(hdrs, sizeof hdrs, "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n", w->key);
+    struct sio_buf b = SIO_BUF_INIT;
+    if (build_request(e, &b, "GET", "websocket", hdrs, NULL, 0) < 0) {
+        sio_buf_clear(&b);
+        goto fail;
+    }
+    w->bev = open_socket(e, ws_read_cb, ws_write_cb, ws_event_cb, w, &b);
+    sio_buf_clear(&b);
+    if (!w->bev)
+        goto fail;
+    set_timeouts(w->bev, e->cfg.connect_timeout_ms);
+    e->ws = w;
+    return 0;
+fail:
+    ws_free(w);
+    return -ENOMEM;
+}
+
+/* The probe failed before the switch: keep polling. Freed from a deferred
+ * event because we may be inside the probe's own callbacks. */
+static void ws_drop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    ws_free(arg);
+}
+
+static void ws_drop_probe(struct sio_eng *e, const char *why)
+{
+    struct ws *w = e->ws;
+    sio_log_debug(topic, "%p: upgrade failed (%s), staying on polling", (void *)e, why);
+    e->ws = NULL;
+    bufferevent_disable(w->bev, EV_READ | EV_WRITE);
+    bufferevent_setcb(w->bev, NULL, NULL, NULL, NULL);
+    if (event_base_once(e->base, -1, EV_TIMEOUT, ws_drop_cb, w, NULL) < 0)
+        ws_free(w);     /* only reachable outside its callbacks in practice */
+    if (e->upgrading) {
+        e->upgrading = false;
+        start_get(e);
+        flush(e);
+    }
+}
+
+static void check_pause(struct sio_eng *e)
+{
+    if (!e->upgrading || e->get || e->post || !e->ws || e->state != E_OPEN)
+        return;
+    struct wslay_event_msg m = { WSLAY_TEXT_FRAME, (const uint8_t *)"5", 1 };
+    if (wslay_event_queue_msg(e->ws->ctx, &m) != 0) {
+        fail(e, SIO_REASON_TRANSPORT_ERROR, "WebSocket queue failed");
+        return;
+    }
+    e->upgrading = false;
+    e->ws_active = true;
+    set_timeouts(e->ws->bev, 0);
+    sio_log_debug(topic, "%p: upgraded to WebSocket", (void *)e);
+    flush(e);
+    if (e->cbs.on_upgrade)
+        e->cbs.on_upgrade(e->ud);
+}
+
+/* ---- packets ------------------------------------------------------------ */
+
+static void ping_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sio_eng *e = arg;
+    fail(e, SIO_REASON_PING_TIMEOUT, "no ping from the server within %u ms",
+         e->hs.ping_interval_ms + e->hs.ping_timeout_ms);
+}
+
+static void arm_ping_timer(struct sio_eng *e)
+{
+    unsigned ms = e->hs.ping_interval_ms + e->hs.ping_timeout_ms;
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    event_add(e->ping_timer, &tv);
+}
+
+static int enqueue(struct sio_eng *e, enum sio_eio_type type, bool binary,
+                   const void *data, size_t len)
+{
+    if (e->qn == e->qcap) {
+        size_t cap = e->qcap ? e->qcap * 2 : 16;
+        struct out_pkt *q = realloc(e->q, cap * sizeof *q);
+        if (!q)
+            return -ENOMEM;
+        e->q = q;
+        e->qcap = cap;
+    }
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return -ENOMEM;
+    if (len)
+        memcpy(copy, data, len);
+    e->q[e->qn++] = (struct out_pkt){ type, binary, copy, len };
+    return 0;
+}
+
+static void queue_clear(struct sio_eng *e)
+{
+    for (size_t i = 0; i < e->qn; i++)
+        free(e->q[i].data);
+    e->qn = 0;
+}
+
+static void flush(struct sio_eng *e)
+{
+    if (e->qn == 0 || e->state == E_CLOSED || !e->have_sid)
+        return;
+    if (e->ws_active) {
+        struct sio_buf b = SIO_BUF_INIT;
+        for (size_t i = 0; i < e->qn; i++) {
+            struct out_pkt *p = &e->q[i];
+            sio_buf_reset(&b);
+            struct wslay_event_msg m;
+            if (sio_eio_encode_frame(&b, p->type, p->binary, p->data, p->len) < 0)
+                goto nomem;
+            m.opcode = p->binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME;
+            m.msg = b.data;
+            m.msg_length = b.len;
+            if (wslay_event_queue_msg(e->ws->ctx, &m) != 0)  /* copies */
+                goto nomem;
+        }
+        sio_buf_clear(&b);
+        queue_clear(e);
+        if (e->state == E_CLOSING)
+            wslay_event_queue_close(e->ws->ctx, WSLAY_CODE_NORMAL_CLOSURE, NULL, 0);
+        if (wslay_event_send(e->ws->ctx) != 0)
+            fail(e, SIO_REASON_TRANSPORT_ERROR, "WebSocket send failed");
+        return;
+nomem:
+        sio_buf_clear(&b);
+        fail(e, SIO_REASON_TRANSPORT_ERROR, "out of memory");
+        return;
+    }
+    if (e->post || e->upgrading)
+        return;
+    struct sio_buf b = SIO_BUF_INIT;
+    for (size_t i = 0; i < e->qn; i++) {
+        struct out_pkt *p = &e->q[i];
+        if (sio_eio_encode_payload(&b, p->type, p->binary, p->data, p->len) < 0) {
+            sio_buf_clear(&b);
+            fail(e, SIO_REASON_TRANSPORT_ERROR, "out of memory");
+            return;
+        }
+    }
+    queue_clear(e);
+    e->post = req_start(e, REQ_POST, b.data, b.len);
+    sio_buf_clear(&b);
+    if (!e->post)
+        fail(e, SIO_REASON_TRANSPORT_ERROR, "out of memory");
+}
+
+static void on_handshake(struct sio_eng *e, struct sio_eio_packet *first)
+{
+    if (first->type != SIO_EIO_OPEN) {
+        fail(e, SIO_REASON_TRANSPORT_ERROR, "wrong handshake: first packet type %d",
+             (int)first->type);
+        return;
+    }
+    int rc = sio_eio_parse_open(first->data, first->len, &e->hs);
+    if (rc < 0 || !e->hs.sid[0] || e->hs.ping_interval_ms == 0) {
+        fail(e, SIO_REASON_TRANSPORT_ERROR, "wrong handshake: %s",
+             rc < 0 ? sio_strerror(rc) : "missing sid or pingInterval");
+        return;
+    }
+    e->have_sid = true;
+    e->state = E_OPEN;
+    if (e->ws && !e->ws->probe) {
+        e->ws_active = true;
+        set_timeouts(e->ws->bev, 0);
+    }
+    sio_log_debug(topic, "%p: open sid=%s transport=%s pingInterval=%u pingTimeout=%u",
+                  (void *)e, e->hs.sid, e->ws_active ? "websocket" : "polling",
+                  e->hs.ping_interval_ms, e->hs.ping_timeout_ms);
+    arm_ping_timer(e);
+    e->cbs.on_open(e->ud, &e->hs);
+    if (e->state != E_OPEN)
+        return;
+    if (!e->ws_active && e->hs.upgrade_websocket &&
+        (e->cfg.transports & SIO_TRANSPORT_WEBSOCKET) && !e->ws) {
+        if (ws_start(e, true) < 0)
+            sio_log_debug(topic, "%p: cannot start the upgrade probe", (void *)e);
+    }
+    flush(e);
+}
+
+static void deliver(struct sio_eng *e, const struct sio_eio_packet *pkt, bool from_ws)
+{
+    if (e->state == E_CLOSED)
+        return;
+    switch (pkt->type) {
+    case SIO_EIO_PING:
+        arm_ping_timer(e);
+        if (e->state == E_OPEN) {
+            enqueue(e, SIO_EIO_PONG, false, pkt->data, pkt->len);
+            flush(e);
+        }
+        break;
+    case SIO_EIO_CLOSE:
+        fail(e, SIO_REASON_TRANSPORT_CLOSE, "the server closed the session");
+        break;
+    case SIO_EIO_MESSAGE:
+        if (e->state == E_OPEN || e->state == E_CLOSING)
+            e->cbs.on_message(e->ud, pkt->binary, pkt->data, pkt->len);
+        break;
+    case SIO_EIO_OPEN:
+        fail(e, SIO_REASON_TRANSPORT_ERROR, "unexpected open packet");
+        break;
+    default:        /* pong, upgrade, noop */
+        break;
+    }
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static void free_io(struct sio_eng *e)
+{
+    req_free(e->get);
+    req_free(e->post);
+    e->get = e->post = NULL;
+    ws_free(e->ws);
+    e->ws = NULL;
+    if (e->ping_timer)
+        event_del(e->ping_timer);
+    if (e->grace_timer)
+        event_del(e->grace_timer);
+    queue_clear(e);
+}
+
+static void close_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sio_eng *e = arg;
+    free_io(e);
+    sio_log_debug(topic, "%p: closed: %s (%s)", (void *)e, e->close_reason, e->close_detail);
+    e->cbs.on_close(e->ud, e->close_reason, e->close_detail);   /* may destroy e */
+}
+
+static void fail(struct sio_eng *e, const char *reason, const char *fmt, ...)
+{
+    if (e->state == E_CLOSED)
+        return;
+    if (e->state == E_CLOSING)
+        reason = SIO_REASON_CLIENT_DISCONNECT;
+    e->state = E_CLOSED;
+    e->close_reason = reason;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->close_detail, sizeof e->close_detail, fmt, ap);
+    va_end(ap);
+    if (e->ping_timer)
+        event_del(e->ping_timer);
+    event_active(e->close_ev, EV_TIMEOUT, 0);
+}
+
+static void grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+    fail(arg, SIO_REASON_CLIENT_DISCONNECT, "closed (flush timed out)");
+}
+
+void sio__eng_close(struct sio_eng *e)
+{
+    if (e->state == E_CLOSED || e->state == E_CLOSING)
+        return;
+    if (e->state == E_CONNECTING) {
+        fail(e, SIO_REASON_CLIENT_DISCONNECT, "closed before open");
+        return;
+    }
+    e->state = E_CLOSING;
+    event_del(e->ping_timer);
+    struct timeval tv = { CLOSE_GRACE_MS / 1000, (CLOSE_GRACE_MS % 1000) * 1000 };
+    event_add(e->grace_timer, &tv);
+    if (!e->ws_active && e->ws) {     /* abandon a probe in progress */
+        ws_free(e->ws);
+        e->ws = NULL;
+        e->upgrading = false;
+    }
+    if (enqueue(e, SIO_EIO_CLOSE, false, NULL, 0) < 0) {
+        fail(e, SIO_REASON_CLIENT_DISCONNECT, "closed");
+        return;
+    }
+    flush(e);
+}
+
+void sio__eng_abort(struct sio_eng *e, const char *detail)
+{
+    fail(e, SIO_REASON_TRANSPORT_ERROR, "%s", detail);
+}
+
+int sio__eng_send(struct sio_eng *e, bool binary, const void *data, size_t len)
+{
+    if (e->state != E_OPEN)
+        return SIO_ERR_CLOSED;
+    int rc = enqueue(e, SIO_EIO_MESSAGE, binary, data, len);
+    if (rc < 0)
+        return rc;
+    flush(e);
+    return 0;
+}
+
+static char *dupstr(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+void sio__eng_destroy(struct sio_eng **e_p)
+{
+    struct sio_eng *e = *e_p;
+    if (!e)
+        return;
+    *e_p = NULL;
+    free_io(e);
+    free(e->q);
+    if (e->ping_timer)
+        event_free(e->ping_timer);
+    if (e->close_ev)
+        event_free(e->close_ev);
+    if (e->grace_timer)
+        event_free(e->grace_timer);
+    for (char **h = e->headers; h && *h; h++)
+        free(*h);
+    free(e->headers);
+    free((char *)e->cfg.host);
+    free((char *)e->cfg.path);
+    free((char *)e->cfg.query);
+    free(e);
+}
+
+int sio__eng_new(struct sio_eng **out, struct event_base *base,
+                 const struct sio_eng_cfg *cfg, const struct sio_eng_cbs *cbs, void *ud)
+{
+    *out = NULL;
+    struct sio_eng *e = calloc(1, sizeof *e);
+    if (!e)
+        return -ENOMEM;
+    e->base = base;
+    e->cbs = *cbs;
+    e->ud = ud;
+    e->cfg = *cfg;
+    e->cfg.host = dupstr(cfg->host);
+    e->cfg.path = dupstr(cfg->path);
+    e->cfg.query = dupstr(cfg->query);
+    e->cfg.headers = NULL;
+    size_t nh = 0;
+    while (cfg->headers && cfg->headers[nh])
+        nh++;
+    e->headers = calloc(nh + 1, sizeof *e->headers);
+    e->ping_timer = evtimer_new(base, ping_timeout_cb, e);
+    e->close_ev = event_new(base, -1, 0, close_cb, e);
+    e->grace_timer = evtimer_new(base, grace_cb, e);
+    if (!e->cfg.host || !e->cfg.path || (cfg->query && !e->cfg.query) || !e->headers ||
+        !e->ping_timer || !e->close_ev || !e->grace_timer)
+        goto fail;
+    for (size_t i = 0; i < nh; i++)
+        if (!(e->headers[i] = strdup(cfg->headers[i])))
+            goto fail;
+    e->state = E_CONNECTING;
+    int rc;
+    if (cfg->transports & SIO_TRANSPORT_POLLING) {
+        e->get = req_start(e, REQ_HANDSHAKE, NULL, 0);
+        rc = e->get ? 0 : -ENOMEM;
+    } else {
+        rc = ws_start(e, false);
+    }
+    if (rc < 0)
+        goto fail;
+    *out = e;
+    return 0;
+fail:
+    sio__eng_destroy(&e);
+    return -ENOMEM;
+}
+
+const char *sio__eng_transport(const struct sio_eng *e)
+{
+    return e->ws_active ? "websocket" : "polling";
+}
+
+const char *sio__eng_sid(const struct sio_eng *e)
+{
+    return e->have_sid ? e->hs.sid : NULL;
+}
