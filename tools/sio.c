@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sio/sio.h>
+#include "server.h"
 
 static void usage(FILE *f)
 {
@@ -9,6 +10,7 @@ static void usage(FILE *f)
         "usage: sio <command> [options]\n"
         "\n"
         "commands:\n"
+        "  server      run a Socket.IO server with handler plugins (sio server --help)\n"
         "  help        show this help\n"
         "  --version   print the version\n");
 }
@@ -29,6 +31,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (strcmp(cmd, "server") == 0)
+        return sio_cmd_server(argc - 1, argv + 1);
     fprintf(stderr, "sio: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -1,0 +1,653 @@
+/* hub.c: the ZeroMQ broker between gateways and workers (see bus.h, hub.h).
+ *
+ * One thread polls three sockets bound by sio_hub_new(): the gateways'
+ * ROUTER ("events"), the workers' ROUTER ("workers") and a PAIR control
+ * socket used only to stop the thread; the PUB ("commands") is write-only.
+ *
+ * Owns: the worker table (routing id, namespaces served, last message time)
+ * and the sticky map (nsp, sid) -> worker (raw sessions: nsp "" and the
+ * engine sid). A route goes when the gateway's DISCONNECT is forwarded, or
+ * when a worker that refused the CONNECT sends a 1-frame DISCONNECT back.
+ * Worker slots are never reused for another routing id, so a sticky entry
+ * can hold a slot index; an entry pointing at a dead worker is re-routed on
+ * the socket's next event.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+#include <sio/sio.h>
+#include "hub.h"
+#include "envelope.h"
+
+SIO_LOG_TOPIC_STATIC(topic, "core.hub");
+
+#define HUB_DEFAULT_TIMEOUT_MS 5000
+#define HUB_TICK_MS 250
+#define ROUTING_ID_MAX 256
+
+/* ---- a small string-keyed hash map (chained) ---- */
+
+struct ment {
+    struct ment *next;
+    uint64_t h;
+    size_t klen;
+    size_t val;
+    char key[];
+};
+
+struct smap {
+    struct ment **b;
+    size_t nb, n;
+};
+
+static uint64_t hash_bytes(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t h = 1469598103934665603ull;    /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static struct ment **smap_slot(struct smap *m, const void *k, size_t klen, uint64_t h)
+{
+    if (!m->nb)
+        return NULL;
+    struct ment **pp = &m->b[h & (m->nb - 1)];
+    for (; *pp; pp = &(*pp)->next)
+        if ((*pp)->h == h && (*pp)->klen == klen && memcmp((*pp)->key, k, klen) == 0)
+            return pp;
+    return pp;
+}
+
+static struct ment *smap_get(struct smap *m, const void *k, size_t klen)
+{
+    struct ment **pp = smap_slot(m, k, klen, hash_bytes(k, klen));
+    return pp ? *pp : NULL;
+}
+
+static int smap_grow(struct smap *m)
+{
+    size_t nb = m->nb ? m->nb * 2 : 64;
+    struct ment **b = calloc(nb, sizeof *b);
+    if (!b)
+        return -ENOMEM;
+    for (size_t i = 0; i < m->nb; i++) {
+        struct ment *e = m->b[i];
+        while (e) {
+            struct ment *next = e->next;
+            e->next = b[e->h & (nb - 1)];
+            b[e->h & (nb - 1)] = e;
+            e = next;
+        }
+    }
+    free(m->b);
+    m->b = b;
+    m->nb = nb;
+    return 0;
+}
+
+static int smap_put(struct smap *m, const void *k, size_t klen, size_t val)
+{
+    if (m->n + 1 > m->nb && smap_grow(m) < 0)
+        return -ENOMEM;
+    uint64_t h = hash_bytes(k, klen);
+    struct ment **pp = smap_slot(m, k, klen, h);
+    if (*pp) {
+        (*pp)->val = val;
+        return 0;
+    }
+    struct ment *e = malloc(sizeof *e + klen);
+    if (!e)
+        return -ENOMEM;
+    e->next = NULL;
+    e->h = h;
+    e->klen = klen;
+    e->val = val;
+    memcpy(e->key, k, klen);
+    *pp = e;
+    m->n++;
+    return 0;
+}
+
+static void smap_del(struct smap *m, const void *k, size_t klen)
+{
+    struct ment **pp = smap_slot(m, k, klen, hash_bytes(k, klen));
+    if (pp && *pp) {
+        struct ment *e = *pp;
+        *pp = e->next;
+        free(e);
+        m->n--;
+    }
+}
+
+static void smap_clear(struct smap *m)
+{
+    for (size_t i = 0; i < m->nb; i++) {
+        struct ment *e = m->b[i];
+        while (e) {
+            struct ment *next = e->next;
+            free(e);
+            e = next;
+        }
+    }
+    free(m->b);
+    m->b = NULL;
+    m->nb = m->n = 0;
+}
+
+/* ---- the hub ---- */
+
+struct hub_worker {
+    unsigned char rid[ROUTING_ID_MAX];  /* ZeroMQ routing id on the workers ROUTER */
+    size_t rid_len;
+    char **nsps;            /* namespaces and patterns served; "" = raw */
+    size_t nnsps;
+    uint64_t last_seen;     /* ms, monotonic */
+    bool alive;
+};
+
+struct sio_hub {
+    void *zctx;
+    void *events, *commands, *workers;
+    void *ctl_main, *ctl_thread;
+    pthread_t thread;
+    bool started;
+    unsigned timeout_ms;
+
+    struct hub_worker *w;
+    size_t nw, capw;
+    size_t rr;              /* round-robin cursor */
+    struct smap sticky;     /* nsp + NUL + sid -> worker slot */
+    struct sio_buf enc;     /* reusable encode buffer */
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void worker_free_nsps(struct hub_worker *w)
+{
+    for (size_t i = 0; i < w->nnsps; i++)
+        free(w->nsps[i]);
+    free(w->nsps);
+    w->nsps = NULL;
+    w->nnsps = 0;
+}
+
+static struct hub_worker *worker_find(struct sio_hub *h, const void *rid, size_t len)
+{
+    for (size_t i = 0; i < h->nw; i++)
+        if (h->w[i].rid_len == len && memcmp(h->w[i].rid, rid, len) == 0)
+            return &h->w[i];
+    return NULL;
+}
+
+/* Match quality of pattern p for nsp: 3 exact, 2 trailing-'*' prefix, 1 "*",
+ * 0 none. Raw ("") only matches raw. */
+static int nsp_match(const char *p, const char *nsp, size_t nsp_len)
+{
+    size_t pl = strlen(p);
+    if (pl == nsp_len && memcmp(p, nsp, nsp_len) == 0)
+        return 3;
+    if (nsp_len == 0 || pl == 0)
+        return 0;
+    if (pl == 1 && p[0] == '*')
+        return 1;
+    if (p[pl - 1] == '*' && nsp_len >= pl - 1 && memcmp(p, nsp, pl - 1) == 0)
+        return 2;
+    return 0;
+}
+
+static int worker_serves(const struct hub_worker *w, const char *nsp, size_t nsp_len)
+{
+    int best = 0;
+    for (size_t i = 0; i < w->nnsps; i++) {
+        int q = nsp_match(w->nsps[i], nsp, nsp_len);
+        if (q > best)
+            best = q;
+    }
+    return best;
+}
+
+/* Pick a live worker for nsp: best match class first, round-robin inside it.
+ * Returns a slot index or -1. */
+static long pick_worker(struct sio_hub *h, const char *nsp, size_t nsp_len)
+{
+    int best = 0;
+    for (size_t i = 0; i < h->nw; i++) {
+        if (!h->w[i].alive)
+            continue;
+        int q = worker_serves(&h->w[i], nsp, nsp_len);
+        if (q > best)
+            best = q;
+    }
+    if (!best)
+        return -1;
+    for (size_t k = 0; k < h->nw; k++) {
+        size_t i = (h->rr + k) % h->nw;
+        if (h->w[i].alive && worker_serves(&h->w[i], nsp, nsp_len) == best) {
+            h->rr = i + 1;
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
+static void expire_workers(struct sio_hub *h)
+{
+    uint64_t now = now_ms();
+    for (size_t i = 0; i < h->nw; i++) {
+        struct hub_worker *w = &h->w[i];
+        if (w->alive && now - w->last_seen > h->timeout_ms) {
+            w->alive = false;
+            sio_log_warn(topic, "worker %zu: no message for %u ms, marked dead", i, h->timeout_ms);
+        }
+    }
+}
+
+/* Send [rid, envelope] to a worker; the envelope message is consumed on
+ * success. */
+static int send_to_worker(struct sio_hub *h, struct hub_worker *w, zmq_msg_t *env)
+{
+    if (zmq_send(h->workers, w->rid, w->rid_len, ZMQ_SNDMORE) < 0)
+        return -errno;
+    if (zmq_msg_send(env, h->workers, 0) < 0)
+        return -errno;
+    return 0;
+}
+
+static void publish(struct sio_hub *h, const void *topic_p, size_t tlen,
+                    const void *env, size_t elen)
+{
+    if (zmq_send(h->commands, topic_p, tlen, ZMQ_SNDMORE) < 0 ||
+        zmq_send(h->commands, env, elen, 0) < 0)
+        sio_log_warn(topic, "publish failed: %s", zmq_strerror(errno));
+}
+
+/* Answer a CONNECT nobody serves, straight to its gateway. */
+static void refuse_namespace(struct sio_hub *h, const void *envp, size_t envlen)
+{
+    struct sio_env in;
+    int rc = sio_env_decode(envp, envlen, &in);
+    if (rc < 0) {
+        sio_log_debug(topic, "CONNECT with bad envelope: %s", sio_strerror(rc));
+        return;
+    }
+    struct sio_env out;
+    sio_env_init(&out, SIO_ENV_CONNECT_ERR);
+    static const char msg[] = "{\"message\":\"Invalid namespace\"}";
+    out.gw = in.gw;
+    out.nsp = in.nsp;
+    out.sid = in.sid;
+    out.data.p = msg;
+    out.data.len = sizeof msg - 1;
+    sio_buf_reset(&h->enc);
+    if (in.gw.len && sio_env_encode(&out, &h->enc) == 0)
+        publish(h, in.gw.p, in.gw.len, h->enc.data, h->enc.len);
+    else
+        sio_log_debug(topic, "cannot answer CONNECT for an unserved namespace");
+    sio_env_clear(&in);
+}
+
+/* One message from a gateway: [rid, route, envelope]. */
+static void on_gateway(struct sio_hub *h)
+{
+    zmq_msg_t part[3];
+    int n = 0;
+    int more = 1;
+    while (more) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, h->events, 0) < 0) {
+            zmq_msg_close(&m);
+            break;
+        }
+        more = zmq_msg_more(&m);
+        if (n < 3)
+            part[n++] = m;
+        else
+            zmq_msg_close(&m);
+    }
+    if (n != 3) {
+        sio_log_debug(topic, "gateway message with %d frames dropped", n);
+        goto out;
+    }
+    int kind;
+    const char *nsp, *sid;
+    size_t nsp_len, sid_len;
+    if (sio_bus_route_parse(zmq_msg_data(&part[1]), zmq_msg_size(&part[1]), &kind,
+                            &nsp, &nsp_len, &sid, &sid_len) < 0) {
+        sio_log_debug(topic, "bad route header dropped");
+        goto out;
+    }
+    /* Sticky key nsp NUL sid: raw sessions (nsp "") cannot collide with
+     * namespace sockets, whose nsp is never empty. */
+    char key[1024 + 1 + 256];
+    if (nsp_len > 1024 || sid_len > 256) {
+        sio_log_debug(topic, "oversized nsp/sid dropped");
+        goto out;
+    }
+    size_t klen = 0;
+    memcpy(key, nsp, nsp_len);
+    klen += nsp_len;
+    key[klen++] = '\0';
+    memcpy(key + klen, sid, sid_len);
+    klen += sid_len;
+
+    struct ment *e = smap_get(&h->sticky, key, klen);
+    long slot = e ? (long)e->val : -1;
+    if (slot >= 0 && !h->w[slot].alive)
+        slot = -1;
+    if (slot < 0) {
+        if (kind == SIO_ENV_DISCONNECT) {
+            /* nobody holds this socket: nothing to tell */
+            if (e)
+                smap_del(&h->sticky, key, klen);
+            sio_log_debug(topic, "DISCONNECT for an unrouted socket dropped");
+            goto out;
+        }
+        slot = pick_worker(h, nsp, nsp_len);
+        if (slot < 0) {
+            if (kind == SIO_ENV_CONNECT && nsp_len > 0)
+                refuse_namespace(h, zmq_msg_data(&part[2]), zmq_msg_size(&part[2]));
+            else
+                sio_log_debug(topic, "%s for an unserved namespace '%.*s' dropped",
+                              sio_env_kind_name(kind), (int)nsp_len, nsp);
+            goto out;
+        }
+        if (e)
+            sio_log_info(topic, "socket '%.*s' re-routed to worker %ld", (int)sid_len, sid, slot);
+        if (smap_put(&h->sticky, key, klen, (size_t)slot) < 0) {
+            sio_log_error(topic, "out of memory");
+            goto out;
+        }
+    }
+    int rc = send_to_worker(h, &h->w[slot], &part[2]);
+    if (rc < 0) {
+        /* The worker's pipe is gone (ROUTER_MANDATORY): mark it dead; the
+         * socket is re-routed on its next event. */
+        sio_log_warn(topic, "worker %ld unreachable (%s), marked dead", slot, sio_strerror(rc));
+        h->w[slot].alive = false;
+    }
+    if (kind == SIO_ENV_DISCONNECT)
+        smap_del(&h->sticky, key, klen);
+out:
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&part[i]);
+}
+
+static void on_hello(struct sio_hub *h, const void *rid, size_t rid_len, const struct sio_env *env)
+{
+    struct hub_worker *w = worker_find(h, rid, rid_len);
+    if (!w) {
+        if (h->nw == h->capw) {
+            size_t cap = h->capw ? h->capw * 2 : 8;
+            struct hub_worker *nw = realloc(h->w, cap * sizeof *nw);
+            if (!nw)
+                return;
+            h->w = nw;
+            h->capw = cap;
+        }
+        w = &h->w[h->nw++];
+        memset(w, 0, sizeof *w);
+        memcpy(w->rid, rid, rid_len);
+        w->rid_len = rid_len;
+    }
+    worker_free_nsps(w);
+    w->nsps = calloc(env->nrooms ? env->nrooms : 1, sizeof *w->nsps);
+    if (!w->nsps)
+        return;
+    for (size_t i = 0; i < env->nrooms; i++) {
+        w->nsps[i] = strndup(env->rooms[i].p ? env->rooms[i].p : "", env->rooms[i].len);
+        if (!w->nsps[i])
+            break;
+        w->nnsps++;
+    }
+    w->alive = true;
+    w->last_seen = now_ms();
+    sio_log_info(topic, "worker %zu registered with %zu namespaces", (size_t)(w - h->w), w->nnsps);
+}
+
+static void drop_route(struct sio_hub *h, const struct sio_env *env)
+{
+    char key[1024 + 1 + 256];
+    if (env->nsp.len > 1024 || env->sid.len > 256)
+        return;
+    size_t klen = 0;
+    if (env->nsp.len)
+        memcpy(key, env->nsp.p, env->nsp.len);
+    klen += env->nsp.len;
+    key[klen++] = '\0';
+    if (env->sid.len)
+        memcpy(key + klen, env->sid.p, env->sid.len);
+    klen += env->sid.len;
+    smap_del(&h->sticky, key, klen);
+}
+
+/* One message from a worker: [rid, envelope] (control) or [rid, topic,
+ * envelope] (a command to republish). */
+static void on_worker(struct sio_hub *h)
+{
+    zmq_msg_t part[3];
+    int n = 0;
+    int more = 1;
+    while (more) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, h->workers, 0) < 0) {
+            zmq_msg_close(&m);
+            break;
+        }
+        more = zmq_msg_more(&m);
+        if (n < 3)
+            part[n++] = m;
+        else
+            zmq_msg_close(&m);
+    }
+    if (n < 2 || zmq_msg_size(&part[0]) > ROUTING_ID_MAX)
+        goto out;
+    const void *rid = zmq_msg_data(&part[0]);
+    size_t rid_len = zmq_msg_size(&part[0]);
+    struct hub_worker *w = worker_find(h, rid, rid_len);
+    if (w) {
+        w->last_seen = now_ms();
+        if (!w->alive && w->nnsps) {
+            sio_log_info(topic, "worker %zu is back", (size_t)(w - h->w));
+            w->alive = true;
+        }
+    }
+    if (n == 3) {
+        if (zmq_msg_send(&part[1], h->commands, ZMQ_SNDMORE) < 0 ||
+            zmq_msg_send(&part[2], h->commands, 0) < 0)
+            sio_log_warn(topic, "publish failed: %s", zmq_strerror(errno));
+        goto out;
+    }
+    struct sio_env env;
+    int rc = sio_env_decode(zmq_msg_data(&part[1]), zmq_msg_size(&part[1]), &env);
+    if (rc < 0) {
+        sio_log_debug(topic, "bad worker envelope: %s", sio_strerror(rc));
+        goto out;
+    }
+    switch ((int)env.kind) {
+    case SIO_ENV_HELLO:
+        on_hello(h, rid, rid_len, &env);
+        break;
+    case SIO_ENV_HEARTBEAT:
+        break;
+    case SIO_ENV_DISCONNECT:
+        /* the worker refused the socket's CONNECT: drop its route */
+        drop_route(h, &env);
+        break;
+    case SIO_ENV_BYE:
+        if (w) {
+            w->alive = false;
+            worker_free_nsps(w);
+            sio_log_info(topic, "worker %zu left", (size_t)(w - h->w));
+        }
+        break;
+    default:
+        sio_log_debug(topic, "unexpected %s from a worker", sio_env_kind_name(env.kind));
+    }
+    sio_env_clear(&env);
+out:
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&part[i]);
+}
+
+static void *hub_main(void *arg)
+{
+    struct sio_hub *h = arg;
+    zmq_pollitem_t items[] = {
+        { h->ctl_thread, 0, ZMQ_POLLIN, 0 },
+        { h->events, 0, ZMQ_POLLIN, 0 },
+        { h->workers, 0, ZMQ_POLLIN, 0 },
+    };
+    uint64_t next_tick = now_ms() + HUB_TICK_MS;
+    for (;;) {
+        int rc = zmq_poll(items, 3, HUB_TICK_MS);
+        if (rc < 0) {
+            if (errno == EINTR)
+                continue;
+            sio_log_error(topic, "zmq_poll: %s", zmq_strerror(errno));
+            break;
+        }
+        if (items[0].revents & ZMQ_POLLIN)
+            break;
+        /* Bounded batches so one side cannot starve the other. */
+        for (int i = 0; i < 64 && (items[2].revents & ZMQ_POLLIN); i++) {
+            on_worker(h);
+            int ev = 0;
+            size_t sz = sizeof ev;
+            if (zmq_getsockopt(h->workers, ZMQ_EVENTS, &ev, &sz) < 0 || !(ev & ZMQ_POLLIN))
+                break;
+        }
+        for (int i = 0; i < 64 && (items[1].revents & ZMQ_POLLIN); i++) {
+            on_gateway(h);
+            int ev = 0;
+            size_t sz = sizeof ev;
+            if (zmq_getsockopt(h->events, ZMQ_EVENTS, &ev, &sz) < 0 || !(ev & ZMQ_POLLIN))
+                break;
+        }
+        uint64_t now = now_ms();
+        if (now >= next_tick) {
+            expire_workers(h);
+            next_tick = now + HUB_TICK_MS;
+        }
+    }
+    return NULL;
+}
+
+static void *mksock(struct sio_hub *h, int type)
+{
+    void *s = zmq_socket(h->zctx, type);
+    if (s) {
+        int zero = 0;
+        zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    }
+    return s;
+}
+
+static void close_sockets(struct sio_hub *h)
+{
+    void **socks[] = { &h->events, &h->commands, &h->workers, &h->ctl_main, &h->ctl_thread };
+    for (size_t i = 0; i < sizeof socks / sizeof socks[0]; i++)
+        if (*socks[i]) {
+            zmq_close(*socks[i]);
+            *socks[i] = NULL;
+        }
+}
+
+int sio_hub_new(sio_hub **out, const struct sio_hub_cfg *cfg, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!cfg || !cfg->zmq_ctx || !cfg->ep.events || !cfg->ep.commands || !cfg->ep.workers) {
+        snprintf(err, errlen, "hub: missing zmq context or endpoint");
+        return -EINVAL;
+    }
+    struct sio_hub *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, errlen, "hub: out of memory");
+        return -ENOMEM;
+    }
+    h->zctx = cfg->zmq_ctx;
+    h->timeout_ms = cfg->worker_timeout_ms ? cfg->worker_timeout_ms : HUB_DEFAULT_TIMEOUT_MS;
+    sio_buf_init(&h->enc);
+    int rc;
+    const char *what = "socket";
+    h->events = mksock(h, ZMQ_ROUTER);
+    h->commands = mksock(h, ZMQ_PUB);
+    h->workers = mksock(h, ZMQ_ROUTER);
+    h->ctl_main = mksock(h, ZMQ_PAIR);
+    h->ctl_thread = mksock(h, ZMQ_PAIR);
+    if (!h->events || !h->commands || !h->workers || !h->ctl_main || !h->ctl_thread)
+        goto fail;
+    int one = 1;
+    zmq_setsockopt(h->workers, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    /* Never drop commands or events silently: no high-water marks. */
+    int hwm = 0;
+    zmq_setsockopt(h->commands, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(h->workers, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    what = cfg->ep.events;
+    if (zmq_bind(h->events, cfg->ep.events) < 0)
+        goto fail;
+    what = cfg->ep.commands;
+    if (zmq_bind(h->commands, cfg->ep.commands) < 0)
+        goto fail;
+    what = cfg->ep.workers;
+    if (zmq_bind(h->workers, cfg->ep.workers) < 0)
+        goto fail;
+    char ctl[64];
+    snprintf(ctl, sizeof ctl, "inproc://sio-hub-ctl-%p", (void *)h);
+    what = ctl;
+    if (zmq_bind(h->ctl_thread, ctl) < 0 || zmq_connect(h->ctl_main, ctl) < 0)
+        goto fail;
+    /* pthread_create is a full barrier: the thread may use the sockets
+     * created here from now on, and only the thread does until the join. */
+    rc = pthread_create(&h->thread, NULL, hub_main, h);
+    if (rc != 0) {
+        snprintf(err, errlen, "hub: cannot start thread: %s", strerror(rc));
+        close_sockets(h);
+        sio_buf_clear(&h->enc);
+        free(h);
+        return -rc;
+    }
+    h->started = true;
+    *out = h;
+    return 0;
+fail:
+    rc = -errno;
+    snprintf(err, errlen, "hub: cannot bind %s: %s", what, zmq_strerror(errno));
+    close_sockets(h);
+    sio_buf_clear(&h->enc);
+    free(h);
+    return rc ? rc : -EIO;
+}
+
+void sio_hub_destroy(sio_hub **hub_p)
+{
+    if (!hub_p || !*hub_p)
+        return;
+    struct sio_hub *h = *hub_p;
+    *hub_p = NULL;
+    if (h->started) {
+        zmq_send(h->ctl_main, "STOP", 4, 0);
+        pthread_join(h->thread, NULL);
+    }
+    close_sockets(h);
+    for (size_t i = 0; i < h->nw; i++)
+        worker_free_nsps(&h->w[i]);
+    free(h->w);
+    smap_clear(&h->sticky);
+    sio_buf_clear(&h->enc);
+    free(h);
+}

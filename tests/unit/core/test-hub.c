@@ -1,0 +1,296 @@
+/* test-hub.c: the hub's routing, with a fake gateway and either fake
+ * workers (raw DEALERs speaking the bus) or the real worker with plugins. */
+#include "fakegw.h"
+#include <sio/error.h>
+
+/* A fake worker: a DEALER on the workers endpoint. */
+static void *fake_worker(struct fgw *f, const char *const *nsps)
+{
+    void *d = zmq_socket(f->zctx, ZMQ_DEALER);
+    int zero = 0;
+    zmq_setsockopt(d, ZMQ_LINGER, &zero, sizeof zero);
+    cr_assert_eq(zmq_connect(d, f->ep.workers), 0);
+    struct sio_str rooms[8];
+    size_t n = 0;
+    for (; nsps[n]; n++)
+        rooms[n] = S(nsps[n]);
+    struct sio_env e;
+    sio_env_init(&e, SIO_ENV_HELLO);
+    e.rooms = rooms;
+    e.nrooms = n;
+    struct sio_buf b = SIO_BUF_INIT;
+    cr_assert_eq(sio_env_encode(&e, &b), 0);
+    cr_assert_eq(zmq_send(d, b.data, b.len, 0), (int)b.len);
+    sio_buf_clear(&b);
+    usleep(50 * 1000);
+    return d;
+}
+
+/* Receive one event on a fake worker; returns the decoded kind and sid. */
+static bool worker_recv(void *d, int timeout_ms, int *kind, char *sid, size_t sidcap,
+                        struct sio_buf *raw)
+{
+    zmq_pollitem_t it = { d, 0, ZMQ_POLLIN, 0 };
+    if (zmq_poll(&it, 1, timeout_ms) <= 0)
+        return false;
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    cr_assert_geq(zmq_msg_recv(&m, d, 0), 0);
+    cr_assert_not(zmq_msg_more(&m), "events are one frame");
+    struct sio_env e;
+    cr_assert_eq(sio_env_decode(zmq_msg_data(&m), zmq_msg_size(&m), &e), 0);
+    *kind = e.kind;
+    snprintf(sid, sidcap, "%.*s", (int)e.sid.len, e.sid.p);
+    if (raw) {
+        sio_buf_reset(raw);
+        sio_buf_append(raw, zmq_msg_data(&m), zmq_msg_size(&m));
+    }
+    sio_env_clear(&e);
+    zmq_msg_close(&m);
+    return true;
+}
+
+Test(hub, unknown_namespace_is_refused_by_the_hub)
+{
+    struct fgw f;
+    fgw_start(&f, NULL, 0, 0);
+    fgw_send_kind(&f, SIO_ENV_CONNECT, "/nope", "s1", -1, NULL);
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_CONNECT_ERR);
+    cr_assert_str_eq(f.topic, FGW_ID);
+    cr_assert(fgw_str_eq(e->sid, "s1"));
+    cr_assert(fgw_str_eq(e->nsp, "/nope"));
+    cr_assert(fgw_str_eq(e->gw, FGW_ID));
+    fgw_assert_json(e, "{\"message\":\"Invalid namespace\"}");
+    fgw_stop(&f);
+}
+
+Test(hub, forwards_envelopes_untouched_and_republishes_commands)
+{
+    struct fgw f;
+    fgw_start(&f, NULL, 0, 0);
+    void *w = fake_worker(&f, (const char *const[]){ "/a", NULL });
+
+    struct sio_env e;
+    sio_env_init(&e, SIO_ENV_CONNECT);
+    e.gw = S(FGW_ID);
+    e.nsp = S("/a");
+    e.sid = S("s1");
+    e.data = S("{\"token\":1}");
+    struct sio_buf sent = SIO_BUF_INIT, got = SIO_BUF_INIT;
+    cr_assert_eq(sio_env_encode(&e, &sent), 0);
+    fgw_send(&f, &e);
+    int kind;
+    char sid[64];
+    cr_assert(worker_recv(w, 2000, &kind, sid, sizeof sid, &got));
+    cr_assert_eq(kind, SIO_ENV_CONNECT);
+    cr_assert_eq(got.len, sent.len);
+    cr_assert_eq(memcmp(got.data, sent.data, sent.len), 0);
+
+    /* a 2-frame command goes out on PUB byte for byte */
+    cr_assert_eq(zmq_send(w, FGW_ID, strlen(FGW_ID), ZMQ_SNDMORE), (int)strlen(FGW_ID));
+    cr_assert_eq(zmq_send(w, sent.data, sent.len, 0), (int)sent.len);
+    cr_assert(fgw_recv(&f, 2000));
+    cr_assert_str_eq(f.topic, FGW_ID);
+    cr_assert_eq(zmq_msg_size(&f.env_msg), sent.len);
+    cr_assert_eq(memcmp(zmq_msg_data(&f.env_msg), sent.data, sent.len), 0);
+
+    sio_buf_clear(&sent);
+    sio_buf_clear(&got);
+    zmq_close(w);
+    fgw_stop(&f);
+}
+
+Test(hub, namespace_matching_prefers_exact_then_pattern_then_star)
+{
+    struct fgw f;
+    fgw_start(&f, NULL, 0, 0);
+    void *star = fake_worker(&f, (const char *const[]){ "*", NULL });
+    void *pat = fake_worker(&f, (const char *const[]){ "/chat*", NULL });
+    void *exact = fake_worker(&f, (const char *const[]){ "/chat/main", NULL });
+    int kind;
+    char sid[64];
+
+    fgw_send_kind(&f, SIO_ENV_CONNECT, "/chat/main", "a", -1, NULL);
+    cr_assert(worker_recv(exact, 2000, &kind, sid, sizeof sid, NULL));
+    cr_assert_str_eq(sid, "a");
+    fgw_send_kind(&f, SIO_ENV_CONNECT, "/chat/other", "b", -1, NULL);
+    cr_assert(worker_recv(pat, 2000, &kind, sid, sizeof sid, NULL));
+    cr_assert_str_eq(sid, "b");
+    fgw_send_kind(&f, SIO_ENV_CONNECT, "/elsewhere", "c", -1, NULL);
+    cr_assert(worker_recv(star, 2000, &kind, sid, sizeof sid, NULL));
+    cr_assert_str_eq(sid, "c");
+    /* raw (nsp "") is not served by "*" */
+    fgw_send_kind(&f, SIO_ENV_RAW, "", "e1", -1, "hi");
+    cr_assert_not(worker_recv(star, 200, &kind, sid, sizeof sid, NULL));
+    cr_assert_not(worker_recv(pat, 10, &kind, sid, sizeof sid, NULL));
+    cr_assert_not(worker_recv(exact, 10, &kind, sid, sizeof sid, NULL));
+
+    zmq_close(star);
+    zmq_close(pat);
+    zmq_close(exact);
+    fgw_stop(&f);
+}
+
+Test(hub, sticky_round_robin_and_removed_after_disconnect)
+{
+    struct fgw f;
+    fgw_start(&f, NULL, 0, 0);
+    void *w[2] = {
+        fake_worker(&f, (const char *const[]){ "/", NULL }),
+        fake_worker(&f, (const char *const[]){ "/", NULL }),
+    };
+    int kind;
+    char sid[64];
+    int owner[4];
+    const char *sids[4] = { "s0", "s1", "s2", "s3" };
+    for (int i = 0; i < 4; i++) {
+        fgw_send_kind(&f, SIO_ENV_CONNECT, "/", sids[i], -1, NULL);
+        owner[i] = -1;
+        for (int k = 0; k < 2 && owner[i] < 0; k++)
+            if (worker_recv(w[k], 300, &kind, sid, sizeof sid, NULL)) {
+                cr_assert_str_eq(sid, sids[i]);
+                owner[i] = k;
+            }
+        cr_assert_geq(owner[i], 0);
+    }
+    /* round robin: both workers got two sockets */
+    cr_assert_eq(owner[0] + owner[1] + owner[2] + owner[3], 2);
+    cr_assert_neq(owner[0], owner[1]);
+    for (int round = 0; round < 5; round++)
+        for (int i = 0; i < 4; i++) {
+            fgw_send_kind(&f, SIO_ENV_EVENT, "/", sids[i], -1, "[\"x\"]");
+            cr_assert(worker_recv(w[owner[i]], 1000, &kind, sid, sizeof sid, NULL));
+            cr_assert_eq(kind, SIO_ENV_EVENT);
+            cr_assert_str_eq(sid, sids[i]);
+        }
+    fgw_send_kind(&f, SIO_ENV_DISCONNECT, "/", "s0", -1, NULL);
+    cr_assert(worker_recv(w[owner[0]], 1000, &kind, sid, sizeof sid, NULL));
+    cr_assert_eq(kind, SIO_ENV_DISCONNECT);
+    zmq_close(w[0]);
+    zmq_close(w[1]);
+    fgw_stop(&f);
+}
+
+Test(hub, dead_worker_is_skipped)
+{
+    struct fgw f;
+    fgw_start(&f, NULL, 0, 0);  /* worker_timeout_ms = 3000 */
+    void *w = fake_worker(&f, (const char *const[]){ "/", NULL });
+    int kind;
+    char sid[64];
+    fgw_send_kind(&f, SIO_ENV_CONNECT, "/", "s1", -1, NULL);
+    cr_assert(worker_recv(w, 1000, &kind, sid, sizeof sid, NULL));
+    /* no heartbeat: after the timeout the namespace has no live worker */
+    usleep(3600 * 1000);
+    fgw_send_kind(&f, SIO_ENV_CONNECT, "/", "s2", -1, NULL);
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_CONNECT_ERR);
+    fgw_assert_json(e, "{\"message\":\"Invalid namespace\"}");
+    /* the old socket's events are dropped, not crashed on */
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "s1", -1, "[\"x\"]");
+    cr_assert_not(worker_recv(w, 200, &kind, sid, sizeof sid, NULL));
+    zmq_close(w);
+    fgw_stop(&f);
+}
+
+Test(hub, routes_to_real_worker_shards_sticky_and_in_order)
+{
+    char *seq = fgw_build_path("tests/unit/core/plugin-seq.so");
+    struct fgw f;
+    fgw_start(&f, (const char *const[]){ seq }, 1, 2);
+    enum { NS = 6, NE = 30 };
+    char sids[NS][8];
+    for (int i = 0; i < NS; i++) {
+        snprintf(sids[i], sizeof sids[i], "k%d", i);
+        fgw_send_kind(&f, SIO_ENV_CONNECT, "/seq", sids[i], -1, NULL);
+        struct sio_env *e = fgw_expect(&f, SIO_ENV_CONNECT_OK);
+        cr_assert(fgw_str_eq(e->sid, sids[i]));
+    }
+    for (int n = 0; n < NE; n++)
+        for (int i = 0; i < NS; i++) {
+            char data[64];
+            snprintf(data, sizeof data, "[\"seq\",%d]", n);
+            fgw_send_kind(&f, SIO_ENV_EVENT, "/seq", sids[i], n, data);
+        }
+    int next[NS] = { 0 }, tag[NS] = { 0 };
+    bool tags_seen[64] = { false };
+    for (int k = 0; k < NS * NE; k++) {
+        struct sio_env *e = fgw_expect(&f, SIO_ENV_ACK);
+        int i = -1;
+        for (int j = 0; j < NS; j++)
+            if (fgw_str_eq(e->sid, sids[j]))
+                i = j;
+        cr_assert_geq(i, 0);
+        json_t *a = fgw_json(e);
+        int n = (int)json_integer_value(json_array_get(a, 0));
+        int t = (int)json_integer_value(json_array_get(a, 1));
+        json_decref(a);
+        cr_assert_eq(n, next[i], "socket %d: ack %d out of order (want %d)", i, n, next[i]);
+        cr_assert_eq(e->id, n);
+        next[i]++;
+        if (!tag[i])
+            tag[i] = t;
+        cr_assert_eq(t, tag[i], "socket %d moved between shards", i);
+        cr_assert_lt(t, 64);
+        tags_seen[t] = true;
+    }
+    int ntags = 0;
+    for (int t = 0; t < 64; t++)
+        ntags += tags_seen[t];
+    cr_assert_eq(ntags, 2, "both shards should have sockets");
+    fgw_stop(&f);
+    free(seq);
+}
+
+Test(hub, pattern_namespace_served_by_plugin)
+{
+    char *seq = fgw_build_path("tests/unit/core/plugin-seq.so");
+    struct fgw f;
+    fgw_start(&f, (const char *const[]){ seq }, 1, 1);
+    fgw_send_kind(&f, SIO_ENV_CONNECT, "/pattern/x", "p1", -1, NULL);
+    fgw_expect(&f, SIO_ENV_CONNECT_OK);
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/pattern/x", "p1", 0, "[\"nsp\"]");
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_ACK);
+    fgw_assert_json(e, "[\"/pattern/x\"]");
+    fgw_send_kind(&f, SIO_ENV_CONNECT, "/other", "p2", -1, NULL);
+    e = fgw_expect(&f, SIO_ENV_CONNECT_ERR);
+    fgw_assert_json(e, "{\"message\":\"Invalid namespace\"}");
+    fgw_stop(&f);
+    free(seq);
+}
+
+Test(hub, worker_can_drop_a_refused_route)
+{
+    struct fgw f;
+    fgw_start(&f, NULL, 0, 0);
+    void *w[2] = {
+        fake_worker(&f, (const char *const[]){ "/", NULL }),
+        fake_worker(&f, (const char *const[]){ "/", NULL }),
+    };
+    int kind, first = -1;
+    char sid[64];
+    fgw_send_kind(&f, SIO_ENV_CONNECT, "/", "r1", -1, NULL);
+    for (int k = 0; k < 2 && first < 0; k++)
+        if (worker_recv(w[k], 300, &kind, sid, sizeof sid, NULL))
+            first = k;
+    cr_assert_geq(first, 0);
+    /* sticky while routed: a re-sent CONNECT goes to the same worker */
+    fgw_send_kind(&f, SIO_ENV_CONNECT, "/", "r1", -1, NULL);
+    cr_assert(worker_recv(w[first], 1000, &kind, sid, sizeof sid, NULL));
+    /* the worker refuses and drops the route (1-frame DISCONNECT) */
+    struct sio_env e;
+    sio_env_init(&e, SIO_ENV_DISCONNECT);
+    e.gw = S(FGW_ID);
+    e.nsp = S("/");
+    e.sid = S("r1");
+    struct sio_buf b = SIO_BUF_INIT;
+    cr_assert_eq(sio_env_encode(&e, &b), 0);
+    cr_assert_eq(zmq_send(w[first], b.data, b.len, 0), (int)b.len);
+    sio_buf_clear(&b);
+    usleep(50 * 1000);
+    /* round robin now picks the other worker */
+    fgw_send_kind(&f, SIO_ENV_CONNECT, "/", "r1", -1, NULL);
+    cr_assert(worker_recv(w[1 - first], 1000, &kind, sid, sizeof sid, NULL));
+    zmq_close(w[0]);
+    zmq_close(w[1]);
+    fgw_stop(&f);
+}

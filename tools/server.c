@@ -1,0 +1,269 @@
+/* server.c: `sio server`: gateway + hub + worker shards in one process
+ * (embedded mode), connected over inproc:// endpoints of one zmq context.
+ *
+ * Exit status: 0 after SIGINT/SIGTERM, 1 when something cannot start (a
+ * plugin, the port), 2 on bad usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+#include <sio/sio.h>
+#include "bus.h"
+#include "hub.h"
+#include "worker.h"
+#include "gateway/gateway.h"
+#include "server.h"
+
+SIO_LOG_TOPIC_STATIC(topic, "tools.server");
+
+#define MAX_PLUGINS 64
+
+static void server_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: sio server --plugin PATH.so [--plugin PATH.so ...] [options]\n"
+        "\n"
+        "Run a Socket.IO server: gateway, hub and worker threads in one process.\n"
+        "\n"
+        "options:\n"
+        "  --plugin PATH.so          load a handler plugin (repeatable, at least one)\n"
+        "  --host HOST               address to listen on (default 127.0.0.1)\n"
+        "  --port PORT               TCP port (default 5000)\n"
+        "  --path PATH               Socket.IO path (default /socket.io/)\n"
+        "  --engineio-path PATH      serve raw Engine.IO at PATH (default off)\n"
+        "  --ping-interval MS        Engine.IO ping interval (default 25000)\n"
+        "  --ping-timeout MS         Engine.IO ping timeout (default 20000)\n"
+        "  --max-payload BYTES       largest accepted message (default 1000000)\n"
+        "  --transports LIST         polling,websocket or a subset (default both)\n"
+        "  --workers N               worker threads (default 2)\n"
+        "  --log-level LEVEL         error|warn|info|debug|trace (default warn)\n"
+        "  --help                    show this help\n");
+}
+
+__attribute__((format(printf, 1, 2)))
+static int bad_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "sio server: ");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    server_usage(stderr);
+    return 2;
+}
+
+/* Parse a decimal number in [min, max]; false when it is not one. */
+static bool parse_num(const char *s, unsigned long long min, unsigned long long max,
+                      unsigned long long *out)
+{
+    if (!s || !*s || *s == '-' || *s == '+')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_transports(const char *s, bool *polling, bool *websocket)
+{
+    *polling = *websocket = false;
+    char *dup = strdup(s);
+    if (!dup)
+        return false;
+    bool ok = true;
+    char *save = NULL;
+    for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (strcmp(t, "polling") == 0)
+            *polling = true;
+        else if (strcmp(t, "websocket") == 0)
+            *websocket = true;
+        else
+            ok = false;
+    }
+    free(dup);
+    return ok && (*polling || *websocket);
+}
+
+enum {
+    OPT_PLUGIN = 256, OPT_HOST, OPT_PORT, OPT_PATH, OPT_EIO_PATH, OPT_PING_INTERVAL,
+    OPT_PING_TIMEOUT, OPT_MAX_PAYLOAD, OPT_TRANSPORTS, OPT_WORKERS, OPT_LOG_LEVEL, OPT_HELP,
+};
+
+int sio_cmd_server(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "plugin", required_argument, NULL, OPT_PLUGIN },
+        { "host", required_argument, NULL, OPT_HOST },
+        { "port", required_argument, NULL, OPT_PORT },
+        { "path", required_argument, NULL, OPT_PATH },
+        { "engineio-path", required_argument, NULL, OPT_EIO_PATH },
+        { "ping-interval", required_argument, NULL, OPT_PING_INTERVAL },
+        { "ping-timeout", required_argument, NULL, OPT_PING_TIMEOUT },
+        { "max-payload", required_argument, NULL, OPT_MAX_PAYLOAD },
+        { "transports", required_argument, NULL, OPT_TRANSPORTS },
+        { "workers", required_argument, NULL, OPT_WORKERS },
+        { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+        { "help", no_argument, NULL, OPT_HELP },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *plugins[MAX_PLUGINS];
+    size_t nplugins = 0;
+    struct sio_gateway_cfg gcfg = {
+        .host = "127.0.0.1", .port = 5000, .path = "/socket.io/", .engineio_path = NULL,
+        .ping_interval_ms = 25000, .ping_timeout_ms = 20000, .max_payload = 1000000,
+    };
+    unsigned workers = 2;
+    int log_level = -1;
+    unsigned long long v;
+    bool polling, websocket;
+
+    opterr = 0;
+    optind = 1;
+    int c;
+    /* leading ':' so a missing argument is ':' and an unknown flag '?' */
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_PLUGIN:
+            if (!*optarg)
+                return bad_usage("--plugin needs a path%s", "");
+            if (nplugins == MAX_PLUGINS)
+                return bad_usage("too many --plugin (at most 64)%s", "");
+            plugins[nplugins++] = optarg;
+            break;
+        case OPT_HOST:
+            if (!*optarg)
+                return bad_usage("--host needs an address%s", "");
+            gcfg.host = optarg;
+            break;
+        case OPT_PORT:
+            if (!parse_num(optarg, 0, 65535, &v))
+                return bad_usage("bad --port '%s' (0-65535)", optarg);
+            gcfg.port = (uint16_t)v;
+            break;
+        case OPT_PATH:
+            if (optarg[0] != '/')
+                return bad_usage("bad --path '%s' (must start with '/')", optarg);
+            gcfg.path = optarg;
+            break;
+        case OPT_EIO_PATH:
+            if (optarg[0] != '/')
+                return bad_usage("bad --engineio-path '%s' (must start with '/')", optarg);
+            gcfg.engineio_path = optarg;
+            break;
+        case OPT_PING_INTERVAL:
+            if (!parse_num(optarg, 1, UINT_MAX, &v))
+                return bad_usage("bad --ping-interval '%s' (milliseconds > 0)", optarg);
+            gcfg.ping_interval_ms = (unsigned)v;
+            break;
+        case OPT_PING_TIMEOUT:
+            if (!parse_num(optarg, 1, UINT_MAX, &v))
+                return bad_usage("bad --ping-timeout '%s' (milliseconds > 0)", optarg);
+            gcfg.ping_timeout_ms = (unsigned)v;
+            break;
+        case OPT_MAX_PAYLOAD:
+            if (!parse_num(optarg, 1, SIZE_MAX, &v))
+                return bad_usage("bad --max-payload '%s' (bytes > 0)", optarg);
+            gcfg.max_payload = (size_t)v;
+            break;
+        case OPT_TRANSPORTS:
+            if (!parse_transports(optarg, &polling, &websocket))
+                return bad_usage("bad --transports '%s' (polling, websocket or both, comma-separated)", optarg);
+            gcfg.no_polling = !polling;
+            gcfg.no_websocket = !websocket;
+            break;
+        case OPT_WORKERS:
+            if (!parse_num(optarg, 1, 1024, &v))
+                return bad_usage("bad --workers '%s' (1-1024)", optarg);
+            workers = (unsigned)v;
+            break;
+        case OPT_LOG_LEVEL:
+            log_level = sio_log_level_parse(optarg);
+            if (log_level < 0)
+                return bad_usage("bad --log-level '%s' (error|warn|info|debug|trace)", optarg);
+            break;
+        case OPT_HELP:
+            server_usage(stdout);
+            return 0;
+        case ':':
+            return bad_usage("%s needs a value", argv[optind - 1]);
+        default:
+            return bad_usage("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return bad_usage("unexpected argument '%s'", argv[optind]);
+    if (nplugins == 0)
+        return bad_usage("at least one --plugin is required%s", "");
+    if (log_level >= 0)
+        sio_log_set_level((enum sio_log_level)log_level);
+
+    /* Block the stop signals before any thread exists (zmq's included), so
+     * every thread inherits the mask and only sigwait() below sees them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+
+    int status = 1;
+    char err[512] = "";
+    sio_hub *hub = NULL;
+    sio_worker *worker = NULL;
+    sio_gateway *gw = NULL;
+    void *zctx = zmq_ctx_new();
+    if (!zctx) {
+        fprintf(stderr, "sio server: cannot create the zmq context: %s\n", zmq_strerror(errno));
+        return 1;
+    }
+    const struct sio_bus_endpoints ep = {
+        .events = SIO_BUS_INPROC_EVENTS,
+        .commands = SIO_BUS_INPROC_COMMANDS,
+        .workers = SIO_BUS_INPROC_WORKERS,
+    };
+    struct sio_hub_cfg hcfg = { .zmq_ctx = zctx, .ep = ep };
+    if (sio_hub_new(&hub, &hcfg, err, sizeof err) < 0)
+        goto out;
+    struct sio_worker_cfg wcfg = {
+        .zmq_ctx = zctx, .hub_endpoint = ep.workers,
+        .plugin_paths = plugins, .nplugins = nplugins, .threads = workers,
+    };
+    if (sio_worker_new(&worker, &wcfg, err, sizeof err) < 0)
+        goto out;
+    gcfg.zmq_ctx = zctx;
+    gcfg.ep = ep;
+    if (sio_gateway_new(&gw, &gcfg, err, sizeof err) < 0)
+        goto out;
+
+    bool v6 = strchr(gcfg.host, ':') != NULL;
+    char url[512];
+    snprintf(url, sizeof url, "http://%s%s%s:%u%s", v6 ? "[" : "", gcfg.host, v6 ? "]" : "",
+             (unsigned)sio_gateway_port(gw), gcfg.path);
+    sio_log_info(topic, "listening on %s", url);
+    printf("listening on %s\n", url);
+    fflush(stdout);
+
+    int sig = 0;
+    while (sigwait(&stop, &sig) != 0)
+        ;
+    sio_log_info(topic, "signal %d: stopping", sig);
+    status = 0;
+out:
+    if (status != 0)
+        fprintf(stderr, "sio server: %s\n", err[0] ? err : "cannot start");
+    sio_gateway_destroy(&gw);
+    sio_worker_destroy(&worker);
+    sio_hub_destroy(&hub);
+    zmq_ctx_term(zctx);
+    return status;
+}
