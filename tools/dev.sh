@@ -70,12 +70,17 @@ count_meson() {  # count_meson NAME DIR [meson test args]
   local name=$1 dir=$2; shift 2
   local out rc=0
   out=$(meson test -C "$dir" --print-errorlogs "$@" 2>&1) || rc=$?
-  printf '%s\n' "$out" | grep -E '^ *[0-9]+/[0-9]+ ' || true
-  local ok fail
-  ok=$(printf '%s\n' "$out" | awk '/^Ok:/{print $2}')
-  fail=$(printf '%s\n' "$out" | awk '/^Fail:/{print $2}')
-  local to; to=$(printf '%s\n' "$out" | awk '/^Timeout:/{print $2}')
-  ok=${ok:-0}; fail=$(( ${fail:-0} + ${to:-0} ))
+  printf '%s\n' "$out" | grep -E '^ *[0-9]+/[0-9]+ ' | awk '!seen[$0]++' || true
+  # count criterion tests (each program prints a Synthesis line), and a
+  # program that died before printing one as one failure
+  local prog_fail to ok fail
+  prog_fail=$(printf '%s\n' "$out" | awk '/^Fail:/{print $2}')
+  to=$(printf '%s\n' "$out" | awk '/^Timeout:/{print $2}')
+  prog_fail=$(( ${prog_fail:-0} + ${to:-0} ))
+  read -r ok fail < <(grep -ho 'Synthesis: Tested: [0-9]* | Passing: [0-9]* | Failing: [0-9]* | Crashing: [0-9]*' \
+      "$dir/meson-logs/testlog.txt" 2>/dev/null |
+    awk '{p += $6; f += $9 + $12} END {print p + 0, f + 0}')
+  if (( prog_fail > fail )); then fail=$prog_fail; fi
   if (( rc != 0 && fail == 0 )); then fail=1; printf '%s\n' "$out" | tail -30; fi
   if (( fail > 0 )); then printf '%s\n' "$out" | sed -n '/stdout:/,/^==/p' | head -100; fi
   log "$name: $ok passed, $fail failed"
@@ -137,6 +142,7 @@ test_all() {
     count_suite interop-asan env SIO_BIN=build-asan/tools/sio SIO_PLUGIN_DIR=build-asan/plugins \
       ASAN_OPTIONS=detect_leaks=1 bash tests/interop/run.sh
   fi
+  count_suite out-of-tree bash tests/e2e/out_of_tree.sh
   echo "$PASSED passed, $FAILED failed"
   (( FAILED == 0 ))
 }
