@@ -143,6 +143,7 @@ test_all() {
       ASAN_OPTIONS=detect_leaks=1 bash tests/interop/run.sh
   fi
   count_suite out-of-tree bash tests/e2e/out_of_tree.sh
+  count_suite c-client bash tests/e2e/c_client.sh
   echo "$PASSED passed, $FAILED failed"
   (( FAILED == 0 ))
 }

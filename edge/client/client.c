@@ -359,7 +359,9 @@ static void dispatch(sio_client *c, struct sio_packet *p)
         break;
     case SIO_PKT_EVENT:
     case SIO_PKT_BINARY_EVENT:
-        if (ns->state == NS_CONNECTED)
+        /* python-socketio sends what its connect handler emits before the
+         * CONNECT reply: accept events while connecting too */
+        if (ns->state != NS_IDLE)
             on_event_packet(c, ns, p);
         break;
     case SIO_PKT_ACK:
@@ -533,11 +535,12 @@ static void reconnect_cb(evutil_socket_t fd, short what, void *arg)
 static void eng_close(void *ud, const char *reason, const char *detail)
 {
     sio_client *c = ud;
-    sio__eng_destroy(&c->eng);      /* allowed from on_close */
-    binary_reset(c);
+    /* reason is a static string; detail lives in the engine */
     if (strcmp(reason, SIO_REASON_CLIENT_DISCONNECT) != 0)
         snprintf(c->last_error, sizeof c->last_error, "%s: %s", reason, detail);
     sio_log_debug(topic, "%p: engine closed: %s (%s)", (void *)c, reason, detail);
+    sio__eng_destroy(&c->eng);      /* allowed from on_close */
+    binary_reset(c);
     enum c_state was = c->state;
     if (was == C_DISCONNECTING || was == C_DISCONNECTED) {
         c->state = C_DISCONNECTED;

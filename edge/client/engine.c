@@ -707,6 +707,10 @@ static void check_pause(struct sio_eng *e)
     set_timeouts(e->ws->bev, 0);
     sio_log_debug(topic, "%p: upgraded to WebSocket", (void *)e);
     flush(e);
+    if (e->state == E_OPEN && wslay_event_send(e->ws->ctx) != 0) {  /* "5" alone */
+        fail(e, SIO_REASON_TRANSPORT_ERROR, "WebSocket send failed");
+        return;
+    }
     if (e->cbs.on_upgrade)
         e->cbs.on_upgrade(e->ud);
 }
