@@ -43,24 +43,36 @@ setup() {
   fi
 }
 
+quiet() {  # run a command; show its output only when it fails
+  local out
+  if ! out=$("$@" 2>&1); then
+    printf '%s\n' "$out" | tail -60 >&2
+    log "FAILED: $*"
+    return 1
+  fi
+}
+
 configure() {  # configure DIR [meson args...]
   local dir=$1; shift
   if [[ ! -f $dir/build.ninja ]]; then
-    meson setup "$dir" "$@" >/dev/null
+    quiet meson setup "$dir" "$@"
   fi
 }
 
 build() {
   configure build
-  ninja -C build >/dev/null
+  quiet ninja -C build
 }
 
 run() {
   setup
   build
   local port=${PORT:-5000}
-  log "sio server on http://127.0.0.1:$port/ (chat plugin); Ctrl-C stops it"
-  exec build/tools/sio server --plugin build/plugins/chat/chat.so --port "$port" "$@"
+  log "sio server on http://127.0.0.1:$port/ (chat plugin, demo page at /); Ctrl-C stops it"
+  # the demo page, and the socket.io client bundle from npm (not committed)
+  exec build/tools/sio server --plugin build/plugins/chat/chat.so --port "$port" \
+    --static /=plugins/chat/www \
+    --static /socket.io-client/=tests/interop/node_modules/socket.io-client/dist "$@"
 }
 
 # --- test: every suite adds to these totals ---
@@ -104,7 +116,7 @@ count_suite() {  # count_suite NAME CMD...: a script printing "N passed, N faile
 fuzz() {
   local dir=build-fuzz
   CC=clang configure $dir -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false -Dtests=false
-  ninja -C $dir >/dev/null
+  quiet ninja -C $dir
   local secs=${FUZZ_SECONDS:-20}
   for t in tests/fuzz/corpus/*/; do
     t=$(basename "$t")
@@ -124,16 +136,19 @@ fuzz() {
 }
 
 test_all() {
+  # a setup or build step that fails still ends the run with the summary line
+  set -E
+  trap 'log "a setup/build step failed"; echo "$PASSED passed, $((FAILED + 1)) failed"; exit 1' ERR
   setup
   log "build (gcc)"
   build
   count_meson unit build
   log "build (clang)"
   CC=clang configure build-clang
-  ninja -C build-clang >/dev/null
+  quiet ninja -C build-clang
   log "build (ASan+UBSan)"
   configure build-asan -Db_sanitize=address,undefined -Db_lundef=false
-  ninja -C build-asan >/dev/null
+  quiet ninja -C build-asan
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     count_meson unit-asan build-asan
   fuzz
