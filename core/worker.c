@@ -6,12 +6,18 @@
  * (gw, plugin) and reusable encode buffers. The hub keeps a socket sticky to
  * one shard, so its handlers run on one thread, in arrival order.
  *
+ * Also owns, per shard, a timer heap run by the shard's loop and a PULL
+ * queue through which background tasks send commands and post closures;
+ * per worker (under one mutex), the mirror of room membership, the
+ * pending server-to-client acks and the running tasks.
+ *
  * Commands produced while on_connect runs (emits, room joins) are held back
  * and sent after CONNECT_OK (dropped on a refusal): the gateway must know
  * the socket is connected before anything addresses it.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +42,7 @@ struct wsock {
     size_t klen;
     char *nsp, *sid, *gw;   /* NUL-terminated (point into key / own gw) */
     const struct sio_plugin *plugin;
+    json_t *session;        /* user session (sio_session_get), or NULL */
 };
 
 struct sockmap {
@@ -71,6 +78,7 @@ static void wsock_free(struct wsock *s)
         return;
     free(s->key);
     free(s->gw);
+    json_decref(s->session);
     free(s);
 }
 
@@ -174,8 +182,17 @@ struct deferred {
     unsigned char bytes[];  /* topic then envelope */
 };
 
+struct timer {
+    uint64_t due;
+    int64_t id;
+    unsigned interval;      /* repeat period, 0: one shot */
+    sio_timer_fn cb;
+    void *ud;
+};
+
 struct sio__shard {
     struct sio_worker *w;
+    struct sio_host host;       /* this shard's host (sio_ctx_host) */
     unsigned index;
     pthread_t thread;
     bool started;
@@ -186,6 +203,32 @@ struct sio__shard {
     struct sio_buf json_buf;    /* JSON text, reused */
     bool deferring;             /* inside on_connect */
     struct deferred *dq, **dq_tail;
+    void *queue;                /* PULL: tasks' commands and posts */
+    char queue_ep[64];
+    struct timer *timers;       /* min-heap by due */
+    size_t ntimers, timers_cap;
+    int64_t next_timer_id;
+    int64_t running_timer;      /* id of the timer whose cb runs, 0 = none */
+    bool running_stopped;       /* ... and it stopped itself */
+};
+
+struct pending {                /* a server-to-client ack awaited */
+    struct pending *next;
+    int64_t id;
+    char *nsp, *sid;
+    sio_ack_cb cb;
+    void *ud;
+    struct sio__shard *timer_sh;
+    int64_t timer_id;
+};
+
+struct task {
+    struct task *next;
+    pthread_t thread;
+    struct sio_worker *w;
+    struct sio_host host;
+    sio_task_fn fn;
+    void *ud;
 };
 
 struct sio_worker {
@@ -194,6 +237,12 @@ struct sio_worker {
     size_t nplugins;
     struct sio__shard *shards;
     unsigned nshards;
+    pthread_mutex_t mu;         /* rooms, pending, tasks */
+    json_t *rooms;              /* "nsp\x01sid" -> [sid, room...] */
+    struct pending *pending;
+    int64_t next_ack_id;
+    struct task *tasks;
+    atomic_bool stopping;
 };
 
 static uint64_t now_ms(void)
@@ -283,6 +332,463 @@ struct sio_buf *sio__shard_json_buf(struct sio__shard *sh)
     return &sh->json_buf;
 }
 
+struct sio_host *sio__shard_host(struct sio__shard *sh)
+{
+    return &sh->host;
+}
+
+struct sio_buf *sio__host_json_buf(struct sio_host *h)
+{
+    return h->task ? &h->json_buf : &h->sh->json_buf;
+}
+
+int sio__host_send(struct sio_host *h, const char *topic_s, const struct sio_env *env)
+{
+    if (!h->task)
+        return sio__shard_send(h->sh, topic_s, env);
+    sio_buf_reset(&h->env_buf);
+    int rc = sio_env_encode(env, &h->env_buf);
+    if (rc < 0)
+        return rc;
+    if (zmq_send(h->push, topic_s, strlen(topic_s), ZMQ_SNDMORE) < 0 ||
+        zmq_send(h->push, h->env_buf.data, h->env_buf.len, 0) < 0)
+        return -errno;
+    return 0;
+}
+
+struct post {
+    void (*fn)(struct sio_host *, void *);
+    void *arg;
+};
+
+int sio__host_post(struct sio_host *h, void (*fn)(struct sio_host *, void *), void *arg)
+{
+    if (!h->task) {
+        fn(h, arg);
+        return 0;
+    }
+    struct post p = { fn, arg };
+    if (zmq_send(h->push, &p, sizeof p, 0) < 0)
+        return -errno;
+    return 0;
+}
+
+/* ---- timers: a binary min-heap per shard ---- */
+
+static void heap_swap(struct timer *a, struct timer *b)
+{
+    struct timer t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static void heap_up(struct timer *v, size_t i)
+{
+    while (i > 0 && v[(i - 1) / 2].due > v[i].due) {
+        heap_swap(&v[(i - 1) / 2], &v[i]);
+        i = (i - 1) / 2;
+    }
+}
+
+static void heap_down(struct timer *v, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && v[l].due < v[m].due)
+            m = l;
+        if (r < n && v[r].due < v[m].due)
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(&v[m], &v[i]);
+        i = m;
+    }
+}
+
+static int heap_push(struct sio__shard *sh, const struct timer *t)
+{
+    if (sh->ntimers == sh->timers_cap) {
+        size_t cap = sh->timers_cap ? sh->timers_cap * 2 : 16;
+        struct timer *v = realloc(sh->timers, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        sh->timers = v;
+        sh->timers_cap = cap;
+    }
+    sh->timers[sh->ntimers] = *t;
+    heap_up(sh->timers, sh->ntimers++);
+    return 0;
+}
+
+static void heap_remove(struct sio__shard *sh, size_t i)
+{
+    sh->timers[i] = sh->timers[--sh->ntimers];
+    if (i < sh->ntimers) {
+        heap_up(sh->timers, i);
+        heap_down(sh->timers, sh->ntimers, i);
+    }
+}
+
+static uint64_t now_ms(void);
+
+SIO_API int64_t sio_timer_start(sio_host *h, unsigned ms, bool repeat, sio_timer_fn cb, void *ud)
+{
+    if (!h || h->task || !cb || (repeat && ms == 0))
+        return -EINVAL;
+    struct sio__shard *sh = h->sh;
+    struct timer t = { .due = now_ms() + ms, .id = ++sh->next_timer_id,
+                       .interval = repeat ? ms : 0, .cb = cb, .ud = ud };
+    int rc = heap_push(sh, &t);
+    return rc < 0 ? rc : t.id;
+}
+
+SIO_API int sio_timer_stop(sio_host *h, int64_t id)
+{
+    if (!h || h->task)
+        return -EINVAL;
+    struct sio__shard *sh = h->sh;
+    if (id == sh->running_timer && !sh->running_stopped) {
+        sh->running_stopped = true;
+        return 0;
+    }
+    for (size_t i = 0; i < sh->ntimers; i++)
+        if (sh->timers[i].id == id) {
+            heap_remove(sh, i);
+            return 0;
+        }
+    return -ENOENT;
+}
+
+/* Run due timers; returns ms until the next one (or max_wait). */
+static long run_timers(struct sio__shard *sh, long max_wait)
+{
+    for (int guard = 0; guard < 1024 && sh->ntimers; guard++) {
+        uint64_t now = now_ms();
+        if (sh->timers[0].due > now)
+            break;
+        struct timer t = sh->timers[0];
+        heap_remove(sh, 0);
+        sh->running_timer = t.id;
+        sh->running_stopped = false;
+        t.cb(&sh->host, t.ud);
+        sh->running_timer = 0;
+        if (t.interval && !sh->running_stopped) {
+            t.due = now + t.interval;
+            if (heap_push(sh, &t) < 0)
+                sio_log_warn(topic, "shard %u: timer %lld lost", sh->index, (long long)t.id);
+        }
+    }
+    if (!sh->ntimers)
+        return max_wait;
+    uint64_t now = now_ms();
+    long d = sh->timers[0].due > now ? (long)(sh->timers[0].due - now) : 0;
+    return d < max_wait ? d : max_wait;
+}
+
+/* ---- rooms mirror ---- */
+
+static char *sock_key(const char *nsp, const char *sid)
+{
+    size_t nl = strlen(nsp), sl = strlen(sid);
+    char *k = malloc(nl + sl + 2);
+    if (k) {
+        memcpy(k, nsp, nl);
+        k[nl] = '\x01';
+        memcpy(k + nl + 1, sid, sl + 1);
+    }
+    return k;
+}
+
+static void rooms_add_sock(struct sio_worker *w, const char *nsp, const char *sid)
+{
+    char *k = sock_key(nsp, sid);
+    if (!k)
+        return;
+    pthread_mutex_lock(&w->mu);
+    if (!json_object_get(w->rooms, k))
+        json_object_set_new_nocheck(w->rooms, k, json_pack("[s]", sid));
+    pthread_mutex_unlock(&w->mu);
+    free(k);
+}
+
+static void rooms_del_sock(struct sio_worker *w, const char *nsp, const char *sid)
+{
+    char *k = sock_key(nsp, sid);
+    if (!k)
+        return;
+    pthread_mutex_lock(&w->mu);
+    json_object_del(w->rooms, k);
+    pthread_mutex_unlock(&w->mu);
+    free(k);
+}
+
+static size_t array_find(json_t *a, const char *room)
+{
+    for (size_t i = 0; i < json_array_size(a); i++)
+        if (strcmp(json_string_value(json_array_get(a, i)), room) == 0)
+            return i;
+    return (size_t)-1;
+}
+
+int sio__rooms_update(struct sio__shard *sh, const char *nsp, const char *sid,
+                      const char *room, bool join)
+{
+    struct sio_worker *w = sh->w;
+    char *k = sock_key(nsp, sid);
+    if (!k)
+        return -ENOMEM;
+    int rc = 0;
+    pthread_mutex_lock(&w->mu);
+    json_t *a = json_object_get(w->rooms, k);
+    if (a) {
+        size_t i = array_find(a, room);
+        if (join && i == (size_t)-1)
+            rc = json_array_append_new(a, json_string_nocheck(room)) < 0 ? -ENOMEM : 0;
+        else if (!join && i != (size_t)-1 && i != 0)
+            json_array_remove(a, i);
+    }
+    pthread_mutex_unlock(&w->mu);
+    free(k);
+    return rc;
+}
+
+void sio__rooms_close(struct sio__shard *sh, const char *nsp, const char *room)
+{
+    struct sio_worker *w = sh->w;
+    size_t nl = strlen(nsp);
+    const char *key;
+    json_t *a;
+    pthread_mutex_lock(&w->mu);
+    json_object_foreach(w->rooms, key, a) {
+        if (strncmp(key, nsp, nl) != 0 || key[nl] != '\x01')
+            continue;
+        size_t i = array_find(a, room);
+        if (i != (size_t)-1 && i != 0)
+            json_array_remove(a, i);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+json_t *sio__rooms_get(struct sio__shard *sh, const char *nsp, const char *sid)
+{
+    struct sio_worker *w = sh->w;
+    char *k = sock_key(nsp, sid);
+    if (!k)
+        return NULL;
+    pthread_mutex_lock(&w->mu);
+    json_t *a = json_deep_copy(json_object_get(w->rooms, k));
+    pthread_mutex_unlock(&w->mu);
+    free(k);
+    return a;
+}
+
+/* ---- pending server-to-client acks ---- */
+
+static void pending_free(struct pending *p)
+{
+    free(p->nsp);
+    free(p->sid);
+    free(p);
+}
+
+/* Unlink the pending ack id (and, when nsp/sid are given, only if it is
+ * theirs). */
+static struct pending *pending_take(struct sio_worker *w, int64_t id, const char *nsp,
+                                    size_t nl, const char *sid, size_t sl)
+{
+    pthread_mutex_lock(&w->mu);
+    struct pending **pp = &w->pending, *p = NULL;
+    for (; *pp; pp = &(*pp)->next)
+        if ((*pp)->id == id) {
+            if (nsp && (strlen((*pp)->nsp) != nl || memcmp((*pp)->nsp, nsp, nl) != 0 ||
+                        strlen((*pp)->sid) != sl || memcmp((*pp)->sid, sid, sl) != 0))
+                break;
+            p = *pp;
+            *pp = p->next;
+            break;
+        }
+    pthread_mutex_unlock(&w->mu);
+    return p;
+}
+
+static void pending_stop_timer(struct sio__shard *sh, struct pending *p)
+{
+    if (p->timer_id && p->timer_sh == sh)
+        sio_timer_stop(&sh->host, p->timer_id);
+}
+
+static void ack_timeout(sio_host *h, void *ud)
+{
+    int64_t id = (int64_t)(intptr_t)ud;
+    struct pending *p = pending_take(h->sh->w, id, NULL, 0, NULL, 0);
+    if (!p)
+        return;
+    p->cb(h, p->nsp, p->sid, SIO_ERR_TIMEOUT, NULL, p->ud);
+    pending_free(p);
+}
+
+int sio__ack_register(struct sio_host *h, const char *nsp, const char *sid, unsigned timeout_ms,
+                      sio_ack_cb cb, void *ud, int64_t *id)
+{
+    if (h->task)
+        return -EINVAL;
+    struct sio__shard *sh = h->sh;
+    struct sio_worker *w = sh->w;
+    struct pending *p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->nsp = strdup(nsp);
+    p->sid = strdup(sid);
+    if (!p->nsp || !p->sid) {
+        pending_free(p);
+        return -ENOMEM;
+    }
+    p->cb = cb;
+    p->ud = ud;
+    pthread_mutex_lock(&w->mu);
+    p->id = w->next_ack_id++;
+    if (w->next_ack_id > ((int64_t)1 << 52))
+        w->next_ack_id = 0;
+    pthread_mutex_unlock(&w->mu);
+    if (timeout_ms) {
+        int64_t t = sio_timer_start(h, timeout_ms, false, ack_timeout, (void *)(intptr_t)p->id);
+        if (t < 0) {
+            pending_free(p);
+            return (int)t;
+        }
+        p->timer_sh = sh;
+        p->timer_id = t;
+    }
+    pthread_mutex_lock(&w->mu);
+    p->next = w->pending;
+    w->pending = p;
+    pthread_mutex_unlock(&w->mu);
+    *id = p->id;
+    return 0;
+}
+
+void sio__ack_cancel(struct sio_host *h, int64_t id)
+{
+    struct pending *p = pending_take(h->sh->w, id, NULL, 0, NULL, 0);
+    if (p) {
+        pending_stop_timer(h->sh, p);
+        pending_free(p);
+    }
+}
+
+/* The socket left: every ack it owed ends with SIO_ERR_CLOSED. */
+static void pending_closed(struct sio__shard *sh, const char *nsp, const char *sid)
+{
+    struct sio_worker *w = sh->w;
+    struct pending *done = NULL;
+    pthread_mutex_lock(&w->mu);
+    for (struct pending **pp = &w->pending; *pp;) {
+        struct pending *p = *pp;
+        if (strcmp(p->nsp, nsp) == 0 && strcmp(p->sid, sid) == 0) {
+            *pp = p->next;
+            p->next = done;
+            done = p;
+        } else {
+            pp = &p->next;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    while (done) {
+        struct pending *p = done;
+        done = p->next;
+        pending_stop_timer(sh, p);
+        p->cb(&sh->host, p->nsp, p->sid, SIO_ERR_CLOSED, NULL, p->ud);
+        pending_free(p);
+    }
+}
+
+static void pending_clear(struct sio_worker *w)
+{
+    while (w->pending) {
+        struct pending *p = w->pending;
+        w->pending = p->next;
+        pending_free(p);
+    }
+}
+
+/* ---- background tasks ---- */
+
+bool sio__worker_stopping(struct sio__shard *sh)
+{
+    return atomic_load(&sh->w->stopping);
+}
+
+static void *task_main(void *arg)
+{
+    struct task *t = arg;
+    t->fn(&t->host, t->ud);
+    zmq_close(t->host.push);
+    t->host.push = NULL;
+    sio_buf_clear(&t->host.env_buf);
+    sio_buf_clear(&t->host.json_buf);
+    return NULL;
+}
+
+int sio__task_start(struct sio_host *h, sio_task_fn fn, void *ud)
+{
+    struct sio__shard *sh = h->sh;
+    struct sio_worker *w = sh->w;
+    if (!fn)
+        return -EINVAL;
+    if (atomic_load(&w->stopping))
+        return SIO_ERR_CLOSED;
+    struct task *t = calloc(1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    t->w = w;
+    t->fn = fn;
+    t->ud = ud;
+    t->host.sh = sh;
+    t->host.task = true;
+    sio_buf_init(&t->host.env_buf);
+    sio_buf_init(&t->host.json_buf);
+    /* a zmq socket may move to another thread with a full memory barrier
+     * (thread creation is one) */
+    t->host.push = zmq_socket(w->zctx, ZMQ_PUSH);
+    if (!t->host.push || zmq_connect(t->host.push, sh->queue_ep) < 0) {
+        if (t->host.push)
+            zmq_close(t->host.push);
+        free(t);
+        return -errno;
+    }
+    int hwm = 0;
+    zmq_setsockopt(t->host.push, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    pthread_mutex_lock(&w->mu);
+    int rc = pthread_create(&t->thread, NULL, task_main, t);
+    if (rc == 0) {
+        t->next = w->tasks;
+        w->tasks = t;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (rc != 0) {
+        zmq_close(t->host.push);
+        free(t);
+        return -rc;
+    }
+    return 0;
+}
+
+static void tasks_join(struct sio_worker *w)
+{
+    atomic_store(&w->stopping, true);
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        struct task *t = w->tasks;
+        if (t)
+            w->tasks = t->next;
+        pthread_mutex_unlock(&w->mu);
+        if (!t)
+            return;
+        pthread_join(t->thread, NULL);
+        free(t);
+    }
+}
+
 static void deferred_flush(struct sio__shard *sh, bool send)
 {
     struct deferred *d = sh->dq;
@@ -336,14 +842,13 @@ static int send_control(struct sio__shard *sh, enum sio_env_kind kind)
 
 /* ---- JSON helpers shared with host.c ---- */
 
-int sio__env_set_json(struct sio__shard *sh, struct sio_env *env, json_t *v,
+int sio__env_set_json(struct sio_buf *jb, struct sio_env *env, json_t *v,
                       json_t **holder, struct sio_bins *bins)
 {
     memset(bins, 0, sizeof *bins);
     *holder = sio_json_deconstruct(v, bins);
     if (!*holder)
         return -ENOMEM;
-    struct sio_buf *jb = &sh->json_buf;
     sio_buf_reset(jb);
     if (sio_json_dump(jb, *holder) < 0) {
         sio__env_json_release(env, holder, bins);
@@ -398,7 +903,7 @@ int sio__ctx_send_ack(struct sio_ctx *ctx, json_t *args)
     env.id = ctx->ack_id;
     json_t *holder;
     struct sio_bins bins;
-    int rc = sio__env_set_json(ctx->shard, &env, arr, &holder, &bins);
+    int rc = sio__env_set_json(&ctx->shard->json_buf, &env, arr, &holder, &bins);
     json_decref(arr);
     if (rc < 0)
         return rc;
@@ -410,7 +915,7 @@ int sio__ctx_send_ack(struct sio_ctx *ctx, json_t *args)
 
 /* ---- event handling ---- */
 
-static void ctx_init(struct sio_ctx *ctx, struct sio__shard *sh, const struct wsock *s)
+static void ctx_init(struct sio_ctx *ctx, struct sio__shard *sh, struct wsock *s)
 {
     memset(ctx, 0, sizeof *ctx);
     ctx->shard = sh;
@@ -419,6 +924,7 @@ static void ctx_init(struct sio_ctx *ctx, struct sio__shard *sh, const struct ws
     ctx->sid = s->sid;
     ctx->gw = s->gw;
     ctx->ack_id = -1;
+    ctx->session = s->nsp[0] ? &s->session : NULL;
 }
 
 static void send_simple(struct sio__shard *sh, enum sio_env_kind kind, const struct wsock *s,
@@ -499,6 +1005,15 @@ static void on_connect_env(struct sio__shard *sh, const struct sio_env *env)
         }
     }
 
+    if (env->session.len) {
+        json_error_t jerr;
+        s->session = json_loadb(env->session.p, env->session.len, 0, &jerr);
+        if (s->session && !json_is_object(s->session)) {
+            json_decref(s->session);
+            s->session = NULL;
+        }
+    }
+    rooms_add_sock(w, s->nsp, s->sid);
     struct sio_ctx ctx;
     ctx_init(&ctx, sh, s);
     int rc = SIO_ACCEPT;
@@ -528,6 +1043,7 @@ static void on_connect_env(struct sio__shard *sh, const struct sio_env *env)
         if (payload && sio_json_dump(jb, payload) == 0 && sio_buf_append_byte(jb, 0) == 0)
             send_simple(sh, SIO_ENV_CONNECT_ERR, s, (const char *)jb->data, false, NULL);
         json_decref(payload);
+        rooms_del_sock(w, s->nsp, s->sid);
         forget_route(sh, s);
         sio_log_debug(topic, "shard %u: %s refused on %s", sh->index, ctx.sid, ctx.nsp);
     }
@@ -576,8 +1092,10 @@ static struct wsock *lookup_sock(struct sio__shard *sh, const struct sio_env *en
         wsock_free(s);
         s = NULL;
     }
-    if (s)
+    if (s) {
+        rooms_add_sock(sh->w, s->nsp, s->sid);
         sio_log_info(topic, "shard %u: adopted socket %s on %s", sh->index, s->sid, s->nsp);
+    }
     return s;
 }
 
@@ -673,8 +1191,45 @@ static void on_disconnect_env(struct sio__shard *sh, const struct sio_env *env)
         p->on_disconnect(&ctx, reason ? reason : "client disconnect");
         free(reason);
     }
+    pending_closed(sh, s->nsp, s->sid);
+    rooms_del_sock(sh->w, s->nsp, s->sid);
     sio_log_debug(topic, "shard %u: %s left %s", sh->index, s->sid, s->nsp);
     sockmap_del(&sh->socks, s->key, s->klen);
+}
+
+/* The client answered a server emit that carried an id. */
+static void on_client_ack_env(struct sio__shard *sh, const struct sio_env *env)
+{
+    if (env->id < 0 || !env->nsp.p || !env->sid.p)
+        return;
+    struct pending *p = pending_take(sh->w, env->id, env->nsp.p, env->nsp.len,
+                                     env->sid.p, env->sid.len);
+    if (!p) {
+        sio_log_debug(topic, "shard %u: client ack id=%lld with no pending call (late?)",
+                      sh->index, (long long)env->id);
+        return;
+    }
+    pending_stop_timer(sh, p);
+    json_error_t jerr;
+    json_t *data = env->data.len ? json_loadb(env->data.p, env->data.len, JSON_ALLOW_NUL, &jerr)
+                                 : json_array();
+    if (data && !json_is_array(data)) {
+        json_decref(data);
+        data = NULL;
+    }
+    if (data && env->nbins) {
+        struct sio_bin *bins = calloc(env->nbins, sizeof *bins);
+        for (size_t i = 0; bins && i < env->nbins; i++)
+            bins[i] = (struct sio_bin){ env->bins[i].p, env->bins[i].len };
+        if (!bins || sio_packet_reconstruct(data, bins, env->nbins) < 0) {
+            json_decref(data);
+            data = NULL;
+        }
+        free(bins);
+    }
+    p->cb(&sh->host, p->nsp, p->sid, data ? 0 : SIO_ERR_PROTO, data, p->ud);
+    json_decref(data);
+    pending_free(p);
 }
 
 static void on_raw_env(struct sio__shard *sh, const struct sio_env *env)
@@ -723,15 +1278,40 @@ static void handle(struct sio__shard *sh, const void *buf, size_t len)
         on_raw_env(sh, &env);
         break;
     case SIO_ENV_CLIENT_ACK:
-        /* Server-to-client call() arrives with its issue: this is where the
-         * pending call (sid, id) will be looked up and its callback run. */
-        sio_log_debug(topic, "shard %u: client ack id=%lld ignored (no pending calls)",
-                      sh->index, (long long)env.id);
+        on_client_ack_env(sh, &env);
         break;
     default:
         sio_log_debug(topic, "shard %u: unexpected %s", sh->index, sio_env_kind_name(env.kind));
     }
     sio_env_clear(&env);
+}
+
+/* Tasks' commands [topic, envelope] are forwarded to the hub; a one-frame
+ * struct post is run here. */
+static void drain_queue(struct sio__shard *sh)
+{
+    for (int i = 0; i < 256; i++) {
+        zmq_msg_t a, b;
+        zmq_msg_init(&a);
+        if (zmq_msg_recv(&a, sh->queue, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&a);
+            return;
+        }
+        if (!zmq_msg_more(&a)) {
+            struct post p;
+            if (zmq_msg_size(&a) == sizeof p) {
+                memcpy(&p, zmq_msg_data(&a), sizeof p);
+                p.fn(&sh->host, p.arg);
+            }
+            zmq_msg_close(&a);
+            continue;
+        }
+        zmq_msg_init(&b);
+        if (zmq_msg_recv(&b, sh->queue, 0) >= 0 && !zmq_msg_more(&b))
+            send_frames(sh, zmq_msg_data(&a), zmq_msg_size(&a), zmq_msg_data(&b), zmq_msg_size(&b));
+        zmq_msg_close(&a);
+        zmq_msg_close(&b);
+    }
 }
 
 static void *shard_main(void *arg)
@@ -740,6 +1320,7 @@ static void *shard_main(void *arg)
     zmq_pollitem_t items[] = {
         { sh->ctl_thread, 0, ZMQ_POLLIN, 0 },
         { sh->dealer, 0, ZMQ_POLLIN, 0 },
+        { sh->queue, 0, ZMQ_POLLIN, 0 },
     };
     uint64_t next_hb = now_ms() + HEARTBEAT_MS;
     for (;;) {
@@ -748,7 +1329,8 @@ static void *shard_main(void *arg)
             send_control(sh, SIO_ENV_HEARTBEAT);
             next_hb = now + HEARTBEAT_MS;
         }
-        int rc = zmq_poll(items, 2, (long)(next_hb - now));
+        long wait = run_timers(sh, (long)(next_hb - now));
+        int rc = zmq_poll(items, 3, wait);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
@@ -757,6 +1339,8 @@ static void *shard_main(void *arg)
         }
         if (items[0].revents & ZMQ_POLLIN)
             break;
+        if (items[2].revents & ZMQ_POLLIN)
+            drain_queue(sh);
         if (!(items[1].revents & ZMQ_POLLIN))
             continue;
         for (int i = 0; i < 64; i++) {
@@ -786,8 +1370,8 @@ static void *shard_main(void *arg)
 
 static void shard_close(struct sio__shard *sh)
 {
-    void **socks[] = { &sh->dealer, &sh->ctl_main, &sh->ctl_thread };
-    for (size_t i = 0; i < 3; i++)
+    void **socks[] = { &sh->dealer, &sh->ctl_main, &sh->ctl_thread, &sh->queue };
+    for (size_t i = 0; i < 4; i++)
         if (*socks[i]) {
             zmq_close(*socks[i]);
             *socks[i] = NULL;
@@ -796,6 +1380,9 @@ static void shard_close(struct sio__shard *sh)
     sockmap_clear(&sh->socks);
     sio_buf_clear(&sh->env_buf);
     sio_buf_clear(&sh->json_buf);
+    free(sh->timers);
+    sh->timers = NULL;
+    sh->ntimers = sh->timers_cap = 0;
 }
 
 static void *mksock(void *zctx, int type)
@@ -812,13 +1399,15 @@ static int shard_start(struct sio_worker *w, struct sio__shard *sh, const char *
                        char *err, size_t errlen)
 {
     sh->w = w;
+    sh->host.sh = sh;
     sh->dq_tail = &sh->dq;
     sio_buf_init(&sh->env_buf);
     sio_buf_init(&sh->json_buf);
     sh->dealer = mksock(w->zctx, ZMQ_DEALER);
     sh->ctl_main = mksock(w->zctx, ZMQ_PAIR);
     sh->ctl_thread = mksock(w->zctx, ZMQ_PAIR);
-    if (!sh->dealer || !sh->ctl_main || !sh->ctl_thread) {
+    sh->queue = mksock(w->zctx, ZMQ_PULL);
+    if (!sh->dealer || !sh->ctl_main || !sh->ctl_thread || !sh->queue) {
         snprintf(err, errlen, "worker: cannot create sockets: %s", zmq_strerror(errno));
         return -errno;
     }
@@ -831,7 +1420,11 @@ static int shard_start(struct sio_worker *w, struct sio__shard *sh, const char *
     }
     char ctl[80];
     snprintf(ctl, sizeof ctl, "inproc://sio-worker-ctl-%p", (void *)sh);
-    if (zmq_bind(sh->ctl_thread, ctl) < 0 || zmq_connect(sh->ctl_main, ctl) < 0) {
+    snprintf(sh->queue_ep, sizeof sh->queue_ep, "inproc://sio-worker-q-%p", (void *)sh);
+    int rcvhwm = 0;
+    zmq_setsockopt(sh->queue, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
+    if (zmq_bind(sh->ctl_thread, ctl) < 0 || zmq_connect(sh->ctl_main, ctl) < 0 ||
+        zmq_bind(sh->queue, sh->queue_ep) < 0) {
         snprintf(err, errlen, "worker: control socket: %s", zmq_strerror(errno));
         return -errno;
     }
@@ -857,6 +1450,7 @@ void sio_worker_destroy(sio_worker **w_p)
         return;
     struct sio_worker *w = *w_p;
     *w_p = NULL;
+    tasks_join(w);      /* tasks may still post to running shards */
     for (unsigned i = 0; i < w->nshards; i++) {
         struct sio__shard *sh = &w->shards[i];
         if (sh->started) {
@@ -866,6 +1460,9 @@ void sio_worker_destroy(sio_worker **w_p)
         shard_close(sh);
     }
     free(w->shards);
+    pending_clear(w);
+    json_decref(w->rooms);
+    pthread_mutex_destroy(&w->mu);
     for (size_t i = w->nplugins; i-- > 0;)
         sio__plugin_close(&w->plugins[i]);
     free(w->plugins);
@@ -889,11 +1486,14 @@ int sio_worker_new(sio_worker **out, const struct sio_worker_cfg *cfg, char *err
         return -ENOMEM;
     }
     w->zctx = cfg->zmq_ctx;
+    pthread_mutex_init(&w->mu, NULL);
+    w->rooms = json_object();
+    w->next_ack_id = 1;
     w->plugins = calloc(cfg->nplugins, sizeof *w->plugins);
     unsigned nshards = cfg->threads ? cfg->threads : 1;
     w->shards = calloc(nshards, sizeof *w->shards);
     int rc = -ENOMEM;
-    if (!w->plugins || !w->shards) {
+    if (!w->plugins || !w->shards || !w->rooms) {
         snprintf(err, errlen, "worker: out of memory");
         goto fail;
     }

@@ -27,7 +27,45 @@ struct sio_ctx {
     bool acked;                 /* an ack was sent for this event */
     json_t *refuse_data;        /* on_connect: what sio_refuse() was given */
     bool refused;               /* sio_refuse() was called */
+    json_t **session;           /* the socket's session slot (NULL: raw) */
 };
+
+/* A thread's view of the worker (sio_host in <sio/plugin.h>): a shard's
+ * own, embedded in it, or a task's, which sends through its shard's queue
+ * with its own buffers and PUSH socket. */
+struct sio_host {
+    struct sio__shard *sh;
+    bool task;
+    void *push;                 /* task: PUSH to the shard's queue */
+    struct sio_buf env_buf, json_buf;   /* task: encoding buffers */
+};
+
+struct sio_host *sio__shard_host(struct sio__shard *sh);
+
+/* Send a command [topic, env] from any host (a task's goes through its
+ * shard's queue). 0 or < 0. */
+int sio__host_send(struct sio_host *h, const char *topic, const struct sio_env *env);
+struct sio_buf *sio__host_json_buf(struct sio_host *h);
+
+/* Run fn(shard host, arg) on the host's shard thread (now if h is a shard's
+ * host). 0 or < 0 (then fn does not run). */
+int sio__host_post(struct sio_host *h, void (*fn)(struct sio_host *, void *), void *arg);
+
+/* The worker's mirror of room membership (thread-safe). op: 1 join,
+ * 0 leave. */
+int sio__rooms_update(struct sio__shard *sh, const char *nsp, const char *sid,
+                      const char *room, bool join);
+void sio__rooms_close(struct sio__shard *sh, const char *nsp, const char *room);
+json_t *sio__rooms_get(struct sio__shard *sh, const char *nsp, const char *sid);
+
+/* Register a pending ack for (nsp, sid) on a shard host; its timeout timer
+ * runs on that shard. Sets *id. 0 or < 0. */
+int sio__ack_register(struct sio_host *h, const char *nsp, const char *sid, unsigned timeout_ms,
+                      sio_ack_cb cb, void *ud, int64_t *id);
+void sio__ack_cancel(struct sio_host *h, int64_t id);
+
+bool sio__worker_stopping(struct sio__shard *sh);
+int  sio__task_start(struct sio_host *h, sio_task_fn fn, void *ud);
 
 /* Encode env and send it as a command [topic, envelope] from the ctx's
  * shard (deferred while on_connect runs, see worker.c). 0 or < 0. */
@@ -45,7 +83,7 @@ int sio__ctx_send_ack(struct sio_ctx *ctx, json_t *args);
  * deconstructed copy alive and *bins the attachments until the envelope
  * is encoded; release both with sio__ctx_json_release(). */
 struct sio_bins;
-int  sio__env_set_json(struct sio__shard *sh, struct sio_env *env, json_t *v,
+int  sio__env_set_json(struct sio_buf *jb, struct sio_env *env, json_t *v,
                        json_t **holder, struct sio_bins *bins);
 void sio__env_json_release(struct sio_env *env, json_t **holder, struct sio_bins *bins);
 

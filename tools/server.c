@@ -24,6 +24,7 @@
 SIO_LOG_TOPIC_STATIC(topic, "tools.server");
 
 #define MAX_PLUGINS 64
+#define MAX_STATICS 32
 
 static void server_usage(FILE *f)
 {
@@ -42,8 +43,19 @@ static void server_usage(FILE *f)
         "  --ping-timeout MS         Engine.IO ping timeout (default 20000)\n"
         "  --max-payload BYTES       largest accepted message (default 1000000)\n"
         "  --transports LIST         polling,websocket or a subset (default both)\n"
-        "  --workers N               worker threads (default 2)\n"
+        "  --workers N               worker threads (default 1)\n"
         "  --log-level LEVEL         error|warn|info|debug|trace (default warn)\n"
+        "\n"
+        "HTTP options (docs/SERVER.md):\n"
+        "  --cors-allowed-origins L  allowed Origins: one, a comma-separated list, '*' (any),\n"
+        "                            or '' (no CORS handling); default: same origin only\n"
+        "  --no-cors-credentials     no Access-Control-Allow-Credentials: true\n"
+        "  --cors-credentials        send it (default)\n"
+        "  --cors-mode MODE          python (default) or js (socket.io's `cors` option)\n"
+        "  --cookie NAME             Set-Cookie NAME=<sid> on the polling handshake\n"
+        "  --no-compression          no gzip/deflate of polling responses\n"
+        "  --compression-threshold N compress polling bodies of N bytes or more (default 1024)\n"
+        "  --static PREFIX=DIR       serve files of DIR under URL PREFIX (repeatable)\n"
         "  --help                    show this help\n");
 }
 
@@ -98,7 +110,21 @@ static bool parse_transports(const char *s, bool *polling, bool *websocket)
 enum {
     OPT_PLUGIN = 256, OPT_HOST, OPT_PORT, OPT_PATH, OPT_EIO_PATH, OPT_PING_INTERVAL,
     OPT_PING_TIMEOUT, OPT_MAX_PAYLOAD, OPT_TRANSPORTS, OPT_WORKERS, OPT_LOG_LEVEL, OPT_HELP,
+    /* HTTP options */
+    OPT_CORS_ORIGINS, OPT_CORS_CRED, OPT_NO_CORS_CRED, OPT_CORS_MODE, OPT_COOKIE,
+    OPT_NO_COMPRESSION, OPT_COMPRESSION_THRESHOLD, OPT_STATIC,
 };
+
+/* A cookie name is an RFC 6265 token. */
+static bool cookie_name_ok(const char *s)
+{
+    if (!*s || strlen(s) > 64)
+        return false;
+    for (; *s; s++)
+        if (*s <= 0x20 || *s >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", *s))
+            return false;
+    return true;
+}
 
 int sio_cmd_server(int argc, char **argv)
 {
@@ -115,6 +141,14 @@ int sio_cmd_server(int argc, char **argv)
         { "workers", required_argument, NULL, OPT_WORKERS },
         { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
         { "help", no_argument, NULL, OPT_HELP },
+        { "cors-allowed-origins", required_argument, NULL, OPT_CORS_ORIGINS },
+        { "cors-credentials", no_argument, NULL, OPT_CORS_CRED },
+        { "no-cors-credentials", no_argument, NULL, OPT_NO_CORS_CRED },
+        { "cors-mode", required_argument, NULL, OPT_CORS_MODE },
+        { "cookie", required_argument, NULL, OPT_COOKIE },
+        { "no-compression", no_argument, NULL, OPT_NO_COMPRESSION },
+        { "compression-threshold", required_argument, NULL, OPT_COMPRESSION_THRESHOLD },
+        { "static", required_argument, NULL, OPT_STATIC },
         { NULL, 0, NULL, 0 },
     };
     const char *plugins[MAX_PLUGINS];
@@ -122,8 +156,11 @@ int sio_cmd_server(int argc, char **argv)
     struct sio_gateway_cfg gcfg = {
         .host = "127.0.0.1", .port = 5000, .path = "/socket.io/", .engineio_path = NULL,
         .ping_interval_ms = 25000, .ping_timeout_ms = 20000, .max_payload = 1000000,
+        .cors_mode = SIO_CORS_PYTHON, .compression_threshold = 1024,
     };
-    unsigned workers = 2;
+    struct sio_static_mount statics[MAX_STATICS];
+    char *eq;
+    unsigned workers = 1;
     int log_level = -1;
     unsigned long long v;
     bool polling, websocket;
@@ -195,6 +232,45 @@ int sio_cmd_server(int argc, char **argv)
         case OPT_HELP:
             server_usage(stdout);
             return 0;
+        /* HTTP options */
+        case OPT_CORS_ORIGINS:
+            gcfg.cors_allowed_origins = optarg;
+            break;
+        case OPT_CORS_CRED:
+        case OPT_NO_CORS_CRED:
+            gcfg.no_cors_credentials = c == OPT_NO_CORS_CRED;
+            break;
+        case OPT_CORS_MODE:
+            if (strcmp(optarg, "python") == 0)
+                gcfg.cors_mode = SIO_CORS_PYTHON;
+            else if (strcmp(optarg, "js") == 0)
+                gcfg.cors_mode = SIO_CORS_JS;
+            else
+                return bad_usage("bad --cors-mode '%s' (python or js)", optarg);
+            break;
+        case OPT_COOKIE:
+            if (!cookie_name_ok(optarg))
+                return bad_usage("bad --cookie '%s' (a cookie name token, at most 64 chars)", optarg);
+            gcfg.cookie = optarg;
+            break;
+        case OPT_NO_COMPRESSION:
+            gcfg.no_compression = true;
+            break;
+        case OPT_COMPRESSION_THRESHOLD:
+            if (!parse_num(optarg, 1, SIZE_MAX, &v))
+                return bad_usage("bad --compression-threshold '%s' (bytes > 0)", optarg);
+            gcfg.compression_threshold = (size_t)v;
+            break;
+        case OPT_STATIC:
+            eq = strchr(optarg, '=');
+            if (optarg[0] != '/' || !eq || !eq[1])
+                return bad_usage("bad --static '%s' (URLPREFIX=DIR, the prefix starting with '/')", optarg);
+            if (gcfg.nstatics == MAX_STATICS)
+                return bad_usage("too many --static (at most %d)", MAX_STATICS);
+            *eq = 0;    /* argv is ours to split */
+            statics[gcfg.nstatics++] = (struct sio_static_mount){ .prefix = optarg, .dir = eq + 1 };
+            gcfg.statics = statics;
+            break;
         case ':':
             return bad_usage("%s needs a value", argv[optind - 1]);
         default:

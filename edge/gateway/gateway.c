@@ -30,6 +30,7 @@
 #include "gw.h"
 #include "proto/eio.h"
 #include "proto/sio.h"
+#include "http/compress.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.gateway");
 
@@ -317,9 +318,13 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
     struct sio_http_conn *h = c->http;
     struct bufferevent *bev = sio_http_conn_detach(h);
     c->http = NULL;
-    evbuffer_add_printf(bufferevent_get_output(bev),
-                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                        "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", accept);
+    /* the JS `cors` option also puts its headers on the 101 (python does not) */
+    struct evbuffer *bout = bufferevent_get_output(bev);
+    evbuffer_add_printf(bout, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                              "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n", accept);
+    if (t->xlead.len)
+        evbuffer_add(bout, t->xlead.data, t->xlead.len);
+    evbuffer_add(bout, "\r\n", 2);
     static const struct sio_ws_cbs wcbs = { ws_on_message, ws_on_close };
     /* A session made by this request must copy the environ before the
      * request memory goes away with the detached HTTP connection; the
@@ -355,6 +360,60 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
     gw_session_start(s);
 }
 
+/* python-engineio's refusal body: the message as a JSON string
+ * (json.dumps, so non-ASCII bytes are \u escapes). */
+static void origin_refused(struct gw_conn *c, const char *origin)
+{
+    struct sio_buf *b = &c->t->scratch;
+    sio_buf_reset(b);
+    sio_buf_append_byte(b, '"');
+    for (const unsigned char *p = (const unsigned char *)origin; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            sio_buf_printf(b, "\\%c", *p);
+        else if (*p < 0x20 || *p >= 0x7f)
+            sio_buf_printf(b, "\\u%04x", *p);
+        else
+            sio_buf_append_byte(b, *p);
+    }
+    sio_buf_append_str(b, " is not an accepted origin.\"");
+    char pre[96];
+    snprintf(pre, sizeof pre, "Content-Type: text/plain\r\nContent-Length: %zu\r\n", b->len);
+    sio_http_reply(c->http, "400 Bad Request", pre, false, b->data, b->len);
+}
+
+/* The CORS policy for a request to an Engine.IO path: true when it has
+ * been answered (refused origin or preflight); else its CORS headers are
+ * attached to whatever reply follows (t->xlead also feeds a 101). */
+static bool cors_request(struct gw_conn *c, struct sio_http_req *req)
+{
+    struct gw_thread *t = c->t;
+    struct sio_gateway *gw = t->gw;
+    sio_buf_reset(&t->xlead);
+    sio_buf_reset(&t->xct);
+    enum sio_cors_verdict v = sio_cors_check(&gw->cors, req, &t->xlead, &t->xct);
+    if ((t->xlead.len || t->xct.len) &&
+        sio_http_set_extra(c->http, (const char *)t->xlead.data, t->xlead.len,
+                           (const char *)t->xct.data, t->xct.len) < 0) {
+        sio_http_reply(c->http, "500 Internal Server Error", "", true, NULL, 0);
+        return true;
+    }
+    if (v == SIO_CORS_REJECT) {
+        const struct sio_http_hdr *o = sio_http_header(req, "origin");
+        sio_log_debug(topic, "%s: origin %s refused", c->remote, o ? o->value : "");
+        origin_refused(c, o ? o->value : "");
+        return true;
+    }
+    if (v == SIO_CORS_PREFLIGHT) {
+        if (gw->cors.mode == SIO_CORS_JS)
+            sio_http_reply(c->http, "204 No Content", "Content-Length: 0\r\n", false, NULL, 0);
+        else
+            sio_http_reply(c->http, "200 OK", "Content-Type: text/plain\r\nContent-Length: 2\r\n",
+                           false, "OK", 2);
+        return true;
+    }
+    return false;
+}
+
 static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *ud)
 {
     struct gw_conn *c = ud;
@@ -369,6 +428,12 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
         raw = true;
     } else {
         static const char nf[] = "Not Found";
+        const struct sio_static *m = req->upgrade ? NULL
+                                   : sio_static_match(gw->statics, gw->nstatics, req);
+        if (m) {
+            sio_static_serve(m, h, req);
+            return;
+        }
         if (req->upgrade) {
             static const char r404[] = "HTTP/1.1 404 Not Found\r\nConnection: close\r\n"
                                        "Content-Length: 0\r\n\r\n";
@@ -386,6 +451,9 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
     bool has_sid = qparam(req, "sid", &sid, &sidl) && sidl > 0;
     if (!has_tr)
         tr = NULL;
+    c->enc = SIO_ENC_IDENTITY;
+    if (cors_request(c, req))
+        return;
     if (req->upgrade && header_has_token(req, "upgrade", "websocket")) {
         handle_upgrade(c, req, raw, eio, eiol, has_eio, tr, trl, sid, sidl, has_sid);
         return;
@@ -406,8 +474,11 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
             json_err(c, 3);
             return;
         }
-        if (req->method == HTTP_GET)
+        if (req->method == HTTP_GET) {
+            if (!cfg->no_compression)
+                c->enc = (uint8_t)sio_http_accept_encoding(req);
             gw_session_poll_get(s, c);
+        }
         else if (req->method == HTTP_POST)
             gw_session_poll_post(s, c, req);
         else
@@ -435,9 +506,12 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
     sio_buf_reset(b);
     sio_eio_encode_open(b, s->sid, !cfg->no_websocket, cfg->ping_interval_ms,
                         cfg->ping_timeout_ms, cfg->max_payload);
-    char pre[160];
-    snprintf(pre, sizeof pre, "Content-Type: text/plain; charset=UTF-8\r\nContent-Length: %zu\r\n"
-                              "cache-control: no-store\r\n", b->len);
+    char pre[256];
+    int pn = snprintf(pre, sizeof pre, "Content-Type: text/plain; charset=UTF-8\r\n"
+                                       "Content-Length: %zu\r\ncache-control: no-store\r\n", b->len);
+    if (gw->cookie)
+        snprintf(pre + pn, sizeof pre - (size_t)pn,
+                 "Set-Cookie: %s=%s; Path=/; HttpOnly; SameSite=Lax\r\n", gw->cookie, s->sid);
     sio_http_reply(h, "200 OK", pre, false, b->data, b->len);
     gw_session_start(s);
 }
@@ -556,6 +630,10 @@ static void thread_clear(struct gw_thread *t)
     sio_ws_framer_destroy(&t->framer);
     if (t->pollout)
         evbuffer_free(t->pollout);
+    if (t->zout)
+        evbuffer_free(t->zout);
+    sio_buf_clear(&t->xlead);
+    sio_buf_clear(&t->xct);
     gw_map_clear(&t->sessions);
     gw_map_clear(&t->nsps);
     sio_buf_clear(&t->envbuf);
@@ -641,6 +719,47 @@ static int bind_listeners(struct sio_gateway *gw, char *err, size_t errlen)
     return 0;
 }
 
+/* Copy the HTTP part of the configuration (CORS, cookie, static mounts);
+ * the cfg's pointers are not kept. */
+static int http_cfg_init(struct sio_gateway *gw, const struct sio_gateway_cfg *cfg,
+                         char *err, size_t errlen)
+{
+    gw->cfg.cors_allowed_origins = NULL;
+    gw->cfg.cookie = NULL;
+    gw->cfg.statics = NULL;
+    gw->cfg.nstatics = 0;
+    if (sio_cors_init(&gw->cors, (int)cfg->cors_mode, cfg->cors_allowed_origins,
+                      !cfg->no_cors_credentials) < 0)
+        goto nomem;
+    if (cfg->cookie && !(gw->cookie = strdup(cfg->cookie)))
+        goto nomem;
+    if (cfg->nstatics) {
+        gw->statics = calloc(cfg->nstatics, sizeof *gw->statics);
+        if (!gw->statics)
+            goto nomem;
+        for (size_t i = 0; i < cfg->nstatics; i++) {
+            int r = sio_static_init(&gw->statics[gw->nstatics], cfg->statics[i].prefix,
+                                    cfg->statics[i].dir, err, errlen);
+            if (r < 0)
+                return r;
+            gw->nstatics++;
+        }
+    }
+    return 0;
+nomem:
+    snprintf(err, errlen, "gateway: out of memory");
+    return -ENOMEM;
+}
+
+static void http_cfg_clear(struct sio_gateway *gw)
+{
+    sio_cors_clear(&gw->cors);
+    free(gw->cookie);
+    for (size_t i = 0; i < gw->nstatics; i++)
+        sio_static_clear(&gw->statics[i]);
+    free(gw->statics);
+}
+
 static void use_threads_once(void)
 {
     evthread_use_pthreads();
@@ -674,6 +793,7 @@ int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *
     if (!gw->cfg.ping_interval_ms) gw->cfg.ping_interval_ms = 25000;
     if (!gw->cfg.ping_timeout_ms) gw->cfg.ping_timeout_ms = 20000;
     if (!gw->cfg.max_payload) gw->cfg.max_payload = 1000000;
+    if (!gw->cfg.compression_threshold) gw->cfg.compression_threshold = 1024;
     gw->cfg.host = gw->host;
     gw->cfg.path = gw->path;
     gw->cfg.engineio_path = gw->engineio_path;
@@ -686,10 +806,16 @@ int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *
     gw_map_init(&t->nsps);
     sio_buf_init(&t->envbuf);
     sio_buf_init(&t->scratch);
+    sio_buf_init(&t->xlead);
+    sio_buf_init(&t->xct);
     t->base = event_base_new();
     t->framer = sio_ws_framer_new();
     t->pollout = evbuffer_new();
-    if (!t->base || !t->framer || !t->pollout)
+    t->zout = evbuffer_new();
+    if (!t->base || !t->framer || !t->pollout || !t->zout)
+        goto fail;
+    r = http_cfg_init(gw, cfg, err, errlen);
+    if (r < 0)
         goto fail;
     r = bind_listeners(gw, err, errlen);
     if (r < 0)
@@ -738,6 +864,7 @@ int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *
     return 0;
 fail:
     thread_clear(&gw->t);
+    http_cfg_clear(gw);
     free(gw->host);
     free(gw->path);
     free(gw->engineio_path);
@@ -760,6 +887,7 @@ void sio_gateway_destroy(sio_gateway **gw_p)
         pthread_join(gw->thread, NULL);
     }
     thread_clear(&gw->t);
+    http_cfg_clear(gw);
     free(gw->host);
     free(gw->path);
     free(gw->engineio_path);

@@ -16,6 +16,21 @@
 
 typedef struct sio_gateway sio_gateway;
 
+/* Cross-origin behaviour (docs/SERVER.md). The zero value adds no CORS
+ * headers and refuses no Origin (the JS server without `cors`); `sio
+ * server` defaults to SIO_CORS_PYTHON. */
+enum sio_cors_mode {
+    SIO_CORS_OFF = 0,
+    SIO_CORS_PYTHON,        /* python-socketio: same-origin by default, 400 otherwise */
+    SIO_CORS_JS,            /* socket.io's `cors` option: fixed headers, 204 preflight */
+};
+
+/* One --static mount: URL prefix -> directory. */
+struct sio_static_mount {
+    const char *prefix;     /* starts with '/' */
+    const char *dir;
+};
+
 struct sio_gateway_cfg {
     void *zmq_ctx;
     struct sio_bus_endpoints ep;        /* events + commands are used */
@@ -28,6 +43,15 @@ struct sio_gateway_cfg {
     size_t max_payload;                 /* default 1000000 */
     bool no_polling;                    /* transports: polling off */
     bool no_websocket;                  /* transports: websocket off */
+    /* HTTP configuration (all copied by sio_gateway_new) */
+    enum sio_cors_mode cors_mode;
+    const char *cors_allowed_origins;   /* NULL: python same origin / js off; "" off; "*"; "a,b" */
+    bool no_cors_credentials;           /* credentials are on unless set */
+    const char *cookie;                 /* Set-Cookie name on the polling handshake; NULL = none */
+    bool no_compression;                /* gzip/deflate of polling responses off */
+    size_t compression_threshold;       /* compress bodies >= this; 0 = 1024 */
+    const struct sio_static_mount *statics;
+    size_t nstatics;
 };
 
 int  sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *err, size_t errlen);

@@ -19,6 +19,8 @@
 #include "envelope.h"
 #include "gateway.h"
 #include "http/http1.h"
+#include "http/cors.h"
+#include "http/static.h"
 #include "ws/ws.h"
 
 /* ---- map.c: string -> pointer hash map (keys copied) ---- */
@@ -105,6 +107,7 @@ struct gw_conn {
     struct sio_http_conn *http;
     struct sio_ws *ws;
     struct gw_session *sess;    /* WS: its session; HTTP: session of the pending GET */
+    uint8_t enc;                /* enum sio_http_enc for the current polling GET */
     char remote[64];
 };
 
@@ -152,6 +155,8 @@ struct gw_thread {
     size_t npkt_free;
     struct sio_ws_framer *framer;
     struct evbuffer *pollout;   /* polling response body being assembled */
+    struct evbuffer *zout;      /* its compressed form */
+    struct sio_buf xlead, xct;  /* CORS header lines of the current request */
     unsigned gen;
     struct gw_sock **sel;       /* sockets selected by a command */
     size_t nsel, selcap;
@@ -162,6 +167,11 @@ struct gw_thread {
 struct sio_gateway {
     struct sio_gateway_cfg cfg;
     char *host, *path, *engineio_path;
+    struct sio_cors cors;
+    char *cookie;
+    char *cors_origins;
+    struct sio_static *statics;
+    size_t nstatics;
     char id[SIO_GW_ID_LEN + 1];
     uint16_t port;
     struct gw_thread t;

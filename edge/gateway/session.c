@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sio/sio.h>
 #include "gw.h"
+#include "http/compress.h"
 #include "proto/eio.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.eio");
@@ -123,6 +124,25 @@ static void ws_write_pkt(struct gw_session *s, struct gw_conn *c, struct gw_pkt 
     sio_ws_write_framed(c->ws, p->ws.data, p->ws.len, pkt_ref_cleanup, p);
 }
 
+/* A polling data response: compressed (chunked, no Content-Length, as
+ * the JS server) when the GET accepted it and the body is big enough. */
+static void poll_reply(struct gw_thread *t, struct gw_conn *c, struct evbuffer *out)
+{
+    const struct sio_gateway_cfg *cfg = &t->gw->cfg;
+    const char *name = sio_http_enc_name((enum sio_http_enc)c->enc);
+    if (name && evbuffer_get_length(out) >= cfg->compression_threshold &&
+        sio_http_compress((enum sio_http_enc)c->enc, out, t->zout) == 0) {
+        char pre[128];
+        snprintf(pre, sizeof pre, "Content-Type: text/plain; charset=UTF-8\r\n"
+                                  "Content-Encoding: %s\r\ncache-control: no-store\r\n", name);
+        sio_http_reply_chunked_evbuf(c->http, "200 OK", pre, t->zout);
+        evbuffer_drain(t->zout, evbuffer_get_length(t->zout));
+        return;
+    }
+    sio_http_reply_evbuf(c->http, "200 OK", "Content-Type: text/plain; charset=UTF-8\r\n",
+                         "cache-control: no-store\r\n", out);
+}
+
 static void flush_poll(struct gw_session *s)
 {
     struct gw_conn *c = s->get;
@@ -143,8 +163,7 @@ static void flush_poll(struct gw_session *s)
     s->get = NULL;
     c->sess = NULL;
     if (c->http)
-        sio_http_reply_evbuf(c->http, "200 OK", "Content-Type: text/plain; charset=UTF-8\r\n",
-                             "cache-control: no-store\r\n", out);
+        poll_reply(s->t, c, out);
     evbuffer_drain(out, evbuffer_get_length(out));
 }
 

@@ -36,6 +36,8 @@ struct sio_http_conn {
     struct event *timer;
     struct sio_buf arena;       /* url, then header names/values */
     struct sio_buf body;
+    struct sio_buf xlead;       /* extra header lines: first (sio_http_set_extra) */
+    struct sio_buf xct;         /* extra header lines: after Content-Type */
     size_t url_off, url_len;
     struct hdr_off hoff[MAX_HDRS];
     size_t nhdrs;
@@ -90,6 +92,8 @@ static void conn_free(struct sio_http_conn *c)
     event_free(c->timer);
     sio_buf_clear(&c->arena);
     sio_buf_clear(&c->body);
+    sio_buf_clear(&c->xlead);
+    sio_buf_clear(&c->xct);
     free(c);
 }
 
@@ -431,6 +435,8 @@ struct sio_http_conn *sio_http_conn_new(struct bufferevent *bev,
     c->parser.data = c;
     sio_buf_init(&c->arena);
     sio_buf_init(&c->body);
+    sio_buf_init(&c->xlead);
+    sio_buf_init(&c->xct);
     bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     arm_timer(c, c->lim.header_timeout_ms);
@@ -446,6 +452,8 @@ fail:
 static void finish(struct sio_http_conn *c, bool keep)
 {
     c->busy = false;
+    sio_buf_reset(&c->xlead);
+    sio_buf_reset(&c->xct);
     if (!keep) {
         sio_http_conn_close(c);
         return;
@@ -460,10 +468,38 @@ static void finish(struct sio_http_conn *c, bool keep)
     }
 }
 
-static void write_head(struct sio_http_conn *c, struct evbuffer *out, const char *status,
-                       const char *pre)
+int sio_http_set_extra(struct sio_http_conn *c, const char *lead, size_t lead_len,
+                       const char *after_ct, size_t after_ct_len)
 {
-    evbuffer_add_printf(out, "HTTP/1.1 %s\r\n%sDate: %s\r\n%s", status, pre, sio_http_date(),
+    sio_buf_reset(&c->xlead);
+    sio_buf_reset(&c->xct);
+    if (sio_buf_append(&c->xlead, lead, lead_len) < 0 ||
+        sio_buf_append(&c->xct, after_ct, after_ct_len) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/* Status line, the extra lead lines, pre (with the after-Content-Type
+ * lines placed after its first line when that is Content-Type, else
+ * first), Content-Length when cl >= 0, post, then Date and Connection. */
+static void write_head(struct sio_http_conn *c, struct evbuffer *out, const char *status,
+                       const char *pre, long long cl, const char *post)
+{
+    evbuffer_add_printf(out, "HTTP/1.1 %s\r\n", status);
+    if (c->xlead.len)
+        evbuffer_add(out, c->xlead.data, c->xlead.len);
+    if (strncmp(pre, "Content-Type:", 13) == 0) {
+        const char *eol = strstr(pre, "\r\n");
+        size_t n = eol ? (size_t)(eol + 2 - pre) : strlen(pre);
+        evbuffer_add(out, pre, n);
+        pre += n;
+    }
+    if (c->xct.len)
+        evbuffer_add(out, c->xct.data, c->xct.len);
+    evbuffer_add(out, pre, strlen(pre));
+    if (cl >= 0)
+        evbuffer_add_printf(out, "Content-Length: %lld\r\n", cl);
+    evbuffer_add_printf(out, "%sDate: %s\r\n%s", post, sio_http_date(),
                         c->req.keep_alive ? "Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
                                           : "Connection: close\r\n");
 }
@@ -474,7 +510,7 @@ void sio_http_reply(struct sio_http_conn *c, const char *status, const char *pre
     if (!c->busy || c->dead || c->closing)
         return;
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    write_head(c, out, status, pre);
+    write_head(c, out, status, pre, -1, "");
     if (chunked) {
         evbuffer_add(out, "Transfer-Encoding: chunked\r\n\r\n", 30);
         if (len) {
@@ -499,11 +535,29 @@ void sio_http_reply_evbuf(struct sio_http_conn *c, const char *status,
         return;
     }
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    evbuffer_add_printf(out, "HTTP/1.1 %s\r\n%sContent-Length: %zu\r\n%sDate: %s\r\n%s\r\n",
-                        status, pre_ct, evbuffer_get_length(body), post_cl, sio_http_date(),
-                        c->req.keep_alive ? "Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
-                                          : "Connection: close\r\n");
+    write_head(c, out, status, pre_ct, (long long)evbuffer_get_length(body), post_cl);
+    evbuffer_add(out, "\r\n", 2);
     evbuffer_add_buffer(out, body);
+    finish(c, c->req.keep_alive);
+}
+
+void sio_http_reply_chunked_evbuf(struct sio_http_conn *c, const char *status, const char *pre,
+                                  struct evbuffer *body)
+{
+    if (!c->busy || c->dead || c->closing) {
+        evbuffer_drain(body, evbuffer_get_length(body));
+        return;
+    }
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    write_head(c, out, status, pre, -1, "");
+    evbuffer_add(out, "Transfer-Encoding: chunked\r\n\r\n", 30);
+    size_t len = evbuffer_get_length(body);
+    if (len) {
+        evbuffer_add_printf(out, "%zx\r\n", len);
+        evbuffer_add_buffer(out, body);
+        evbuffer_add(out, "\r\n", 2);
+    }
+    evbuffer_add(out, "0\r\n\r\n", 5);
     finish(c, c->req.keep_alive);
 }
 

@@ -93,6 +93,16 @@ void sio_http_reply(struct sio_http_conn *c, const char *status, const char *pre
  * Content-Length header is written after pre_ct and before post_cl. */
 void sio_http_reply_evbuf(struct sio_http_conn *c, const char *status,
                           const char *pre_ct, const char *post_cl, struct evbuffer *body);
+/* Same with a chunked body moved out of an evbuffer (one chunk, then the
+ * last chunk); pre as for sio_http_reply. */
+void sio_http_reply_chunked_evbuf(struct sio_http_conn *c, const char *status, const char *pre,
+                                  struct evbuffer *body);
+/* Extra header lines (each "Name: value\r\n") for the reply to the current
+ * request (copied; dropped after that reply): lead goes right after the
+ * status line, after_ct right after a leading Content-Type line of pre
+ * (else before pre). Used for the CORS headers. Returns 0 or -ENOMEM. */
+int sio_http_set_extra(struct sio_http_conn *c, const char *lead, size_t lead_len,
+                       const char *after_ct, size_t after_ct_len);
 /* Raw bytes then close (WebSocket handshake errors). */
 void sio_http_reply_raw_close(struct sio_http_conn *c, const char *raw, size_t len);
 

@@ -146,4 +146,94 @@ SIO_API int sio_disconnect(struct sio_ctx *ctx);
 /* Send a raw Engine.IO message to the current engine session (on_raw). */
 SIO_API int sio_raw_send(struct sio_ctx *ctx, const void *data, size_t len, bool binary);
 
+/* ---- since 1 (issue 4): calls beyond the current socket ----
+ *
+ * A sio_host is the worker seen from some thread: the shard a handler or
+ * timer runs on, or a background task. Handlers get theirs with
+ * sio_ctx_host(); timer and task callbacks are given one. A host is valid
+ * while the callback it was given to runs (a task's, for the task's life)
+ * and must only be used on that thread. Every call below is safe on any
+ * host; an emit from a task is sent by the shard that started the task,
+ * in the order the task made it. */
+typedef struct sio_host sio_host;
+
+SIO_API sio_host *sio_ctx_host(struct sio_ctx *ctx);
+
+/* Emit to namespace nsp (opts->nsp is ignored; opts->skip_self has no
+ * socket to skip). args as sio_emit(): an array is the argument list, any
+ * other value one argument (wrap an array to send it as one argument). */
+SIO_API int sio_emit_ns(sio_host *h, const char *nsp, const struct sio_emit_opts *opts,
+                        const char *event, json_t *args);
+SIO_API int sio_send_ns(sio_host *h, const char *nsp, const struct sio_emit_opts *opts,
+                        json_t *args);
+
+/* Rooms of any socket of nsp. The worker keeps a mirror of the rooms it
+ * put each socket in (plus the room named by its sid), so sio_rooms()
+ * answers without asking the gateway; rooms joined by an external emitter
+ * are not in it. */
+SIO_API int sio_enter_room_sid(sio_host *h, const char *nsp, const char *sid, const char *room);
+SIO_API int sio_leave_room_sid(sio_host *h, const char *nsp, const char *sid, const char *room);
+SIO_API int sio_close_room_ns(sio_host *h, const char *nsp, const char *room);
+/* A new array of the socket's rooms, its sid first; NULL when the socket
+ * is not connected to this worker. */
+SIO_API json_t *sio_rooms(sio_host *h, const char *nsp, const char *sid);
+
+/* Disconnect sid from the ctx's namespace (whole_client: also close its
+ * Engine.IO connection, i.e. every namespace). on_disconnect then runs with
+ * reason "server disconnect". */
+SIO_API int sio_disconnect_sid(struct sio_ctx *ctx, const char *sid, bool whole_client);
+SIO_API int sio_disconnect_ns(sio_host *h, const char *nsp, const char *sid, bool whole_client);
+
+/* Server-to-client emit with an ack callback. status is 0 with args the
+ * client's ack arguments (an array, borrowed), SIO_ERR_TIMEOUT when no ack
+ * came within timeout_ms (0 = wait forever), or SIO_ERR_CLOSED when the
+ * socket disconnected first; args is NULL then. cb runs exactly once, on a
+ * shard thread: the acking socket's, or for a timeout the caller's.
+ *
+ * There is no blocking sio_call() for handlers: a handler runs on its
+ * shard's only thread, which is also the thread that would receive the
+ * ack, so waiting there would deadlock the shard (and stall every socket
+ * on it). Use the callback, or sio_call() from a task. */
+typedef void (*sio_ack_cb)(sio_host *h, const char *nsp, const char *sid, int status,
+                           json_t *args, void *ud);
+SIO_API int sio_emit_with_ack(struct sio_ctx *ctx, const char *sid, const char *event,
+                              json_t *args, unsigned timeout_ms, sio_ack_cb cb, void *ud);
+SIO_API int sio_emit_with_ack_ns(sio_host *h, const char *nsp, const char *sid,
+                                 const char *event, json_t *args, unsigned timeout_ms,
+                                 sio_ack_cb cb, void *ud);
+/* Blocking call, from a task only (-EDEADLK on a shard): *out gets a new
+ * reference to the ack arguments. 0, SIO_ERR_TIMEOUT, SIO_ERR_CLOSED or < 0. */
+SIO_API int sio_call(sio_host *h, const char *nsp, const char *sid, const char *event,
+                     json_t *args, unsigned timeout_ms, json_t **out);
+
+/* User session of the current socket: an object (borrowed) the handler may
+ * change, kept by the worker for the socket's life and freed on disconnect.
+ * sio_session_save() sends it to the gateway (SESSION), which hands it back
+ * when the socket is connected to a worker again. */
+SIO_API json_t *sio_session_get(struct sio_ctx *ctx);
+SIO_API int sio_session_save(struct sio_ctx *ctx);
+/* Scoped form: SIO_WITH_SESSION(ctx, s) { json_object_set_new(s, ...); }
+ * saves when the block ends (do not leave the block with break/return). */
+#define SIO_WITH_SESSION(ctx, s) \
+    for (json_t *s = sio_session_get(ctx), *s##_once_ = s; s##_once_; \
+         s##_once_ = NULL, sio_session_save(ctx))
+
+/* Timers run on the loop of the shard whose host starts them, between
+ * events (a slow timer delays that shard's sockets only). From a shard
+ * host only (-EINVAL from a task). Returns a timer id > 0 or < 0. */
+typedef void (*sio_timer_fn)(sio_host *h, void *ud);
+SIO_API int64_t sio_timer_start(sio_host *h, unsigned ms, bool repeat, sio_timer_fn cb, void *ud);
+/* 0, or -ENOENT when it already ran (one-shot) or was stopped. */
+SIO_API int sio_timer_stop(sio_host *h, int64_t id);
+
+/* Background task: fn runs on its own thread with its own host and may
+ * block (sio_sleep, sio_call). It should return soon after
+ * sio_task_stopping() turns true: the worker waits for every task when it
+ * stops. 0 or < 0. */
+typedef void (*sio_task_fn)(sio_host *h, void *ud);
+SIO_API int sio_task_start(sio_host *h, sio_task_fn fn, void *ud);
+SIO_API bool sio_task_stopping(sio_host *h);
+/* Sleep ms milliseconds (tasks; in a handler it stalls the shard). */
+SIO_API void sio_sleep(unsigned ms);
+
 #endif

@@ -13,7 +13,13 @@
 #
 # Servers: default options; --ping-interval 300 --ping-timeout 200;
 # --max-payload 1000; --engineio-path /engine.io/; --ping-interval 300 (for
-# the ping300 transcripts, recorded with the default pingTimeout).
+# the ping300 transcripts, recorded with the default pingTimeout). With sio
+# these run with --cors-mode js (no CORS, as the JS server's default) and
+# replay.py also gets sio-only servers for the js_cors_*, js_cookie_* and
+# py_* transcripts: cors (--cors-mode js --cors-allowed-origins
+# https://example.com), cookie (--cookie io), py (python-socketio's default
+# same-origin policy) and pystar (--cors-allowed-origins '*').
+# ref-server.js has none of these options, so --ref replays skip them.
 set -u
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,7 +31,7 @@ MODE=sio
 for arg in "$@"; do
     case "$arg" in
         --ref) MODE=ref ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $arg" >&2; exit 2 ;;
     esac
 done
@@ -108,11 +114,25 @@ start_server() {
     echo "# $MODE server $name: pid $pid, $line"
 }
 
-start_server default
-start_server ping --ping-interval 300 --ping-timeout 200
-start_server maxbuf --max-payload 1000
-start_server eio --engineio-path /engine.io/
-start_server ping300 --ping-interval 300
+# sio's own default is python-socketio's CORS policy; the JS transcripts
+# and suites expect the JS server's (no CORS headers at all).
+JS=()
+[ "$MODE" = sio ] && JS=(--cors-mode js)
+
+start_server default "${JS[@]}"
+start_server ping --ping-interval 300 --ping-timeout 200 "${JS[@]}"
+start_server maxbuf --max-payload 1000 "${JS[@]}"
+start_server eio --engineio-path /engine.io/ "${JS[@]}"
+start_server ping300 --ping-interval 300 "${JS[@]}"
+EXTRA_REPLAY=()
+if [ "$MODE" = sio ]; then
+    start_server cors --cors-mode js --cors-allowed-origins https://example.com
+    start_server cookie --cors-mode js --cookie io
+    start_server py
+    start_server pystar --cors-allowed-origins '*'
+    EXTRA_REPLAY=(--cors-port "$PORT_cors" --cookie-port "$PORT_cookie" --py-port "$PORT_py"
+                  --py-star-port "$PORT_pystar")
+fi
 
 U="http://127.0.0.1"
 TOTAL_PASS=0
@@ -155,7 +175,19 @@ run_suite py_client "$PY" "$HERE/py_client.py" --url "$U:$PORT_default" --ping-u
 run_suite raw_test "$PY" "$HERE/raw_test.py" --port "$PORT_default" --ping-port "$PORT_ping" \
     --maxbuf-port "$PORT_maxbuf" --eio-port "$PORT_eio" --ping-interval 300 --ping-timeout 200 --max-payload 1000
 run_suite replay "$PY" "$HERE/replay.py" --port "$PORT_default" --ping300-port "$PORT_ping300" \
-    --maxbuf-port "$PORT_maxbuf"
+    --maxbuf-port "$PORT_maxbuf" "${EXTRA_REPLAY[@]}"
+
+# --- plugin-author features (issue 4): a demo4 server of its own, sio only
+if [ "$MODE" = sio ]; then
+    if [ -f "$SIO_PLUGIN_DIR/demo4/demo4.so" ]; then
+        SERVER=("$SIO_BIN" server --plugin "$SIO_PLUGIN_DIR/demo4/demo4.so")
+        start_server features
+        run_suite features node "$HERE/features_client.mjs" --url "$U:$PORT_features"
+    else
+        echo "not ok - features: $SIO_PLUGIN_DIR/demo4/demo4.so not found"
+        TOTAL_FAIL=$((TOTAL_FAIL + 1))
+    fi
+fi
 
 echo "$TOTAL_PASS passed, $TOTAL_FAIL failed"
 [ "$TOTAL_FAIL" -eq 0 ]

@@ -1,0 +1,342 @@
+/* demo4.c: exercises the plugin-author features of issue 4, for the
+ * feature tests (tests/unit/core/test-features.c, tests/interop/
+ * features_client.mjs). Not an example to deploy: any client can drive it.
+ *
+ * Namespaces "/", "/rooms/<anything>" and "*" (every other namespace).
+ * Events (arguments in brackets; "ack" = the value acked):
+ *  - emit {to, skip, except, self, event, args}: sio_emit with those opts
+ *    (to/skip: a string or a list; self false skips the sender); ack true
+ *  - send [args]: sio_send to the whole namespace; ack true
+ *  - timer {ms, to, event, args}: the same emit from a one-shot timer
+ *  - task {ms, to, event, args}: the same emit from a background task that
+ *    sleeps ms first
+ *  - join/leave [room]: the sender; ack its rooms
+ *  - join_sid/leave_sid [sid, room]: another socket; ack that socket's rooms
+ *  - close [room]: close_room; ack true
+ *  - rooms [sid]: ack rooms(sid) (null when unknown)
+ *  - call {event, args, timeout}: emit to the sender with an ack callback;
+ *    the outcome comes back as `call_result` ["ok", args] or ["timeout"]
+ *  - task_call {event, args, timeout}: the same, with blocking sio_call()
+ *    on a task; `task_call_result`
+ *  - kick {sid, whole}: disconnect sid (default: the sender)
+ *  - sess_set {k: v ...}: merge into the session and save; ack the session
+ *  - sess_get: ack the session
+ *  - reason [sid]: ack the reason on_disconnect got for sid (or null)
+ *  - bin: ack [binary 01 02 03, {"nested": binary ff}, 3]
+ *  - anything else: ack one argument ["any", event, namespace, args...]
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sio/plugin.h>
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static json_t *reasons;     /* sid -> on_disconnect reason */
+
+static int on_load(void)
+{
+    reasons = json_object();
+    return reasons ? 0 : -1;
+}
+
+static void on_unload(void)
+{
+    json_decref(reasons);
+    reasons = NULL;
+}
+
+/* A NULL-terminated list from a string or an array of strings (borrowed
+ * strings; free the array). */
+static const char **str_list(json_t *v)
+{
+    size_t n = json_is_array(v) ? json_array_size(v) : json_is_string(v) ? 1 : 0;
+    if (!n)
+        return NULL;
+    const char **l = calloc(n + 1, sizeof *l);
+    if (!l)
+        return NULL;
+    if (json_is_string(v))
+        l[0] = json_string_value(v);
+    else
+        for (size_t i = 0; i < n; i++)
+            l[i] = json_string_value(json_array_get(v, i));
+    return l;
+}
+
+/* An emit described by a JSON object, kept for a timer or task. */
+struct job {
+    char *nsp;
+    json_t *spec;
+};
+
+static int do_emit(sio_host *h, const char *nsp, const char *self_sid, json_t *spec)
+{
+    const char **to = str_list(json_object_get(spec, "to"));
+    const char **skip = str_list(json_object_get(spec, "skip"));
+    const char **except = str_list(json_object_get(spec, "except"));
+    json_t *self = json_object_get(spec, "self");
+    const char *skips_with_self[64] = { 0 };
+    size_t n = 0;
+    for (size_t i = 0; skip && skip[i] && n < 62; i++)
+        skips_with_self[n++] = skip[i];
+    if (json_is_false(self) && self_sid)
+        skips_with_self[n++] = self_sid;
+    struct sio_emit_opts o = { .rooms = to, .skip_sids = n ? skips_with_self : NULL,
+                               .except_rooms = except };
+    const char *ev = json_string_value(json_object_get(spec, "event"));
+    int rc = sio_emit_ns(h, nsp, &o, ev ? ev : "message", json_object_get(spec, "args"));
+    free(to);
+    free(skip);
+    free(except);
+    return rc;
+}
+
+static json_t *first(json_t *args) { return json_array_get(args, 0); }
+
+static json_t *on_emit(struct sio_ctx *ctx, json_t *args)
+{
+    int rc = do_emit(sio_ctx_host(ctx), sio_ctx_nsp(ctx), sio_ctx_sid(ctx), first(args));
+    return json_boolean(rc == 0);
+}
+
+static json_t *on_send(struct sio_ctx *ctx, json_t *args)
+{
+    return json_boolean(sio_send(ctx, NULL, args) == 0);
+}
+
+static struct job *job_new(struct sio_ctx *ctx, json_t *spec)
+{
+    struct job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->nsp = strdup(sio_ctx_nsp(ctx));
+    j->spec = json_deep_copy(spec);
+    if (!j->nsp || !j->spec) {
+        free(j->nsp);
+        json_decref(j->spec);
+        free(j);
+        return NULL;
+    }
+    return j;
+}
+
+static void job_free(struct job *j)
+{
+    free(j->nsp);
+    json_decref(j->spec);
+    free(j);
+}
+
+static void timer_fire(sio_host *h, void *ud)
+{
+    struct job *j = ud;
+    do_emit(h, j->nsp, NULL, j->spec);
+    job_free(j);
+}
+
+static json_t *on_timer(struct sio_ctx *ctx, json_t *args)
+{
+    struct job *j = job_new(ctx, first(args));
+    if (!j)
+        return json_false();
+    json_int_t ms = json_integer_value(json_object_get(j->spec, "ms"));
+    if (sio_timer_start(sio_ctx_host(ctx), (unsigned)ms, false, timer_fire, j) < 0) {
+        job_free(j);
+        return json_false();
+    }
+    return json_true();
+}
+
+static void task_run(sio_host *h, void *ud)
+{
+    struct job *j = ud;
+    json_int_t ms = json_integer_value(json_object_get(j->spec, "ms"));
+    if (ms > 0)
+        sio_sleep((unsigned)ms);
+    if (!sio_task_stopping(h))
+        do_emit(h, j->nsp, NULL, j->spec);
+    job_free(j);
+}
+
+static json_t *on_task(struct sio_ctx *ctx, json_t *args)
+{
+    struct job *j = job_new(ctx, first(args));
+    if (!j)
+        return json_false();
+    if (sio_task_start(sio_ctx_host(ctx), task_run, j) < 0) {
+        job_free(j);
+        return json_false();
+    }
+    return json_true();
+}
+
+static json_t *on_join(struct sio_ctx *ctx, json_t *args)
+{
+    sio_enter_room(ctx, json_string_value(first(args)));
+    return json_pack("[o]", sio_rooms(sio_ctx_host(ctx), sio_ctx_nsp(ctx), sio_ctx_sid(ctx)));
+}
+
+static json_t *on_leave(struct sio_ctx *ctx, json_t *args)
+{
+    sio_leave_room(ctx, json_string_value(first(args)));
+    return json_pack("[o]", sio_rooms(sio_ctx_host(ctx), sio_ctx_nsp(ctx), sio_ctx_sid(ctx)));
+}
+
+static json_t *room_sid(struct sio_ctx *ctx, json_t *args, bool join)
+{
+    const char *sid = json_string_value(json_array_get(args, 0));
+    const char *room = json_string_value(json_array_get(args, 1));
+    sio_host *h = sio_ctx_host(ctx);
+    if (join)
+        sio_enter_room_sid(h, sio_ctx_nsp(ctx), sid, room);
+    else
+        sio_leave_room_sid(h, sio_ctx_nsp(ctx), sid, room);
+    json_t *r = sio_rooms(h, sio_ctx_nsp(ctx), sid ? sid : "");
+    return r ? json_pack("[o]", r) : json_pack("[n]");
+}
+
+static json_t *on_join_sid(struct sio_ctx *ctx, json_t *args) { return room_sid(ctx, args, true); }
+static json_t *on_leave_sid(struct sio_ctx *ctx, json_t *args) { return room_sid(ctx, args, false); }
+
+static json_t *on_close(struct sio_ctx *ctx, json_t *args)
+{
+    return json_boolean(sio_close_room(ctx, json_string_value(first(args))) == 0);
+}
+
+static json_t *on_rooms(struct sio_ctx *ctx, json_t *args)
+{
+    const char *sid = json_string_value(first(args));
+    json_t *r = sio_rooms(sio_ctx_host(ctx), sio_ctx_nsp(ctx), sid ? sid : sio_ctx_sid(ctx));
+    return r ? json_pack("[o]", r) : json_pack("[n]");   /* one argument */
+}
+
+static void call_cb(sio_host *h, const char *nsp, const char *sid, int status, json_t *args,
+                    void *ud)
+{
+    const char *event = ud;
+    json_t *out = status == 0 ? json_pack("[sO]", "ok", args)
+                : json_pack("[s]", status == SIO_ERR_TIMEOUT ? "timeout" : "closed");
+    sio_emit_ns(h, nsp, &(struct sio_emit_opts){ .room = sid }, event, out);
+    json_decref(out);
+}
+
+static json_t *on_call(struct sio_ctx *ctx, json_t *args)
+{
+    json_t *spec = first(args);
+    const char *ev = json_string_value(json_object_get(spec, "event"));
+    json_int_t to = json_integer_value(json_object_get(spec, "timeout"));
+    int rc = sio_emit_with_ack(ctx, NULL, ev ? ev : "ping", json_object_get(spec, "args"),
+                               (unsigned)to, call_cb, "call_result");
+    return json_boolean(rc == 0);
+}
+
+struct call_job {
+    char *nsp, *sid;
+    json_t *spec;
+};
+
+static void task_call_run(sio_host *h, void *ud)
+{
+    struct call_job *j = ud;
+    const char *ev = json_string_value(json_object_get(j->spec, "event"));
+    json_int_t to = json_integer_value(json_object_get(j->spec, "timeout"));
+    json_t *res = NULL;
+    int rc = sio_call(h, j->nsp, j->sid, ev ? ev : "ping", json_object_get(j->spec, "args"),
+                      (unsigned)(to > 0 ? to : 1000), &res);
+    json_t *out = rc == 0 ? json_pack("[sO]", "ok", res)
+                : json_pack("[s]", rc == SIO_ERR_TIMEOUT ? "timeout" : "closed");
+    sio_emit_ns(h, j->nsp, &(struct sio_emit_opts){ .room = j->sid }, "task_call_result", out);
+    json_decref(out);
+    json_decref(res);
+    free(j->nsp);
+    free(j->sid);
+    json_decref(j->spec);
+    free(j);
+}
+
+static json_t *on_task_call(struct sio_ctx *ctx, json_t *args)
+{
+    struct call_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return json_false();
+    j->nsp = strdup(sio_ctx_nsp(ctx));
+    j->sid = strdup(sio_ctx_sid(ctx));
+    j->spec = json_deep_copy(first(args));
+    if (!j->nsp || !j->sid || !j->spec || sio_task_start(sio_ctx_host(ctx), task_call_run, j) < 0) {
+        free(j->nsp);
+        free(j->sid);
+        json_decref(j->spec);
+        free(j);
+        return json_false();
+    }
+    return json_true();
+}
+
+static json_t *on_kick(struct sio_ctx *ctx, json_t *args)
+{
+    json_t *spec = first(args);
+    const char *sid = json_string_value(json_object_get(spec, "sid"));
+    return json_boolean(sio_disconnect_sid(ctx, sid, json_is_true(json_object_get(spec, "whole"))) == 0);
+}
+
+static json_t *on_sess_set(struct sio_ctx *ctx, json_t *args)
+{
+    json_t *copy = NULL;
+    SIO_WITH_SESSION(ctx, s) {
+        json_object_update(s, first(args));
+        copy = json_deep_copy(s);
+    }
+    return copy ? json_pack("[o]", copy) : NULL;
+}
+
+static json_t *on_sess_get(struct sio_ctx *ctx, json_t *args)
+{
+    (void)args;
+    return json_pack("[O]", sio_session_get(ctx));
+}
+
+static json_t *on_reason(struct sio_ctx *ctx, json_t *args)
+{
+    (void)ctx;
+    const char *sid = json_string_value(first(args));
+    pthread_mutex_lock(&mu);
+    json_t *r = json_incref(json_object_get(reasons, sid ? sid : ""));
+    pthread_mutex_unlock(&mu);
+    return r ? json_pack("[o]", r) : json_pack("[n]");
+}
+
+static json_t *on_bin(struct sio_ctx *ctx, json_t *args)
+{
+    (void)ctx; (void)args;
+    return json_pack("[o{so}i]", sio_binary_new("\x01\x02\x03", 3),
+                     "nested", sio_binary_new("\xff", 1), 3);
+}
+
+static json_t *on_any(struct sio_ctx *ctx, json_t *args)
+{
+    json_t *r = json_pack("[sss]", "any", sio_ctx_event(ctx), sio_ctx_nsp(ctx));
+    json_array_extend(r, args);
+    return json_pack("[o]", r);     /* one ack argument: the array */
+}
+
+static void on_disconnect(struct sio_ctx *ctx, const char *reason)
+{
+    pthread_mutex_lock(&mu);
+    json_object_set_new(reasons, sio_ctx_sid(ctx), json_string(reason));
+    pthread_mutex_unlock(&mu);
+}
+
+SIO_PLUGIN(.name = "demo4",
+           .nsps = SIO_NSPS("/", "/rooms/*", "*"),
+           .on_disconnect = on_disconnect,
+           .on_load = on_load,
+           .on_unload = on_unload,
+           .events = SIO_EVENTS({ "emit", on_emit }, { "send", on_send },
+                                { "timer", on_timer }, { "task", on_task },
+                                { "join", on_join }, { "leave", on_leave },
+                                { "join_sid", on_join_sid }, { "leave_sid", on_leave_sid },
+                                { "close", on_close }, { "rooms", on_rooms },
+                                { "call", on_call }, { "task_call", on_task_call },
+                                { "kick", on_kick }, { "sess_set", on_sess_set },
+                                { "sess_get", on_sess_get }, { "reason", on_reason },
+                                { "bin", on_bin }, { "*", on_any }));

@@ -1,0 +1,167 @@
+/* test-features.c: the issue-4 host API (plugins/demo4) behind a real hub
+ * and the fake gateway: emits from handlers, timers and tasks, the rooms
+ * mirror, server-to-client acks (answer, timeout, disconnect), sessions. */
+#include "fakegw.h"
+#include <sio/error.h>
+
+static struct fgw f;
+static char *path;
+
+static void setup(void)
+{
+    path = fgw_plugin_path("demo4/demo4.so");
+    fgw_start(&f, (const char *const[]){ path }, 1, 2);
+}
+
+static void teardown(void)
+{
+    fgw_stop(&f);
+    free(path);
+}
+
+TestSuite(features, .init = setup, .fini = teardown, .timeout = 20);
+
+static void connect(const char *nsp, const char *sid)
+{
+    fgw_send_kind(&f, SIO_ENV_CONNECT, nsp, sid, -1, NULL);
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_CONNECT_OK);
+    cr_assert(fgw_str_eq(e->sid, sid));
+}
+
+/* Send an event with ack id and expect the ACK's data. */
+static void ask(const char *nsp, const char *sid, int64_t id, const char *data, const char *want)
+{
+    fgw_send_kind(&f, SIO_ENV_EVENT, nsp, sid, id, data);
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_ACK);
+    cr_assert_eq(e->id, id);
+    fgw_assert_json(e, want);
+}
+
+Test(features, emit_opts_become_envelope_selection)
+{
+    connect("/", "a");
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "a", 1,
+                  "[\"emit\",{\"to\":[\"r1\",\"r2\"],\"except\":[\"rx\"],\"skip\":\"b\","
+                  "\"self\":false,\"event\":\"x\",\"args\":[1,\"two\"]}]");
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_EMIT);
+    cr_assert_str_eq(f.topic, "*");
+    cr_assert_eq(e->nrooms, 2);
+    cr_assert(fgw_str_eq(e->rooms[1], "r2"));
+    cr_assert_eq(e->nexcept_rooms, 1);
+    cr_assert_eq(e->nexcept_sids, 2);
+    cr_assert(fgw_str_eq(e->except_sids[0], "b"));
+    cr_assert(fgw_str_eq(e->except_sids[1], "a"));
+    fgw_assert_json(e, "[\"x\",1,\"two\"]");
+    fgw_expect(&f, SIO_ENV_ACK);
+}
+
+Test(features, timer_and_task_emit)
+{
+    connect("/", "a");
+    ask("/", "a", 1, "[\"timer\",{\"ms\":50,\"to\":\"r\",\"event\":\"t\",\"args\":[1]}]", "[true]");
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_EMIT);
+    cr_assert(fgw_str_eq(e->rooms[0], "r"));
+    fgw_assert_json(e, "[\"t\",1]");
+    ask("/", "a", 2, "[\"task\",{\"ms\":20,\"event\":\"k\",\"args\":[2]}]", "[true]");
+    e = fgw_expect(&f, SIO_ENV_EMIT);
+    cr_assert_eq(e->nrooms, 0);
+    fgw_assert_json(e, "[\"k\",2]");
+}
+
+Test(features, rooms_mirror)
+{
+    connect("/", "a");
+    connect("/", "b");
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "a", 1, "[\"join_sid\",\"b\",\"club\"]");
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_JOIN);
+    cr_assert_str_eq(f.topic, "*");
+    cr_assert(fgw_str_eq(e->sid, "b"));
+    cr_assert(fgw_str_eq(e->rooms2[0], "club"));
+    e = fgw_expect(&f, SIO_ENV_ACK);
+    fgw_assert_json(e, "[[\"b\",\"club\"]]");
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "a", 2, "[\"close\",\"club\"]");
+    fgw_expect(&f, SIO_ENV_CLOSE_ROOM);
+    fgw_expect(&f, SIO_ENV_ACK);
+    ask("/", "a", 3, "[\"rooms\",\"b\"]", "[[\"b\"]]");
+    fgw_send_kind(&f, SIO_ENV_DISCONNECT, "/", "b", -1, NULL);
+    ask("/", "a", 4, "[\"rooms\",\"b\"]", "[null]");
+}
+
+/* the emit with an id, for the call tests */
+static int64_t expect_call(const char *sid)
+{
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_EMIT);
+    cr_assert(fgw_str_eq(e->sid, sid));
+    cr_assert_geq(e->id, 0);
+    int64_t id = e->id;
+    fgw_expect(&f, SIO_ENV_ACK);
+    return id;
+}
+
+static void expect_result(const char *want)
+{
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_EMIT);
+    fgw_assert_json(e, want);
+}
+
+Test(features, call_answered_timeout_and_closed)
+{
+    connect("/", "a");
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "a", 1, "[\"call\",{\"event\":\"q\",\"timeout\":2000}]");
+    int64_t id = expect_call("a");
+    fgw_send_kind(&f, SIO_ENV_CLIENT_ACK, "/", "a", id, "[\"yes\"]");
+    expect_result("[\"call_result\",\"ok\",[\"yes\"]]");
+    /* a second ack with the same id is ignored */
+    fgw_send_kind(&f, SIO_ENV_CLIENT_ACK, "/", "a", id, "[\"again\"]");
+    cr_assert_not(fgw_recv(&f, 200));
+
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "a", 2, "[\"call\",{\"event\":\"q\",\"timeout\":100}]");
+    id = expect_call("a");
+    expect_result("[\"call_result\",\"timeout\"]");
+    fgw_send_kind(&f, SIO_ENV_CLIENT_ACK, "/", "a", id, "[\"late\"]");
+    cr_assert_not(fgw_recv(&f, 200));
+
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "a", 3, "[\"call\",{\"event\":\"q\",\"timeout\":0}]");
+    expect_call("a");
+    fgw_send_kind(&f, SIO_ENV_DISCONNECT, "/", "a", -1, NULL);
+    expect_result("[\"call_result\",\"closed\"]");
+}
+
+Test(features, session_saved_and_restored)
+{
+    connect("/", "a");
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "a", 1, "[\"sess_set\",{\"u\":1}]");
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_SESSION);
+    cr_assert_str_eq(f.topic, FGW_ID);
+    cr_assert(fgw_str_eq(e->session, "{\"u\":1}"));
+    fgw_expect(&f, SIO_ENV_ACK);
+    /* a CONNECT carrying the blob (worker takeover) restores it */
+    struct sio_env c;
+    sio_env_init(&c, SIO_ENV_CONNECT);
+    c.gw = S(FGW_ID);
+    c.nsp = S("/");
+    c.sid = S("b");
+    c.session = S("{\"u\":2}");
+    fgw_send(&f, &c);
+    fgw_expect(&f, SIO_ENV_CONNECT_OK);
+    ask("/", "b", 1, "[\"sess_get\"]", "[{\"u\":2}]");
+}
+
+Test(features, disconnect_other_sid_and_reason)
+{
+    connect("/", "a");
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "a", 1, "[\"kick\",{\"sid\":\"b\",\"whole\":true}]");
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_DISCONNECT_CMD);
+    cr_assert_str_eq(f.topic, "*");
+    cr_assert(fgw_str_eq(e->sid, "b"));
+    cr_assert(e->close_conn);
+    fgw_expect(&f, SIO_ENV_ACK);
+}
+
+Test(features, catch_all_namespace_and_pattern)
+{
+    connect("/zzz", "a");
+    ask("/zzz", "a", 1, "[\"hi\",1]", "[[\"any\",\"hi\",\"/zzz\",1]]");
+    connect("/rooms/k", "b");
+    ask("/rooms/k", "b", 1, "[\"hey\"]", "[[\"any\",\"hey\",\"/rooms/k\"]]");
+}
