@@ -150,6 +150,7 @@ test_all() {
   configure build-asan -Db_sanitize=address,undefined -Db_lundef=false
   quiet ninja -C build-asan
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp \
     count_meson unit-asan build-asan
   fuzz
   if [[ -x tests/interop/run.sh || -f tests/interop/run.sh ]]; then
@@ -159,8 +160,9 @@ test_all() {
   fi
   count_suite out-of-tree bash tests/e2e/out_of_tree.sh
   count_suite c-client bash tests/e2e/c_client.sh
+  trap - ERR
   echo "$PASSED passed, $FAILED failed"
-  (( FAILED == 0 ))
+  [[ $FAILED == 0 ]]
 }
 
 case ${1:-} in

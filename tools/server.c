@@ -45,6 +45,10 @@ static void server_usage(FILE *f)
         "  --transports LIST         polling,websocket or a subset (default both)\n"
         "  --workers N               worker threads (default 1)\n"
         "  --log-level LEVEL         error|warn|info|debug|trace (default warn)\n"
+        "  --engineio-log-level LEVEL  level of the Engine.IO topics (edge.eio, edge.ws)\n"
+        "  --socketio-log-level LEVEL  level of the Socket.IO topics (edge.sio)\n"
+        "  --allow-upgrades          advertise and accept polling -> websocket upgrades (default)\n"
+        "  --no-allow-upgrades       handshake says \"upgrades\":[]; upgrade requests get 400\n"
         "\n"
         "HTTP options (docs/SERVER.md):\n"
         "  --cors-allowed-origins L  allowed Origins: one, a comma-separated list, '*' (any),\n"
@@ -53,7 +57,8 @@ static void server_usage(FILE *f)
         "  --cors-credentials        send it (default)\n"
         "  --cors-mode MODE          python (default) or js (socket.io's `cors` option)\n"
         "  --cookie NAME             Set-Cookie NAME=<sid> on the polling handshake\n"
-        "  --no-compression          no gzip/deflate of polling responses\n"
+        "  --no-http-compression     no gzip/deflate of polling responses\n"
+        "                            (alias --no-compression)\n"
         "  --compression-threshold N compress polling bodies of N bytes or more (default 1024)\n"
         "  --static PREFIX=DIR       serve files of DIR under URL PREFIX (repeatable)\n"
         "  --help                    show this help\n");
@@ -113,7 +118,13 @@ enum {
     /* HTTP options */
     OPT_CORS_ORIGINS, OPT_CORS_CRED, OPT_NO_CORS_CRED, OPT_CORS_MODE, OPT_COOKIE,
     OPT_NO_COMPRESSION, OPT_COMPRESSION_THRESHOLD, OPT_STATIC,
+    OPT_ALLOW_UPGRADES, OPT_NO_ALLOW_UPGRADES, OPT_EIO_LOG_LEVEL, OPT_SIO_LOG_LEVEL,
 };
+
+/* --engineio-log-level / --socketio-log-level: topic prefixes of each layer
+ * (python-socketio's engineio_logger / logger). */
+static const char *const eio_log_topics[] = { "edge.eio", "edge.ws", NULL };
+static const char *const sio_log_topics[] = { "edge.sio", NULL };
 
 /* A cookie name is an RFC 6265 token. */
 static bool cookie_name_ok(const char *s)
@@ -147,6 +158,11 @@ int sio_cmd_server(int argc, char **argv)
         { "cors-mode", required_argument, NULL, OPT_CORS_MODE },
         { "cookie", required_argument, NULL, OPT_COOKIE },
         { "no-compression", no_argument, NULL, OPT_NO_COMPRESSION },
+        { "no-http-compression", no_argument, NULL, OPT_NO_COMPRESSION },
+        { "allow-upgrades", no_argument, NULL, OPT_ALLOW_UPGRADES },
+        { "no-allow-upgrades", no_argument, NULL, OPT_NO_ALLOW_UPGRADES },
+        { "engineio-log-level", required_argument, NULL, OPT_EIO_LOG_LEVEL },
+        { "socketio-log-level", required_argument, NULL, OPT_SIO_LOG_LEVEL },
         { "compression-threshold", required_argument, NULL, OPT_COMPRESSION_THRESHOLD },
         { "static", required_argument, NULL, OPT_STATIC },
         { NULL, 0, NULL, 0 },
@@ -161,7 +177,7 @@ int sio_cmd_server(int argc, char **argv)
     struct sio_static_mount statics[MAX_STATICS];
     char *eq;
     unsigned workers = 1;
-    int log_level = -1;
+    int log_level = -1, eio_log_level = -1, sio_log_level = -1;
     unsigned long long v;
     bool polling, websocket;
 
@@ -229,6 +245,20 @@ int sio_cmd_server(int argc, char **argv)
             if (log_level < 0)
                 return bad_usage("bad --log-level '%s' (error|warn|info|debug|trace)", optarg);
             break;
+        case OPT_EIO_LOG_LEVEL:
+        case OPT_SIO_LOG_LEVEL: {
+            int l = sio_log_level_parse(optarg);
+            if (l < 0)
+                return bad_usage("bad %s '%s' (error|warn|info|debug|trace)",
+                                 c == OPT_EIO_LOG_LEVEL ? "--engineio-log-level"
+                                                        : "--socketio-log-level", optarg);
+            *(c == OPT_EIO_LOG_LEVEL ? &eio_log_level : &sio_log_level) = l;
+            break;
+        }
+        case OPT_ALLOW_UPGRADES:
+        case OPT_NO_ALLOW_UPGRADES:
+            gcfg.no_upgrades = c == OPT_NO_ALLOW_UPGRADES;
+            break;
         case OPT_HELP:
             server_usage(stdout);
             return 0;
@@ -283,6 +313,10 @@ int sio_cmd_server(int argc, char **argv)
         return bad_usage("at least one --plugin is required%s", "");
     if (log_level >= 0)
         sio_log_set_level((enum sio_log_level)log_level);
+    for (size_t i = 0; eio_log_level >= 0 && eio_log_topics[i]; i++)
+        sio_log_set_topic_level(eio_log_topics[i], (enum sio_log_level)eio_log_level);
+    for (size_t i = 0; sio_log_level >= 0 && sio_log_topics[i]; i++)
+        sio_log_set_topic_level(sio_log_topics[i], (enum sio_log_level)sio_log_level);
 
     /* Block the stop signals before any thread exists (zmq's included), so
      * every thread inherits the mask and only sigwait() below sees them. */

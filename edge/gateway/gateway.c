@@ -272,6 +272,11 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
             ws_err(c, "Bad request");
             return;
         }
+        /* --no-allow-upgrades: a polling session stays a polling session */
+        if (cfg->no_upgrades) {
+            ws_err(c, "Bad request");
+            return;
+        }
     } else {
         if (req->method != HTTP_GET) {
             ws_err(c, "Bad handshake method");
@@ -504,8 +509,9 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
     }
     struct sio_buf *b = &t->scratch;
     sio_buf_reset(b);
-    sio_eio_encode_open(b, s->sid, !cfg->no_websocket, cfg->ping_interval_ms,
-                        cfg->ping_timeout_ms, cfg->max_payload);
+    bool upgrades = !cfg->no_websocket && !cfg->no_upgrades;
+    sio_eio_encode_open(b, s->sid, upgrades, cfg->ping_interval_ms, cfg->ping_timeout_ms,
+                        cfg->max_payload);
     char pre[256];
     int pn = snprintf(pre, sizeof pre, "Content-Type: text/plain; charset=UTF-8\r\n"
                                        "Content-Length: %zu\r\ncache-control: no-store\r\n", b->len);

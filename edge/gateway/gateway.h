@@ -52,6 +52,8 @@ struct sio_gateway_cfg {
     size_t compression_threshold;       /* compress bodies >= this; 0 = 1024 */
     const struct sio_static_mount *statics;
     size_t nstatics;
+    bool no_upgrades;                   /* allowUpgrades off: handshake says "upgrades":[],
+                                         * a WebSocket for a polling sid gets 400 "Bad request" */
 };
 
 int  sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *err, size_t errlen);

@@ -230,16 +230,35 @@ static bool is_placeholder(const json_t *v)
     return json_is_object(v) && json_is_true(json_object_get(v, "_placeholder"));
 }
 
+/* A placeholder's "num" as an index. It is normally an integer, but a
+ * packet that also holds a number beyond int64 is decoded with every number
+ * as a real (see sio_packet_decode), so an integral real counts too. */
+static bool placeholder_num(const json_t *v, json_int_t *out)
+{
+    const json_t *num = json_object_get(v, "num");
+    if (json_is_integer(num)) {
+        *out = json_integer_value(num);
+        return true;
+    }
+    if (json_is_real(num)) {
+        double d = json_real_value(num);
+        if (d >= 0 && d < 9007199254740992.0 && d == (double)(json_int_t)d) {
+            *out = (json_int_t)d;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Pass 1 of reconstruct: check every placeholder, count references. */
 static int check_placeholders(const json_t *v, size_t nbins, uint8_t *seen, int depth)
 {
     if (depth > JSON_MAX_DEPTH)
         return SIO_ERR_ATTACH;
     if (is_placeholder(v)) {
-        const json_t *num = json_object_get(v, "num");
-        if (!json_is_integer(num))
+        json_int_t n;
+        if (!placeholder_num(v, &n))
             return SIO_ERR_ATTACH;
-        json_int_t n = json_integer_value(num);
         if (n < 0 || (uint64_t)n >= nbins)
             return SIO_ERR_ATTACH;
         seen[n] = 1;
@@ -271,7 +290,9 @@ static int check_placeholders(const json_t *v, size_t nbins, uint8_t *seen, int 
 static int fill_placeholders(json_t *v, const struct sio_bin *bins)
 {
     if (is_placeholder(v)) {
-        const struct sio_bin *b = &bins[json_integer_value(json_object_get(v, "num"))];
+        json_int_t n = 0;
+        placeholder_num(v, &n);     /* checked in pass 1 */
+        const struct sio_bin *b = &bins[n];
         json_t *s = json_stringn_nocheck(b->len ? (const char *)b->data : "", b->len);
         if (!s)
             return -ENOMEM;

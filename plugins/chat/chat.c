@@ -1,7 +1,12 @@
-/* chat.c: a minimal chat room on namespace "/".
+/* chat.c: a minimal chat with rooms on namespace "/".
  *
- * A new client gets `welcome` (its sid); `chat` (one argument, the message)
- * is broadcast as `chat` to everyone in the namespace, the sender included.
+ * A new client gets `welcome` (its sid). Events:
+ *   chat TEXT          broadcast as `chat` to everyone, the sender included
+ *   join ROOM          enter ROOM; acks true, then `joined` {room, sid} to ROOM
+ *   leave ROOM         leave ROOM; acks true
+ *   say {room, text}   `chat` TEXT, ROOM to the members of ROOM but the sender
+ *   rooms              acks the sender's rooms (its sid first)
+ * A bad argument (ROOM not a non-empty string) acks false.
  */
 #include <sio/plugin.h>
 
@@ -21,5 +26,56 @@ static json_t *on_chat(struct sio_ctx *ctx, json_t *args)
     return NULL;
 }
 
+/* A room name: a non-empty string. */
+static const char *room_of(json_t *v)
+{
+    const char *r = json_string_value(v);
+    return r && *r ? r : NULL;
+}
+
+static json_t *on_join(struct sio_ctx *ctx, json_t *args)
+{
+    const char *room = room_of(json_array_get(args, 0));
+    if (!room || sio_enter_room(ctx, room) < 0)
+        return json_false();
+    json_t *joined = json_pack("[{s:s,s:s}]", "room", room, "sid", sio_ctx_sid(ctx));
+    const struct sio_emit_opts to = { .room = room };
+    sio_emit(ctx, &to, "joined", joined);
+    json_decref(joined);
+    return json_true();
+}
+
+static json_t *on_leave(struct sio_ctx *ctx, json_t *args)
+{
+    const char *room = room_of(json_array_get(args, 0));
+    if (!room || sio_leave_room(ctx, room) < 0)
+        return json_false();
+    return json_true();
+}
+
+static json_t *on_say(struct sio_ctx *ctx, json_t *args)
+{
+    json_t *m = json_array_get(args, 0);
+    const char *room = room_of(json_object_get(m, "room"));
+    json_t *text = json_object_get(m, "text");
+    if (!room || !text)
+        return json_false();
+    json_t *out = json_pack("[Os]", text, room);
+    const struct sio_emit_opts to = { .room = room, .skip_self = true };
+    int rc = out ? sio_emit(ctx, &to, "chat", out) : -1;
+    json_decref(out);
+    return json_boolean(rc == 0);
+}
+
+static json_t *on_rooms(struct sio_ctx *ctx, json_t *args)
+{
+    (void)args;
+    json_t *rooms = sio_rooms(sio_ctx_host(ctx), sio_ctx_nsp(ctx), sio_ctx_sid(ctx));
+    if (!rooms)
+        rooms = json_array();
+    return json_pack("[o]", rooms);     /* one ack argument: the array */
+}
+
 SIO_PLUGIN(.name = "chat", .nsp = "/", .on_connect = on_connect,
-           .events = SIO_EVENTS({ "chat", on_chat }));
+           .events = SIO_EVENTS({ "chat", on_chat }, { "join", on_join }, { "leave", on_leave },
+                                { "say", on_say }, { "rooms", on_rooms }));

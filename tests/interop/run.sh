@@ -5,7 +5,8 @@
 #
 # Starts the servers the suites need on free loopback ports (from
 # SIO_INTEROP_BASE_PORT, default 18001), waits for their "listening" line,
-# runs js_client.mjs, py_client.py, raw_test.py and replay.py, stops the
+# runs js_client.mjs, py_client.py, raw_test.py and replay.py (with sio also
+# features_client.mjs, chat_client.mjs and upgrades_test.py), stops the
 # servers by PID and prints one "N passed, N failed" line summing all suites.
 #
 #   sio:   $SIO_BIN (build/tools/sio) server --plugin $SIO_PLUGIN_DIR/echo/echo.so ...
@@ -31,7 +32,7 @@ MODE=sio
 for arg in "$@"; do
     case "$arg" in
         --ref) MODE=ref ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $arg" >&2; exit 2 ;;
     esac
 done
@@ -187,6 +188,25 @@ if [ "$MODE" = sio ]; then
         echo "not ok - features: $SIO_PLUGIN_DIR/demo4/demo4.so not found"
         TOTAL_FAIL=$((TOTAL_FAIL + 1))
     fi
+fi
+
+# --- chat rooms (issue 4): a chat server of its own, sio only
+if [ "$MODE" = sio ]; then
+    if [ -f "$SIO_PLUGIN_DIR/chat/chat.so" ]; then
+        SERVER=("$SIO_BIN" server --plugin "$SIO_PLUGIN_DIR/chat/chat.so")
+        start_server chat
+        run_suite chat node "$HERE/chat_client.mjs" --url "$U:$PORT_chat"
+    else
+        echo "not ok - chat: $SIO_PLUGIN_DIR/chat/chat.so not found"
+        TOTAL_FAIL=$((TOTAL_FAIL + 1))
+    fi
+fi
+
+# --- --no-allow-upgrades (issue 4), sio only; SERVER is still a sio one
+if [ "$MODE" = sio ]; then
+    SERVER=("$SIO_BIN" server --plugin "$SIO_PLUGIN_DIR/echo/echo.so")
+    start_server noupgrades --no-allow-upgrades
+    run_suite upgrades "$PY" "$HERE/upgrades_test.py" --port "$PORT_noupgrades"
 fi
 
 echo "$TOTAL_PASS passed, $TOTAL_FAIL failed"
