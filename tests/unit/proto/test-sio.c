@@ -460,7 +460,7 @@ Test(sio_binary, reconstruct_rejects)
         { "[\"x\",{\"_placeholder\":true,\"num\":0}]", 0 },
         { "[\"x\",{\"_placeholder\":true,\"num\":0}]", 2 },        /* #1 unreferenced */
         { "[\"x\"]", 1 },
-        { "[\"x\",{\"_placeholder\":true,\"num\":0.0}]", 1 },      /* not an integer */
+        { "[\"x\",{\"_placeholder\":true,\"num\":0.5}]", 1 },      /* not integral (0.0 is fine, as in JS) */
         { "[\"x\",{\"_placeholder\":true,\"num\":\"0\"}]", 1 },
         { "[\"x\",{\"_placeholder\":true}]", 1 },
         { "[\"x\",{\"_placeholder\":true,\"num\":9223372036854775807}]", 1 },
