@@ -4,6 +4,8 @@
  * pending acks and the reconnection timer; the Engine.IO session below is
  * an engine.c sio_eng, replaced by a new one on every (re)connection.
  * Socket.IO packets are decoded and encoded by edge/proto/sio.c.
+ * For https/wss it also owns the OpenSSL SSL_CTX (made at the first TLS
+ * connect from the tls_* options), shared by every socket of the engine.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -11,8 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <event2/event.h>
 #include <http_parser.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sio/client.h>
 #include "buf.h"
 #include "engine.h"
@@ -63,6 +68,9 @@ struct sio_client {
     struct sio_client_opts opts;
     char *path;
     char **headers;
+    char *tls_ca_file, *tls_cert_file, *tls_key_file;
+    SSL_CTX *ssl_ctx;
+    bool tls;                   /* the current URL is https/wss */
     struct handler *handlers;
     struct nsp_handlers *nsph;
     /* the connection */
@@ -487,6 +495,7 @@ static int start_engine(sio_client *c)
         .headers = (const char *const *)c->headers, .transports = c->opts.transports,
         .connect_timeout_ms = c->opts.connect_timeout_ms,
         .max_payload = c->opts.max_payload,
+        .ssl_ctx = c->tls ? c->ssl_ctx : NULL, .tls_no_verify = c->opts.tls_no_verify,
     };
     return sio__eng_new(&c->eng, c->base, &cfg, &eng_cbs, c);
 }
@@ -633,9 +642,15 @@ SIO_EXPORT int sio_client_new(sio_client **out, struct event_base *base,
     c->headers = copy_strv(c->opts.headers);
     c->opts.path = NULL;
     c->opts.headers = NULL;
+    c->tls_ca_file = c->opts.tls_ca_file ? strdup(c->opts.tls_ca_file) : NULL;
+    c->tls_cert_file = c->opts.tls_cert_file ? strdup(c->opts.tls_cert_file) : NULL;
+    c->tls_key_file = c->opts.tls_key_file ? strdup(c->opts.tls_key_file) : NULL;
+    bool tls_nomem = (c->opts.tls_ca_file && !c->tls_ca_file) ||
+                     (c->opts.tls_cert_file && !c->tls_cert_file) ||
+                     (c->opts.tls_key_file && !c->tls_key_file);
     c->opts.tls_ca_file = c->opts.tls_cert_file = c->opts.tls_key_file = NULL;
     c->reconnect_timer = evtimer_new(base, reconnect_cb, c);
-    if (!c->path || !c->headers || !c->reconnect_timer) {
+    if (!c->path || !c->headers || !c->reconnect_timer || tls_nomem) {
         sio_client_destroy(&c);
         return -ENOMEM;
     }
@@ -688,6 +703,10 @@ SIO_EXPORT void sio_client_destroy(sio_client **self_p)
         event_free(c->reconnect_timer);
     free(c->path);
     free_strv(c->headers);
+    free(c->tls_ca_file);
+    free(c->tls_cert_file);
+    free(c->tls_key_file);
+    SSL_CTX_free(c->ssl_ctx);
     free(c);
 }
 
@@ -761,6 +780,77 @@ static int add_ns(sio_client *c, const char *name)
     return 0;
 }
 
+/* Record an OpenSSL failure as last_error: what we tried, and why. */
+static void tls_error(sio_client *c, const char *what, const char *file)
+{
+    unsigned long err = ERR_get_error();
+    const char *why = err ? ERR_reason_error_string(err) : NULL;
+    char txt[160];
+    if (file && access(file, R_OK) < 0) {
+        why = strerror(errno);
+    } else if (err && !why) {
+        ERR_error_string_n(err, txt, sizeof txt);
+        why = txt;
+    }
+    snprintf(c->last_error, sizeof c->last_error, "TLS: %s%s%s: %s", what,
+             file ? " " : "", file ? file : "", why ? why : "failed");
+    ERR_clear_error();
+}
+
+/* The SSL_CTX for https/wss, made once from the tls_* options. 0 or
+ * -EINVAL (a file cannot be loaded; last_error says which and why). */
+static int tls_setup(sio_client *c)
+{
+    if (c->ssl_ctx)
+        return 0;
+    ERR_clear_error();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        tls_error(c, "cannot create the context", NULL);
+        return -ENOMEM;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (c->opts.tls_no_verify) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        if (c->tls_ca_file) {
+            if (SSL_CTX_load_verify_locations(ctx, c->tls_ca_file, NULL) != 1) {
+                tls_error(c, "cannot load the CA file", c->tls_ca_file);
+                goto fail;
+            }
+        } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+            tls_error(c, "cannot load the system CA certificates", NULL);
+            goto fail;
+        }
+    }
+    if (c->tls_cert_file || c->tls_key_file) {
+        const char *cert = c->tls_cert_file, *key = c->tls_key_file ? c->tls_key_file : cert;
+        if (!cert) {
+            snprintf(c->last_error, sizeof c->last_error,
+                     "TLS: a client key needs a client certificate (tls_cert_file)");
+            goto fail;
+        }
+        if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+            tls_error(c, "cannot load the client certificate", cert);
+            goto fail;
+        }
+        if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+            tls_error(c, "cannot load the client key", key);
+            goto fail;
+        }
+        if (SSL_CTX_check_private_key(ctx) != 1) {
+            tls_error(c, "the client key does not match the certificate", key);
+            goto fail;
+        }
+    }
+    c->ssl_ctx = ctx;
+    return 0;
+fail:
+    SSL_CTX_free(ctx);
+    return -EINVAL;
+}
+
 static int parse_url(sio_client *c, const char *url)
 {
     struct http_parser_url u;
@@ -779,10 +869,7 @@ static int parse_url(sio_client *c, const char *url)
         tls = true;
     else
         return -EINVAL;
-    if (tls) {
-        snprintf(c->last_error, sizeof c->last_error, "TLS (https/wss) is not built in yet");
-        return -EPROTONOSUPPORT;
-    }
+    c->tls = tls;
     c->port = (u.field_set & (1 << UF_PORT)) ? u.port : (tls ? 443 : 80);
     c->host = strndup(url + u.field_data[UF_HOST].off, u.field_data[UF_HOST].len);
     if (u.field_set & (1 << UF_QUERY))
@@ -803,6 +890,8 @@ SIO_EXPORT int sio_client_connect(sio_client *c, const char *url,
     c->last_error[0] = 0;
     int rc = parse_url(c, url);
     if (rc < 0)
+        goto fail;
+    if (c->tls && (rc = tls_setup(c)) < 0)
         goto fail;
     if (namespaces) {
         for (size_t i = 0; namespaces[i]; i++)

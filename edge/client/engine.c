@@ -8,6 +8,10 @@
  *
  * Failures go through fail(): it records the first reason and schedules
  * close_ev, which frees the I/O and calls on_close from a clean stack.
+ *
+ * TLS (cfg.ssl_ctx set): every socket is a bufferevent_openssl over a new
+ * SSL with SNI and the host name/IP check; bev_error() turns a failed
+ * handshake into "certificate verify failed: ..." / "TLS error: ...".
  */
 #include "engine.h"
 
@@ -18,8 +22,13 @@
 #include <strings.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <arpa/inet.h>
 #include <http_parser.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <openssl/sha.h>
 #include <wslay/wslay.h>
 #include <sio/client.h>
@@ -236,12 +245,47 @@ static void set_timeouts(struct bufferevent *bev, unsigned ms)
     bufferevent_set_timeouts(bev, ms ? &tv : NULL, ms ? &tv : NULL);
 }
 
+/* A TLS session for one connection: SNI and the name check for host. */
+static SSL *tls_new(struct sio_eng *e)
+{
+    SSL *ssl = SSL_new(e->cfg.ssl_ctx);
+    if (!ssl)
+        return NULL;
+    unsigned char addr[16];
+    bool is_ip = inet_pton(AF_INET, e->cfg.host, addr) == 1 ||
+                 inet_pton(AF_INET6, e->cfg.host, addr) == 1;
+    if (!is_ip && SSL_set_tlsext_host_name(ssl, e->cfg.host) != 1)
+        goto fail;
+    if (!e->cfg.tls_no_verify) {
+        int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), e->cfg.host)
+                       : SSL_set1_host(ssl, e->cfg.host);
+        if (ok != 1)
+            goto fail;
+    }
+    return ssl;
+fail:
+    SSL_free(ssl);
+    return NULL;
+}
+
 static struct bufferevent *open_socket(struct sio_eng *e, bufferevent_data_cb rd,
                                        bufferevent_data_cb wr, bufferevent_event_cb ev,
                                        void *arg, const struct sio_buf *req)
 {
-    struct bufferevent *bev = bufferevent_socket_new(e->base, -1,
-                                  BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    struct bufferevent *bev;
+    int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+    if (e->cfg.ssl_ctx) {
+        SSL *ssl = tls_new(e);
+        if (!ssl)
+            return NULL;
+        /* frees ssl on failure too (BEV_OPT_CLOSE_ON_FREE) */
+        bev = bufferevent_openssl_socket_new(e->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                             opts);
+        if (bev)
+            bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    } else {
+        bev = bufferevent_socket_new(e->base, -1, opts);
+    }
     if (!bev)
         return NULL;
     bufferevent_setcb(bev, rd, wr, ev, arg);
@@ -253,6 +297,42 @@ static struct bufferevent *open_socket(struct sio_eng *e, bufferevent_data_cb rd
         return NULL;
     }
     return bev;
+}
+
+/* Why bev failed, in words: the certificate check, another TLS error, or
+ * the socket error. */
+static const char *bev_error(struct sio_eng *e, struct bufferevent *bev, char *buf,
+                             size_t len)
+{
+    SSL *ssl = e->cfg.ssl_ctx ? bufferevent_openssl_get_ssl(bev) : NULL;
+    unsigned long err = 0, last;
+    while ((last = bufferevent_get_openssl_error(bev)))
+        if (!err)
+            err = last;     /* the first one queued is the most specific */
+    if (ssl && !e->cfg.tls_no_verify) {
+        long vr = SSL_get_verify_result(ssl);
+        if (vr != X509_V_OK) {
+            snprintf(buf, len, "certificate verify failed: %s",
+                     X509_verify_cert_error_string(vr));
+            return buf;
+        }
+    }
+    if (ssl) {
+        if (err) {
+            char txt[200];
+            ERR_error_string_n(err, txt, sizeof txt);
+            const char *reason = ERR_reason_error_string(err);
+            snprintf(buf, len, "TLS error: %s", reason ? reason : txt);
+            return buf;
+        }
+    }
+    int se = EVUTIL_SOCKET_ERROR();
+    if (ssl && se == 0) {
+        snprintf(buf, len, "TLS error: connection closed during the handshake");
+        return buf;
+    }
+    snprintf(buf, len, "%s", evutil_socket_error_to_string(se));
+    return buf;
 }
 
 /* ---- polling ------------------------------------------------------------ */
@@ -412,10 +492,11 @@ static void req_event_cb(struct bufferevent *bev, short what, void *arg)
     req_detach(r);
     if (what & BEV_EVENT_TIMEOUT)
         fail(e, SIO_REASON_TRANSPORT_ERROR, "HTTP request timed out");
-    else if (what & BEV_EVENT_ERROR)
-        fail(e, SIO_REASON_TRANSPORT_ERROR,
-             "connection to %s:%u failed: %s", e->cfg.host, e->cfg.port,
-             evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    else if (what & BEV_EVENT_ERROR) {
+        char why[256];
+        fail(e, SIO_REASON_TRANSPORT_ERROR, "connection to %s:%u failed: %s", e->cfg.host,
+             e->cfg.port, bev_error(e, bev, why, sizeof why));
+    }
     else
         fail(e, SIO_REASON_TRANSPORT_CLOSE, "the server closed the connection");
     req_free(r);
@@ -610,9 +691,10 @@ static void ws_event_cb(struct bufferevent *bev, short what, void *arg)
     }
     if (what & BEV_EVENT_TIMEOUT)
         ws_error(w, SIO_REASON_TRANSPORT_ERROR, "timed out");
-    else if (what & BEV_EVENT_ERROR)
-        ws_error(w, SIO_REASON_TRANSPORT_ERROR,
-                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    else if (what & BEV_EVENT_ERROR) {
+        char why[256];
+        ws_error(w, SIO_REASON_TRANSPORT_ERROR, bev_error(e, bev, why, sizeof why));
+    }
     else
         ws_error(w, SIO_REASON_TRANSPORT_CLOSE, "connection closed by the server");
 }

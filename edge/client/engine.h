@@ -30,6 +30,11 @@ struct sio_eng_cfg {
     unsigned transports;        /* enum sio_transport bits */
     unsigned connect_timeout_ms;
     size_t max_payload;
+    /* TLS: an SSL_CTX (borrowed, outlives the engine) makes every socket
+     * https/wss; NULL = plain TCP. The server name is checked against
+     * host (DNS name or IP address) unless tls_no_verify. */
+    struct ssl_ctx_st *ssl_ctx;
+    bool tls_no_verify;
 };
 
 struct sio_eng_cbs {

@@ -63,11 +63,16 @@ struct sio_client_opts {
     unsigned connect_timeout_ms;        /* TCP + handshake; default 20000 */
     size_t max_payload;         /* largest Engine.IO message/payload accepted
                                    from the server; default 100 MB */
-    /* TLS (https/wss) */
+    /* TLS (https/wss URLs; OpenSSL). The server's certificate chain and
+     * its name (the URL's host: DNS name, or IP address) are verified
+     * unless tls_no_verify; SNI is sent for DNS names. The files are read
+     * at the first https/wss connect (errors: sio_client_connect() returns
+     * -EINVAL and sio_client_last_error() says which file and why). A
+     * failed verification is reported as "certificate verify failed: ...". */
     bool tls_no_verify;         /* default false: server certificates are verified */
     const char *tls_ca_file;    /* PEM CA bundle; NULL = system default */
-    const char *tls_cert_file;  /* client certificate (PEM), or NULL */
-    const char *tls_key_file;   /* client key (PEM), or NULL */
+    const char *tls_cert_file;  /* client certificate chain (PEM), or NULL */
+    const char *tls_key_file;   /* client key (PEM); NULL = in tls_cert_file */
 };
 
 /* Set every field of opts to its default. */
@@ -139,7 +144,8 @@ SIO_EXPORT int sio_client_on_namespace(sio_client *c,
  * namespaces: NULL-terminated list, or NULL for "/" plus every namespace
  * that has handlers. auth (borrowed, may be NULL) is sent with every
  * namespace CONNECT, also on reconnection. Asynchronous: the result is
- * reported to on_connect / on_connect_error. Returns 0, -EINVAL (bad url),
+ * reported to on_connect / on_connect_error. Returns 0, -EINVAL (bad url,
+ * or a TLS file that cannot be loaded: see sio_client_last_error()),
  * -EALREADY (already connected or connecting) or -ENOMEM. */
 SIO_EXPORT int sio_client_connect(sio_client *c, const char *url,
                                   const char *const *namespaces, json_t *auth);

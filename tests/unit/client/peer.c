@@ -31,6 +31,11 @@ bool peer_available(void)
     return access(path, R_OK) == 0 && system("node --version >/dev/null 2>&1") == 0;
 }
 
+bool py_peer_available(void)
+{
+    return system("/usr/bin/python3 -c 'import socketio, aiohttp' >/dev/null 2>&1") == 0;
+}
+
 int peer_start(struct peer *p, const char *script, unsigned port, const char *const *args)
 {
     memset(p, 0, sizeof *p);
@@ -40,7 +45,10 @@ int peer_start(struct peer *p, const char *script, unsigned port, const char *co
     char path[1024], portstr[16];
     snprintf(path, sizeof path, "%s/%s", src_dir(), script);
     snprintf(portstr, sizeof portstr, "%u", port);
-    const char *argv[32] = { "node", path, "--port", portstr };
+    size_t sl = strlen(script);
+    bool py = sl > 3 && strcmp(script + sl - 3, ".py") == 0;
+    const char *prog = py ? "/usr/bin/python3" : "node";
+    const char *argv[32] = { prog, path, "--port", portstr };
     int n = 4;
     for (size_t i = 0; args && args[i] && n < 30; i++)
         argv[n++] = args[i];
@@ -57,7 +65,7 @@ int peer_start(struct peer *p, const char *script, unsigned port, const char *co
             dup2(devnull, 2);
         close(fds[0]);
         close(fds[1]);
-        execvp("node", (char *const *)argv);
+        execvp(prog, (char *const *)argv);
         _exit(127);
     }
     close(fds[1]);
@@ -74,11 +82,13 @@ int peer_start(struct peer *p, const char *script, unsigned port, const char *co
             break;
         len += (size_t)r;
         line[len] = 0;
-        const char *l = strstr(line, "listening on http://");
+        const char *l = strstr(line, "listening on http");
         if (l && strchr(l, '\n')) {
+            bool tls = strncmp(l, "listening on https://", 21) == 0;
             const char *colon = strchr(l + strlen("listening on http://"), ':');
             p->port = colon ? (unsigned)atoi(colon + 1) : 0;
-            snprintf(p->url, sizeof p->url, "http://127.0.0.1:%u", p->port);
+            snprintf(p->url, sizeof p->url, "%s://127.0.0.1:%u", tls ? "https" : "http",
+                     p->port);
             close(fds[0]);     /* the server only prints once */
             return p->port ? 0 : -1;
         }

@@ -12,13 +12,16 @@ struct peer {
     char url[64];
 };
 
-/* Start "node <script> [args...]" (script relative to the source root)
- * with --port port (0 = any) and wait up to 15 s for its listening line.
- * Returns 0, or -1 (node or node_modules missing, or it failed). */
+/* Start "node <script> [args...]" (script relative to the source root;
+ * a ".py" script runs with /usr/bin/python3) with --port port (0 = any)
+ * and wait up to 15 s for its "listening on http[s]://..." line; p->url is
+ * then http or https://127.0.0.1:PORT. Returns 0, or -1 (node or
+ * node_modules missing, or it failed). */
 int peer_start(struct peer *p, const char *script, unsigned port, const char *const *args);
 void peer_stop(struct peer *p);          /* SIGTERM, then SIGKILL; waits */
 void peer_kill(struct peer *p);          /* SIGKILL now; waits */
 bool peer_available(void);               /* node and tests/interop/node_modules */
+bool py_peer_available(void);            /* python3-socketio + python3-aiohttp */
 
 /* A fake server answering each HTTP request (one per connection) with the
  * next canned raw response; the last one repeats. Runs in a thread. */
