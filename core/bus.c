@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/random.h>
+#include <zmq.h>
 #include "envelope.h"
 
 static bool route_kind_ok(int kind)
@@ -106,4 +107,22 @@ void sio_random_id(char *out, size_t len)
         out += n;
         len -= n;
     }
+}
+
+int sio_bus_secure(void *sock, const struct sio_bus_curve *curve, int as_server)
+{
+    if (!curve)
+        return 0;
+    int one = 1;
+    if (as_server) {
+        if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) < 0 ||
+            zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, curve->secret_key, 40) < 0)
+            return -errno;
+        return 0;
+    }
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, curve->server_key, 40) < 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, curve->public_key, 40) < 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, curve->secret_key, 40) < 0)
+        return -errno;
+    return 0;
 }

@@ -45,11 +45,25 @@
 #define SIO_BUS_INPROC_COMMANDS "inproc://sio-hub-commands"
 #define SIO_BUS_INPROC_WORKERS  "inproc://sio-hub-workers"
 
+/* ZeroMQ CURVE keys, Z85 text (40 characters each). The hub uses secret
+ * (it is the CURVE server); a peer uses public + secret and the hub's
+ * server_key. */
+struct sio_bus_curve {
+    char public_key[41];
+    char secret_key[41];
+    char server_key[41];    /* peers only: the hub's public key */
+};
+
 struct sio_bus_endpoints {
     const char *events;     /* hub ROUTER for gateways */
     const char *commands;   /* hub PUB for gateways */
     const char *workers;    /* hub ROUTER for workers */
+    const struct sio_bus_curve *curve;  /* NULL: no CURVE (inproc, ipc, --insecure-bus) */
 };
+
+/* Make sock a CURVE server (hub) or client (peer) with the keys of curve,
+ * before its bind/connect. NULL curve: nothing to do. 0 or -errno. */
+int sio_bus_secure(void *sock, const struct sio_bus_curve *curve, int as_server);
 
 /* Build the 2-frame route header for an event. Returns its length (at most
  * cap) or -EINVAL when it does not fit. */

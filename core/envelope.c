@@ -23,7 +23,7 @@
 
 enum env_key {
     K_V, K_K, K_GW, K_NSP, K_SID, K_ID, K_DATA, K_BINS, K_BIN, K_CC, K_WHY,
-    K_ROOMS, K_XR, K_XS, K_R2, K_HDR, K_Q, K_RA, K_SESS, K_TS,
+    K_ROOMS, K_XR, K_XS, K_R2, K_HDR, K_Q, K_RA, K_SESS, K_TS, K_CF,
     K_COUNT
 };
 
@@ -33,6 +33,7 @@ static const char *const key_names[K_COUNT] = {
     [K_BIN] = "bin",    [K_CC] = "cc",      [K_WHY] = "why",   [K_ROOMS] = "rooms",
     [K_XR] = "xr",      [K_XS] = "xs",      [K_R2] = "r2",     [K_HDR] = "hdr",
     [K_Q] = "q",        [K_RA] = "ra",      [K_SESS] = "sess", [K_TS] = "ts",
+    [K_CF] = "cf",
 };
 
 const char *sio_env_kind_name(int kind)
@@ -53,9 +54,12 @@ const char *sio_env_kind_name(int kind)
     case SIO_ENV_CONNECT_ERR:    return "connect_err";
     case SIO_ENV_SESSION:        return "session";
     case SIO_ENV_RAW_SEND:       return "raw_send";
+    case SIO_ENV_EVENT_DONE:     return "event_done";
+    case SIO_ENV_TAKEOVER:       return "takeover";
     case SIO_ENV_HELLO:          return "hello";
     case SIO_ENV_HEARTBEAT:      return "heartbeat";
     case SIO_ENV_BYE:            return "bye";
+    case SIO_ENV_GATEWAY_GONE:   return "gateway_gone";
     default:                     return "?";
     }
 }
@@ -187,6 +191,7 @@ int sio_env_encode(const struct sio_env *env, struct sio_buf *out)
     n += !!env->nrooms + !!env->nexcept_rooms + !!env->nexcept_sids + !!env->nrooms2;
     n += !!env->nheaders + !!env->query.p + !!env->remote.p + !!env->session.p;
     n += env->ts != 0;
+    n += env->confirm > 0;
 
     struct enc e = { .out = out, .err = 0 };
     size_t start = out->len;
@@ -242,6 +247,10 @@ int sio_env_encode(const struct sio_env *env, struct sio_buf *out)
     if (env->ts != 0) {
         put_key(&e, K_TS);
         msgpack_pack_int64(&e.pk, env->ts);
+    }
+    if (env->confirm > 0) {
+        put_key(&e, K_CF);
+        msgpack_pack_int64(&e.pk, env->confirm);
     }
 
     if (e.err) {
@@ -466,6 +475,11 @@ static int from_object(const msgpack_object *root, struct sio_env *env)
         if (f[K_ID]->type != MSGPACK_OBJECT_POSITIVE_INTEGER || f[K_ID]->via.u64 > INT64_MAX)
             return SIO_ERR_ENVELOPE;
         env->id = (int64_t)f[K_ID]->via.u64;
+    }
+    if (!is_nil(f[K_CF])) {
+        if (f[K_CF]->type != MSGPACK_OBJECT_POSITIVE_INTEGER || f[K_CF]->via.u64 > INT64_MAX)
+            return SIO_ERR_ENVELOPE;
+        env->confirm = (int64_t)f[K_CF]->via.u64;
     }
     if (!is_nil(f[K_TS])) {
         if (f[K_TS]->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)

@@ -41,10 +41,13 @@ enum sio_env_kind {
     SIO_ENV_CONNECT_ERR    = 23, /* refuse a CONNECT; data = JSON of the CONNECT_ERROR payload */
     SIO_ENV_SESSION        = 24, /* store the user session blob for (nsp, sid) */
     SIO_ENV_RAW_SEND       = 25, /* raw Engine.IO message to engine sid */
+    SIO_ENV_EVENT_DONE     = 26, /* worker -> gateway: events of (nsp, sid) up to confirm handled */
+    SIO_ENV_TAKEOVER       = 27, /* hub -> gateways: sockets rooms (sids) of nsp lost their worker */
     /* control: worker <-> hub */
     SIO_ENV_HELLO          = 32, /* worker registers: rooms = namespaces served */
     SIO_ENV_HEARTBEAT      = 33,
     SIO_ENV_BYE            = 34, /* worker leaving */
+    SIO_ENV_GATEWAY_GONE   = 35, /* hub -> worker: gateway gw stopped heartbeating */
 };
 
 struct sio_str {
@@ -85,6 +88,8 @@ struct sio_env {
     struct sio_str remote;      /* "ip:port" */
     struct sio_str session;     /* CONNECT (worker takeover) and SESSION: blob */
     int64_t ts;                 /* optional timestamp (ms), 0 when absent */
+    int64_t confirm;            /* "cf": EVENT: its sequence number, the gateway wants an
+                                 * EVENT_DONE; EVENT_DONE: the last handled; 0 = absent */
     /* Private to envelope.c: the one allocation holding the arrays made by
      * sio_env_decode() (NULL otherwise), freed by sio_env_clear(). Do not
      * copy a decoded struct and clear both copies. */

@@ -28,6 +28,9 @@ SIO_LOG_TOPIC_STATIC(topic, "core.hub");
 #define HUB_DEFAULT_TIMEOUT_MS 5000
 #define HUB_TICK_MS 250
 #define ROUTING_ID_MAX 256
+/* sticky value of a socket whose worker died: its events are dropped until
+ * its gateway sends it again (TAKEOVER, then CONNECT with sess) */
+#define SLOT_TAKEOVER ((size_t)-1)
 
 /* ---- a small string-keyed hash map (chained) ---- */
 
@@ -153,8 +156,15 @@ struct hub_worker {
     bool alive;
 };
 
+struct hub_gateway {
+    char id[SIO_GW_ID_LEN];
+    uint64_t last_seen;     /* ms, monotonic: its last HEARTBEAT */
+};
+
 struct sio_hub {
     void *zctx;
+    struct hub_gateway *gws;    /* gateways that heartbeat */
+    size_t ngws, capgws;
     void *events, *commands, *workers;
     void *ctl_main, *ctl_thread;
     pthread_t thread;
@@ -243,6 +253,103 @@ static long pick_worker(struct sio_hub *h, const char *nsp, size_t nsp_len)
     return -1;
 }
 
+static void publish(struct sio_hub *h, const void *topic_p, size_t tlen,
+                    const void *env, size_t elen);
+
+/* Worker slot died: hold back the events of each of its sockets and ask the
+ * gateways to send the sockets again (docs/BUS.md, TAKEOVER). */
+static void takeover(struct sio_hub *h, size_t slot)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < h->sticky.nb; i++) {
+        for (struct ment **pp = &h->sticky.b[i]; *pp;) {
+            struct ment *e = *pp;
+            if (e->val != slot) {
+                pp = &e->next;
+                continue;
+            }
+            const char *nsp = e->key;
+            size_t nsp_len = strnlen(e->key, e->klen);
+            if (nsp_len == 0 || nsp_len >= e->klen) {
+                /* a raw session: no takeover, re-routed on its next message */
+                *pp = e->next;
+                free(e);
+                h->sticky.n--;
+                continue;
+            }
+            e->val = SLOT_TAKEOVER;
+            struct sio_str sid = { e->key + nsp_len + 1, e->klen - nsp_len - 1 };
+            struct sio_env env;
+            sio_env_init(&env, SIO_ENV_TAKEOVER);
+            env.nsp = (struct sio_str){ nsp, nsp_len };
+            env.rooms = &sid;
+            env.nrooms = 1;
+            sio_buf_reset(&h->enc);
+            if (sio_env_encode(&env, &h->enc) == 0)
+                publish(h, SIO_BUS_ALL_TOPIC, 1, h->enc.data, h->enc.len);
+            n++;
+            pp = &e->next;
+        }
+    }
+    if (n)
+        sio_log_warn(topic, "worker %zu: %zu sockets to take over", slot, n);
+}
+
+static int send_to_worker(struct sio_hub *h, struct hub_worker *w, zmq_msg_t *env);
+
+/* A gateway's HEARTBEAT (route [33, "", gw id]). */
+static void gateway_seen(struct sio_hub *h, const char *id, size_t len)
+{
+    if (len != SIO_GW_ID_LEN)
+        return;
+    for (size_t i = 0; i < h->ngws; i++)
+        if (memcmp(h->gws[i].id, id, SIO_GW_ID_LEN) == 0) {
+            h->gws[i].last_seen = now_ms();
+            return;
+        }
+    if (h->ngws == h->capgws) {
+        size_t cap = h->capgws ? h->capgws * 2 : 8;
+        struct hub_gateway *g = realloc(h->gws, cap * sizeof *g);
+        if (!g)
+            return;
+        h->gws = g;
+        h->capgws = cap;
+    }
+    memcpy(h->gws[h->ngws].id, id, SIO_GW_ID_LEN);
+    h->gws[h->ngws++].last_seen = now_ms();
+    sio_log_info(topic, "gateway %.*s joined", (int)SIO_GW_ID_LEN, id);
+}
+
+/* A gateway went silent: every worker drops its sockets (on_disconnect with
+ * "transport close"), and their routes go with the workers' 1-frame
+ * DISCONNECTs. */
+static void expire_gateways(struct sio_hub *h)
+{
+    uint64_t now = now_ms();
+    for (size_t i = 0; i < h->ngws;) {
+        if (now - h->gws[i].last_seen <= h->timeout_ms) {
+            i++;
+            continue;
+        }
+        sio_log_warn(topic, "gateway %.*s: no heartbeat for %u ms, its sockets are dropped",
+                     (int)SIO_GW_ID_LEN, h->gws[i].id, h->timeout_ms);
+        struct sio_env env;
+        sio_env_init(&env, SIO_ENV_GATEWAY_GONE);
+        env.gw = (struct sio_str){ h->gws[i].id, SIO_GW_ID_LEN };
+        sio_buf_reset(&h->enc);
+        if (sio_env_encode(&env, &h->enc) == 0)
+            for (size_t k = 0; k < h->nw; k++) {
+                zmq_msg_t m;
+                if (!h->w[k].alive || zmq_msg_init_size(&m, h->enc.len) < 0)
+                    continue;
+                memcpy(zmq_msg_data(&m), h->enc.data, h->enc.len);
+                if (send_to_worker(h, &h->w[k], &m) < 0)
+                    zmq_msg_close(&m);
+            }
+        h->gws[i] = h->gws[--h->ngws];
+    }
+}
+
 static void expire_workers(struct sio_hub *h)
 {
     uint64_t now = now_ms();
@@ -251,6 +358,7 @@ static void expire_workers(struct sio_hub *h)
         if (w->alive && now - w->last_seen > h->timeout_ms) {
             w->alive = false;
             sio_log_warn(topic, "worker %zu: no message for %u ms, marked dead", i, h->timeout_ms);
+            takeover(h, i);
         }
     }
 }
@@ -330,6 +438,10 @@ static void on_gateway(struct sio_hub *h)
         sio_log_debug(topic, "bad route header dropped");
         goto out;
     }
+    if (kind == SIO_ENV_HEARTBEAT) {
+        gateway_seen(h, sid, sid_len);
+        goto out;
+    }
     /* Sticky key nsp NUL sid: raw sessions (nsp "") cannot collide with
      * namespace sockets, whose nsp is never empty. */
     char key[1024 + 1 + 256];
@@ -345,7 +457,14 @@ static void on_gateway(struct sio_hub *h)
     klen += sid_len;
 
     struct ment *e = smap_get(&h->sticky, key, klen);
-    long slot = e ? (long)e->val : -1;
+    if (e && e->val == SLOT_TAKEOVER && kind != SIO_ENV_CONNECT) {
+        /* its gateway sends it again, then these events, in order */
+        if (kind == SIO_ENV_DISCONNECT)
+            smap_del(&h->sticky, key, klen);
+        sio_log_debug(topic, "%s of a socket awaiting takeover dropped", sio_env_kind_name(kind));
+        goto out;
+    }
+    long slot = e && e->val != SLOT_TAKEOVER ? (long)e->val : -1;
     if (slot >= 0 && !h->w[slot].alive)
         slot = -1;
     if (slot < 0) {
@@ -373,11 +492,24 @@ static void on_gateway(struct sio_hub *h)
         }
     }
     int rc = send_to_worker(h, &h->w[slot], &part[2]);
-    if (rc < 0) {
-        /* The worker's pipe is gone (ROUTER_MANDATORY): mark it dead; the
-         * socket is re-routed on its next event. */
+    for (int tries = 0; rc < 0 && tries < 8; tries++) {
+        /* The worker's pipe is gone (ROUTER_MANDATORY; nothing was sent):
+         * mark it dead and take its sockets over. A CONNECT goes to
+         * another worker now; other events are sent again by the gateway
+         * after the TAKEOVER. */
         sio_log_warn(topic, "worker %ld unreachable (%s), marked dead", slot, sio_strerror(rc));
         h->w[slot].alive = false;
+        takeover(h, (size_t)slot);
+        if (kind != SIO_ENV_CONNECT) {
+            if (kind == SIO_ENV_DISCONNECT)
+                smap_del(&h->sticky, key, klen);
+            goto out;
+        }
+        slot = pick_worker(h, nsp, nsp_len);
+        if (slot < 0 || smap_put(&h->sticky, key, klen, (size_t)slot) < 0)
+            break;
+        sio_log_info(topic, "socket '%.*s' re-routed to worker %ld", (int)sid_len, sid, slot);
+        rc = send_to_worker(h, &h->w[slot], &part[2]);
     }
     if (kind == SIO_ENV_DISCONNECT)
         smap_del(&h->sticky, key, klen);
@@ -434,13 +566,64 @@ static void drop_route(struct sio_hub *h, const struct sio_env *env)
     smap_del(&h->sticky, key, klen);
 }
 
-/* One message from a worker: [rid, envelope] (control) or [rid, topic,
- * envelope] (a command to republish). */
+/* An emitter's command [topic, envelope, request id]: check it, publish
+ * it, and answer [request id, "ok" | "error: ..."] on the DEALER
+ * (docs/BUS.md 2.3). */
+static void emitter_command(struct sio_hub *h, zmq_msg_t *part)
+{
+    const char *why = NULL;
+    size_t tl = zmq_msg_size(&part[1]);
+    const char *tp = zmq_msg_data(&part[1]);
+    struct sio_env env;
+    int rc = sio_env_decode(zmq_msg_data(&part[2]), zmq_msg_size(&part[2]), &env);
+    if (rc < 0)
+        why = sio_strerror(rc);
+    else {
+        if (env.kind < SIO_ENV_EMIT || env.kind > SIO_ENV_RAW_SEND)
+            why = "not a command kind (16-25)";
+        else if (!env.nsp.p)
+            why = "missing nsp";
+        sio_env_clear(&env);
+    }
+    if (!why && !(tl == 1 && tp[0] == '*') && tl != SIO_GW_ID_LEN)
+        why = "bad topic (\"*\" or a gateway id)";
+    if (!why && (zmq_msg_send(&part[1], h->commands, ZMQ_SNDMORE) < 0 ||
+                 zmq_msg_send(&part[2], h->commands, 0) < 0))
+        why = zmq_strerror(errno);
+    char reply[160];
+    if (why)
+        snprintf(reply, sizeof reply, "error: %s", why);
+    else
+        snprintf(reply, sizeof reply, "ok");
+    if (zmq_send(h->workers, zmq_msg_data(&part[0]), zmq_msg_size(&part[0]), ZMQ_SNDMORE) < 0 ||
+        zmq_send(h->workers, zmq_msg_data(&part[3]), zmq_msg_size(&part[3]), ZMQ_SNDMORE) < 0 ||
+        zmq_send(h->workers, reply, strlen(reply), 0) < 0)
+        sio_log_debug(topic, "cannot answer an emitter: %s", zmq_strerror(errno));
+}
+
+/* Ask a peer we do not know (the hub restarted, or the peer reconnected
+ * with a new routing id) to register again: a 1-frame HELLO envelope. */
+static void request_hello(struct sio_hub *h, const void *rid, size_t rid_len)
+{
+    struct sio_env env;
+    sio_env_init(&env, SIO_ENV_HELLO);
+    sio_buf_reset(&h->enc);
+    if (sio_env_encode(&env, &h->enc) < 0)
+        return;
+    if (zmq_send(h->workers, rid, rid_len, ZMQ_SNDMORE) < 0 ||
+        zmq_send(h->workers, h->enc.data, h->enc.len, 0) < 0)
+        sio_log_debug(topic, "cannot ask a worker to register: %s", zmq_strerror(errno));
+}
+
+/* One message from a worker: [rid, envelope] (control), [rid, topic,
+ * envelope] (a command to republish) or [rid, topic, envelope, request id]
+ * (an emitter's command that wants an answer). */
 static void on_worker(struct sio_hub *h)
 {
-    zmq_msg_t part[3];
+    zmq_msg_t part[4];
     int n = 0;
     int more = 1;
+    bool extra = false;
     while (more) {
         zmq_msg_t m;
         zmq_msg_init(&m);
@@ -449,11 +632,20 @@ static void on_worker(struct sio_hub *h)
             break;
         }
         more = zmq_msg_more(&m);
-        if (n < 3)
+        if (n < 4)
             part[n++] = m;
-        else
+        else {
+            extra = true;
             zmq_msg_close(&m);
+        }
     }
+    if (n == 4 && !extra && zmq_msg_size(&part[3]) > 0 && zmq_msg_size(&part[3]) <= 64 &&
+        zmq_msg_size(&part[0]) <= ROUTING_ID_MAX) {
+        emitter_command(h, part);
+        goto out;
+    }
+    if (n == 4)
+        goto out;
     if (n < 2 || zmq_msg_size(&part[0]) > ROUTING_ID_MAX)
         goto out;
     const void *rid = zmq_msg_data(&part[0]);
@@ -483,6 +675,8 @@ static void on_worker(struct sio_hub *h)
         on_hello(h, rid, rid_len, &env);
         break;
     case SIO_ENV_HEARTBEAT:
+        if (!w || !w->nnsps)
+            request_hello(h, rid, rid_len);
         break;
     case SIO_ENV_DISCONNECT:
         /* the worker refused the socket's CONNECT: drop its route */
@@ -541,6 +735,7 @@ static void *hub_main(void *arg)
         uint64_t now = now_ms();
         if (now >= next_tick) {
             expire_workers(h);
+            expire_gateways(h);
             next_tick = now + HUB_TICK_MS;
         }
     }
@@ -597,6 +792,11 @@ int sio_hub_new(sio_hub **out, const struct sio_hub_cfg *cfg, char *err, size_t 
     int hwm = 0;
     zmq_setsockopt(h->commands, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(h->workers, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    what = "CURVE keys";
+    if (sio_bus_secure(h->events, cfg->ep.curve, 1) < 0 ||
+        sio_bus_secure(h->commands, cfg->ep.curve, 1) < 0 ||
+        sio_bus_secure(h->workers, cfg->ep.curve, 1) < 0)
+        goto fail;
     what = cfg->ep.events;
     if (zmq_bind(h->events, cfg->ep.events) < 0)
         goto fail;
@@ -649,5 +849,6 @@ void sio_hub_destroy(sio_hub **hub_p)
     free(h->w);
     smap_clear(&h->sticky);
     sio_buf_clear(&h->enc);
+    free(h->gws);
     free(h);
 }

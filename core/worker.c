@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 #include <sio/sio.h>
 #include "worker.h"
@@ -42,6 +44,7 @@ struct wsock {
     size_t klen;
     char *nsp, *sid, *gw;   /* NUL-terminated (point into key / own gw) */
     const struct sio_plugin *plugin;
+    unsigned gen;           /* plugin generation s->plugin was looked up in */
     json_t *session;        /* user session (sio_session_get), or NULL */
 };
 
@@ -243,7 +246,22 @@ struct sio_worker {
     int64_t next_ack_id;
     struct task *tasks;
     atomic_bool stopping;
+    /* hot reload: descriptors are swapped with atomic stores (plugins[i].desc
+     * is read by shards with atomic loads); replaced handles wait in
+     * retired[] until destroy, so running handlers keep their code */
+    char **paths;               /* the files given, for reloads */
+    struct sio_loaded_plugin *retired;
+    size_t nretired;
+    atomic_uint gen;
+    unsigned drain_ms;
+    size_t nplugins_given;
+    const struct sio_bus_curve *curve;
 };
+
+static const struct sio_plugin *plugin_desc(const struct sio_worker *w, size_t i)
+{
+    return __atomic_load_n(&w->plugins[i].desc, __ATOMIC_ACQUIRE);
+}
 
 static uint64_t now_ms(void)
 {
@@ -272,7 +290,7 @@ static const struct sio_plugin *find_plugin(struct sio_worker *w, const char *ns
     const struct sio_plugin *best = NULL;
     int bestq = 0;
     for (size_t i = 0; i < w->nplugins; i++) {
-        const struct sio_plugin *d = w->plugins[i].desc;
+        const struct sio_plugin *d = plugin_desc(w, i);
         const char *p;
         for (size_t k = 0; (p = sio__plugin_nsp(d, k)); k++) {
             int q = nsp_match(p, nsp);
@@ -288,7 +306,7 @@ static const struct sio_plugin *find_plugin(struct sio_worker *w, const char *ns
 static const struct sio_plugin *find_raw_plugin(struct sio_worker *w)
 {
     for (size_t i = 0; i < w->nplugins; i++) {
-        const struct sio_plugin *d = w->plugins[i].desc;
+        const struct sio_plugin *d = plugin_desc(w, i);
         if (SIO_PLUGIN_HAS(d, on_raw) && d->on_raw)
             return d;
     }
@@ -813,14 +831,14 @@ static int send_control(struct sio__shard *sh, enum sio_env_kind kind)
         struct sio_worker *w = sh->w;
         size_t cap = 1;
         for (size_t i = 0; i < w->nplugins; i++)
-            for (size_t k = 0; sio__plugin_nsp(w->plugins[i].desc, k); k++)
+            for (size_t k = 0; sio__plugin_nsp(plugin_desc(w, i), k); k++)
                 cap++;
         rooms = calloc(cap, sizeof *rooms);
         if (!rooms)
             return -ENOMEM;
         bool raw = false;
         for (size_t i = 0; i < w->nplugins; i++) {
-            const struct sio_plugin *d = w->plugins[i].desc;
+            const struct sio_plugin *d = plugin_desc(w, i);
             const char *p;
             for (size_t k = 0; (p = sio__plugin_nsp(d, k)); k++)
                 rooms[n++] = (struct sio_str){ p, strlen(p) };
@@ -1078,6 +1096,14 @@ static struct wsock *lookup_sock(struct sio__shard *sh, const struct sio_env *en
     struct wsock *s = sockmap_get(&sh->socks, key, klen);
     if (key != stackkey)
         free(key);
+    unsigned gen = atomic_load(&sh->w->gen);
+    if (s && s->gen != gen) {
+        /* plugins were reloaded: this event runs the new code */
+        const struct sio_plugin *p = find_plugin(sh->w, s->nsp);
+        if (p)
+            s->plugin = p;
+        s->gen = gen;
+    }
     if (s || !adopt)
         return s;
     char *nspz = strndup(env->nsp.p ? env->nsp.p : "", env->nsp.len);
@@ -1088,6 +1114,15 @@ static struct wsock *lookup_sock(struct sio__shard *sh, const struct sio_env *en
     if (!plugin)
         return NULL;
     s = wsock_new(&env->nsp, &env->sid, &env->gw, plugin);
+    if (s && env->session.len) {
+        /* the gateway sends the last saved session with each event */
+        json_error_t jerr;
+        s->session = json_loadb(env->session.p, env->session.len, 0, &jerr);
+        if (s->session && !json_is_object(s->session)) {
+            json_decref(s->session);
+            s->session = NULL;
+        }
+    }
     if (s && sockmap_put(&sh->socks, s) < 0) {
         wsock_free(s);
         s = NULL;
@@ -1247,6 +1282,49 @@ static void on_raw_env(struct sio__shard *sh, const struct sio_env *env)
     wsock_free(s);
 }
 
+/* The hub lost gateway env->gw: its sockets are gone, as if each had
+ * disconnected with "transport close"; their routes go too. */
+static void gateway_gone(struct sio__shard *sh, const struct sio_env *env)
+{
+    if (env->gw.len != SIO_GW_ID_LEN)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < sh->socks.nb; i++)
+        for (struct wsock *s = sh->socks.b[i]; s; s = s->next)
+            n += strlen(s->gw) == SIO_GW_ID_LEN && memcmp(s->gw, env->gw.p, SIO_GW_ID_LEN) == 0;
+    if (!n)
+        return;
+    struct sio_env *gone = calloc(n, sizeof *gone);
+    if (!gone)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < sh->socks.nb; i++)
+        for (struct wsock *s = sh->socks.b[i]; s && k < n; s = s->next)
+            if (strlen(s->gw) == SIO_GW_ID_LEN && memcmp(s->gw, env->gw.p, SIO_GW_ID_LEN) == 0) {
+                /* copies: on_disconnect_env frees the socket */
+                sio_env_init(&gone[k], SIO_ENV_DISCONNECT);
+                gone[k].gw = (struct sio_str){ strdup(s->gw), SIO_GW_ID_LEN };
+                gone[k].nsp = (struct sio_str){ strdup(s->nsp), strlen(s->nsp) };
+                gone[k].sid = (struct sio_str){ strdup(s->sid), strlen(s->sid) };
+                gone[k].reason = (struct sio_str){ "transport close", 15 };
+                k++;
+            }
+    for (size_t i = 0; i < k; i++) {
+        if (gone[i].gw.p && gone[i].nsp.p && gone[i].sid.p) {
+            struct wsock tmp = { .gw = (char *)gone[i].gw.p, .nsp = (char *)gone[i].nsp.p,
+                                 .sid = (char *)gone[i].sid.p };
+            on_disconnect_env(sh, &gone[i]);
+            forget_route(sh, &tmp);
+        }
+        free((char *)gone[i].gw.p);
+        free((char *)gone[i].nsp.p);
+        free((char *)gone[i].sid.p);
+    }
+    free(gone);
+    sio_log_info(topic, "shard %u: gateway %.*s gone, %zu sockets dropped", sh->index,
+                 (int)SIO_GW_ID_LEN, env->gw.p, k);
+}
+
 static void handle(struct sio__shard *sh, const void *buf, size_t len)
 {
     struct sio_env env;
@@ -1266,10 +1344,34 @@ static void handle(struct sio__shard *sh, const void *buf, size_t len)
     }
     switch ((int)env.kind) {
     case SIO_ENV_CONNECT:
+        if (env.session.p) {
+            /* a takeover: the socket's worker died and its gateway sends
+             * it again with the session; adopt it, no on_connect, no
+             * CONNECT_OK (the client is connected all along) */
+            if (!lookup_sock(sh, &env, true))
+                sio_log_warn(topic, "shard %u: cannot adopt a socket of %.*s", sh->index,
+                             (int)env.nsp.len, env.nsp.p ? env.nsp.p : "");
+            break;
+        }
         on_connect_env(sh, &env);
         break;
     case SIO_ENV_EVENT:
         on_event_env(sh, &env);
+        if (env.confirm > 0 && env.gw.len == SIO_GW_ID_LEN) {
+            /* after the handler's commands, on the same pipe: the gateway
+             * may forget the events up to this one (at-least-once) */
+            struct sio_env done;
+            sio_env_init(&done, SIO_ENV_EVENT_DONE);
+            done.gw = env.gw;
+            done.nsp = env.nsp;
+            done.sid = env.sid;
+            done.confirm = env.confirm;
+            char gw[SIO_GW_ID_LEN + 1];
+            memcpy(gw, env.gw.p, SIO_GW_ID_LEN);
+            gw[SIO_GW_ID_LEN] = 0;
+            if (sio__shard_send(sh, gw, &done) < 0)
+                sio_log_warn(topic, "shard %u: cannot send EVENT_DONE", sh->index);
+        }
         break;
     case SIO_ENV_DISCONNECT:
         on_disconnect_env(sh, &env);
@@ -1279,6 +1381,14 @@ static void handle(struct sio__shard *sh, const void *buf, size_t len)
         break;
     case SIO_ENV_CLIENT_ACK:
         on_client_ack_env(sh, &env);
+        break;
+    case SIO_ENV_GATEWAY_GONE:
+        gateway_gone(sh, &env);
+        break;
+    case SIO_ENV_HELLO:
+        /* the hub does not know us (it restarted): register again */
+        sio_log_info(topic, "shard %u: the hub asks us to register", sh->index);
+        send_control(sh, SIO_ENV_HELLO);
         break;
     default:
         sio_log_debug(topic, "shard %u: unexpected %s", sh->index, sio_env_kind_name(env.kind));
@@ -1312,6 +1422,45 @@ static void drain_queue(struct sio__shard *sh)
         zmq_msg_close(&a);
         zmq_msg_close(&b);
     }
+}
+
+static void recv_and_handle(struct sio__shard *sh)
+{
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, sh->dealer, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&m);
+        return;
+    }
+    bool more = zmq_msg_more(&m);
+    handle(sh, zmq_msg_data(&m), zmq_msg_size(&m));
+    zmq_msg_close(&m);
+    while (more) {     /* events are one frame; skip anything else */
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, sh->dealer, 0) < 0) {
+            zmq_msg_close(&m);
+            break;
+        }
+        more = zmq_msg_more(&m);
+        zmq_msg_close(&m);
+    }
+}
+
+/* Graceful stop: the hub has our BYE and routes nothing new here; finish
+ * what it sent before it (until 200 ms pass without a message, at most
+ * drain_ms), so no event already queued for this shard is dropped. */
+static void drain_after_bye(struct sio__shard *sh)
+{
+    uint64_t end = now_ms() + sh->w->drain_ms;
+    zmq_pollitem_t it = { sh->dealer, 0, ZMQ_POLLIN, 0 };
+    while (now_ms() < end) {
+        int rc = zmq_poll(&it, 1, 200);
+        if (rc <= 0 && !(rc < 0 && errno == EINTR))
+            break;
+        if (it.revents & ZMQ_POLLIN)
+            recv_and_handle(sh);
+    }
+    drain_queue(sh);
 }
 
 static void *shard_main(void *arg)
@@ -1365,6 +1514,8 @@ static void *shard_main(void *arg)
         }
     }
     send_control(sh, SIO_ENV_BYE);
+    if (sh->w->drain_ms)
+        drain_after_bye(sh);
     return NULL;
 }
 
@@ -1414,6 +1565,10 @@ static int shard_start(struct sio_worker *w, struct sio__shard *sh, const char *
     int hwm = 0;    /* commands are never dropped */
     zmq_setsockopt(sh->dealer, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(sh->dealer, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (sio_bus_secure(sh->dealer, w->curve, 0) < 0) {
+        snprintf(err, errlen, "worker: CURVE keys: %s", zmq_strerror(errno));
+        return -errno;
+    }
     if (zmq_connect(sh->dealer, endpoint) < 0) {
         snprintf(err, errlen, "worker: cannot connect to %s: %s", endpoint, zmq_strerror(errno));
         return -errno;
@@ -1466,6 +1621,12 @@ void sio_worker_destroy(sio_worker **w_p)
     for (size_t i = w->nplugins; i-- > 0;)
         sio__plugin_close(&w->plugins[i]);
     free(w->plugins);
+    for (size_t i = w->nretired; i-- > 0;)
+        sio__plugin_close(&w->retired[i]);
+    free(w->retired);
+    for (size_t i = 0; w->paths && i < w->nplugins_given; i++)
+        free(w->paths[i]);
+    free(w->paths);
     free(w);
 }
 
@@ -1486,6 +1647,8 @@ int sio_worker_new(sio_worker **out, const struct sio_worker_cfg *cfg, char *err
         return -ENOMEM;
     }
     w->zctx = cfg->zmq_ctx;
+    w->curve = cfg->curve;
+    w->drain_ms = cfg->drain_ms;
     pthread_mutex_init(&w->mu, NULL);
     w->rooms = json_object();
     w->next_ack_id = 1;
@@ -1493,9 +1656,18 @@ int sio_worker_new(sio_worker **out, const struct sio_worker_cfg *cfg, char *err
     unsigned nshards = cfg->threads ? cfg->threads : 1;
     w->shards = calloc(nshards, sizeof *w->shards);
     int rc = -ENOMEM;
-    if (!w->plugins || !w->shards || !w->rooms) {
+    w->paths = calloc(cfg->nplugins, sizeof *w->paths);
+    if (!w->plugins || !w->shards || !w->rooms || !w->paths) {
         snprintf(err, errlen, "worker: out of memory");
         goto fail;
+    }
+    for (size_t i = 0; i < cfg->nplugins; i++) {
+        w->paths[i] = strdup(cfg->plugin_paths[i]);
+        if (!w->paths[i]) {
+            snprintf(err, errlen, "worker: out of memory");
+            goto fail;
+        }
+        w->nplugins_given++;
     }
     for (size_t i = 0; i < cfg->nplugins; i++) {
         rc = sio__plugin_open(cfg->plugin_paths[i], &w->plugins[i], err, errlen);
@@ -1515,4 +1687,103 @@ int sio_worker_new(sio_worker **out, const struct sio_worker_cfg *cfg, char *err
 fail:
     sio_worker_destroy(&w);
     return rc < 0 ? rc : -EIO;
+}
+
+/* ---- hot reload ---- */
+
+/* Copy src to a fresh temporary file (dlopen() returns the already loaded
+ * object for a path it has seen, even when the file changed). */
+static int copy_to_temp(const char *src, char *out, size_t cap)
+{
+    const char *dir = getenv("TMPDIR");
+    snprintf(out, cap, "%s/sio-reload-XXXXXX.so", dir && *dir ? dir : "/tmp");
+    int fd = mkstemps(out, 3);
+    if (fd < 0)
+        return -errno;
+    FILE *in = fopen(src, "rb");
+    int rc = 0;
+    if (!in)
+        rc = -errno;
+    char buf[65536];
+    size_t n;
+    while (!rc && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (write(fd, buf, n) != (ssize_t)n)
+            rc = -EIO;
+    if (!rc && in && ferror(in))
+        rc = -EIO;
+    if (in)
+        fclose(in);
+    if (close(fd) < 0 && !rc)
+        rc = -errno;
+    if (rc)
+        unlink(out);
+    return rc;
+}
+
+int sio_worker_reload(sio_worker *w, char *err, size_t errlen)
+{
+    if (!w)
+        return -EINVAL;
+    size_t n = w->nplugins;
+    struct sio_loaded_plugin *fresh = calloc(n ? n : 1, sizeof *fresh);
+    struct sio_loaded_plugin *ret = realloc(w->retired, (w->nretired + n) * sizeof *ret);
+    if (!fresh || !ret) {
+        free(fresh);
+        snprintf(err, errlen, "reload: out of memory");
+        return -ENOMEM;
+    }
+    w->retired = ret;
+    int rc = 0;
+    size_t opened = 0;
+    for (; opened < n; opened++) {
+        char tmp[PATH_MAX];
+        rc = copy_to_temp(w->paths[opened], tmp, sizeof tmp);
+        if (rc < 0) {
+            snprintf(err, errlen, "%s: cannot copy for reload: %s", w->paths[opened], strerror(-rc));
+            break;
+        }
+        char why[512];
+        rc = sio__plugin_open(tmp, &fresh[opened], why, sizeof why);
+        unlink(tmp);    /* the mapping stays; the name is not needed */
+        if (rc < 0) {
+            /* name the file the user gave, not our temporary copy */
+            const char *colon = strstr(why, ": ");
+            snprintf(err, errlen, "%s%s", w->paths[opened], colon ? colon : ": cannot load");
+            break;
+        }
+        /* the namespaces served are registered with the hub: keep them */
+        const struct sio_plugin *o = w->plugins[opened].desc, *d = fresh[opened].desc;
+        for (size_t k = 0; !rc; k++) {
+            const char *a = sio__plugin_nsp(o, k), *b = sio__plugin_nsp(d, k);
+            if (!a && !b)
+                break;
+            if (!a || !b || strcmp(a, b) != 0) {
+                snprintf(err, errlen, "%s: the new file serves other namespaces "
+                         "(restart the worker to change them)", w->paths[opened]);
+                rc = -EINVAL;
+            }
+        }
+        if (rc < 0) {
+            opened++;
+            break;
+        }
+    }
+    if (rc < 0) {
+        for (size_t i = opened; i-- > 0;)
+            if (fresh[i].dl)
+                sio__plugin_close(&fresh[i]);
+        free(fresh);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        w->retired[w->nretired] = w->plugins[i];    /* dl + path stay ours */
+        /* The descriptor is read by shards: publish with a release store. */
+        __atomic_store_n(&w->plugins[i].desc, fresh[i].desc, __ATOMIC_RELEASE);
+        w->plugins[i].dl = fresh[i].dl;
+        w->plugins[i].path = fresh[i].path;
+        w->nretired++;
+    }
+    atomic_fetch_add(&w->gen, 1);
+    free(fresh);
+    return 0;
 }

@@ -16,7 +16,8 @@ APT_PACKAGES=(
   libevent-dev libnghttp2-dev libwslay-dev libmsgpack-dev libjansson-dev
   libzmq3-dev libssl-dev libcriterion-dev libhttp-parser-dev zlib1g-dev
   nodejs npm python3 python3-socketio python3-aiohttp python3-websocket
-  python3-requests python3-msgpack valgrind
+  python3-requests python3-msgpack python3-zmq valgrind chromium
+  redis-server libhiredis-dev python3-redis gnuplot-nox
 )
 
 log() { printf '== %s\n' "$*" >&2; }
@@ -37,7 +38,11 @@ setup() {
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
-  if [[ -f tests/interop/package.json && ! -d tests/interop/node_modules ]]; then
+  # npm install when node_modules is missing or older than the package files
+  if [[ -f tests/interop/package.json &&
+        ( ! -f tests/interop/node_modules/.package-lock.json ||
+          tests/interop/package.json -nt tests/interop/node_modules/.package-lock.json ||
+          tests/interop/package-lock.json -nt tests/interop/node_modules/.package-lock.json ) ]]; then
     log "npm install (tests/interop)"
     (cd tests/interop && npm install --no-audit --no-fund --loglevel=error >/dev/null)
   fi
@@ -160,6 +165,12 @@ test_all() {
   fi
   count_suite out-of-tree bash tests/e2e/out_of_tree.sh
   count_suite c-client bash tests/e2e/c_client.sh
+  count_suite config bash tests/e2e/config.sh
+  count_suite browser node tests/e2e/browser_chat.mjs
+  count_suite split bash tests/e2e/split.sh
+  count_suite client-cmd bash tests/e2e/client_cmd.sh
+  count_suite bench-smoke bash tests/e2e/bench_smoke.sh
+  count_suite bridge /usr/bin/python3 tests/interop/bridge_test.py build
   trap - ERR
   echo "$PASSED passed, $FAILED failed"
   [[ $FAILED == 0 ]]

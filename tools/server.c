@@ -20,11 +20,14 @@
 #include "worker.h"
 #include "gateway/gateway.h"
 #include "server.h"
+#include "config.h"
+#include "bridge.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "tools.server");
 
 #define MAX_PLUGINS 64
 #define MAX_STATICS 32
+#define MAX_BRIDGES 8
 
 static void server_usage(FILE *f)
 {
@@ -61,6 +64,13 @@ static void server_usage(FILE *f)
         "                            (alias --no-compression)\n"
         "  --compression-threshold N compress polling bodies of N bytes or more (default 1024)\n"
         "  --static PREFIX=DIR       serve files of DIR under URL PREFIX (repeatable)\n"
+        "  --static-file URL=FILE[:TYPE]  serve FILE at exactly URL, as Content-Type TYPE\n"
+        "                            (default: by extension); repeatable\n"
+        "  --static-default-file NAME  file a directory URL serves (default index.html)\n"
+        "  --upstream http://HOST:PORT  forward every other request to this HTTP app\n"
+        "  --config FILE             read flags from a JSON file; command-line flags win\n"
+        "  --bridge URL              relay python-socketio / socket.io emitters from Redis:\n"
+        "                            redis://HOST[:PORT][/CHANNEL] (repeatable; docs/BRIDGES.md)\n"
         "  --help                    show this help\n");
 }
 
@@ -118,7 +128,9 @@ enum {
     /* HTTP options */
     OPT_CORS_ORIGINS, OPT_CORS_CRED, OPT_NO_CORS_CRED, OPT_CORS_MODE, OPT_COOKIE,
     OPT_NO_COMPRESSION, OPT_COMPRESSION_THRESHOLD, OPT_STATIC,
+    OPT_STATIC_FILE, OPT_STATIC_DEFAULT, OPT_UPSTREAM, OPT_CONFIG,
     OPT_ALLOW_UPGRADES, OPT_NO_ALLOW_UPGRADES, OPT_EIO_LOG_LEVEL, OPT_SIO_LOG_LEVEL,
+    OPT_BRIDGE,
 };
 
 /* --engineio-log-level / --socketio-log-level: topic prefixes of each layer
@@ -135,6 +147,18 @@ static bool cookie_name_ok(const char *s)
         if (*s <= 0x20 || *s >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", *s))
             return false;
     return true;
+}
+
+/* Set by sio_server_run_gateway() (tools/roles.c): run only the gateway,
+ * against the role's zmq context and hub endpoints; --plugin not needed. */
+static const struct sio_server_role *role;
+
+int sio_server_run_gateway(int argc, char **argv, const struct sio_server_role *r)
+{
+    role = r;
+    int rc = sio_cmd_server(argc, argv);
+    role = NULL;
+    return rc;
 }
 
 int sio_cmd_server(int argc, char **argv)
@@ -165,10 +189,18 @@ int sio_cmd_server(int argc, char **argv)
         { "socketio-log-level", required_argument, NULL, OPT_SIO_LOG_LEVEL },
         { "compression-threshold", required_argument, NULL, OPT_COMPRESSION_THRESHOLD },
         { "static", required_argument, NULL, OPT_STATIC },
+        { "static-file", required_argument, NULL, OPT_STATIC_FILE },
+        { "static-default-file", required_argument, NULL, OPT_STATIC_DEFAULT },
+        { "upstream", required_argument, NULL, OPT_UPSTREAM },
+        { "config", required_argument, NULL, OPT_CONFIG },
+        { "bridge", required_argument, NULL, OPT_BRIDGE },
         { NULL, 0, NULL, 0 },
     };
     const char *plugins[MAX_PLUGINS];
     size_t nplugins = 0;
+    const char *bridges[MAX_BRIDGES];
+    size_t nbridges = 0;
+    sio_bridge *br[MAX_BRIDGES] = { 0 };
     struct sio_gateway_cfg gcfg = {
         .host = "127.0.0.1", .port = 5000, .path = "/socket.io/", .engineio_path = NULL,
         .ping_interval_ms = 25000, .ping_timeout_ms = 20000, .max_payload = 1000000,
@@ -180,6 +212,22 @@ int sio_cmd_server(int argc, char **argv)
     int log_level = -1, eio_log_level = -1, sio_log_level = -1;
     unsigned long long v;
     bool polling, websocket;
+
+    /* --config FILE: its flags go first, so the command line's win */
+    static const char *const cfg_rep[] = { "plugin", "static", "static-file", "bridge", NULL };
+    static const char *const cfg_maps[] = { "static", "static-file", NULL };
+    static const char *const cfg_lists[] = { "transports", "cors-allowed-origins", NULL };
+    static const char *const cfg_excl[] = { "help", "config", NULL };
+    const struct sio_config_spec cspec = { .cmd = "sio server", .opts = opts,
+        .repeatable = cfg_rep, .maps = cfg_maps, .lists = cfg_lists, .excluded = cfg_excl };
+    char **cargv;
+    int cargc, crc = sio_config_argv(&cspec, argc, argv, &cargc, &cargv);
+    if (crc)
+        return crc;
+    if (cargv) {
+        argc = cargc;
+        argv = cargv;
+    }
 
     opterr = 0;
     optind = 1;
@@ -301,6 +349,33 @@ int sio_cmd_server(int argc, char **argv)
             statics[gcfg.nstatics++] = (struct sio_static_mount){ .prefix = optarg, .dir = eq + 1 };
             gcfg.statics = statics;
             break;
+        case OPT_STATIC_FILE: {
+            struct sio_static_mount sm = { 0 };
+            if (!sio_config_split_static_file(optarg, &sm.prefix, &sm.file, &sm.content_type))
+                return bad_usage("bad --static-file '%s' (URL=FILE[:CONTENT-TYPE], the URL starting with '/')", optarg);
+            if (gcfg.nstatics == MAX_STATICS)
+                return bad_usage("too many --static and --static-file (at most %d)", MAX_STATICS);
+            statics[gcfg.nstatics++] = sm;
+            gcfg.statics = statics;
+            break;
+        }
+        case OPT_STATIC_DEFAULT:
+            if (!*optarg || strchr(optarg, '/') || !strcmp(optarg, ".") || !strcmp(optarg, ".."))
+                return bad_usage("bad --static-default-file '%s' (a file name, no '/')", optarg);
+            gcfg.static_default_file = optarg;
+            break;
+        case OPT_UPSTREAM:
+            if (strncmp(optarg, "http://", 7) != 0 || !optarg[7])
+                return bad_usage("bad --upstream '%s' (http://HOST:PORT)", optarg);
+            gcfg.upstream = optarg;
+            break;
+        case OPT_BRIDGE:
+            if (nbridges == MAX_BRIDGES)
+                return bad_usage("too many --bridge (at most %d)", MAX_BRIDGES);
+            bridges[nbridges++] = optarg;
+            break;
+        case OPT_CONFIG:    /* read by sio_config_argv() above */
+            break;
         case ':':
             return bad_usage("%s needs a value", argv[optind - 1]);
         default:
@@ -309,7 +384,7 @@ int sio_cmd_server(int argc, char **argv)
     }
     if (optind < argc)
         return bad_usage("unexpected argument '%s'", argv[optind]);
-    if (nplugins == 0)
+    if (nplugins == 0 && !role)
         return bad_usage("at least one --plugin is required%s", "");
     if (log_level >= 0)
         sio_log_set_level((enum sio_log_level)log_level);
@@ -331,7 +406,7 @@ int sio_cmd_server(int argc, char **argv)
     sio_hub *hub = NULL;
     sio_worker *worker = NULL;
     sio_gateway *gw = NULL;
-    void *zctx = zmq_ctx_new();
+    void *zctx = role ? role->zmq_ctx : zmq_ctx_new();
     if (!zctx) {
         fprintf(stderr, "sio server: cannot create the zmq context: %s\n", zmq_strerror(errno));
         return 1;
@@ -342,16 +417,20 @@ int sio_cmd_server(int argc, char **argv)
         .workers = SIO_BUS_INPROC_WORKERS,
     };
     struct sio_hub_cfg hcfg = { .zmq_ctx = zctx, .ep = ep };
-    if (sio_hub_new(&hub, &hcfg, err, sizeof err) < 0)
+    if (!role && sio_hub_new(&hub, &hcfg, err, sizeof err) < 0)
         goto out;
     struct sio_worker_cfg wcfg = {
         .zmq_ctx = zctx, .hub_endpoint = ep.workers,
         .plugin_paths = plugins, .nplugins = nplugins, .threads = workers,
     };
-    if (sio_worker_new(&worker, &wcfg, err, sizeof err) < 0)
+    if (!role && sio_worker_new(&worker, &wcfg, err, sizeof err) < 0)
         goto out;
+    for (size_t i = 0; !role && i < nbridges; i++)
+        if (sio_bridge_start(&br[i], zctx, ep.workers, bridges[i], err, sizeof err) < 0)
+            goto out;
     gcfg.zmq_ctx = zctx;
-    gcfg.ep = ep;
+    gcfg.ep = role ? role->ep : ep;
+    gcfg.at_least_once = role != NULL;  /* split roles: a worker may die alone */
     if (sio_gateway_new(&gw, &gcfg, err, sizeof err) < 0)
         goto out;
 
@@ -367,13 +446,18 @@ int sio_cmd_server(int argc, char **argv)
     while (sigwait(&stop, &sig) != 0)
         ;
     sio_log_info(topic, "signal %d: stopping", sig);
+    if (role && role->on_stop)
+        role->on_stop(gw, sig);
     status = 0;
 out:
     if (status != 0)
         fprintf(stderr, "sio server: %s\n", err[0] ? err : "cannot start");
+    for (size_t i = 0; i < nbridges; i++)
+        sio_bridge_stop(&br[i]);
     sio_gateway_destroy(&gw);
     sio_worker_destroy(&worker);
     sio_hub_destroy(&hub);
-    zmq_ctx_term(zctx);
+    if (!role)
+        zmq_ctx_term(zctx);
     return status;
 }

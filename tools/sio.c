@@ -3,6 +3,10 @@
 #include <string.h>
 #include <sio/sio.h>
 #include "server.h"
+#include "roles.h"
+#include "bench/bench.h"
+#include "client_cmd.h"
+#include "bridge_cmd.h"
 
 static void usage(FILE *f)
 {
@@ -11,6 +15,15 @@ static void usage(FILE *f)
         "\n"
         "commands:\n"
         "  server      run a Socket.IO server with handler plugins (sio server --help)\n"
+        "  client URL  connect to a Socket.IO server, print its events, emit stdin lines\n"
+        "              (sio client --help)\n"
+        "  bench       a Socket.IO load generator (sio bench --help)\n"
+        "  bridge      relay Redis (python-socketio, socket.io emitters) to a hub (sio bridge --help)\n"
+        "  hub         run the hub of a split deployment (sio hub --help)\n"
+        "  gateway     run a gateway against a hub (sio gateway --help)\n"
+        "  worker      run handler plugins against a hub; SIGHUP reloads (sio worker --help)\n"
+        "  emit        emit an event to clients through a hub (sio emit --help)\n"
+        "  keygen OUT  write a CURVE key pair for a tcp:// bus\n"
         "  help        show this help\n"
         "  --version   print the version\n");
 }
@@ -33,6 +46,22 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "server") == 0)
         return sio_cmd_server(argc - 1, argv + 1);
+    if (strcmp(cmd, "hub") == 0)
+        return sio_cmd_hub(argc - 1, argv + 1);
+    if (strcmp(cmd, "gateway") == 0)
+        return sio_cmd_gateway(argc - 1, argv + 1);
+    if (strcmp(cmd, "worker") == 0)
+        return sio_cmd_worker(argc - 1, argv + 1);
+    if (strcmp(cmd, "emit") == 0)
+        return sio_cmd_emit(argc - 1, argv + 1);
+    if (strcmp(cmd, "keygen") == 0)
+        return sio_cmd_keygen(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench") == 0)
+        return sio_cmd_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "client") == 0)
+        return sio_cmd_client(argc - 1, argv + 1);
+    if (strcmp(cmd, "bridge") == 0)
+        return sio_cmd_bridge(argc - 1, argv + 1);
     fprintf(stderr, "sio: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

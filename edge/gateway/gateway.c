@@ -14,6 +14,8 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +162,7 @@ static void http_on_close(struct sio_http_conn *h, void *ud)
 {
     struct gw_conn *c = ud;
     gw_session_conn_closed(c);
+    sio_upstream_detach(&c->up);
     c->http = NULL;
     conn_unlink(c);
 }
@@ -435,8 +438,14 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
         static const char nf[] = "Not Found";
         const struct sio_static *m = req->upgrade ? NULL
                                    : sio_static_match(gw->statics, gw->nstatics, req);
-        if (m) {
+        if (m && !gw->upstream) {
             sio_static_serve(m, h, req);
+            return;
+        }
+        if (m && sio_static_try(m, h, req))
+            return;
+        if (gw->upstream && !req->upgrade) {
+            sio_upstream_forward(gw->upstream, t->base, h, req, c->remote, &c->up);
             return;
         }
         if (req->upgrade) {
@@ -577,6 +586,19 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(t->base);
 }
 
+/* The hub forgets a gateway it has not heard from (its sockets are dropped
+ * at the workers): a HEARTBEAT event, route [33, "", gw id], every second. */
+static void hb_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_thread *t = arg;
+    struct sio_env env;
+    sio_env_init(&env, SIO_ENV_HEARTBEAT);
+    env.gw = (struct sio_str){ t->gw->id, SIO_GW_ID_LEN };
+    env.nsp = (struct sio_str){ "", 0 };
+    env.sid = env.gw;
+    gw_bus_send(t, &env);
+}
+
 static void reap_cb(evutil_socket_t fd, short what, void *arg)
 {
     gw_session_reap(arg);
@@ -586,6 +608,7 @@ static void *thread_main(void *arg)
 {
     struct gw_thread *t = arg;
     event_active(t->sub_ev, EV_READ, 0);    /* the FD is edge-triggered: drain once */
+    hb_cb(-1, 0, t);                        /* the hub learns of us at once */
     event_base_dispatch(t->base);
     t->stopping = true;
     for (int i = 0; i < t->nlis; i++)
@@ -621,6 +644,8 @@ static void thread_clear(struct gw_thread *t)
         event_free(t->stop_ev);
     if (t->reap_ev)
         event_free(t->reap_ev);
+    if (t->hb_ev)
+        event_free(t->hb_ev);
     if (t->dealer)
         zmq_close(t->dealer);
     if (t->sub)
@@ -725,7 +750,7 @@ static int bind_listeners(struct sio_gateway *gw, char *err, size_t errlen)
     return 0;
 }
 
-/* Copy the HTTP part of the configuration (CORS, cookie, static mounts);
+/* Copy the HTTP part of the configuration (CORS, cookie, static mounts, upstream);
  * the cfg's pointers are not kept. */
 static int http_cfg_init(struct sio_gateway *gw, const struct sio_gateway_cfg *cfg,
                          char *err, size_t errlen)
@@ -744,11 +769,30 @@ static int http_cfg_init(struct sio_gateway *gw, const struct sio_gateway_cfg *c
         if (!gw->statics)
             goto nomem;
         for (size_t i = 0; i < cfg->nstatics; i++) {
-            int r = sio_static_init(&gw->statics[gw->nstatics], cfg->statics[i].prefix,
-                                    cfg->statics[i].dir, err, errlen);
+            const struct sio_static_mount *sm = &cfg->statics[i];
+            int r = sm->file ? sio_static_init_file(&gw->statics[gw->nstatics], sm->prefix,
+                                                    sm->file, sm->content_type, err, errlen)
+                             : sio_static_init(&gw->statics[gw->nstatics], sm->prefix, sm->dir,
+                                               err, errlen);
             if (r < 0)
                 return r;
             gw->nstatics++;
+            if (cfg->static_default_file && (r = sio_static_set_default_file(
+                    &gw->statics[i], cfg->static_default_file, err, errlen)) < 0)
+                return r;
+        }
+    }
+    gw->cfg.static_default_file = NULL;
+    gw->cfg.upstream = NULL;
+    if (cfg->upstream) {
+        gw->upstream = calloc(1, sizeof *gw->upstream);
+        if (!gw->upstream)
+            goto nomem;
+        int r = sio_upstream_init(gw->upstream, cfg->upstream, err, errlen);
+        if (r < 0) {
+            free(gw->upstream);
+            gw->upstream = NULL;
+            return r;
         }
     }
     return 0;
@@ -764,6 +808,9 @@ static void http_cfg_clear(struct sio_gateway *gw)
     for (size_t i = 0; i < gw->nstatics; i++)
         sio_static_clear(&gw->statics[i]);
     free(gw->statics);
+    if (gw->upstream)
+        sio_upstream_clear(gw->upstream);
+    free(gw->upstream);
 }
 
 static void use_threads_once(void)
@@ -840,6 +887,11 @@ int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *
      * than dropping events or commands (docs/ARCHITECTURE.md). */
     zmq_setsockopt(t->dealer, ZMQ_SNDHWM, &zero, sizeof zero);
     zmq_setsockopt(t->sub, ZMQ_RCVHWM, &zero, sizeof zero);
+    if (sio_bus_secure(t->dealer, cfg->ep.curve, 0) < 0 ||
+        sio_bus_secure(t->sub, cfg->ep.curve, 0) < 0) {
+        snprintf(err, errlen, "gateway: CURVE keys: %s", zmq_strerror(zmq_errno()));
+        goto fail;
+    }
     if (zmq_connect(t->dealer, cfg->ep.events) < 0) {
         snprintf(err, errlen, "%s: %s", cfg->ep.events, zmq_strerror(zmq_errno()));
         goto fail;
@@ -858,7 +910,10 @@ int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *
     t->sub_ev = event_new(t->base, fd, EV_READ | EV_PERSIST, sub_cb, t);
     t->stop_ev = event_new(t->base, -1, 0, stop_cb, t);
     t->reap_ev = event_new(t->base, -1, 0, reap_cb, t);
-    if (!t->sub_ev || !t->stop_ev || !t->reap_ev || event_add(t->sub_ev, NULL) < 0)
+    t->hb_ev = event_new(t->base, -1, EV_PERSIST, hb_cb, t);
+    const struct timeval hb_tv = { 1, 0 };
+    if (!t->sub_ev || !t->stop_ev || !t->reap_ev || !t->hb_ev || event_add(t->sub_ev, NULL) < 0 ||
+        event_add(t->hb_ev, &hb_tv) < 0)
         goto fail;
     if (pthread_create(&gw->thread, NULL, thread_main, t) != 0) {
         snprintf(err, errlen, "gateway: cannot start thread");
@@ -878,6 +933,72 @@ fail:
     return r;
 }
 
+/* ---------- graceful stop ---------- */
+
+struct gw_drain {
+    struct event *ev;       /* runs drain_cb on the gateway thread */
+    bool started;           /* gateway thread only */
+    _Atomic int left;       /* sessions still open; -1 until the first check */
+};
+
+static void drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_thread *t = arg;
+    struct gw_drain *d = t->gw->drain;
+    if (!d->started) {
+        d->started = true;
+        for (int i = 0; i < t->nlis; i++)
+            evconnlistener_disable(t->lis[i]);
+        /* one DISCONNECT_CMD per namespace: the packet "1" reaches every
+         * socket, the workers see "server disconnect" */
+        size_t nn = t->nsps.n, k = 0, it = 0;
+        char **names = calloc(nn ? nn : 1, sizeof *names);
+        struct gw_map_ent *e = NULL;
+        while (names && k < nn && (e = gw_map_next(&t->nsps, e, &it)) != NULL)
+            names[k++] = strndup(e->key, e->klen);
+        for (size_t i = 0; i < k; i++) {
+            if (!names[i])
+                continue;
+            struct sio_env env;
+            sio_env_init(&env, SIO_ENV_DISCONNECT_CMD);
+            env.nsp = (struct sio_str){ names[i], strlen(names[i]) };
+            gw_sio_command(t, &env);
+            free(names[i]);
+        }
+        free(names);
+        sio_log_info(topic, "gateway %s draining: %zu sessions", t->gw->id, t->sessions.n);
+    }
+    atomic_store(&d->left, (int)t->sessions.n);
+    if (t->sessions.n) {
+        struct timeval tv = { 0, 50000 };
+        event_add(d->ev, &tv);
+    }
+}
+
+int sio_gateway_drain(sio_gateway *gw, unsigned timeout_ms)
+{
+    if (!gw || !gw->started || gw->drain)
+        return -EINVAL;
+    struct gw_drain *d = calloc(1, sizeof *d);
+    if (!d)
+        return -ENOMEM;
+    atomic_init(&d->left, -1);
+    d->ev = evtimer_new(gw->t.base, drain_cb, &gw->t);
+    if (!d->ev) {
+        free(d);
+        return -ENOMEM;
+    }
+    gw->drain = d;
+    event_active(d->ev, EV_TIMEOUT, 0);
+    for (unsigned waited = 0;; waited += 20) {
+        int left = atomic_load(&d->left);
+        if (left == 0 || waited >= timeout_ms)
+            return left < 0 ? (int)1 : left;
+        struct timespec ts = { 0, 20 * 1000000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
 uint16_t sio_gateway_port(const sio_gateway *gw)
 {
     return gw->port;
@@ -891,6 +1012,10 @@ void sio_gateway_destroy(sio_gateway **gw_p)
     if (gw->started) {
         event_active(gw->t.stop_ev, EV_TIMEOUT, 0);
         pthread_join(gw->thread, NULL);
+    }
+    if (gw->drain) {
+        event_free(gw->drain->ev);
+        free(gw->drain);
     }
     thread_clear(&gw->t);
     http_cfg_clear(gw);

@@ -25,10 +25,13 @@ enum sio_cors_mode {
     SIO_CORS_JS,            /* socket.io's `cors` option: fixed headers, 204 preflight */
 };
 
-/* One --static mount: URL prefix -> directory. */
+/* One --static mount: URL prefix -> directory; or one --static-file: URL
+ * (exactly) -> file, when file is set (dir is then unused). */
 struct sio_static_mount {
     const char *prefix;     /* starts with '/' */
     const char *dir;
+    const char *file;       /* a file mount */
+    const char *content_type;   /* file mount: NULL = by extension */
 };
 
 struct sio_gateway_cfg {
@@ -52,14 +55,26 @@ struct sio_gateway_cfg {
     size_t compression_threshold;       /* compress bodies >= this; 0 = 1024 */
     const struct sio_static_mount *statics;
     size_t nstatics;
+    bool at_least_once;                 /* keep each event until its worker confirms it
+                                         * (EVENT_DONE); re-send after a TAKEOVER */
     bool no_upgrades;                   /* allowUpgrades off: handshake says "upgrades":[],
                                          * a WebSocket for a polling sid gets 400 "Bad request" */
+    const char *static_default_file;    /* served for a directory URL; NULL = "index.html" */
+    const char *upstream;               /* "http://HOST:PORT": forward other requests; NULL = 404 */
 };
 
 int  sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *err, size_t errlen);
 /* The bound TCP port (useful with port 0). */
 uint16_t sio_gateway_port(const sio_gateway *gw);
 void sio_gateway_destroy(sio_gateway **gw_p);
+
+/* Graceful stop, before sio_gateway_destroy() (any thread but the
+ * gateway's): stop accepting connections, disconnect every socket from its
+ * namespace (the client sees "io server disconnect" and may reconnect to
+ * another gateway; the workers get DISCONNECT "server disconnect"), then
+ * wait up to timeout_ms for the clients to close their sessions. Returns
+ * the number of Engine.IO sessions still open (0: drained). Call once. */
+int  sio_gateway_drain(sio_gateway *gw, unsigned timeout_ms);
 
 #pragma GCC visibility pop
 

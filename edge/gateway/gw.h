@@ -21,6 +21,7 @@
 #include "http/http1.h"
 #include "http/cors.h"
 #include "http/static.h"
+#include "http/upstream.h"
 #include "ws/ws.h"
 
 /* ---- map.c: string -> pointer hash map (keys copied) ---- */
@@ -109,6 +110,7 @@ struct gw_conn {
     struct gw_session *sess;    /* WS: its session; HTTP: session of the pending GET */
     uint8_t enc;                /* enum sio_http_enc for the current polling GET */
     char remote[64];
+    struct sio_upstream_req *up;    /* request forwarded upstream, in flight */
 };
 
 /* ---- Socket.IO (socket.c, room.c) ---- */
@@ -134,6 +136,10 @@ struct gw_sock {
     size_t nrooms, roomcap;
     unsigned mark, excl;        /* broadcast dedup generations */
     struct sio_buf session_blob;
+    /* at-least-once (cfg.at_least_once): events sent but not yet confirmed
+     * by an EVENT_DONE, oldest first, re-sent after a TAKEOVER */
+    struct gw_pending *pend, **pend_tail;
+    int64_t seq;                /* last event sequence number */
 };
 
 struct gw_thread {
@@ -143,6 +149,7 @@ struct gw_thread {
     int nlis;
     struct event *stop_ev;
     struct event *reap_ev;
+    struct event *hb_ev;        /* HEARTBEAT to the hub every second */
     void *dealer, *sub;
     struct event *sub_ev;
     struct sio_buf envbuf;      /* envelope encoding scratch */
@@ -172,11 +179,13 @@ struct sio_gateway {
     char *cors_origins;
     struct sio_static *statics;
     size_t nstatics;
+    struct sio_upstream *upstream;  /* NULL: none */
     char id[SIO_GW_ID_LEN + 1];
     uint16_t port;
     struct gw_thread t;
     pthread_t thread;
     bool started;
+    struct gw_drain *drain;         /* sio_gateway_drain() state; freed by destroy */
 };
 
 /* gateway.c */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 #include <sio/sio.h>
 #include "gw.h"
 #include "proto/eio.h"
@@ -67,6 +68,61 @@ void gw_nsps_clear(struct gw_thread *t)
     t->selcap = t->nsel = 0;
 }
 
+/* ---------- at-least-once: events kept until their worker confirms ---------- */
+
+struct gw_pending {
+    struct gw_pending *next;
+    int64_t seq;
+    size_t rlen, elen;
+    unsigned char bytes[];      /* route frame, then envelope frame */
+};
+
+static void pending_clear(struct gw_sock *k)
+{
+    while (k->pend) {
+        struct gw_pending *p = k->pend;
+        k->pend = p->next;
+        free(p);
+    }
+    k->pend_tail = &k->pend;
+}
+
+/* Keep a copy of the frames of the event just sent (t->envbuf). */
+static void pending_keep(struct gw_thread *t, struct gw_sock *k, const struct sio_env *env)
+{
+    char route[1 + SIO_MAX_NSP_LEN + 1 + 128];
+    int rl = sio_bus_route_make(route, sizeof route, (int)env->kind, env->nsp.p, env->nsp.len,
+                                env->sid.p, env->sid.len);
+    if (rl < 0)
+        return;
+    struct gw_pending *p = malloc(sizeof *p + (size_t)rl + t->envbuf.len);
+    if (!p) {
+        sio_log_warn(topic, "out of memory: event of %s kept for no re-delivery", k->sid);
+        return;
+    }
+    p->next = NULL;
+    p->seq = env->confirm;
+    p->rlen = (size_t)rl;
+    p->elen = t->envbuf.len;
+    memcpy(p->bytes, route, (size_t)rl);
+    memcpy(p->bytes + rl, t->envbuf.data, t->envbuf.len);
+    if (!k->pend_tail)
+        k->pend_tail = &k->pend;
+    *k->pend_tail = p;
+    k->pend_tail = &p->next;
+}
+
+static void pending_done(struct gw_sock *k, int64_t upto)
+{
+    while (k->pend && k->pend->seq <= upto) {
+        struct gw_pending *p = k->pend;
+        k->pend = p->next;
+        free(p);
+    }
+    if (!k->pend)
+        k->pend_tail = &k->pend;
+}
+
 static void env_sock(struct gw_sock *k, struct sio_env *env, enum sio_env_kind kind)
 {
     sio_env_init(env, kind);
@@ -106,6 +162,7 @@ static void sock_remove(struct gw_sock *k, const char *reason)
             break;
         }
     sio_buf_clear(&k->session_blob);
+    pending_clear(k);
     free(k);
     if (n->socks.n == 0) {
         gw_map_del(&t->nsps, n->name, n->name_len);
@@ -181,7 +238,16 @@ static void dispatch(struct gw_session *s, const struct sio_packet_hdr *h,
     env.data.len = h->data_len;
     env.bins = (struct sio_env_bin *)bins;
     env.nbins = nbins;
+    /* the last SESSION blob rides along, so that a worker adopting the
+     * socket after its worker died restores the user session (BUS.md) */
+    if (k->session_blob.len)
+        env.session = (struct sio_str){ (const char *)k->session_blob.data, k->session_blob.len };
+    bool keep = ev && s->t->gw->cfg.at_least_once;
+    if (keep)
+        env.confirm = ++k->seq;
     gw_bus_send(s->t, &env);
+    if (keep)
+        pending_keep(s->t, k, &env);
 }
 
 static void bin_reset(struct gw_session *s)
@@ -495,6 +561,35 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
     if (!n)
         return;
     switch (env->kind) {
+    case SIO_ENV_EVENT_DONE: {
+        struct gw_sock *k = find_sock(n, &env->sid);
+        if (k)
+            pending_done(k, env->confirm);
+        break;
+    }
+    case SIO_ENV_TAKEOVER:
+        /* the worker of these sockets died: send each one again (CONNECT
+         * with its session: the new worker adopts it without on_connect),
+         * then its unconfirmed events, oldest first; the hub holds back
+         * their events until this CONNECT */
+        for (size_t i = 0; i < env->nrooms; i++) {
+            struct gw_sock *k = find_sock(n, &env->rooms[i]);
+            if (!k || !k->connected)
+                continue;
+            struct sio_env c;
+            env_sock(k, &c, SIO_ENV_CONNECT);
+            c.session = k->session_blob.len
+                ? (struct sio_str){ (const char *)k->session_blob.data, k->session_blob.len }
+                : (struct sio_str){ "{}", 2 };
+            gw_bus_send(t, &c);
+            size_t nre = 0;
+            for (struct gw_pending *p = k->pend; p; p = p->next, nre++)
+                if (zmq_send(t->dealer, p->bytes, p->rlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+                    zmq_send(t->dealer, p->bytes + p->rlen, p->elen, ZMQ_DONTWAIT) < 0)
+                    sio_log_warn(topic, "re-send failed: %s", zmq_strerror(zmq_errno()));
+            sio_log_info(topic, "takeover of %s on %s: %zu events sent again", k->sid, n->name, nre);
+        }
+        break;
     case SIO_ENV_CONNECT_OK: {
         struct gw_sock *k = find_sock(n, &env->sid);
         if (!k || k->connected)

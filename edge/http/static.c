@@ -41,10 +41,62 @@ int sio_static_init(struct sio_static *m, const char *prefix, const char *dir,
     return 0;
 }
 
+int sio_static_init_file(struct sio_static *m, const char *url, const char *file,
+                         const char *ctype, char *err, size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    if (url[0] != '/') {
+        snprintf(err, errlen, "static URL '%s' must start with '/'", url);
+        return -EINVAL;
+    }
+    if (ctype && (!*ctype || strpbrk(ctype, "\r\n") || strlen(ctype) > 100)) {
+        snprintf(err, errlen, "static file '%s': bad content type", file);
+        return -EINVAL;
+    }
+    char *path = realpath(file, NULL);
+    struct stat st;
+    if (!path || stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "static file '%s': %s", file, path ? "not a regular file" : strerror(errno));
+        free(path);
+        return -EINVAL;
+    }
+    m->file = path;
+    m->prefix = strdup(url);
+    /* by the name as configured, not its realpath (python's rule) */
+    m->ctype = strdup(ctype ? ctype : sio_static_content_type(file));
+    if (!m->prefix || !m->ctype) {
+        sio_static_clear(m);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    m->prefix_len = strlen(url);
+    return 0;
+}
+
+int sio_static_set_default_file(struct sio_static *m, const char *name, char *err, size_t errlen)
+{
+    if (!*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+        strlen(name) > 255) {
+        snprintf(err, errlen, "bad static default file '%s' (a file name, no '/')", name);
+        return -EINVAL;
+    }
+    char *dup = strdup(name);
+    if (!dup) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    free(m->index);
+    m->index = dup;
+    return 0;
+}
+
 void sio_static_clear(struct sio_static *m)
 {
     free(m->prefix);
     free(m->root);
+    free(m->file);
+    free(m->ctype);
+    free(m->index);
     memset(m, 0, sizeof *m);
 }
 
@@ -52,8 +104,14 @@ const struct sio_static *sio_static_match(const struct sio_static *m, size_t n,
                                           const struct sio_http_req *req)
 {
     const struct sio_static *best = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (m[i].file && req->path_len == m[i].prefix_len &&
+            memcmp(req->path, m[i].prefix, req->path_len) == 0)
+            return &m[i];
     for (size_t i = 0; i < n; i++) {
         size_t pl = m[i].prefix_len;
+        if (m[i].file)
+            continue;
         if (req->path_len < pl || memcmp(req->path, m[i].prefix, pl) != 0)
             continue;
         /* "/static" covers "/static" and "/static/...", not "/staticx" */
@@ -149,23 +207,38 @@ static void not_found(struct sio_http_conn *c)
                    "Not Found", 9);
 }
 
-void sio_static_serve(const struct sio_static *m, struct sio_http_conn *c,
-                      const struct sio_http_req *req)
+/* Answer req from m. With fallthrough, a missing or refused file or a
+ * method other than GET/HEAD gets no reply and false. */
+static bool serve(const struct sio_static *m, struct sio_http_conn *c,
+                  const struct sio_http_req *req, bool fallthrough)
 {
+    bool found = true;
     if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
+        if (fallthrough)
+            return false;
         sio_http_reply(c, "405 Method Not Allowed",
                        "Allow: GET, HEAD\r\nContent-Type: text/plain\r\nContent-Length: 18\r\n",
                        false, "Method Not Allowed", 18);
-        return;
+        return true;
+    }
+    const char *index = m->index ? m->index : "index.html";
+    const char *ctype = m->ctype;
+    char *path = NULL;
+    char *file = NULL;
+    int fd = -1;
+    struct stat st;
+    if (m->file) {
+        file = strdup(m->file);
+        if (!file || stat(file, &st) < 0)
+            goto nf;
+        goto found;
     }
     const char *rest = req->path + m->prefix_len;
     size_t restlen = req->path_len - m->prefix_len;
     size_t rl = strlen(m->root);
-    /* root + '/' + decoded rest + "/index.html" */
-    size_t cap = rl + restlen + 16;
-    char *path = malloc(cap);
-    char *file = NULL;
-    int fd = -1;
+    /* root + '/' + decoded rest + '/' + index */
+    size_t cap = rl + restlen + strlen(index) + 4;
+    path = malloc(cap);
     if (!path)
         goto nf;
     memcpy(path, m->root, rl);
@@ -176,23 +249,24 @@ void sio_static_serve(const struct sio_static *m, struct sio_http_conn *c,
     }
     size_t pl = strlen(path);
     if (path[pl - 1] == '/')
-        memcpy(path + pl, "index.html", 11);
+        strcpy(path + pl, index);
     file = resolve_under(m->root, path);
-    struct stat st;
     if (!file || stat(file, &st) < 0)
         goto nf;
     if (S_ISDIR(st.st_mode)) {
         pl = strlen(path);
-        memcpy(path + pl, "/index.html", 12);
+        path[pl] = '/';
+        strcpy(path + pl + 1, index);
         free(file);
         file = resolve_under(m->root, path);
         if (!file || stat(file, &st) < 0)
             goto nf;
     }
+found:
     if (!S_ISREG(st.st_mode))
         goto nf;
     char pre[160];
-    snprintf(pre, sizeof pre, "Content-Type: %s\r\n", sio_static_content_type(file));
+    snprintf(pre, sizeof pre, "Content-Type: %s\r\n", ctype ? ctype : sio_static_content_type(file));
     if (req->method == HTTP_HEAD) {
         char head[220];
         snprintf(head, sizeof head, "%sContent-Length: %lld\r\n", pre, (long long)st.st_size);
@@ -215,8 +289,23 @@ void sio_static_serve(const struct sio_static *m, struct sio_http_conn *c,
     evbuffer_free(body);
     goto out;
 nf:
-    not_found(c);
+    found = !fallthrough;
+    if (found)
+        not_found(c);
 out:
     free(file);
     free(path);
+    return found;
+}
+
+void sio_static_serve(const struct sio_static *m, struct sio_http_conn *c,
+                      const struct sio_http_req *req)
+{
+    serve(m, c, req, false);
+}
+
+bool sio_static_try(const struct sio_static *m, struct sio_http_conn *c,
+                    const struct sio_http_req *req)
+{
+    return serve(m, c, req, true);
 }

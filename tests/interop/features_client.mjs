@@ -6,6 +6,7 @@
 //
 // Prints "ok - name" / "not ok - name: reason", then "N passed, N failed".
 import { io } from "socket.io-client";
+import { Fetch } from "engine.io-client";
 import { isDeepStrictEqual, inspect } from "node:util";
 
 let url = "http://127.0.0.1:18010";
@@ -185,6 +186,29 @@ await check("sessions kept across events, separate per namespace, gone after rec
   const b = await conn();
   eq(await call(b, "sess_get"), {}, "new socket");
 });
+
+// HTTP compression: polling over fetch() (Node's fetch sends Accept-Encoding
+// and decodes gzip/deflate; the default XHR transport of Node sends none).
+// A wrapped fetch records each response's Content-Encoding.
+const seenEnc = [];
+const realFetch = globalThis.fetch;
+globalThis.fetch = async (...a) => {
+  const r = await realFetch(...a);
+  seenEnc.push(r.headers.get("content-encoding"));
+  return r;
+};
+for (const enc of ["gzip", "deflate"]) {
+  await check(`${enc} polling response (4 KB echo) decoded by the JS client`, async (conn) => {
+    seenEnc.length = 0;
+    const a = await conn("/", { transports: [Fetch], upgrade: false,
+                                extraHeaders: { "Accept-Encoding": enc } });
+    const big = "é✓ sio ".repeat(700).slice(0, 4096);
+    eq(await call(a, "echo", big), ["any", "echo", "/", big], "echo");
+    eq(a.io.engine.transport.name, "polling", "transport");
+    assert(seenEnc.includes(enc), `no ${enc} response among ${JSON.stringify(seenEnc)}`);
+  });
+}
+globalThis.fetch = realFetch;
 
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

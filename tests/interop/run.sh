@@ -6,7 +6,8 @@
 # Starts the servers the suites need on free loopback ports (from
 # SIO_INTEROP_BASE_PORT, default 18001), waits for their "listening" line,
 # runs js_client.mjs, py_client.py, raw_test.py and replay.py (with sio also
-# features_client.mjs, chat_client.mjs and upgrades_test.py), stops the
+# features_client.mjs, py_features.py, chat_client.mjs, upgrades_test.py and
+# static_test.py, which starts its own servers), stops the
 # servers by PID and prints one "N passed, N failed" line summing all suites.
 #
 #   sio:   $SIO_BIN (build/tools/sio) server --plugin $SIO_PLUGIN_DIR/echo/echo.so ...
@@ -32,7 +33,7 @@ MODE=sio
 for arg in "$@"; do
     case "$arg" in
         --ref) MODE=ref ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $arg" >&2; exit 2 ;;
     esac
 done
@@ -190,6 +191,13 @@ if [ "$MODE" = sio ]; then
     fi
 fi
 
+# --- the same features with python-socketio (and gzip/deflate polling), sio only
+if [ "$MODE" = sio ] && [ -f "$SIO_PLUGIN_DIR/demo4/demo4.so" ]; then
+    SERVER=("$SIO_BIN" server --plugin "$SIO_PLUGIN_DIR/demo4/demo4.so")
+    start_server pyfeatures
+    run_suite py_features "$PY" "$HERE/py_features.py" --url "$U:$PORT_pyfeatures"
+fi
+
 # --- chat rooms (issue 4): a chat server of its own, sio only
 if [ "$MODE" = sio ]; then
     if [ -f "$SIO_PLUGIN_DIR/chat/chat.so" ]; then
@@ -207,6 +215,13 @@ if [ "$MODE" = sio ]; then
     SERVER=("$SIO_BIN" server --plugin "$SIO_PLUGIN_DIR/echo/echo.so")
     start_server noupgrades --no-allow-upgrades
     run_suite upgrades "$PY" "$HERE/upgrades_test.py" --port "$PORT_noupgrades"
+fi
+
+# --- static files, traversal, --upstream (issue 4), sio only: the test
+# makes its own files and upstream and starts its own sio servers
+if [ "$MODE" = sio ]; then
+    run_suite static "$PY" "$HERE/static_test.py" --sio "$SIO_BIN" \
+        --plugin "$SIO_PLUGIN_DIR/echo/echo.so"
 fi
 
 echo "$TOTAL_PASS passed, $TOTAL_FAIL failed"

@@ -17,6 +17,7 @@ static const enum sio_env_kind all_kinds[] = {
     SIO_ENV_EMIT, SIO_ENV_ACK, SIO_ENV_JOIN, SIO_ENV_LEAVE, SIO_ENV_CLOSE_ROOM,
     SIO_ENV_DISCONNECT_CMD, SIO_ENV_CONNECT_OK, SIO_ENV_CONNECT_ERR, SIO_ENV_SESSION,
     SIO_ENV_RAW_SEND, SIO_ENV_HELLO, SIO_ENV_HEARTBEAT, SIO_ENV_BYE,
+    SIO_ENV_EVENT_DONE, SIO_ENV_TAKEOVER, SIO_ENV_GATEWAY_GONE,
 };
 #define NKINDS (sizeof(all_kinds) / sizeof(all_kinds[0]))
 
@@ -81,6 +82,7 @@ static void fill_full(struct sio_env *e, enum sio_env_kind kind)
     e->remote = S("127.0.0.1:5555");
     e->session = (struct sio_str){ "\x00\x01\xff", 3 };
     e->ts = 1700000000123;
+    e->confirm = 42;
 }
 
 static void assert_same_env(const struct sio_env *a, const struct sio_env *b)
@@ -110,6 +112,7 @@ static void assert_same_env(const struct sio_env *a, const struct sio_env *b)
     assert_same_str(a->remote, b->remote);
     assert_same_str(a->session, b->session);
     cr_assert_eq(a->ts, b->ts);
+    cr_assert_eq(a->confirm, b->confirm);
 }
 
 /* Decode from an exact-size heap copy so that ASan sees any over-read. */
@@ -846,4 +849,22 @@ Test(envelope, python_packed_seeds_decode)
         }
         sio_env_clear(&env);
     }
+}
+
+Test(envelope, confirm_is_cf_and_refused_when_not_a_positive_int)
+{
+    struct sio_env in, out;
+    struct sio_buf b = SIO_BUF_INIT;
+    sio_env_init(&in, SIO_ENV_EVENT_DONE);
+    in.confirm = INT64_MAX;
+    cr_assert_eq(sio_env_encode(&in, &b), 0);
+    cr_assert_eq(sio_env_decode(b.data, b.len, &out), 0);
+    cr_assert_eq(out.confirm, INT64_MAX);
+    sio_env_clear(&out);
+    sio_buf_clear(&b);
+    /* {"v":1,"k":26,"cf":-1} and {"v":1,"k":26,"cf":"1"} */
+    const uint8_t neg[] = { 0x83, 0xa1, 'v', 0x01, 0xa1, 'k', 26, 0xa2, 'c', 'f', 0xff };
+    const uint8_t str[] = { 0x83, 0xa1, 'v', 0x01, 0xa1, 'k', 26, 0xa2, 'c', 'f', 0xa1, '1' };
+    cr_assert_eq(decode_bytes(neg, sizeof neg), SIO_ERR_ENVELOPE);
+    cr_assert_eq(decode_bytes(str, sizeof str), SIO_ERR_ENVELOPE);
 }

@@ -182,8 +182,12 @@ Test(hub, dead_worker_is_skipped)
     cr_assert(worker_recv(w, 1000, &kind, sid, sizeof sid, NULL));
     /* no heartbeat: after the timeout the namespace has no live worker */
     usleep(3600 * 1000);
+    /* its socket is to be taken over: the gateways are told (docs/BUS.md) */
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_TAKEOVER);
+    cr_assert_str_eq(f.topic, "*");
+    cr_assert(e->nrooms == 1 && fgw_str_eq(e->rooms[0], "s1") && fgw_str_eq(e->nsp, "/"));
     fgw_send_kind(&f, SIO_ENV_CONNECT, "/", "s2", -1, NULL);
-    struct sio_env *e = fgw_expect(&f, SIO_ENV_CONNECT_ERR);
+    e = fgw_expect(&f, SIO_ENV_CONNECT_ERR);
     fgw_assert_json(e, "{\"message\":\"Invalid namespace\"}");
     /* the old socket's events are dropped, not crashed on */
     fgw_send_kind(&f, SIO_ENV_EVENT, "/", "s1", -1, "[\"x\"]");

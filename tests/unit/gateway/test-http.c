@@ -7,6 +7,7 @@
 #include "http/cors.h"
 #include "http/compress.h"
 #include "http/static.h"
+#include "http/upstream.h"
 
 static struct sio_http_hdr hdrs[8];
 
@@ -171,4 +172,67 @@ Test(http, static_types_and_match)
     cr_assert_eq(sio_static_match(m + 1, 1, &r), NULL);
     sio_static_clear(&m[0]);
     sio_static_clear(&m[1]);
+}
+
+Test(http, static_file_mounts_and_default_file)
+{
+    char err[256];
+    struct sio_static m[3];
+    cr_assert_eq(sio_static_init(&m[0], "/", "/tmp", err, sizeof err), 0);
+    cr_assert_eq(sio_static_init_file(&m[1], "/", "/etc/passwd", NULL, err, sizeof err), 0);
+    cr_assert_str_eq(m[1].ctype, "application/octet-stream");
+    cr_assert_eq(sio_static_init_file(&m[2], "/x.json", "/etc/passwd", "text/plain", err,
+                                      sizeof err), 0);
+    cr_assert_str_eq(m[2].ctype, "text/plain");
+    struct sio_static bad;
+    cr_assert_lt(sio_static_init_file(&bad, "/d", "/tmp", NULL, err, sizeof err), 0);
+    cr_assert(strstr(err, "not a regular file"));
+    cr_assert_lt(sio_static_init_file(&bad, "/d", "/nonexistent-file-of-test", NULL, err,
+                                      sizeof err), 0);
+    cr_assert_lt(sio_static_init_file(&bad, "d", "/etc/passwd", NULL, err, sizeof err), 0);
+    cr_assert_lt(sio_static_init_file(&bad, "/d", "/etc/passwd", "a\r\nb", err, sizeof err), 0);
+    /* an exact file URL wins over a directory prefix; only exactly */
+    struct sio_http_req r = mkreq(HTTP_GET, NULL);
+    r.path = "/";
+    r.path_len = 1;
+    cr_assert_eq(sio_static_match(m, 3, &r), &m[1]);
+    r.path = "/x.json";
+    r.path_len = strlen(r.path);
+    cr_assert_eq(sio_static_match(m, 3, &r), &m[2]);
+    r.path = "/x.json/more";
+    r.path_len = strlen(r.path);
+    cr_assert_eq(sio_static_match(m, 3, &r), &m[0]);
+    cr_assert_eq(sio_static_match(m + 1, 2, &r), NULL);
+    cr_assert_eq(sio_static_set_default_file(&m[0], "home.html", err, sizeof err), 0);
+    cr_assert_str_eq(m[0].index, "home.html");
+    cr_assert_lt(sio_static_set_default_file(&m[0], "a/b.html", err, sizeof err), 0);
+    cr_assert_lt(sio_static_set_default_file(&m[0], "..", err, sizeof err), 0);
+    cr_assert_lt(sio_static_set_default_file(&m[0], "", err, sizeof err), 0);
+    for (int i = 0; i < 3; i++)
+        sio_static_clear(&m[i]);
+}
+
+Test(http, upstream_url)
+{
+    struct sio_upstream u;
+    char err[256];
+    cr_assert_eq(sio_upstream_init(&u, "http://127.0.0.1:8080", err, sizeof err), 0);
+    cr_assert_str_eq(u.host, "127.0.0.1");
+    cr_assert_eq(u.port, 8080);
+    sio_upstream_clear(&u);
+    cr_assert_eq(sio_upstream_init(&u, "http://[::1]:9000/", err, sizeof err), 0);
+    cr_assert_str_eq(u.host, "::1");
+    cr_assert_eq(u.port, 9000);
+    sio_upstream_clear(&u);
+    cr_assert_eq(sio_upstream_init(&u, "http://localhost", err, sizeof err), 0);
+    cr_assert_eq(u.port, 80);
+    sio_upstream_clear(&u);
+    static const char *const bad[] = {
+        "https://127.0.0.1:1", "http://", "127.0.0.1:80", "http://h:1/app", "http://h:1/?q",
+        "http://u@h:1", "http://h:0", "http://h:70000",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_lt(sio_upstream_init(&u, bad[i], err, sizeof err), 0, "%s", bad[i]);
+        cr_assert(strstr(err, "bad upstream"), "%s: %s", bad[i], err);
+    }
 }

@@ -1,0 +1,116 @@
+/* bridge_cmd.c: `sio bridge --hub ENDPOINT URL...`: run Redis bridges as a
+ * process of their own, sending to a hub's "workers" endpoint (ipc:// or
+ * tcp://), until SIGINT/SIGTERM. Exit status: 0 after a signal, 1 when a
+ * bridge cannot start, 2 on bad usage. docs/BRIDGES.md. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+#include <sio/sio.h>
+#include "bridge.h"
+#include "bridge_cmd.h"
+
+SIO_LOG_TOPIC_STATIC(topic, "tools.bridge");
+
+#define MAX_BRIDGES 16
+
+static void bridge_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: sio bridge --hub ENDPOINT [--log-level L] URL...\n"
+        "\n"
+        "Relay messages published by python-socketio managers (RedisManager,\n"
+        "pickle or JSON) and @socket.io/redis-emitter to the clients of a sio hub.\n"
+        "\n"
+        "  --hub ENDPOINT     the hub's workers endpoint (ipc://... or tcp://...)\n"
+        "  --log-level L      error|warn|info|debug|trace\n"
+        "  URL                redis://[:password@]host[:port][/channel]\n"
+        "                     (channel default 'socketio'; a number is a db, ignored)\n"
+        "\n"
+        "The bridge logs its counters (in, delivered, ignored, rejected) every minute.\n"
+        "In one process, use `sio server --bridge URL` instead.\n");
+}
+
+int sio_cmd_bridge(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "hub", required_argument, NULL, 'H' },
+        { "log-level", required_argument, NULL, 'l' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *hub = NULL;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (c) {
+        case 'H':
+            hub = optarg;
+            break;
+        case 'l': {
+            int l = sio_log_level_parse(optarg);
+            if (l < 0) {
+                fprintf(stderr, "sio bridge: bad --log-level '%s'\n", optarg);
+                return 2;
+            }
+            sio_log_set_level((enum sio_log_level)l);
+            break;
+        }
+        case 'h':
+            bridge_usage(stdout);
+            return 0;
+        case ':':
+            fprintf(stderr, "sio bridge: %s needs a value\n", argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "sio bridge: unknown option '%s'\n", argv[optind - 1]);
+            bridge_usage(stderr);
+            return 2;
+        }
+    }
+    int n = argc - optind;
+    if (!hub || n < 1 || n > MAX_BRIDGES) {
+        fprintf(stderr, "sio bridge: need --hub ENDPOINT and 1 to %d URLs\n", MAX_BRIDGES);
+        bridge_usage(stderr);
+        return 2;
+    }
+
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+
+    void *zctx = zmq_ctx_new();
+    if (!zctx) {
+        fprintf(stderr, "sio bridge: cannot create the zmq context\n");
+        return 1;
+    }
+    sio_bridge *br[MAX_BRIDGES] = { 0 };
+    int status = 0;
+    char err[512];
+    for (int i = 0; i < n; i++) {
+        if (sio_bridge_start(&br[i], zctx, hub, argv[optind + i], err, sizeof err) < 0) {
+            fprintf(stderr, "sio bridge: %s\n", err);
+            status = 1;
+            break;
+        }
+    }
+    if (status == 0) {
+        printf("bridging %d url(s) to %s\n", n, hub);
+        fflush(stdout);
+        int sig = 0;
+        while (sigwait(&stop, &sig) != 0)
+            ;
+        sio_log_info(topic, "signal %d: stopping", sig);
+    }
+    for (int i = 0; i < n; i++)
+        sio_bridge_stop(&br[i]);
+    zmq_ctx_term(zctx);
+    return status;
+}
