@@ -11,7 +11,7 @@
 #include <string.h>
 #include <zmq.h>
 #include <sio/sio.h>
-#include "bridge.h"
+#include "dispatch.h"
 #include "bridge_cmd.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "tools.bridge");
@@ -91,11 +91,11 @@ int sio_cmd_bridge(int argc, char **argv)
         fprintf(stderr, "sio bridge: cannot create the zmq context\n");
         return 1;
     }
-    sio_bridge *br[MAX_BRIDGES] = { 0 };
+    sio_bridge_any *br[MAX_BRIDGES] = { 0 };
     int status = 0;
     char err[512];
     for (int i = 0; i < n; i++) {
-        if (sio_bridge_start(&br[i], zctx, hub, argv[optind + i], err, sizeof err) < 0) {
+        if (sio_bridge_any_start(&br[i], zctx, hub, argv[optind + i], err, sizeof err) < 0) {
             fprintf(stderr, "sio bridge: %s\n", err);
             status = 1;
             break;
@@ -110,7 +110,7 @@ int sio_cmd_bridge(int argc, char **argv)
         sio_log_info(topic, "signal %d: stopping", sig);
     }
     for (int i = 0; i < n; i++)
-        sio_bridge_stop(&br[i]);
+        sio_bridge_any_stop(&br[i]);
     zmq_ctx_term(zctx);
     return status;
 }

@@ -21,7 +21,7 @@
 #include "gateway/gateway.h"
 #include "server.h"
 #include "config.h"
-#include "bridge.h"
+#include "dispatch.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "tools.server");
 
@@ -200,7 +200,7 @@ int sio_cmd_server(int argc, char **argv)
     size_t nplugins = 0;
     const char *bridges[MAX_BRIDGES];
     size_t nbridges = 0;
-    sio_bridge *br[MAX_BRIDGES] = { 0 };
+    sio_bridge_any *br[MAX_BRIDGES] = { 0 };
     struct sio_gateway_cfg gcfg = {
         .host = "127.0.0.1", .port = 5000, .path = "/socket.io/", .engineio_path = NULL,
         .ping_interval_ms = 25000, .ping_timeout_ms = 20000, .max_payload = 1000000,
@@ -426,7 +426,7 @@ int sio_cmd_server(int argc, char **argv)
     if (!role && sio_worker_new(&worker, &wcfg, err, sizeof err) < 0)
         goto out;
     for (size_t i = 0; !role && i < nbridges; i++)
-        if (sio_bridge_start(&br[i], zctx, ep.workers, bridges[i], err, sizeof err) < 0)
+        if (sio_bridge_any_start(&br[i], zctx, ep.workers, bridges[i], err, sizeof err) < 0)
             goto out;
     gcfg.zmq_ctx = zctx;
     gcfg.ep = role ? role->ep : ep;
@@ -453,7 +453,7 @@ out:
     if (status != 0)
         fprintf(stderr, "sio server: %s\n", err[0] ? err : "cannot start");
     for (size_t i = 0; i < nbridges; i++)
-        sio_bridge_stop(&br[i]);
+        sio_bridge_any_stop(&br[i]);
     sio_gateway_destroy(&gw);
     sio_worker_destroy(&worker);
     sio_hub_destroy(&hub);
