@@ -22,7 +22,8 @@
 typedef int (*sio_bridge_send_fn)(void *ud, const char *topic, const struct sio_env *env);
 
 /* One python-socketio manager message (a pickle from 5.7.2, JSON from
- * 5.14+). Returns the number of commands sent (> 0), 0 when the message is
+ * 5.14+), bare or in kombu's envelope (KombuManager over Redis: a JSON
+ * object whose base64 "body" is the message). Returns the number of commands sent (> 0), 0 when the message is
  * valid but carries nothing for us (e.g. method "callback"), < 0 when it is
  * rejected (err says why): -EPERM for a pickle that would build objects,
  * SIO_ERR_PROTO / SIO_ERR_JSON / SIO_ERR_SHAPE / SIO_ERR_ATTACH for

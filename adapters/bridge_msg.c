@@ -272,13 +272,44 @@ static int py_dispatch(json_t *msg, const struct sio_pickle *pk, sio_bridge_send
     return 0;
 }
 
+static int py_message(const void *buf, size_t len, bool outer, sio_bridge_send_fn send,
+                      void *ud, char *err, size_t errlen);
+
+/* kombu's envelope (KombuManager over Redis publishes on "/<db>.<channel>"):
+ * {"body": base64, "properties": {"body_encoding": "base64"}, ...}; the
+ * body is the manager's pickle or JSON. */
+static int kombu_body(json_t *msg, sio_bridge_send_fn send, void *ud, char *err,
+                      size_t errlen)
+{
+    const json_t *body = json_object_get(msg, "body");
+    const char *enc = json_string_value(json_object_get(json_object_get(msg, "properties"),
+                                                        "body_encoding"));
+    if (!json_is_string(body) || !enc || strcmp(enc, "base64") != 0)
+        return failf(err, errlen, SIO_ERR_SHAPE, "kombu: body is not base64");
+    size_t n = json_string_length(body);
+    uint8_t *raw = malloc(n + 1);
+    if (!raw)
+        return -ENOMEM;
+    long k = sio_base64_decode(json_string_value(body), n, raw);
+    int rc = k > 0 ? py_message(raw, (size_t)k, false, send, ud, err, errlen)
+                   : failf(err, errlen, SIO_ERR_BASE64, "kombu: bad base64 body");
+    free(raw);
+    return rc;
+}
+
 int sio_bridge_py_message(const void *buf, size_t len, sio_bridge_send_fn send, void *ud,
                           char *err, size_t errlen)
 {
-    const uint8_t *p = buf;
-    int rc;
     if (err && errlen)
         err[0] = 0;
+    return py_message(buf, len, true, send, ud, err, errlen);
+}
+
+static int py_message(const void *buf, size_t len, bool outer, sio_bridge_send_fn send,
+                      void *ud, char *err, size_t errlen)
+{
+    const uint8_t *p = buf;
+    int rc;
     if (len == 0)
         return failf(err, errlen, SIO_ERR_PROTO, "python: empty message");
     if (p[0] == 0x80) {
@@ -293,7 +324,10 @@ int sio_bridge_py_message(const void *buf, size_t len, sio_bridge_send_fn send, 
     json_t *msg = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
     if (!msg)
         return failf(err, errlen, SIO_ERR_JSON, "python: neither a pickle nor JSON: %s", je.text);
-    rc = py_dispatch(msg, NULL, send, ud, err, errlen);
+    if (outer && !json_object_get(msg, "method") && json_object_get(msg, "body"))
+        rc = kombu_body(msg, send, ud, err, errlen);
+    else
+        rc = py_dispatch(msg, NULL, send, ud, err, errlen);
     json_decref(msg);
     return rc;
 }

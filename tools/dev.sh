@@ -17,7 +17,7 @@ APT_PACKAGES=(
   libzmq3-dev libssl-dev libcriterion-dev libhttp-parser-dev zlib1g-dev
   nodejs npm python3 python3-socketio python3-aiohttp python3-websocket
   python3-requests python3-msgpack python3-zmq valgrind chromium
-  redis-server libhiredis-dev python3-redis gnuplot-nox
+  redis-server libhiredis-dev python3-redis python3-kombu gnuplot-nox
 )
 
 log() { printf '== %s\n' "$*" >&2; }

@@ -2,7 +2,8 @@
  *
  * One thread per bridge owns an event_base, the hiredis connection and a
  * zmq DEALER connected to the hub's "workers" endpoint. It SUBSCRIBEs to
- * python-socketio's channel and PSUBSCRIBEs to "socket.io#*" and
+ * python-socketio's channel and PSUBSCRIBEs to "/[0-9]*.<channel>" (kombu's
+ * fanout channels: KombuManager over Redis), "socket.io#*" and
  * "socket.io-request#*" (@socket.io/redis-emitter), turns each message into
  * bus commands (bridge_msg.c) and sends them [topic, envelope] without
  * blocking (a full queue counts the message as rejected). When Redis goes
@@ -47,6 +48,7 @@ struct sio_bridge {
     int port;
     char password[256];
     char channel[256];
+    char kombu[300];      /* kombu's fanout channels: "/<db>.<channel>" */
     unsigned backoff_ms;
     bool stopping;
     bool subscribed;
@@ -160,7 +162,16 @@ static void on_message(redisAsyncContext *ac, void *r, void *priv)
         rep->element[0]->type != REDIS_REPLY_STRING)
         return;
     const char *kind = rep->element[0]->str;
-    if (strcmp(kind, "message") == 0 && rep->element[2]->type == REDIS_REPLY_STRING) {
+    bool kombu = strcmp(kind, "pmessage") == 0 && rep->elements >= 4 &&
+                 rep->element[1]->type == REDIS_REPLY_STRING &&
+                 strcmp(rep->element[1]->str, b->kombu) == 0 &&
+                 rep->element[3]->type == REDIS_REPLY_STRING;
+    if (kombu) {
+        atomic_fetch_add(&b->in, 1);
+        int rc = sio_bridge_py_message(rep->element[3]->str, rep->element[3]->len,
+                                       send_env, b, err, sizeof err);
+        count(b, rc, "python-socketio (kombu)", err);
+    } else if (strcmp(kind, "message") == 0 && rep->element[2]->type == REDIS_REPLY_STRING) {
         atomic_fetch_add(&b->in, 1);
         int rc = sio_bridge_py_message(rep->element[2]->str, rep->element[2]->len,
                                        send_env, b, err, sizeof err);
@@ -213,7 +224,8 @@ static void on_connect(const redisAsyncContext *cac, int status)
     if (b->password[0])
         redisAsyncCommand(ac, on_auth, b, "AUTH %s", b->password);
     redisAsyncCommand(ac, on_message, b, "SUBSCRIBE %s", b->channel);
-    redisAsyncCommand(ac, on_message, b, "PSUBSCRIBE %s %s", "socket.io#*", "socket.io-request#*");
+    redisAsyncCommand(ac, on_message, b, "PSUBSCRIBE %s %s %s", "socket.io#*", "socket.io-request#*",
+                      b->kombu);
 }
 
 static void on_disconnect(const redisAsyncContext *cac, int status)
@@ -322,6 +334,7 @@ int sio_bridge_start(sio_bridge **out, void *zmq_ctx, const char *hub_endpoint,
     int rc = parse_url(b, url, err, errlen);
     if (rc < 0)
         goto fail;
+    snprintf(b->kombu, sizeof b->kombu, "/[0-9]*.%s", b->channel);
     rc = -ENOMEM;
     if (pipe2(b->wake, O_NONBLOCK | O_CLOEXEC) < 0) {
         rc = -errno;

@@ -72,7 +72,7 @@ def bridge_subscribed(r, timeout=20):
     end = time.time() + timeout
     while time.time() < end:
         try:
-            if r.pubsub_numsub('socketio')[0][1] >= 1 and r.pubsub_numpat() >= 2:
+            if r.pubsub_numsub('socketio')[0][1] >= 1 and r.pubsub_numpat() >= 3:
                 return True
         except redis.exceptions.ConnectionError:
             pass
@@ -186,7 +186,7 @@ def main():
         line = srv.stdout.readline()
         ok(line.startswith('listening on'), 'sio server --bridge starts')
         r = redis.Redis(host='127.0.0.1', port=rport)
-        ok(bridge_subscribed(r), 'the bridge subscribes to "socketio" and psubscribes socket.io#*')
+        ok(bridge_subscribed(r), 'the bridge subscribes to "socketio" and psubscribes socket.io#* and kombu\'s channel')
 
         c = Client('http://127.0.0.1:%d' % sport, rurl)
         sids = {}
@@ -243,6 +243,13 @@ def main():
         pub_json({'method': 'emit', 'event': 'js_r2', 'data': [7], 'namespace': NSP, 'room': 'r2'})
         ok(c.event('c', 'js_r2') and marker() and not c.got('a', 'js_r2'),
            'JSON: enter_room then emit to that room')
+
+        # --- python-socketio 5.7.2 KombuManager over Redis (kombu envelope) ---
+        km = socketio.KombuManager(rurl + '/0', write_only=True)
+        km.emit('kombu_room', {'k': 2}, room='r1', namespace=NSP)
+        ea = c.event('a', 'kombu_room')
+        ok(ea and ea['args'] == [{'k': 2}] and c.event('b', 'kombu_room') and marker() and
+           not c.got('c', 'kombu_room'), 'python-socketio 5.7.2 KombuManager (redis://) emit to a room')
 
         # --- @socket.io/redis-emitter ---
         c.send(op='remit', id=1, nsp=NSP, to='r1', event='node_room', args=['n', {'$bin': '0102'}])

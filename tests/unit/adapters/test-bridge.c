@@ -145,6 +145,22 @@ Test(bridge_py, py572_disconnect_close_room_callback)
     sink_clear(&s);
 }
 
+Test(bridge_py, kombu_envelope_over_redis)
+{
+    struct sink s = { 0 };
+    cr_assert_eq(py("py572_kombu_over_redis_emit.json", &s), 1);
+    cr_assert_eq(s.env[0].kind, SIO_ENV_EMIT);
+    eq(&s.env[0].nsp, "/jobs");
+    eq(&s.env[0].data, "[\"job_done\",{\"id\":7}]");
+    list_eq(s.env[0].rooms, s.env[0].nrooms, L("someSid"));
+    sink_clear(&s);
+    /* one level only: a kombu envelope inside a kombu envelope is refused */
+    static const char inner[] = "{\"body\":\"eyJib2R5IjoiZUE9PSIsInByb3BlcnRpZXMiOnsiYm9keV9lbmNvZGluZyI6ImJhc2U2NCJ9fQ==\","
+                                "\"properties\":{\"body_encoding\":\"base64\"}}";
+    cr_assert_lt(sio_bridge_py_message(inner, sizeof inner - 1, capture, &s, NULL, 0), 0);
+    cr_assert_eq(s.n, 0);
+}
+
 Test(bridge_py, json_emit_forms)
 {
     struct sink s = { 0 };
