@@ -29,6 +29,8 @@ static void bridge_usage(FILE *f)
         "  --hub ENDPOINT     the hub's workers endpoint (ipc://... or tcp://...)\n"
         "  --log-level L      error|warn|info|debug|trace\n"
         "  URL                redis://[:password@]host[:port][/channel]\n"
+        "                     amqp://[user[:pass]@]host[:port][/vhost][?exchange=NAME]\n"
+        "                     kafka://host:port[,host:port...][/topic]\n"
         "                     (channel default 'socketio'; a number is a db, ignored)\n"
         "\n"
         "The bridge logs its counters (in, delivered, ignored, rejected) every minute.\n"

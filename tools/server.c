@@ -69,8 +69,9 @@ static void server_usage(FILE *f)
         "  --static-default-file NAME  file a directory URL serves (default index.html)\n"
         "  --upstream http://HOST:PORT  forward every other request to this HTTP app\n"
         "  --config FILE             read flags from a JSON file; command-line flags win\n"
-        "  --bridge URL              relay python-socketio / socket.io emitters from Redis:\n"
-        "                            redis://HOST[:PORT][/CHANNEL] (repeatable; docs/BRIDGES.md)\n"
+        "  --bridge URL              relay python-socketio / socket.io emitters from a broker:\n"
+        "                            redis://HOST[:PORT][/CHANNEL], amqp://USER:PASS@HOST[:PORT]/VHOST,\n"
+        "                            kafka://HOST:PORT[/TOPIC] (repeatable; docs/BRIDGES.md)\n"
         "  --help                    show this help\n");
 }
 

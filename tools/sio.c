@@ -18,7 +18,7 @@ static void usage(FILE *f)
         "  client URL  connect to a Socket.IO server, print its events, emit stdin lines\n"
         "              (sio client --help)\n"
         "  bench       a Socket.IO load generator (sio bench --help)\n"
-        "  bridge      relay Redis (python-socketio, socket.io emitters) to a hub (sio bridge --help)\n"
+        "  bridge      relay Redis/AMQP/Kafka emitters to a hub (sio bridge --help)\n"
         "  hub         run the hub of a split deployment (sio hub --help)\n"
         "  gateway     run a gateway against a hub (sio gateway --help)\n"
         "  worker      run handler plugins against a hub; SIGHUP reloads (sio worker --help)\n"

@@ -1,0 +1,514 @@
+/* amqp.c: the AMQP bridge (rabbitmq-c), python-socketio's KombuManager and
+ * AioPikaManager on RabbitMQ.
+ *
+ * Those managers publish each message to a fanout exchange named after
+ * their channel ("socketio"; non-durable, not auto-delete) and every server
+ * reads it through its own queue bound to that exchange (kombu: a
+ * non-durable queue "flask-socketio.<uuid>" with x-expires 300 s). The
+ * body is a pickle (5.7.2: content type application/data, encoding
+ * binary; aio-pika: no content type) or JSON (5.14+: text/plain, utf-8):
+ * sio_bridge_py_message() tells them apart and turns them into bus
+ * commands.
+ *
+ * One thread per bridge owns the rabbitmq-c connection (blocking, with
+ * timeouts) and a zmq DEALER connected to the hub's "workers" endpoint. It
+ * declares the exchange with kombu's arguments (falling back to a passive
+ * declaration if someone declared it otherwise), declares its own queue
+ * "sio-bridge.<random>" (non-durable, x-expires 300 s, so that a short
+ * connection loss loses nothing), binds, consumes with acks, and sends
+ * [topic, envelope] to the hub without blocking (a full queue counts the
+ * message as rejected). When the broker goes away it reconnects with
+ * backoff (100 ms doubling to 5 s) and declares everything again.
+ * sio__bridge_amqp_stop() sets a flag that the thread polls every 200 ms.
+ */
+#include "dispatch.h"
+
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <zmq.h>
+#include <sio/error.h>
+#include <sio/log.h>
+#include "buf.h"
+
+SIO_LOG_TOPIC_STATIC(topic, "bridge.amqp");
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define STATS_EVERY_S 60
+#define POLL_MS 200
+#define TIMEOUT_S 5
+#define HEARTBEAT_S 30
+#define QUEUE_EXPIRES_MS 300000     /* as KombuManager / AioPikaManager */
+#define MAX_BODY (16u << 20)
+
+struct amqp_bridge {
+    pthread_t thread;
+    bool started;
+    atomic_bool stopping;
+    void *zsock;
+    struct sio_buf enc;
+    char host[256];
+    int port;
+    char user[128], password[128], vhost[128];
+    char exchange[128];
+    char queue[160];
+    unsigned backoff_ms;
+    atomic_uint_fast64_t in, delivered, ignored, rejected, reconnects;
+    uint64_t last_in;
+    time_t last_stats;
+};
+
+#define URL_FORM "amqp://[user[:password]@]host[:port][/vhost][?exchange=NAME&queue=NAME]"
+
+static int pct_decode(char *dst, size_t cap, const char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = (unsigned char)s[i];
+        if (c == '%') {
+            char hex[3];
+            char *end;
+            if (i + 2 >= n || !isxdigit((unsigned char)s[i + 1]) ||
+                !isxdigit((unsigned char)s[i + 2]))
+                return -1;
+            hex[0] = s[i + 1], hex[1] = s[i + 2], hex[2] = 0;
+            c = (unsigned)strtoul(hex, &end, 16);
+            if (end != hex + 2)
+                return -1;
+            i += 2;
+        }
+        if (c == 0 || o + 1 >= cap)
+            return -1;
+        dst[o++] = (char)c;
+    }
+    dst[o] = 0;
+    return 0;
+}
+
+static int set_str(char *dst, size_t cap, const char *s, size_t n)
+{
+    return pct_decode(dst, cap, s, n);
+}
+
+/* kombu's forms: "amqp://guest:guest@host:5672//" is vhost "/", and so are
+ * "amqp://host" and "amqp://host/"; "amqp://host/v" is vhost "v". */
+static int parse_url(struct amqp_bridge *b, const char *url, char *err, size_t errlen)
+{
+    const char *p = url;
+    if (strncmp(p, "amqp://", 7) != 0)
+        goto bad;
+    p += 7;
+    snprintf(b->user, sizeof b->user, "guest");
+    snprintf(b->password, sizeof b->password, "guest");
+    snprintf(b->vhost, sizeof b->vhost, "/");
+    snprintf(b->exchange, sizeof b->exchange, "socketio");
+    b->port = 5672;
+    size_t auth_len = strcspn(p, "/?");
+    const char *at = memchr(p, '@', auth_len);
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (set_str(b->user, sizeof b->user, p, (size_t)((colon ? colon : at) - p)) < 0)
+            goto bad;
+        if (colon && set_str(b->password, sizeof b->password, colon + 1,
+                             (size_t)(at - colon - 1)) < 0)
+            goto bad;
+        p = at + 1;
+    }
+    size_t hl;
+    if (*p == '[') {
+        const char *rb = strchr(p, ']');
+        if (!rb)
+            goto bad;
+        hl = (size_t)(rb - p - 1);
+        if (hl >= sizeof b->host)
+            goto bad;
+        memcpy(b->host, p + 1, hl);
+        b->host[hl] = 0;
+        p = rb + 1;
+    } else {
+        hl = strcspn(p, ":/?");
+        if (hl >= sizeof b->host)
+            goto bad;
+        memcpy(b->host, p, hl);
+        b->host[hl] = 0;
+        p += hl;
+    }
+    if (!b->host[0])
+        snprintf(b->host, sizeof b->host, "127.0.0.1");
+    if (*p == ':') {
+        const char *port = ++p;
+        char *end;
+        long v = strtol(port, &end, 10);
+        if (end == port || v < 1 || v > 65535 || (*end && *end != '/' && *end != '?'))
+            goto bad;
+        b->port = (int)v;
+        p = end;
+    }
+    if (*p == '/') {
+        p++;
+        size_t vl = strcspn(p, "?");
+        if (vl > 0 && set_str(b->vhost, sizeof b->vhost, p, vl) < 0)
+            goto bad;
+        p += vl;
+    }
+    if (*p == '?') {
+        p++;
+        while (*p) {
+            size_t kl = strcspn(p, "=&");
+            if (p[kl] != '=')
+                goto bad;
+            const char *v = p + kl + 1;
+            size_t vl = strcspn(v, "&");
+            if ((kl == 8 && strncmp(p, "exchange", 8) == 0) ||
+                (kl == 7 && strncmp(p, "channel", 7) == 0)) {
+                if (vl == 0 || set_str(b->exchange, sizeof b->exchange, v, vl) < 0)
+                    goto bad;
+            } else if (kl == 5 && strncmp(p, "queue", 5) == 0) {
+                if (vl == 0 || set_str(b->queue, sizeof b->queue, v, vl) < 0)
+                    goto bad;
+            } else {
+                goto bad;
+            }
+            p = v + vl;
+            if (*p == '&')
+                p++;
+        }
+    } else if (*p) {
+        goto bad;
+    }
+    return 0;
+bad:
+    snprintf(err, errlen, "bad bridge url '%s' (" URL_FORM ")", url);
+    return -EINVAL;
+}
+
+static int send_env(void *ud, const char *topic_s, const struct sio_env *env)
+{
+    struct amqp_bridge *b = ud;
+    sio_buf_reset(&b->enc);
+    int rc = sio_env_encode(env, &b->enc);
+    if (rc < 0)
+        return rc;
+    if (zmq_send(b->zsock, topic_s, strlen(topic_s), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(b->zsock, b->enc.data, b->enc.len, ZMQ_DONTWAIT) < 0)
+        return -errno;
+    return 0;
+}
+
+static void on_body(struct amqp_bridge *b, const amqp_envelope_t *e)
+{
+    char err[256] = "";
+    char ctype[64] = "";
+    const amqp_basic_properties_t *pr = &e->message.properties;
+    if ((pr->_flags & AMQP_BASIC_CONTENT_TYPE_FLAG) && pr->content_type.len < sizeof ctype) {
+        memcpy(ctype, pr->content_type.bytes, pr->content_type.len);
+        ctype[pr->content_type.len] = 0;
+    }
+    atomic_fetch_add(&b->in, 1);
+    int rc;
+    if (e->message.body.len > MAX_BODY) {
+        rc = -E2BIG;
+        snprintf(err, sizeof err, "body of %zu bytes", e->message.body.len);
+    } else {
+        rc = sio_bridge_py_message(e->message.body.bytes, e->message.body.len, send_env, b,
+                                   err, sizeof err);
+    }
+    if (rc > 0) {
+        atomic_fetch_add(&b->delivered, 1);
+    } else if (rc == 0) {
+        atomic_fetch_add(&b->ignored, 1);
+    } else {
+        atomic_fetch_add(&b->rejected, 1);
+        if (rc == -EPERM)
+            sio_log_warn(topic, "python-socketio message (%s) rejected: %s",
+                         ctype[0] ? ctype : "no content type", err);
+        else
+            sio_log_debug(topic, "python-socketio message (%s) rejected: %s",
+                          ctype[0] ? ctype : "no content type",
+                          err[0] ? err : sio_strerror(rc));
+    }
+}
+
+static bool rpc_ok(struct amqp_bridge *b, amqp_rpc_reply_t r, const char *what)
+{
+    switch (r.reply_type) {
+    case AMQP_RESPONSE_NORMAL:
+        return true;
+    case AMQP_RESPONSE_NONE:
+        sio_log_info(topic, "%s:%d: %s: no reply", b->host, b->port, what);
+        return false;
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+        sio_log_info(topic, "%s:%d: %s: %s", b->host, b->port, what,
+                     amqp_error_string2(r.library_error));
+        return false;
+    case AMQP_RESPONSE_SERVER_EXCEPTION:
+        if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+            const amqp_connection_close_t *m = r.reply.decoded;
+            sio_log_error(topic, "%s:%d: %s: connection closed by the broker: %u %.*s", b->host,
+                          b->port, what, m->reply_code, (int)m->reply_text.len,
+                          (const char *)m->reply_text.bytes);
+        } else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+            const amqp_channel_close_t *m = r.reply.decoded;
+            sio_log_warn(topic, "%s:%d: %s: channel closed by the broker: %u %.*s", b->host,
+                         b->port, what, m->reply_code, (int)m->reply_text.len,
+                         (const char *)m->reply_text.bytes);
+        } else {
+            sio_log_error(topic, "%s:%d: %s: broker error (method 0x%08x)", b->host, b->port,
+                          what, (unsigned)r.reply.id);
+        }
+        return false;
+    }
+    return false;
+}
+
+/* Open, log in, declare, bind, consume. Returns the channel used, 0 on failure. */
+static amqp_channel_t setup(struct amqp_bridge *b, amqp_connection_state_t conn)
+{
+    struct timeval tmo = { TIMEOUT_S, 0 };
+    amqp_socket_t *s = amqp_tcp_socket_new(conn);
+    if (!s) {
+        sio_log_error(topic, "out of memory");
+        return 0;
+    }
+    amqp_set_handshake_timeout(conn, &tmo);
+    amqp_set_rpc_timeout(conn, &tmo);
+    int st = amqp_socket_open_noblock(s, b->host, b->port, &tmo);
+    if (st != AMQP_STATUS_OK) {
+        sio_log_info(topic, "%s:%d: cannot connect: %s", b->host, b->port, amqp_error_string2(st));
+        return 0;
+    }
+    if (!rpc_ok(b, amqp_login(conn, b->vhost, 0, AMQP_DEFAULT_FRAME_SIZE, HEARTBEAT_S,
+                              AMQP_SASL_METHOD_PLAIN, b->user, b->password), "login"))
+        return 0;
+    amqp_channel_t ch = 1;
+    amqp_channel_open(conn, ch);
+    if (!rpc_ok(b, amqp_get_rpc_reply(conn), "channel.open"))
+        return 0;
+    amqp_bytes_t ex = amqp_cstring_bytes(b->exchange);
+    /* KombuManager: Exchange(channel, type='fanout', durable=False); aio-pika alike. */
+    amqp_exchange_declare(conn, ch, ex, amqp_cstring_bytes("fanout"), 0, 0, 0, 0, amqp_empty_table);
+    if (!rpc_ok(b, amqp_get_rpc_reply(conn), "exchange.declare")) {
+        /* Declared with other arguments (the channel is closed): use it as it is. */
+        ch = 2;
+        amqp_channel_open(conn, ch);
+        if (!rpc_ok(b, amqp_get_rpc_reply(conn), "channel.open"))
+            return 0;
+        amqp_exchange_declare(conn, ch, ex, amqp_cstring_bytes("fanout"), 1, 0, 0, 0,
+                              amqp_empty_table);
+        if (!rpc_ok(b, amqp_get_rpc_reply(conn), "exchange.declare (passive)"))
+            return 0;
+    }
+    amqp_table_entry_t qarg = { .key = amqp_cstring_bytes("x-expires"),
+                                .value = { .kind = AMQP_FIELD_KIND_I32,
+                                           .value = { .i32 = QUEUE_EXPIRES_MS } } };
+    amqp_table_t qargs = { .num_entries = 1, .entries = &qarg };
+    amqp_bytes_t q = amqp_cstring_bytes(b->queue);
+    amqp_queue_declare(conn, ch, q, 0, 0, 0, 0, qargs);
+    if (!rpc_ok(b, amqp_get_rpc_reply(conn), "queue.declare"))
+        return 0;
+    amqp_queue_bind(conn, ch, q, ex, amqp_cstring_bytes(""), amqp_empty_table);
+    if (!rpc_ok(b, amqp_get_rpc_reply(conn), "queue.bind"))
+        return 0;
+    amqp_basic_qos(conn, ch, 0, 64, 0);
+    if (!rpc_ok(b, amqp_get_rpc_reply(conn), "basic.qos"))
+        return 0;
+    amqp_basic_consume(conn, ch, q, amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+    if (!rpc_ok(b, amqp_get_rpc_reply(conn), "basic.consume"))
+        return 0;
+    return ch;
+}
+
+static void log_stats(struct amqp_bridge *b)
+{
+    time_t now = time(NULL);
+    if (now - b->last_stats < STATS_EVERY_S)
+        return;
+    b->last_stats = now;
+    uint64_t in = atomic_load(&b->in);
+    if (in != b->last_in)
+        sio_log_info(topic, "%s:%d: in %llu, delivered %llu, ignored %llu, rejected %llu",
+                     b->host, b->port, (unsigned long long)in,
+                     (unsigned long long)atomic_load(&b->delivered),
+                     (unsigned long long)atomic_load(&b->ignored),
+                     (unsigned long long)atomic_load(&b->rejected));
+    b->last_in = in;
+}
+
+/* Consume until the connection fails or we are stopped. true: close it cleanly. */
+static bool consume(struct amqp_bridge *b, amqp_connection_state_t conn, amqp_channel_t ch)
+{
+    while (!atomic_load(&b->stopping)) {
+        log_stats(b);
+        amqp_envelope_t e;
+        struct timeval tv = { 0, POLL_MS * 1000 };
+        amqp_maybe_release_buffers(conn);
+        amqp_rpc_reply_t r = amqp_consume_message(conn, &e, &tv, 0);
+        if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+            on_body(b, &e);
+            int st = amqp_basic_ack(conn, e.channel, e.delivery_tag, 0);
+            amqp_destroy_envelope(&e);
+            if (st != AMQP_STATUS_OK) {
+                sio_log_warn(topic, "%s:%d: ack: %s", b->host, b->port, amqp_error_string2(st));
+                return false;
+            }
+            continue;
+        }
+        if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+            r.library_error == AMQP_STATUS_TIMEOUT)
+            continue;
+        if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+            r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+            /* A frame other than a delivery: read it; a close ends this connection. */
+            amqp_frame_t f;
+            struct timeval ftv = { TIMEOUT_S, 0 };
+            if (amqp_simple_wait_frame_noblock(conn, &f, &ftv) != AMQP_STATUS_OK)
+                return false;
+            if (f.frame_type == AMQP_FRAME_METHOD &&
+                (f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
+                 f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)) {
+                sio_log_warn(topic, "%s:%d: closed by the broker", b->host, b->port);
+                return false;
+            }
+            (void)ch;
+            continue;
+        }
+        sio_log_warn(topic, "%s:%d: connection lost: %s", b->host, b->port,
+                     r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
+                         ? amqp_error_string2(r.library_error) : "broker error");
+        return false;
+    }
+    return true;
+}
+
+static void sleep_ms(struct amqp_bridge *b, unsigned ms)
+{
+    while (ms > 0 && !atomic_load(&b->stopping)) {
+        unsigned step = ms < 50 ? ms : 50;
+        struct timespec ts = { 0, (long)step * 1000000L };
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+static void *run(void *arg)
+{
+    struct amqp_bridge *b = arg;
+    bool ever = false;
+    while (!atomic_load(&b->stopping)) {
+        amqp_connection_state_t conn = amqp_new_connection();
+        if (!conn) {
+            sleep_ms(b, BACKOFF_MAX_MS);
+            continue;
+        }
+        amqp_channel_t ch = setup(b, conn);
+        bool clean = false;
+        if (ch) {
+            sio_log_info(topic, "%s:%d: consuming exchange '%s' through queue '%s'", b->host,
+                         b->port, b->exchange, b->queue);
+            if (ever)
+                atomic_fetch_add(&b->reconnects, 1);
+            ever = true;
+            b->backoff_ms = BACKOFF_MIN_MS;
+            clean = consume(b, conn, ch);
+        }
+        if (clean)
+            amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
+        amqp_destroy_connection(conn);
+        if (atomic_load(&b->stopping))
+            break;
+        sio_log_debug(topic, "%s:%d: reconnecting in %u ms", b->host, b->port, b->backoff_ms);
+        sleep_ms(b, b->backoff_ms);
+        b->backoff_ms = b->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b->backoff_ms * 2;
+    }
+    return NULL;
+}
+
+static void destroy(struct amqp_bridge *b)
+{
+    if (b->zsock)
+        zmq_close(b->zsock);
+    sio_buf_clear(&b->enc);
+    free(b);
+}
+
+int sio__bridge_amqp_start(void **impl, void *zmq_ctx, const char *hub_endpoint,
+                           const char *url, char *err, size_t errlen)
+{
+    *impl = NULL;
+    struct amqp_bridge *b = calloc(1, sizeof *b);
+    if (!b)
+        return -ENOMEM;
+    b->backoff_ms = BACKOFF_MIN_MS;
+    b->last_stats = time(NULL);
+    int rc = parse_url(b, url, err, errlen);
+    if (rc < 0)
+        goto fail;
+    if (!b->queue[0]) {
+        unsigned char rnd[12];
+        if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+            rc = -errno;
+            snprintf(err, errlen, "bridge: getrandom: %s", strerror(errno));
+            goto fail;
+        }
+        int n = snprintf(b->queue, sizeof b->queue, "sio-bridge.");
+        for (size_t i = 0; i < sizeof rnd; i++)
+            n += snprintf(b->queue + n, sizeof b->queue - (size_t)n, "%02x", rnd[i]);
+    }
+    b->zsock = zmq_socket(zmq_ctx, ZMQ_DEALER);
+    int linger = 1000;
+    if (!b->zsock || zmq_setsockopt(b->zsock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+        zmq_connect(b->zsock, hub_endpoint) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "bridge: cannot connect to the hub at %s: %s", hub_endpoint,
+                 zmq_strerror(errno));
+        goto fail;
+    }
+    if ((rc = -pthread_create(&b->thread, NULL, run, b)) < 0) {
+        snprintf(err, errlen, "bridge: cannot start a thread");
+        goto fail;
+    }
+    b->started = true;
+    sio_log_info(topic, "bridge amqp://%s:%d vhost '%s' exchange '%s' -> %s", b->host, b->port,
+                 b->vhost, b->exchange, hub_endpoint);
+    *impl = b;
+    return 0;
+fail:
+    destroy(b);
+    return rc;
+}
+
+void sio__bridge_amqp_stop(void **impl)
+{
+    struct amqp_bridge *b = impl ? *impl : NULL;
+    if (!b)
+        return;
+    *impl = NULL;
+    if (b->started) {
+        atomic_store(&b->stopping, true);
+        pthread_join(b->thread, NULL);
+    }
+    destroy(b);
+}
+
+void sio__bridge_amqp_stats(void *impl, struct sio_bridge_stats *out)
+{
+    struct amqp_bridge *b = impl;
+    if (!b) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    *out = (struct sio_bridge_stats){
+        .in = atomic_load(&b->in), .delivered = atomic_load(&b->delivered),
+        .ignored = atomic_load(&b->ignored), .rejected = atomic_load(&b->rejected),
+        .reconnects = atomic_load(&b->reconnects),
+    };
+}
