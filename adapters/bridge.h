@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "buf.h"
 #include "envelope.h"
 
 /* Receives each command made from a message. env (and the strings it
@@ -45,6 +46,21 @@ struct sio_bridge_stats {
     uint64_t rejected;  /* malformed or refused messages, and failed sends */
     uint64_t reconnects;
 };
+
+/* The link every bridge transport has to the hub: a DEALER on the hub's
+ * workers endpoint and a reusable encode buffer (adapters/hub_link.c). */
+struct sio_bridge_hub {
+    void *zsock;
+    struct sio_buf enc;
+};
+
+/* Connect to the hub. 0, or a negative errno with err set. */
+int  sio__bridge_hub_open(struct sio_bridge_hub *h, void *zmq_ctx, const char *hub_endpoint,
+                          char *err, size_t errlen);
+/* A sio_bridge_send_fn (ud = the struct sio_bridge_hub): encode env and
+ * send [topic, envelope] without blocking. 0 or a negative errno. */
+int  sio__bridge_hub_send(void *ud, const char *topic, const struct sio_env *env);
+void sio__bridge_hub_close(struct sio_bridge_hub *h);
 
 typedef struct sio_bridge sio_bridge;
 

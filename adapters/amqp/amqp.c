@@ -54,8 +54,7 @@ struct amqp_bridge {
     pthread_t thread;
     bool started;
     atomic_bool stopping;
-    void *zsock;
-    struct sio_buf enc;
+    struct sio_bridge_hub hub;      /* the link to the hub */
     char host[256];
     int port;
     char user[128], password[128], vhost[128];
@@ -191,19 +190,6 @@ bad:
     return -EINVAL;
 }
 
-static int send_env(void *ud, const char *topic_s, const struct sio_env *env)
-{
-    struct amqp_bridge *b = ud;
-    sio_buf_reset(&b->enc);
-    int rc = sio_env_encode(env, &b->enc);
-    if (rc < 0)
-        return rc;
-    if (zmq_send(b->zsock, topic_s, strlen(topic_s), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(b->zsock, b->enc.data, b->enc.len, ZMQ_DONTWAIT) < 0)
-        return -errno;
-    return 0;
-}
-
 static void on_body(struct amqp_bridge *b, const amqp_envelope_t *e)
 {
     char err[256] = "";
@@ -219,7 +205,7 @@ static void on_body(struct amqp_bridge *b, const amqp_envelope_t *e)
         rc = -E2BIG;
         snprintf(err, sizeof err, "body of %zu bytes", e->message.body.len);
     } else {
-        rc = sio_bridge_py_message(e->message.body.bytes, e->message.body.len, send_env, b,
+        rc = sio_bridge_py_message(e->message.body.bytes, e->message.body.len, sio__bridge_hub_send, &b->hub,
                                    err, sizeof err);
     }
     if (rc > 0) {
@@ -434,9 +420,7 @@ static void *run(void *arg)
 
 static void destroy(struct amqp_bridge *b)
 {
-    if (b->zsock)
-        zmq_close(b->zsock);
-    sio_buf_clear(&b->enc);
+    sio__bridge_hub_close(&b->hub);
     free(b);
 }
 
@@ -463,15 +447,8 @@ int sio__bridge_amqp_start(void **impl, void *zmq_ctx, const char *hub_endpoint,
         for (size_t i = 0; i < sizeof rnd; i++)
             n += snprintf(b->queue + n, sizeof b->queue - (size_t)n, "%02x", rnd[i]);
     }
-    b->zsock = zmq_socket(zmq_ctx, ZMQ_DEALER);
-    int linger = 1000;
-    if (!b->zsock || zmq_setsockopt(b->zsock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
-        zmq_connect(b->zsock, hub_endpoint) < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "bridge: cannot connect to the hub at %s: %s", hub_endpoint,
-                 zmq_strerror(errno));
+    if ((rc = sio__bridge_hub_open(&b->hub, zmq_ctx, hub_endpoint, err, errlen)) < 0)
         goto fail;
-    }
     if ((rc = -pthread_create(&b->thread, NULL, run, b)) < 0) {
         snprintf(err, errlen, "bridge: cannot start a thread");
         goto fail;

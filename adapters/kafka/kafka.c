@@ -48,8 +48,7 @@ struct kbridge {
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
     rd_kafka_queue_t *q;
-    void *zsock;
-    struct sio_buf enc;
+    struct sio_bridge_hub hub;      /* the link to the hub */
     char brokers[1024];
     char topic[256];
     bool *running;              /* per partition id: consuming */
@@ -98,19 +97,6 @@ bad:
     return -EINVAL;
 }
 
-static int send_env(void *ud, const char *topic_s, const struct sio_env *env)
-{
-    struct kbridge *b = ud;
-    sio_buf_reset(&b->enc);
-    int rc = sio_env_encode(env, &b->enc);
-    if (rc < 0)
-        return rc;
-    if (zmq_send(b->zsock, topic_s, strlen(topic_s), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(b->zsock, b->enc.data, b->enc.len, ZMQ_DONTWAIT) < 0)
-        return -errno;
-    return 0;
-}
-
 static void on_message(struct kbridge *b, const rd_kafka_message_t *m)
 {
     if (m->err) {
@@ -121,7 +107,7 @@ static void on_message(struct kbridge *b, const rd_kafka_message_t *m)
     }
     char err[256] = "";
     atomic_fetch_add(&b->in, 1);
-    int rc = sio_bridge_py_message(m->payload ? m->payload : "", m->len, send_env, b,
+    int rc = sio_bridge_py_message(m->payload ? m->payload : "", m->len, sio__bridge_hub_send, &b->hub,
                                    err, sizeof err);
     if (rc > 0) {
         atomic_fetch_add(&b->delivered, 1);
@@ -298,9 +284,7 @@ static void destroy(struct kbridge *b)
         rd_kafka_topic_destroy(b->rkt);
     if (b->rk)
         rd_kafka_destroy(b->rk);
-    if (b->zsock)
-        zmq_close(b->zsock);
-    sio_buf_clear(&b->enc);
+    sio__bridge_hub_close(&b->hub);
     free(b->running);
     free(b);
 }
@@ -322,15 +306,8 @@ int sio__bridge_kafka_start(void **impl, void *zmq_ctx, const char *hub_endpoint
     int rc = parse_url(b, url, err, errlen);
     if (rc < 0)
         goto fail;
-    b->zsock = zmq_socket(zmq_ctx, ZMQ_DEALER);
-    int linger = 1000;
-    if (!b->zsock || zmq_setsockopt(b->zsock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
-        zmq_connect(b->zsock, hub_endpoint) < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "bridge: cannot connect to the hub at %s: %s", hub_endpoint,
-                 zmq_strerror(errno));
+    if ((rc = sio__bridge_hub_open(&b->hub, zmq_ctx, hub_endpoint, err, errlen)) < 0)
         goto fail;
-    }
     char kerr[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (!conf) {

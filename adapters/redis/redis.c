@@ -42,8 +42,7 @@ struct sio_bridge {
     struct event *wake_ev, *retry_ev, *stats_ev;
     int wake[2];
     redisAsyncContext *ac;
-    void *zsock;
-    struct sio_buf enc;
+    struct sio_bridge_hub hub;      /* the link to the hub */
     char host[256];
     int port;
     char password[256];
@@ -124,19 +123,6 @@ bad:
     return -EINVAL;
 }
 
-static int send_env(void *ud, const char *topic_s, const struct sio_env *env)
-{
-    struct sio_bridge *b = ud;
-    sio_buf_reset(&b->enc);
-    int rc = sio_env_encode(env, &b->enc);
-    if (rc < 0)
-        return rc;
-    if (zmq_send(b->zsock, topic_s, strlen(topic_s), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(b->zsock, b->enc.data, b->enc.len, ZMQ_DONTWAIT) < 0)
-        return -errno;
-    return 0;
-}
-
 static void count(struct sio_bridge *b, int rc, const char *what, const char *err)
 {
     if (rc > 0) {
@@ -169,12 +155,12 @@ static void on_message(redisAsyncContext *ac, void *r, void *priv)
     if (kombu) {
         atomic_fetch_add(&b->in, 1);
         int rc = sio_bridge_py_message(rep->element[3]->str, rep->element[3]->len,
-                                       send_env, b, err, sizeof err);
+                                       sio__bridge_hub_send, &b->hub, err, sizeof err);
         count(b, rc, "python-socketio (kombu)", err);
     } else if (strcmp(kind, "message") == 0 && rep->element[2]->type == REDIS_REPLY_STRING) {
         atomic_fetch_add(&b->in, 1);
         int rc = sio_bridge_py_message(rep->element[2]->str, rep->element[2]->len,
-                                       send_env, b, err, sizeof err);
+                                       sio__bridge_hub_send, &b->hub, err, sizeof err);
         count(b, rc, "python-socketio", err);
     } else if (strcmp(kind, "pmessage") == 0 && rep->elements >= 4 &&
                rep->element[2]->type == REDIS_REPLY_STRING &&
@@ -182,7 +168,7 @@ static void on_message(redisAsyncContext *ac, void *r, void *priv)
         atomic_fetch_add(&b->in, 1);
         int rc = sio_bridge_node_message(rep->element[2]->str, rep->element[2]->len,
                                          rep->element[3]->str, rep->element[3]->len,
-                                         send_env, b, err, sizeof err);
+                                         sio__bridge_hub_send, &b->hub, err, sizeof err);
         count(b, rc, "socket.io", err);
     } else if (strcmp(kind, "subscribe") == 0 || strcmp(kind, "psubscribe") == 0) {
         sio_log_info(topic, "%s:%d: %s %s", b->host, b->port, kind,
@@ -316,9 +302,7 @@ static void destroy(struct sio_bridge *b)
         close(b->wake[0]);
     if (b->wake[1] >= 0)
         close(b->wake[1]);
-    if (b->zsock)
-        zmq_close(b->zsock);
-    sio_buf_clear(&b->enc);
+    sio__bridge_hub_close(&b->hub);
     free(b);
 }
 
@@ -341,15 +325,8 @@ int sio_bridge_start(sio_bridge **out, void *zmq_ctx, const char *hub_endpoint,
         snprintf(err, errlen, "bridge: pipe: %s", strerror(errno));
         goto fail;
     }
-    b->zsock = zmq_socket(zmq_ctx, ZMQ_DEALER);
-    int linger = 1000;
-    if (!b->zsock || zmq_setsockopt(b->zsock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
-        zmq_connect(b->zsock, hub_endpoint) < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "bridge: cannot connect to the hub at %s: %s", hub_endpoint,
-                 zmq_strerror(errno));
+    if ((rc = sio__bridge_hub_open(&b->hub, zmq_ctx, hub_endpoint, err, errlen)) < 0)
         goto fail;
-    }
     if (!(b->base = event_base_new()) ||
         !(b->wake_ev = event_new(b->base, b->wake[0], EV_READ | EV_PERSIST, on_wake, b)) ||
         !(b->retry_ev = evtimer_new(b->base, do_connect, b)) ||
