@@ -18,6 +18,9 @@ APT_PACKAGES=(
   nodejs npm python3 python3-socketio python3-aiohttp python3-websocket
   python3-requests python3-msgpack python3-zmq valgrind chromium
   redis-server libhiredis-dev python3-redis python3-kombu gnuplot-nox
+  python3-celery
+  rabbitmq-server librabbitmq-dev
+  librdkafka-dev python3-kafka
 )
 
 log() { printf '== %s\n' "$*" >&2; }
@@ -171,6 +174,9 @@ test_all() {
   count_suite client-cmd bash tests/e2e/client_cmd.sh
   count_suite bench-smoke bash tests/e2e/bench_smoke.sh
   count_suite bridge /usr/bin/python3 tests/interop/bridge_test.py build
+  count_suite jobs bash tests/interop/jobs_test.sh
+  count_suite amqp /usr/bin/python3 tests/interop/amqp_test.py build
+  count_suite kafka bash tests/interop/kafka_test.sh
   trap - ERR
   echo "$PASSED passed, $FAILED failed"
   [[ $FAILED == 0 ]]
