@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <poll.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -207,6 +209,7 @@ struct sio__shard {
     bool deferring;             /* inside on_connect */
     struct deferred *dq, **dq_tail;
     void *queue;                /* PULL: tasks' commands and posts */
+    unsigned long sends;        /* sends on the dealer (see shard_main) */
     char queue_ep[64];
     struct timer *timers;       /* min-heap by due */
     size_t ntimers, timers_cap;
@@ -315,6 +318,7 @@ static const struct sio_plugin *find_raw_plugin(struct sio_worker *w)
 
 static int send_frames(struct sio__shard *sh, const void *t, size_t tlen, const void *e, size_t elen)
 {
+    sh->sends++;
     if (t && zmq_send(sh->dealer, t, tlen, ZMQ_SNDMORE) < 0)
         return -errno;
     if (zmq_send(sh->dealer, e, elen, 0) < 0)
@@ -1398,14 +1402,14 @@ static void handle(struct sio__shard *sh, const void *buf, size_t len)
 
 /* Tasks' commands [topic, envelope] are forwarded to the hub; a one-frame
  * struct post is run here. */
-static void drain_queue(struct sio__shard *sh)
+static bool drain_queue(struct sio__shard *sh)
 {
     for (int i = 0; i < 256; i++) {
         zmq_msg_t a, b;
         zmq_msg_init(&a);
         if (zmq_msg_recv(&a, sh->queue, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&a);
-            return;
+            return true;
         }
         if (!zmq_msg_more(&a)) {
             struct post p;
@@ -1422,15 +1426,17 @@ static void drain_queue(struct sio__shard *sh)
         zmq_msg_close(&a);
         zmq_msg_close(&b);
     }
+    return false;
 }
 
-static void recv_and_handle(struct sio__shard *sh)
+/* One event from the hub; false when none is ready (EAGAIN). */
+static bool recv_and_handle(struct sio__shard *sh)
 {
     zmq_msg_t m;
     zmq_msg_init(&m);
     if (zmq_msg_recv(&m, sh->dealer, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&m);
-        return;
+        return false;
     }
     bool more = zmq_msg_more(&m);
     handle(sh, zmq_msg_data(&m), zmq_msg_size(&m));
@@ -1444,6 +1450,7 @@ static void recv_and_handle(struct sio__shard *sh)
         more = zmq_msg_more(&m);
         zmq_msg_close(&m);
     }
+    return true;
 }
 
 /* Graceful stop: the hub has our BYE and routes nothing new here; finish
@@ -1463,56 +1470,71 @@ static void drain_after_bye(struct sio__shard *sh)
     drain_queue(sh);
 }
 
+/* Every ready message is handled per wake-up (bounded batches) and the
+ * thread sleeps in one poll() on the sockets' ZMQ_FDs (see hub_main). The
+ * FDs are edge-triggered: we sleep only after the queue and then the dealer
+ * answered EAGAIN with nothing sent on the dealer since (a send may consume
+ * the command that would have woken us). */
 static void *shard_main(void *arg)
 {
     struct sio__shard *sh = arg;
-    zmq_pollitem_t items[] = {
-        { sh->ctl_thread, 0, ZMQ_POLLIN, 0 },
-        { sh->dealer, 0, ZMQ_POLLIN, 0 },
-        { sh->queue, 0, ZMQ_POLLIN, 0 },
-    };
+    void *socks[3] = { sh->ctl_thread, sh->dealer, sh->queue };
+    struct pollfd pfd[3];
+    for (int i = 0; i < 3; i++) {
+        int fd = -1;
+        size_t sz = sizeof fd;
+        if (zmq_getsockopt(socks[i], ZMQ_FD, &fd, &sz) < 0) {
+            sio_log_error(topic, "shard %u: ZMQ_FD: %s", sh->index, zmq_strerror(errno));
+            goto out;
+        }
+        pfd[i] = (struct pollfd){ .fd = fd, .events = POLLIN };
+    }
     uint64_t next_hb = now_ms() + HEARTBEAT_MS;
+    bool check_ctl = true;
     for (;;) {
+        if (check_ctl) {
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            int r = zmq_msg_recv(&m, sh->ctl_thread, ZMQ_DONTWAIT);
+            zmq_msg_close(&m);
+            if (r >= 0)
+                break;
+            check_ctl = false;
+        }
         uint64_t now = now_ms();
         if (now >= next_hb) {
             send_control(sh, SIO_ENV_HEARTBEAT);
             next_hb = now + HEARTBEAT_MS;
+            check_ctl = true;
         }
         long wait = run_timers(sh, (long)(next_hb - now));
-        int rc = zmq_poll(items, 3, wait);
-        if (rc < 0) {
-            if (errno == EINTR)
-                continue;
-            sio_log_error(topic, "shard %u: zmq_poll: %s", sh->index, zmq_strerror(errno));
-            break;
-        }
-        if (items[0].revents & ZMQ_POLLIN)
-            break;
-        if (items[2].revents & ZMQ_POLLIN)
-            drain_queue(sh);
-        if (!(items[1].revents & ZMQ_POLLIN))
+        bool idle = drain_queue(sh);
+        int i;
+        for (i = 0; i < 64 && recv_and_handle(sh); i++)
+            ;
+        if (i == 64)
+            idle = false;
+        unsigned long sent = sh->sends;
+        if (!idle)
             continue;
-        for (int i = 0; i < 64; i++) {
-            zmq_msg_t m;
-            zmq_msg_init(&m);
-            if (zmq_msg_recv(&m, sh->dealer, ZMQ_DONTWAIT) < 0) {
-                zmq_msg_close(&m);
-                break;
-            }
-            bool more = zmq_msg_more(&m);
-            handle(sh, zmq_msg_data(&m), zmq_msg_size(&m));
-            zmq_msg_close(&m);
-            while (more) {     /* events are one frame; skip anything else */
-                zmq_msg_init(&m);
-                if (zmq_msg_recv(&m, sh->dealer, 0) < 0) {
-                    zmq_msg_close(&m);
-                    break;
-                }
-                more = zmq_msg_more(&m);
-                zmq_msg_close(&m);
-            }
+        if (sh->ntimers) {
+            wait = run_timers(sh, wait);
+            if (sh->sends != sent)
+                continue;
         }
+        /* Let the threads that feed us run first (they often share our
+         * core): what they send meanwhile is taken in one wake-up, not one
+         * wake-up (and context switch) per message. */
+        sched_yield();
+        int rc = poll(pfd, 3, (int)wait);
+        if (rc < 0 && errno != EINTR) {
+            sio_log_error(topic, "shard %u: poll: %s", sh->index, strerror(errno));
+            break;
+        }
+        if (rc > 0 && (pfd[0].revents & (POLLIN | POLLERR | POLLHUP)))
+            check_ctl = true;
     }
+out:
     send_control(sh, SIO_ENV_BYE);
     if (sh->w->drain_ms)
         drain_after_bye(sh);

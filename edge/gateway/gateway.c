@@ -4,8 +4,8 @@
  *
  * Bus I/O: a DEALER to ep.events (2 frames [route, envelope]) and a SUB to
  * ep.commands subscribed to the gateway id and "*". The SUB's ZMQ_FD is
- * edge-triggered: the read event drains with ZMQ_DONTWAIT until EAGAIN and
- * re-checks ZMQ_EVENTS. We never receive on the DEALER, so sends on it do
+ * edge-triggered: the read event drains with ZMQ_DONTWAIT until EAGAIN (the
+ * failed receive processes the pending commands, as ZMQ_EVENTS would). We never receive on the DEALER, so sends on it do
  * not steal the SUB's notifications.
  */
 #include <errno.h>
@@ -98,10 +98,8 @@ static void bus_drain(struct gw_thread *t)
         zmq_msg_init(&tp);
         if (zmq_msg_recv(&tp, t->sub, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&tp);
-            int ev = 0;
-            size_t sz = sizeof ev;
-            if (zmq_getsockopt(t->sub, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN))
-                continue;
+            /* EAGAIN: the receive already processed the socket's pending
+             * commands and retried, as ZMQ_EVENTS would; the FD is armed */
             break;
         }
         bool more = zmq_msg_more(&tp);

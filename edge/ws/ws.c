@@ -11,6 +11,17 @@
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.ws");
 
+/* Frames shorter than this are copied into the output, longer ones referenced. */
+#define SIO_WS_COPY_MAX 512
+
+/* Writes: the bufferevent's EV_WRITE stays disabled while the socket takes
+ * what we write, so appending to the output arms nothing. Whatever appends
+ * marks the connection (ws_mark): its flush event, in the storage after the
+ * struct, is made active (no syscall) and runs once per loop iteration after
+ * the callbacks already active, writing everything queued meanwhile with one
+ * evbuffer_write. Only when the socket is full is EV_WRITE enabled (the
+ * bufferevent then writes), and it is disabled again once the output is
+ * empty: no epoll_ctl per write. */
 struct sio_ws {
     struct bufferevent *bev;
     wslay_event_context_ptr ctx;
@@ -18,8 +29,81 @@ struct sio_ws {
     void *ud;
     bool closing;       /* close TCP once output is flushed */
     bool dead;
+    bool flush_pending; /* flush event active */
+    bool write_armed;   /* EV_WRITE enabled: the socket was full */
+    bool frag;          /* inside a fragmented data message */
     int depth;
+    size_t max_msg;
+    uint64_t fed;       /* bytes handed to wslay since ctx was made */
+    uint64_t framed;    /* bytes of the complete frames among them */
+    uint64_t cur;       /* size of the frame being received */
+    struct event *flush_ev;
 };
+
+/* wslay's event context (with its frame context: two 4 KiB buffers, about
+ * 8.5 KiB) exists only while a frame is being received or a close is under
+ * way: it is made when bytes arrive (or a close is queued) and freed when the
+ * input ended on a frame boundary outside a fragmented message, with nothing
+ * queued. Data frames are sent without it (see ws_put_frame), so an idle
+ * connection holds none. */
+static void on_frame_start(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_start_arg *arg, void *ud)
+{
+    struct sio_ws *ws = ud;
+    uint64_t len = arg->payload_length;
+    /* client frames are masked (4 bytes) and use the shortest length form
+     * (the frame layer rejects others) */
+    ws->cur = 2 + 4 + len + (len < 126 ? 0 : len < 65536 ? 2 : 8);
+    if (!wslay_is_ctrl_frame(arg->opcode))
+        ws->frag = !arg->fin;
+}
+
+static void on_frame_end(wslay_event_context_ptr ctx, void *ud)
+{
+    struct sio_ws *ws = ud;
+    ws->framed += ws->cur;
+    ws->cur = 0;
+}
+
+static void on_msg_recv(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                        void *ud);
+static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud);
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *ud);
+
+static int ws_ctx(struct sio_ws *ws)
+{
+    if (ws->ctx)
+        return 0;
+    static const struct wslay_event_callbacks wcb = {
+        .recv_callback = recv_cb,
+        .send_callback = send_cb,
+        .on_msg_recv_callback = on_msg_recv,
+        .on_frame_recv_start_callback = on_frame_start,
+        .on_frame_recv_end_callback = on_frame_end,
+    };
+    if (wslay_event_context_server_init(&ws->ctx, &wcb, ws) != 0) {
+        ws->ctx = NULL;
+        return -1;
+    }
+    wslay_event_config_set_max_recv_msg_length(ws->ctx, ws->max_msg);
+    ws->fed = ws->framed = ws->cur = 0;
+    ws->frag = false;
+    return 0;
+}
+
+/* Free the context when it holds no state worth keeping. */
+static void ws_ctx_idle(struct sio_ws *ws)
+{
+    if (ws->ctx && !ws->closing && !ws->dead && !ws->frag && ws->fed == ws->framed &&
+        wslay_event_get_read_enabled(ws->ctx) && wslay_event_get_write_enabled(ws->ctx) &&
+        !wslay_event_want_write(ws->ctx) && wslay_event_get_queued_msg_count(ws->ctx) == 0 &&
+        !wslay_event_get_close_received(ws->ctx) && !wslay_event_get_close_sent(ws->ctx) &&
+        evbuffer_get_length(bufferevent_get_input(ws->bev)) == 0) {
+        wslay_event_context_free(ws->ctx);
+        ws->ctx = NULL;
+    }
+}
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -59,7 +143,9 @@ static void ws_free(struct sio_ws *ws)
 {
     if (ws->cbs.on_close)
         ws->cbs.on_close(ws, ws->ud);
-    wslay_event_context_free(ws->ctx);
+    event_del(ws->flush_ev);
+    if (ws->ctx)
+        wslay_event_context_free(ws->ctx);
     bufferevent_free(ws->bev);
     free(ws);
 }
@@ -78,6 +164,15 @@ static void ws_kill(struct sio_ws *ws)
     bufferevent_disable(ws->bev, EV_READ | EV_WRITE);
 }
 
+/* Output was appended: write it at the end of this loop iteration. */
+static void ws_mark(struct sio_ws *ws)
+{
+    if (ws->flush_pending || ws->write_armed || ws->dead)
+        return;
+    ws->flush_pending = true;
+    event_active(ws->flush_ev, EV_WRITE, 0);
+}
+
 /* Close TCP now or once the output is flushed. */
 static void ws_shutdown(struct sio_ws *ws)
 {
@@ -85,11 +180,57 @@ static void ws_shutdown(struct sio_ws *ws)
     bufferevent_disable(ws->bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_output(ws->bev)) == 0)
         ws_kill(ws);
+    else
+        ws_mark(ws);
+}
+
+static void ws_write_now(struct sio_ws *ws)
+{
+    struct evbuffer *out = bufferevent_get_output(ws->bev);
+    evutil_socket_t fd = bufferevent_getfd(ws->bev);
+    size_t left = evbuffer_get_length(out);
+    /* a few writes at most (one writev takes up to 128 chains) */
+    for (int i = 0; i < 4 && left; i++) {
+        /* a socket bufferevent keeps its output's start frozen outside its
+         * own write callback */
+        evbuffer_unfreeze(out, 1);
+        int n = evbuffer_write(out, fd);
+        evbuffer_freeze(out, 1);
+        if (n < 0) {
+            int e = errno;
+            if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR)
+                break;
+            sio_log_debug(topic, "%p: write failed: %s", (void *)ws, strerror(e));
+            ws_kill(ws);
+            return;
+        }
+        size_t now = evbuffer_get_length(out);
+        if (n == 0 || now + (size_t)n < left)
+            break;      /* the socket took less than offered: it is full */
+        left = now;
+    }
+    if (evbuffer_get_length(out)) {
+        ws->write_armed = true;
+        bufferevent_enable(ws->bev, EV_WRITE);
+    } else if (ws->closing) {
+        ws_kill(ws);
+    }
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sio_ws *ws = arg;
+    ws->flush_pending = false;
+    if (ws->dead || ws->write_armed)
+        return;
+    ws->depth++;
+    ws_write_now(ws);
+    ws_leave(ws);
 }
 
 static void ws_flush(struct sio_ws *ws)
 {
-    if (ws->dead)
+    if (ws->dead || !ws->ctx)
         return;
     if (wslay_event_want_write(ws->ctx) && wslay_event_send(ws->ctx) < 0) {
         ws_kill(ws);
@@ -107,6 +248,7 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
+    ws->fed += (uint64_t)n;
     return n;
 }
 
@@ -118,6 +260,7 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
+    ws_mark(ws);
     return (ssize_t)len;
 }
 
@@ -135,6 +278,8 @@ static void ws_read_cb(struct bufferevent *bev, void *arg)
 {
     struct sio_ws *ws = arg;
     ws->depth++;
+    if (!ws->closing && !ws->dead && ws_ctx(ws) < 0)
+        ws_kill(ws);
     if (!ws->closing && !ws->dead && wslay_event_want_read(ws->ctx)) {
         if (wslay_event_recv(ws->ctx) < 0) {
             sio_log_debug(topic, "%p: recv failed", (void *)ws);
@@ -143,14 +288,20 @@ static void ws_read_cb(struct bufferevent *bev, void *arg)
     }
     if (!ws->dead && !ws->closing)
         ws_flush(ws);
-    if (!ws->dead && !wslay_event_want_read(ws->ctx))
+    if (!ws->dead && ws->ctx && !wslay_event_want_read(ws->ctx))
         evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+    ws_ctx_idle(ws);
     ws_leave(ws);
 }
 
+/* The output is empty again after the socket was full. */
 static void ws_write_cb(struct bufferevent *bev, void *arg)
 {
     struct sio_ws *ws = arg;
+    if (ws->write_armed) {
+        ws->write_armed = false;
+        bufferevent_disable(bev, EV_WRITE);
+    }
     if (ws->closing && !ws->dead) {
         ws->depth++;
         ws_kill(ws);
@@ -170,27 +321,24 @@ static void ws_event_cb(struct bufferevent *bev, short what, void *arg)
 struct sio_ws *sio_ws_new(struct bufferevent *bev, size_t max_msg,
                           const struct sio_ws_cbs *cbs, void *ud)
 {
-    struct sio_ws *ws = calloc(1, sizeof *ws);
+    struct sio_ws *ws = calloc(1, sizeof *ws + event_get_struct_event_size() + 16);
     if (!ws) {
         bufferevent_free(bev);
         return NULL;
     }
-    static const struct wslay_event_callbacks wcb = {
-        .recv_callback = recv_cb,
-        .send_callback = send_cb,
-        .on_msg_recv_callback = on_msg_recv,
-    };
-    if (wslay_event_context_server_init(&ws->ctx, &wcb, ws) != 0) {
-        free(ws);
-        bufferevent_free(bev);
-        return NULL;
-    }
-    wslay_event_config_set_max_recv_msg_length(ws->ctx, max_msg);
+    ws->max_msg = max_msg;
     ws->bev = bev;
     ws->cbs = *cbs;
     ws->ud = ud;
+    /* the event's storage follows the struct, 16-byte aligned */
+    uintptr_t at = ((uintptr_t)(ws + 1) + 15) & ~(uintptr_t)15;
+    ws->flush_ev = (struct event *)at;
+    event_assign(ws->flush_ev, bufferevent_get_base(bev), -1, 0, flush_cb, ws);
     bufferevent_setcb(bev, ws_read_cb, ws_write_cb, ws_event_cb, ws);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    bufferevent_disable(bev, EV_WRITE);
+    bufferevent_enable(bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+        ws_mark(ws);    /* the 101 response */
     if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
         bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
     return ws;
@@ -203,20 +351,51 @@ void sio_ws_set_ud(struct sio_ws *ws, void *ud)
 
 bool sio_ws_closing(const struct sio_ws *ws)
 {
-    return ws->closing || ws->dead || !wslay_event_want_read(ws->ctx);
+    return ws->closing || ws->dead || (ws->ctx && !wslay_event_want_read(ws->ctx));
+}
+
+/* A whole unmasked server frame straight into the output. wslay's queue is
+ * always empty between calls (its send callback never blocks), so frames
+ * cannot interleave with its own. */
+static int ws_put_frame(struct sio_ws *ws, int opcode, const void *data, size_t len)
+{
+    uint8_t h[10];
+    size_t hl;
+    h[0] = (uint8_t)(0x80 | opcode);
+    if (len < 126) {
+        h[1] = (uint8_t)len;
+        hl = 2;
+    } else if (len < 65536) {
+        h[1] = 126;
+        h[2] = (uint8_t)(len >> 8);
+        h[3] = (uint8_t)len;
+        hl = 4;
+    } else {
+        h[1] = 127;
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+        hl = 10;
+    }
+    struct evbuffer *out = bufferevent_get_output(ws->bev);
+    if (evbuffer_add(out, h, hl) < 0 || (len && evbuffer_add(out, data, len) < 0))
+        return -ENOMEM;
+    ws_mark(ws);
+    return 0;
 }
 
 int sio_ws_send(struct sio_ws *ws, bool binary, const void *data, size_t len)
 {
     if (sio_ws_closing(ws))
         return -EPIPE;
-    struct wslay_event_msg m = { binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, data, len };
-    if (wslay_event_queue_msg(ws->ctx, &m) != 0)
-        return -EPIPE;
-    ws->depth++;
-    ws_flush(ws);
-    ws_leave(ws);
-    return 0;
+    if (ws->ctx && wslay_event_want_write(ws->ctx)) {
+        ws->depth++;
+        ws_flush(ws);
+        ws_leave(ws);
+        if (sio_ws_closing(ws))
+            return -EPIPE;
+    }
+    return ws_put_frame(ws, binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, data, len) < 0
+               ? -EPIPE : 0;
 }
 
 int sio_ws_write_framed(struct sio_ws *ws, const void *frame, size_t len,
@@ -226,10 +405,19 @@ int sio_ws_write_framed(struct sio_ws *ws, const void *frame, size_t len,
         cleanup(frame, len, arg);
         return -EPIPE;
     }
-    if (evbuffer_add_reference(bufferevent_get_output(ws->bev), frame, len, cleanup, arg) < 0) {
+    struct evbuffer *out = bufferevent_get_output(ws->bev);
+    /* A small frame is copied (into the output's last chain, no allocation
+     * most of the time); a reference costs a chain malloc per recipient. */
+    if (len < SIO_WS_COPY_MAX) {
+        int rc = evbuffer_add(out, frame, len);
+        cleanup(frame, len, arg);
+        if (rc < 0)
+            return -ENOMEM;
+    } else if (evbuffer_add_reference(out, frame, len, cleanup, arg) < 0) {
         cleanup(frame, len, arg);
         return -ENOMEM;
     }
+    ws_mark(ws);
     return 0;
 }
 
@@ -245,6 +433,11 @@ void sio_ws_close(struct sio_ws *ws, uint16_t code)
     if (ws->dead || ws->closing)
         return;
     ws->depth++;
+    if (ws_ctx(ws) < 0) {
+        ws_kill(ws);
+        ws_leave(ws);
+        return;
+    }
     wslay_event_queue_close(ws->ctx, code, NULL, 0);
     if (wslay_event_want_write(ws->ctx))
         wslay_event_send(ws->ctx);

@@ -1,13 +1,15 @@
 /* ws.h: a server-side WebSocket connection on a bufferevent, via wslay.
  *
- * Owns the bufferevent handed over after the 101 response and a
- * wslay_event context (RFC 6455 validation: masking, fragmentation,
- * control frames, close codes, max message length -> 1009). Data messages
- * are delivered whole. Outgoing data frames are either queued through
- * wslay (sio_ws_send) or written as bytes already framed once for many
- * recipients by sio_ws_framer (sio_ws_write_framed). That is safe because
- * the send callback never blocks (it appends to the bufferevent's output),
- * so wslay's own queue is empty between calls.
+ * Owns the bufferevent handed over after the 101 response and, while a
+ * frame is being received or a close is under way, a wslay_event context
+ * (RFC 6455 validation: masking, fragmentation, control frames, close
+ * codes, max message length -> 1009); an idle connection holds none. Data
+ * messages are delivered whole. Outgoing data frames are framed here
+ * (sio_ws_send) or written as bytes already framed once for many recipients
+ * by sio_ws_framer (sio_ws_write_framed). That is safe because wslay's send
+ * callback never blocks (it appends to the bufferevent's output), so its
+ * own queue (pongs, close) is empty between calls. Output is written once
+ * per loop iteration, EV_WRITE is armed only when the socket is full.
  *
  * Loop thread only. The connection is freed after on_close returns.
  */
