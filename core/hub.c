@@ -24,6 +24,7 @@
 #include <zmq.h>
 #include <sio/sio.h>
 #include "hub.h"
+#include "map.h"
 #include "envelope.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "core.hub");
@@ -35,118 +36,10 @@ SIO_LOG_TOPIC_STATIC(topic, "core.hub");
  * its gateway sends it again (TAKEOVER, then CONNECT with sess) */
 #define SLOT_TAKEOVER ((size_t)-1)
 
-/* ---- a small string-keyed hash map (chained) ---- */
-
-struct ment {
-    struct ment *next;
-    uint64_t h;
-    size_t klen;
-    size_t val;
-    char key[];
-};
-
-struct smap {
-    struct ment **b;
-    size_t nb, n;
-};
-
-static uint64_t hash_bytes(const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    uint64_t h = 1469598103934665603ull;    /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static struct ment **smap_slot(struct smap *m, const void *k, size_t klen, uint64_t h)
-{
-    if (!m->nb)
-        return NULL;
-    struct ment **pp = &m->b[h & (m->nb - 1)];
-    for (; *pp; pp = &(*pp)->next)
-        if ((*pp)->h == h && (*pp)->klen == klen && memcmp((*pp)->key, k, klen) == 0)
-            return pp;
-    return pp;
-}
-
-static struct ment *smap_get(struct smap *m, const void *k, size_t klen)
-{
-    struct ment **pp = smap_slot(m, k, klen, hash_bytes(k, klen));
-    return pp ? *pp : NULL;
-}
-
-static int smap_grow(struct smap *m)
-{
-    size_t nb = m->nb ? m->nb * 2 : 64;
-    struct ment **b = calloc(nb, sizeof *b);
-    if (!b)
-        return -ENOMEM;
-    for (size_t i = 0; i < m->nb; i++) {
-        struct ment *e = m->b[i];
-        while (e) {
-            struct ment *next = e->next;
-            e->next = b[e->h & (nb - 1)];
-            b[e->h & (nb - 1)] = e;
-            e = next;
-        }
-    }
-    free(m->b);
-    m->b = b;
-    m->nb = nb;
-    return 0;
-}
-
-static int smap_put(struct smap *m, const void *k, size_t klen, size_t val)
-{
-    if (m->n + 1 > m->nb && smap_grow(m) < 0)
-        return -ENOMEM;
-    uint64_t h = hash_bytes(k, klen);
-    struct ment **pp = smap_slot(m, k, klen, h);
-    if (*pp) {
-        (*pp)->val = val;
-        return 0;
-    }
-    struct ment *e = malloc(sizeof *e + klen);
-    if (!e)
-        return -ENOMEM;
-    e->next = NULL;
-    e->h = h;
-    e->klen = klen;
-    e->val = val;
-    memcpy(e->key, k, klen);
-    *pp = e;
-    m->n++;
-    return 0;
-}
-
-static void smap_del(struct smap *m, const void *k, size_t klen)
-{
-    struct ment **pp = smap_slot(m, k, klen, hash_bytes(k, klen));
-    if (pp && *pp) {
-        struct ment *e = *pp;
-        *pp = e->next;
-        free(e);
-        m->n--;
-    }
-}
-
-static void smap_clear(struct smap *m)
-{
-    for (size_t i = 0; i < m->nb; i++) {
-        struct ment *e = m->b[i];
-        while (e) {
-            struct ment *next = e->next;
-            free(e);
-            e = next;
-        }
-    }
-    free(m->b);
-    m->b = NULL;
-    m->nb = m->n = 0;
-}
+/* sticky routes: "nsp\0sid" -> worker slot, stored in the map's void *
+ * (slot_val / val_slot); SLOT_TAKEOVER marks a socket awaiting takeover */
+static void *slot_val(size_t slot) { return (void *)(uintptr_t)(slot + 1); }
+static size_t val_slot(const void *v) { return (size_t)(uintptr_t)v - 1; }
 
 /* ---- the hub ---- */
 
@@ -177,7 +70,7 @@ struct sio_hub {
     struct hub_worker *w;
     size_t nw, capw;
     size_t rr;              /* round-robin cursor */
-    struct smap sticky;     /* nsp + NUL + sid -> worker slot */
+    struct sio_map sticky;     /* nsp + NUL + sid -> worker slot */
     struct sio_buf enc;     /* reusable encode buffer */
 };
 
@@ -259,43 +152,44 @@ static long pick_worker(struct sio_hub *h, const char *nsp, size_t nsp_len)
 static void publish(struct sio_hub *h, const void *topic_p, size_t tlen,
                     const void *env, size_t elen);
 
+struct takeover_walk {
+    struct sio_hub *h;
+    size_t slot;
+    size_t n;
+};
+
+/* sio_map_sweep callback of takeover(): true drops the route */
+static bool takeover_one(struct sio_map_ent *e, void *ud)
+{
+    struct takeover_walk *tw = ud;
+    if (val_slot(e->val) != tw->slot)
+        return false;
+    const char *nsp = e->key;
+    size_t nsp_len = strnlen(e->key, e->klen);
+    if (nsp_len == 0 || nsp_len >= e->klen)
+        return true;    /* a raw session: no takeover, re-routed on its next message */
+    e->val = slot_val(SLOT_TAKEOVER);
+    struct sio_str sid = { e->key + nsp_len + 1, e->klen - nsp_len - 1 };
+    struct sio_env env;
+    sio_env_init(&env, SIO_ENV_TAKEOVER);
+    env.nsp = (struct sio_str){ nsp, nsp_len };
+    env.rooms = &sid;
+    env.nrooms = 1;
+    sio_buf_reset(&tw->h->enc);
+    if (sio_env_encode(&env, &tw->h->enc) == 0)
+        publish(tw->h, SIO_BUS_ALL_TOPIC, 1, tw->h->enc.data, tw->h->enc.len);
+    tw->n++;
+    return false;
+}
+
 /* Worker slot died: hold back the events of each of its sockets and ask the
  * gateways to send the sockets again (docs/BUS.md, TAKEOVER). */
 static void takeover(struct sio_hub *h, size_t slot)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < h->sticky.nb; i++) {
-        for (struct ment **pp = &h->sticky.b[i]; *pp;) {
-            struct ment *e = *pp;
-            if (e->val != slot) {
-                pp = &e->next;
-                continue;
-            }
-            const char *nsp = e->key;
-            size_t nsp_len = strnlen(e->key, e->klen);
-            if (nsp_len == 0 || nsp_len >= e->klen) {
-                /* a raw session: no takeover, re-routed on its next message */
-                *pp = e->next;
-                free(e);
-                h->sticky.n--;
-                continue;
-            }
-            e->val = SLOT_TAKEOVER;
-            struct sio_str sid = { e->key + nsp_len + 1, e->klen - nsp_len - 1 };
-            struct sio_env env;
-            sio_env_init(&env, SIO_ENV_TAKEOVER);
-            env.nsp = (struct sio_str){ nsp, nsp_len };
-            env.rooms = &sid;
-            env.nrooms = 1;
-            sio_buf_reset(&h->enc);
-            if (sio_env_encode(&env, &h->enc) == 0)
-                publish(h, SIO_BUS_ALL_TOPIC, 1, h->enc.data, h->enc.len);
-            n++;
-            pp = &e->next;
-        }
-    }
-    if (n)
-        sio_log_warn(topic, "worker %zu: %zu sockets to take over", slot, n);
+    struct takeover_walk tw = { h, slot, 0 };
+    sio_map_sweep(&h->sticky, takeover_one, &tw);
+    if (tw.n)
+        sio_log_warn(topic, "worker %zu: %zu sockets to take over", slot, tw.n);
 }
 
 static int send_to_worker(struct sio_hub *h, struct hub_worker *w, zmq_msg_t *env);
@@ -462,22 +356,22 @@ static bool on_gateway(struct sio_hub *h)
     memcpy(key + klen, sid, sid_len);
     klen += sid_len;
 
-    struct ment *e = smap_get(&h->sticky, key, klen);
-    if (e && e->val == SLOT_TAKEOVER && kind != SIO_ENV_CONNECT) {
+    struct sio_map_ent *e = sio_map_find(&h->sticky, key, klen);
+    if (e && val_slot(e->val) == SLOT_TAKEOVER && kind != SIO_ENV_CONNECT) {
         /* its gateway sends it again, then these events, in order */
         if (kind == SIO_ENV_DISCONNECT)
-            smap_del(&h->sticky, key, klen);
+            sio_map_del(&h->sticky, key, klen);
         sio_log_debug(topic, "%s of a socket awaiting takeover dropped", sio_env_kind_name(kind));
         goto out;
     }
-    long slot = e && e->val != SLOT_TAKEOVER ? (long)e->val : -1;
+    long slot = e && val_slot(e->val) != SLOT_TAKEOVER ? (long)val_slot(e->val) : -1;
     if (slot >= 0 && !h->w[slot].alive)
         slot = -1;
     if (slot < 0) {
         if (kind == SIO_ENV_DISCONNECT) {
             /* nobody holds this socket: nothing to tell */
             if (e)
-                smap_del(&h->sticky, key, klen);
+                sio_map_del(&h->sticky, key, klen);
             sio_log_debug(topic, "DISCONNECT for an unrouted socket dropped");
             goto out;
         }
@@ -492,7 +386,7 @@ static bool on_gateway(struct sio_hub *h)
         }
         if (e)
             sio_log_info(topic, "socket '%.*s' re-routed to worker %ld", (int)sid_len, sid, slot);
-        if (smap_put(&h->sticky, key, klen, (size_t)slot) < 0) {
+        if (sio_map_put(&h->sticky, key, klen, slot_val((size_t)slot)) < 0) {
             sio_log_error(topic, "out of memory");
             goto out;
         }
@@ -508,17 +402,17 @@ static bool on_gateway(struct sio_hub *h)
         takeover(h, (size_t)slot);
         if (kind != SIO_ENV_CONNECT) {
             if (kind == SIO_ENV_DISCONNECT)
-                smap_del(&h->sticky, key, klen);
+                sio_map_del(&h->sticky, key, klen);
             goto out;
         }
         slot = pick_worker(h, nsp, nsp_len);
-        if (slot < 0 || smap_put(&h->sticky, key, klen, (size_t)slot) < 0)
+        if (slot < 0 || sio_map_put(&h->sticky, key, klen, slot_val((size_t)slot)) < 0)
             break;
         sio_log_info(topic, "socket '%.*s' re-routed to worker %ld", (int)sid_len, sid, slot);
         rc = send_to_worker(h, &h->w[slot], &part[2]);
     }
     if (kind == SIO_ENV_DISCONNECT)
-        smap_del(&h->sticky, key, klen);
+        sio_map_del(&h->sticky, key, klen);
 out:
     for (int i = 0; i < n; i++)
         zmq_msg_close(&part[i]);
@@ -570,7 +464,7 @@ static void drop_route(struct sio_hub *h, const struct sio_env *env)
     if (env->sid.len)
         memcpy(key + klen, env->sid.p, env->sid.len);
     klen += env->sid.len;
-    smap_del(&h->sticky, key, klen);
+    sio_map_del(&h->sticky, key, klen);
 }
 
 /* An emitter's command [topic, envelope, request id]: check it, publish
@@ -882,7 +776,7 @@ void sio_hub_destroy(sio_hub **hub_p)
     for (size_t i = 0; i < h->nw; i++)
         worker_free_nsps(&h->w[i]);
     free(h->w);
-    smap_clear(&h->sticky);
+    sio_map_clear(&h->sticky);
     sio_buf_clear(&h->enc);
     free(h->gws);
     free(h);

@@ -30,6 +30,7 @@
 #include <sio/sio.h>
 #include "worker.h"
 #include "worker_ctx.h"
+#include "map.h"
 #include "plugin_loader.h"
 #include "proto/sio.h"
 
@@ -37,11 +38,9 @@ SIO_LOG_TOPIC_STATIC(topic, "core.worker");
 
 #define HEARTBEAT_MS 1000
 
-/* ---- connected sockets: a string-keyed hash map (chained) ---- */
+/* ---- connected sockets: "nsp\0sid" -> struct wsock (core/map.h) ---- */
 
 struct wsock {
-    struct wsock *next;
-    uint64_t h;
     char *key;              /* nsp '\0' sid */
     size_t klen;
     char *nsp, *sid, *gw;   /* NUL-terminated (point into key / own gw) */
@@ -49,33 +48,6 @@ struct wsock {
     unsigned gen;           /* plugin generation s->plugin was looked up in */
     json_t *session;        /* user session (sio_session_get), or NULL */
 };
-
-struct sockmap {
-    struct wsock **b;
-    size_t nb, n;
-};
-
-static uint64_t hash_bytes(const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    uint64_t h = 1469598103934665603ull;    /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static struct wsock **sockmap_slot(struct sockmap *m, const void *k, size_t klen, uint64_t h)
-{
-    if (!m->nb)
-        return NULL;
-    struct wsock **pp = &m->b[h & (m->nb - 1)];
-    for (; *pp; pp = &(*pp)->next)
-        if ((*pp)->h == h && (*pp)->klen == klen && memcmp((*pp)->key, k, klen) == 0)
-            return pp;
-    return pp;
-}
 
 static void wsock_free(struct wsock *s)
 {
@@ -87,70 +59,40 @@ static void wsock_free(struct wsock *s)
     free(s);
 }
 
-static struct wsock *sockmap_get(struct sockmap *m, const void *k, size_t klen)
+static struct wsock *sockmap_get(struct sio_map *m, const void *k, size_t klen)
 {
-    struct wsock **pp = sockmap_slot(m, k, klen, hash_bytes(k, klen));
-    return pp ? *pp : NULL;
+    return sio_map_get(m, k, klen);
 }
 
-static int sockmap_put(struct sockmap *m, struct wsock *s)
+/* Insert s (the map owns it from now on; a re-sent CONNECT replaces and
+ * frees the previous record). 0 or -ENOMEM (s is then still the caller's). */
+static int sockmap_put(struct sio_map *m, struct wsock *s)
 {
-    if (m->n + 1 > m->nb) {
-        size_t nb = m->nb ? m->nb * 2 : 64;
-        struct wsock **b = calloc(nb, sizeof *b);
-        if (!b)
-            return -ENOMEM;
-        for (size_t i = 0; i < m->nb; i++) {
-            struct wsock *e = m->b[i];
-            while (e) {
-                struct wsock *next = e->next;
-                e->next = b[e->h & (nb - 1)];
-                b[e->h & (nb - 1)] = e;
-                e = next;
-            }
-        }
-        free(m->b);
-        m->b = b;
-        m->nb = nb;
-    }
-    s->h = hash_bytes(s->key, s->klen);
-    struct wsock **pp = sockmap_slot(m, s->key, s->klen, s->h);
-    if (*pp) {      /* replace (a re-sent CONNECT) */
-        s->next = (*pp)->next;
-        wsock_free(*pp);
-        *pp = s;
+    struct sio_map_ent *e = sio_map_find(m, s->key, s->klen);
+    if (e) {
+        wsock_free(e->val);
+        e->val = s;
         return 0;
     }
-    s->next = NULL;
-    *pp = s;
-    m->n++;
-    return 0;
+    return sio_map_put(m, s->key, s->klen, s);
 }
 
-static void sockmap_del(struct sockmap *m, const void *k, size_t klen)
+static void sockmap_del(struct sio_map *m, const void *k, size_t klen)
 {
-    struct wsock **pp = sockmap_slot(m, k, klen, hash_bytes(k, klen));
-    if (pp && *pp) {
-        struct wsock *e = *pp;
-        *pp = e->next;
-        wsock_free(e);
-        m->n--;
-    }
+    wsock_free(sio_map_del(m, k, klen));
 }
 
-static void sockmap_clear(struct sockmap *m)
+static bool free_one(struct sio_map_ent *e, void *ud)
 {
-    for (size_t i = 0; i < m->nb; i++) {
-        struct wsock *e = m->b[i];
-        while (e) {
-            struct wsock *next = e->next;
-            wsock_free(e);
-            e = next;
-        }
-    }
-    free(m->b);
-    m->b = NULL;
-    m->nb = m->n = 0;
+    (void)ud;
+    wsock_free(e->val);
+    return true;
+}
+
+static void sockmap_clear(struct sio_map *m)
+{
+    sio_map_sweep(m, free_one, NULL);
+    sio_map_clear(m);
 }
 
 /* Build the socket record from envelope strings. */
@@ -203,7 +145,7 @@ struct sio__shard {
     bool started;
     void *dealer;
     void *ctl_main, *ctl_thread;
-    struct sockmap socks;
+    struct sio_map socks;
     struct sio_buf env_buf;     /* envelope encoding, reused */
     struct sio_buf json_buf;    /* JSON text, reused */
     bool deferring;             /* inside on_connect */
@@ -1292,27 +1234,31 @@ static void gateway_gone(struct sio__shard *sh, const struct sio_env *env)
 {
     if (env->gw.len != SIO_GW_ID_LEN)
         return;
-    size_t n = 0;
-    for (size_t i = 0; i < sh->socks.nb; i++)
-        for (struct wsock *s = sh->socks.b[i]; s; s = s->next)
-            n += strlen(s->gw) == SIO_GW_ID_LEN && memcmp(s->gw, env->gw.p, SIO_GW_ID_LEN) == 0;
+    size_t n = 0, it;
+    for (struct sio_map_ent *e = sio_map_next(&sh->socks, NULL, &it); e;
+         e = sio_map_next(&sh->socks, e, &it)) {
+        const struct wsock *s = e->val;
+        n += strlen(s->gw) == SIO_GW_ID_LEN && memcmp(s->gw, env->gw.p, SIO_GW_ID_LEN) == 0;
+    }
     if (!n)
         return;
     struct sio_env *gone = calloc(n, sizeof *gone);
     if (!gone)
         return;
     size_t k = 0;
-    for (size_t i = 0; i < sh->socks.nb; i++)
-        for (struct wsock *s = sh->socks.b[i]; s && k < n; s = s->next)
-            if (strlen(s->gw) == SIO_GW_ID_LEN && memcmp(s->gw, env->gw.p, SIO_GW_ID_LEN) == 0) {
-                /* copies: on_disconnect_env frees the socket */
-                sio_env_init(&gone[k], SIO_ENV_DISCONNECT);
-                gone[k].gw = (struct sio_str){ strdup(s->gw), SIO_GW_ID_LEN };
-                gone[k].nsp = (struct sio_str){ strdup(s->nsp), strlen(s->nsp) };
-                gone[k].sid = (struct sio_str){ strdup(s->sid), strlen(s->sid) };
-                gone[k].reason = (struct sio_str){ "transport close", 15 };
-                k++;
-            }
+    for (struct sio_map_ent *e = sio_map_next(&sh->socks, NULL, &it); e && k < n;
+         e = sio_map_next(&sh->socks, e, &it)) {
+        const struct wsock *s = e->val;
+        if (strlen(s->gw) == SIO_GW_ID_LEN && memcmp(s->gw, env->gw.p, SIO_GW_ID_LEN) == 0) {
+            /* copies: on_disconnect_env frees the socket */
+            sio_env_init(&gone[k], SIO_ENV_DISCONNECT);
+            gone[k].gw = (struct sio_str){ strdup(s->gw), SIO_GW_ID_LEN };
+            gone[k].nsp = (struct sio_str){ strdup(s->nsp), strlen(s->nsp) };
+            gone[k].sid = (struct sio_str){ strdup(s->sid), strlen(s->sid) };
+            gone[k].reason = (struct sio_str){ "transport close", 15 };
+            k++;
+        }
+    }
     for (size_t i = 0; i < k; i++) {
         if (gone[i].gw.p && gone[i].nsp.p && gone[i].sid.p) {
             struct wsock tmp = { .gw = (char *)gone[i].gw.p, .nsp = (char *)gone[i].nsp.p,

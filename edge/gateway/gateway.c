@@ -264,7 +264,7 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
     }
     struct gw_session *s = NULL;
     if (has_sid) {
-        s = gw_map_get(&t->sessions, sid, sidl);
+        s = sio_map_get(&t->sessions, sid, sidl);
         if (!s || s->closed || s->raw != raw) {
             ws_err(c, "Session ID unknown");
             return;
@@ -477,7 +477,7 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
         return;
     }
     if (has_sid) {
-        struct gw_session *s = gw_map_get(&t->sessions, sid, sidl);
+        struct gw_session *s = sio_map_get(&t->sessions, sid, sidl);
         if (!s || s->closed || s->raw != raw) {
             json_err(c, 1);
             return;
@@ -614,8 +614,8 @@ static void *thread_main(void *arg)
     t->nlis = 0;
     /* close every session, then every connection */
     size_t it = 0;
-    struct gw_map_ent *e;
-    while ((e = gw_map_next(&t->sessions, NULL, &it)) != NULL)
+    struct sio_map_ent *e;
+    while ((e = sio_map_next(&t->sessions, NULL, &it)) != NULL)
         gw_session_close(e->val, "transport close");
     while (t->conns) {
         struct gw_conn *c = t->conns;
@@ -663,8 +663,8 @@ static void thread_clear(struct gw_thread *t)
         evbuffer_free(t->zout);
     sio_buf_clear(&t->xlead);
     sio_buf_clear(&t->xct);
-    gw_map_clear(&t->sessions);
-    gw_map_clear(&t->nsps);
+    sio_map_clear(&t->sessions);
+    sio_map_clear(&t->nsps);
     sio_buf_clear(&t->envbuf);
     sio_buf_clear(&t->scratch);
     if (t->base)
@@ -853,8 +853,8 @@ int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *
 
     struct gw_thread *t = &gw->t;
     t->gw = gw;
-    gw_map_init(&t->sessions);
-    gw_map_init(&t->nsps);
+    sio_map_init(&t->sessions);
+    sio_map_init(&t->nsps);
     sio_buf_init(&t->envbuf);
     sio_buf_init(&t->scratch);
     sio_buf_init(&t->xlead);
@@ -951,8 +951,8 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
          * socket, the workers see "server disconnect" */
         size_t nn = t->nsps.n, k = 0, it = 0;
         char **names = calloc(nn ? nn : 1, sizeof *names);
-        struct gw_map_ent *e = NULL;
-        while (names && k < nn && (e = gw_map_next(&t->nsps, e, &it)) != NULL)
+        struct sio_map_ent *e = NULL;
+        while (names && k < nn && (e = sio_map_next(&t->nsps, e, &it)) != NULL)
             names[k++] = strndup(e->key, e->klen);
         for (size_t i = 0; i < k; i++) {
             if (!names[i])

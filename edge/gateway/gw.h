@@ -23,26 +23,7 @@
 #include "http/static.h"
 #include "http/upstream.h"
 #include "ws/ws.h"
-
-/* ---- map.c: string -> pointer hash map (keys copied) ---- */
-struct gw_map_ent {
-    struct gw_map_ent *next;
-    void *val;
-    uint32_t hash;
-    size_t klen;
-    char key[];
-};
-struct gw_map {
-    struct gw_map_ent **b;
-    size_t nb, n;
-};
-void  gw_map_init(struct gw_map *m);
-void  gw_map_clear(struct gw_map *m);            /* values not freed */
-void *gw_map_get(const struct gw_map *m, const char *k, size_t klen);
-int   gw_map_put(struct gw_map *m, const char *k, size_t klen, void *v);
-void *gw_map_del(struct gw_map *m, const char *k, size_t klen);
-/* iterate: for (e = gw_map_next(m, NULL, &i); e; e = gw_map_next(m, e, &i)) */
-struct gw_map_ent *gw_map_next(const struct gw_map *m, struct gw_map_ent *e, size_t *i);
+#include "map.h"
 
 #define GW_SID_LEN 20
 
@@ -116,14 +97,14 @@ struct gw_conn {
 /* ---- Socket.IO (socket.c, room.c) ---- */
 struct gw_room {
     char *name;
-    struct gw_map members;      /* sid -> gw_sock */
+    struct sio_map members;      /* sid -> gw_sock */
 };
 
 struct gw_nsp {
     char *name;
     size_t name_len;
-    struct gw_map socks;        /* sid -> gw_sock */
-    struct gw_map rooms;        /* name -> gw_room */
+    struct sio_map socks;        /* sid -> gw_sock */
+    struct sio_map rooms;        /* name -> gw_room */
 };
 
 struct gw_sock {
@@ -154,8 +135,8 @@ struct gw_thread {
     struct event *sub_ev;
     struct sio_buf envbuf;      /* envelope encoding scratch */
     struct sio_buf scratch;
-    struct gw_map sessions;     /* engine sid -> gw_session */
-    struct gw_map nsps;         /* name -> gw_nsp */
+    struct sio_map sessions;     /* engine sid -> gw_session */
+    struct sio_map nsps;         /* name -> gw_nsp */
     struct gw_conn *conns;
     struct gw_session *dead;    /* closed sessions, freed by reap_ev */
     struct gw_pkt *pkt_free;

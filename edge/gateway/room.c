@@ -13,22 +13,22 @@
 
 void gw_room_free(struct gw_room *r)
 {
-    gw_map_clear(&r->members);
+    sio_map_clear(&r->members);
     free(r->name);
     free(r);
 }
 
 struct gw_room *gw_room_get(struct gw_nsp *n, const char *name, size_t len, bool create)
 {
-    struct gw_room *r = gw_map_get(&n->rooms, name, len);
+    struct gw_room *r = sio_map_get(&n->rooms, name, len);
     if (r || !create)
         return r;
     r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
     r->name = strndup(name, len);
-    gw_map_init(&r->members);
-    if (!r->name || gw_map_put(&n->rooms, name, len, r) < 0) {
+    sio_map_init(&r->members);
+    if (!r->name || sio_map_put(&n->rooms, name, len, r) < 0) {
         free(r->name);
         free(r);
         return NULL;
@@ -41,7 +41,7 @@ int gw_room_join(struct gw_sock *s, const char *name, size_t len)
     struct gw_room *r = gw_room_get(s->nsp, name, len, true);
     if (!r)
         return -ENOMEM;
-    if (gw_map_get(&r->members, s->sid, GW_SID_LEN))
+    if (sio_map_get(&r->members, s->sid, GW_SID_LEN))
         return 0;
     if (s->nrooms == s->roomcap) {
         size_t cap = s->roomcap ? s->roomcap * 2 : 4;
@@ -51,7 +51,7 @@ int gw_room_join(struct gw_sock *s, const char *name, size_t len)
         s->rooms = v;
         s->roomcap = cap;
     }
-    if (gw_map_put(&r->members, s->sid, GW_SID_LEN, s) < 0)
+    if (sio_map_put(&r->members, s->sid, GW_SID_LEN, s) < 0)
         return -ENOMEM;
     s->rooms[s->nrooms++] = r;
     return 0;
@@ -60,10 +60,10 @@ int gw_room_join(struct gw_sock *s, const char *name, size_t len)
 static void drop(struct gw_sock *s, size_t i)
 {
     struct gw_room *r = s->rooms[i];
-    gw_map_del(&r->members, s->sid, GW_SID_LEN);
+    sio_map_del(&r->members, s->sid, GW_SID_LEN);
     s->rooms[i] = s->rooms[--s->nrooms];
     if (r->members.n == 0) {
-        gw_map_del(&s->nsp->rooms, r->name, strlen(r->name));
+        sio_map_del(&s->nsp->rooms, r->name, strlen(r->name));
         gw_room_free(r);
     }
 }

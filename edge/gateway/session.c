@@ -270,7 +270,7 @@ struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct si
     s->raw = raw;
     do
         gw_make_sid(s->sid);
-    while (gw_map_get(&t->sessions, s->sid, GW_SID_LEN));
+    while (sio_map_get(&t->sessions, s->sid, GW_SID_LEN));
     s->ping_ev = evtimer_new(t->base, ping_cb, s);
     s->flush_ev = event_new(t->base, -1, 0, flush_cb, s);
     sio_buf_init(&s->env_arena);
@@ -310,7 +310,7 @@ struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct si
     }
     s->nheaders = nh;
     free(offs);
-    if (gw_map_put(&t->sessions, s->sid, GW_SID_LEN, s) < 0)
+    if (sio_map_put(&t->sessions, s->sid, GW_SID_LEN, s) < 0)
         goto fail;
     sio_log_debug(topic, "%s: open (%s)", s->sid, raw ? "raw" : "socket.io");
     return s;
@@ -378,7 +378,7 @@ void gw_session_close(struct gw_session *s, const char *reason)
     for (size_t i = 0; i < s->qn; i++)
         gw_pkt_unref(s->q[i]);
     s->qn = 0;
-    gw_map_del(&t->sessions, s->sid, GW_SID_LEN);
+    sio_map_del(&t->sessions, s->sid, GW_SID_LEN);
     s->next_dead = t->dead;
     t->dead = s;
     if (!t->stopping)

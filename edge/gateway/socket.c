@@ -28,7 +28,7 @@ SIO_LOG_TOPIC_STATIC(topic, "edge.sio");
 
 static struct gw_nsp *nsp_get(struct gw_thread *t, const char *name, size_t len, bool create)
 {
-    struct gw_nsp *n = gw_map_get(&t->nsps, name, len);
+    struct gw_nsp *n = sio_map_get(&t->nsps, name, len);
     if (n || !create)
         return n;
     n = calloc(1, sizeof *n);
@@ -36,9 +36,9 @@ static struct gw_nsp *nsp_get(struct gw_thread *t, const char *name, size_t len,
         return NULL;
     n->name = strndup(name, len);
     n->name_len = len;
-    gw_map_init(&n->socks);
-    gw_map_init(&n->rooms);
-    if (!n->name || gw_map_put(&t->nsps, name, len, n) < 0) {
+    sio_map_init(&n->socks);
+    sio_map_init(&n->rooms);
+    if (!n->name || sio_map_put(&t->nsps, name, len, n) < 0) {
         free(n->name);
         free(n);
         return NULL;
@@ -49,10 +49,10 @@ static struct gw_nsp *nsp_get(struct gw_thread *t, const char *name, size_t len,
 static void nsp_free(struct gw_nsp *n)
 {
     size_t i = 0;
-    for (struct gw_map_ent *e = gw_map_next(&n->rooms, NULL, &i); e; e = gw_map_next(&n->rooms, e, &i))
+    for (struct sio_map_ent *e = sio_map_next(&n->rooms, NULL, &i); e; e = sio_map_next(&n->rooms, e, &i))
         gw_room_free(e->val);
-    gw_map_clear(&n->rooms);
-    gw_map_clear(&n->socks);
+    sio_map_clear(&n->rooms);
+    sio_map_clear(&n->socks);
     free(n->name);
     free(n);
 }
@@ -60,9 +60,9 @@ static void nsp_free(struct gw_nsp *n)
 void gw_nsps_clear(struct gw_thread *t)
 {
     size_t i = 0;
-    for (struct gw_map_ent *e = gw_map_next(&t->nsps, NULL, &i); e; e = gw_map_next(&t->nsps, e, &i))
+    for (struct sio_map_ent *e = sio_map_next(&t->nsps, NULL, &i); e; e = sio_map_next(&t->nsps, e, &i))
         nsp_free(e->val);
-    gw_map_clear(&t->nsps);
+    sio_map_clear(&t->nsps);
     free(t->sel);
     t->sel = NULL;
     t->selcap = t->nsel = 0;
@@ -155,7 +155,7 @@ static void sock_remove(struct gw_sock *k, const char *reason)
     }
     gw_room_leave_all(k);
     struct gw_nsp *n = k->nsp;
-    gw_map_del(&n->socks, k->sid, GW_SID_LEN);
+    sio_map_del(&n->socks, k->sid, GW_SID_LEN);
     for (struct gw_sock **pp = &k->sess->socks; *pp; pp = &(*pp)->next_in_sess)
         if (*pp == k) {
             *pp = k->next_in_sess;
@@ -165,7 +165,7 @@ static void sock_remove(struct gw_sock *k, const char *reason)
     pending_clear(k);
     free(k);
     if (n->socks.n == 0) {
-        gw_map_del(&t->nsps, n->name, n->name_len);
+        sio_map_del(&t->nsps, n->name, n->name_len);
         nsp_free(n);
     }
 }
@@ -199,9 +199,9 @@ static void on_connect(struct gw_session *s, const struct sio_packet_hdr *h)
     k->nsp = n;
     do
         gw_make_sid(k->sid);
-    while (gw_map_get(&n->socks, k->sid, GW_SID_LEN));
+    while (sio_map_get(&n->socks, k->sid, GW_SID_LEN));
     sio_buf_init(&k->session_blob);
-    if (gw_map_put(&n->socks, k->sid, GW_SID_LEN, k) < 0) {
+    if (sio_map_put(&n->socks, k->sid, GW_SID_LEN, k) < 0) {
         free(k);
         return;
     }
@@ -374,7 +374,7 @@ static struct gw_sock *find_sock(struct gw_nsp *n, const struct sio_str *sid)
 {
     if (!n || !sid->p)
         return NULL;
-    return gw_map_get(&n->socks, sid->p, sid->len);
+    return sio_map_get(&n->socks, sid->p, sid->len);
 }
 
 /* Mark the members of a room (or the socket whose sid is the room name). */
@@ -385,8 +385,8 @@ static void each_in_room(struct gw_thread *t, struct gw_nsp *n, const struct sio
     struct gw_room *r = gw_room_get(n, room->p ? room->p : "", room->len, false);
     if (r) {
         size_t i = 0;
-        for (struct gw_map_ent *e = gw_map_next(&r->members, NULL, &i); e;
-             e = gw_map_next(&r->members, e, &i))
+        for (struct sio_map_ent *e = sio_map_next(&r->members, NULL, &i); e;
+             e = sio_map_next(&r->members, e, &i))
             fn(t, e->val);
     } else {
         struct gw_sock *k = find_sock(n, room);
@@ -444,8 +444,8 @@ static void select_socks(struct gw_thread *t, struct gw_nsp *n, const struct sio
             each_in_room(t, n, &env->rooms[i], add_sel);
     } else {
         size_t i = 0;
-        for (struct gw_map_ent *e = gw_map_next(&n->socks, NULL, &i); e;
-             e = gw_map_next(&n->socks, e, &i))
+        for (struct sio_map_ent *e = sio_map_next(&n->socks, NULL, &i); e;
+             e = sio_map_next(&n->socks, e, &i))
             add_sel(t, e->val);
     }
 }
@@ -542,7 +542,7 @@ static void send_simple(struct gw_sock *k, enum sio_packet_type type, const char
 void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
 {
     if (env->kind == SIO_ENV_RAW_SEND) {
-        struct gw_session *s = env->sid.p ? gw_map_get(&t->sessions, env->sid.p, env->sid.len) : NULL;
+        struct gw_session *s = env->sid.p ? sio_map_get(&t->sessions, env->sid.p, env->sid.len) : NULL;
         if (!s || s->closed)
             return;
         struct gw_pkt *p = gw_pkt_new(t, SIO_EIO_MESSAGE, env->binary);
@@ -557,7 +557,7 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
     if (env->gw.p && env->gw.len && !streq(&env->gw, t->gw->id, SIO_GW_ID_LEN) &&
         (env->kind == SIO_ENV_CONNECT_OK || env->kind == SIO_ENV_CONNECT_ERR))
         return;
-    struct gw_nsp *n = env->nsp.p ? gw_map_get(&t->nsps, env->nsp.p, env->nsp.len) : NULL;
+    struct gw_nsp *n = env->nsp.p ? sio_map_get(&t->nsps, env->nsp.p, env->nsp.len) : NULL;
     if (!n)
         return;
     switch (env->kind) {

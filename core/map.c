@@ -1,9 +1,8 @@
-/* map.c: a small chained hash map from byte strings to pointers (gw.h).
- * Keys are copied into the entries; values are borrowed. */
+/* map.c: a small chained hash map from byte strings to pointers (map.h). */
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
-#include "gw.h"
+#include "map.h"
 
 static uint32_t hash(const char *k, size_t n)
 {
@@ -13,47 +12,53 @@ static uint32_t hash(const char *k, size_t n)
     return h;
 }
 
-void gw_map_init(struct gw_map *m)
+void sio_map_init(struct sio_map *m)
 {
     m->b = NULL;
     m->nb = m->n = 0;
 }
 
-void gw_map_clear(struct gw_map *m)
+void sio_map_clear(struct sio_map *m)
 {
     for (size_t i = 0; i < m->nb; i++) {
-        struct gw_map_ent *e = m->b[i];
+        struct sio_map_ent *e = m->b[i];
         while (e) {
-            struct gw_map_ent *nx = e->next;
+            struct sio_map_ent *nx = e->next;
             free(e);
             e = nx;
         }
     }
     free(m->b);
-    gw_map_init(m);
+    sio_map_init(m);
 }
 
-void *gw_map_get(const struct gw_map *m, const char *k, size_t klen)
+struct sio_map_ent *sio_map_find(const struct sio_map *m, const char *k, size_t klen)
 {
     if (!m->nb)
         return NULL;
     uint32_t h = hash(k, klen);
-    for (struct gw_map_ent *e = m->b[h & (m->nb - 1)]; e; e = e->next)
+    for (struct sio_map_ent *e = m->b[h & (m->nb - 1)]; e; e = e->next)
         if (e->hash == h && e->klen == klen && memcmp(e->key, k, klen) == 0)
-            return e->val;
+            return e;
     return NULL;
 }
 
-static int grow(struct gw_map *m)
+void *sio_map_get(const struct sio_map *m, const char *k, size_t klen)
+{
+    struct sio_map_ent *e = sio_map_find(m, k, klen);
+    return e ? e->val : NULL;
+}
+
+static int grow(struct sio_map *m)
 {
     size_t nb = m->nb ? m->nb * 2 : 16;
-    struct gw_map_ent **b = calloc(nb, sizeof *b);
+    struct sio_map_ent **b = calloc(nb, sizeof *b);
     if (!b)
         return -ENOMEM;
     for (size_t i = 0; i < m->nb; i++) {
-        struct gw_map_ent *e = m->b[i];
+        struct sio_map_ent *e = m->b[i];
         while (e) {
-            struct gw_map_ent *nx = e->next;
+            struct sio_map_ent *nx = e->next;
             e->next = b[e->hash & (nb - 1)];
             b[e->hash & (nb - 1)] = e;
             e = nx;
@@ -65,18 +70,18 @@ static int grow(struct gw_map *m)
     return 0;
 }
 
-int gw_map_put(struct gw_map *m, const char *k, size_t klen, void *v)
+int sio_map_put(struct sio_map *m, const char *k, size_t klen, void *v)
 {
     if (m->n >= m->nb && grow(m) < 0)
         return -ENOMEM;
     uint32_t h = hash(k, klen);
-    struct gw_map_ent **pp = &m->b[h & (m->nb - 1)];
-    for (struct gw_map_ent *e = *pp; e; e = e->next)
+    struct sio_map_ent **pp = &m->b[h & (m->nb - 1)];
+    for (struct sio_map_ent *e = *pp; e; e = e->next)
         if (e->hash == h && e->klen == klen && memcmp(e->key, k, klen) == 0) {
             e->val = v;
             return 0;
         }
-    struct gw_map_ent *e = malloc(sizeof *e + klen + 1);
+    struct sio_map_ent *e = malloc(sizeof *e + klen + 1);
     if (!e)
         return -ENOMEM;
     e->hash = h;
@@ -90,13 +95,13 @@ int gw_map_put(struct gw_map *m, const char *k, size_t klen, void *v)
     return 0;
 }
 
-void *gw_map_del(struct gw_map *m, const char *k, size_t klen)
+void *sio_map_del(struct sio_map *m, const char *k, size_t klen)
 {
     if (!m->nb)
         return NULL;
     uint32_t h = hash(k, klen);
-    for (struct gw_map_ent **pp = &m->b[h & (m->nb - 1)]; *pp; pp = &(*pp)->next) {
-        struct gw_map_ent *e = *pp;
+    for (struct sio_map_ent **pp = &m->b[h & (m->nb - 1)]; *pp; pp = &(*pp)->next) {
+        struct sio_map_ent *e = *pp;
         if (e->hash == h && e->klen == klen && memcmp(e->key, k, klen) == 0) {
             void *v = e->val;
             *pp = e->next;
@@ -108,7 +113,7 @@ void *gw_map_del(struct gw_map *m, const char *k, size_t klen)
     return NULL;
 }
 
-struct gw_map_ent *gw_map_next(const struct gw_map *m, struct gw_map_ent *e, size_t *i)
+struct sio_map_ent *sio_map_next(const struct sio_map *m, struct sio_map_ent *e, size_t *i)
 {
     if (e && e->next)
         return e->next;
@@ -119,4 +124,20 @@ struct gw_map_ent *gw_map_next(const struct gw_map *m, struct gw_map_ent *e, siz
             return m->b[j];
         }
     return NULL;
+}
+
+void sio_map_sweep(struct sio_map *m, bool (*fn)(struct sio_map_ent *e, void *ud), void *ud)
+{
+    for (size_t i = 0; i < m->nb; i++) {
+        for (struct sio_map_ent **pp = &m->b[i]; *pp;) {
+            struct sio_map_ent *e = *pp;
+            if (fn(e, ud)) {
+                *pp = e->next;
+                free(e);
+                m->n--;
+            } else {
+                pp = &e->next;
+            }
+        }
+    }
 }
