@@ -62,6 +62,13 @@ int  sio__bridge_hub_open(struct sio_bridge_hub *h, void *zmq_ctx, const char *h
 int  sio__bridge_hub_send(void *ud, const char *topic, const struct sio_env *env);
 void sio__bridge_hub_close(struct sio_bridge_hub *h);
 
+/* Parse "host[:port]" or "[v6]:port" at *p (a URL's authority after any
+ * user info), stopping at a character of stop (e.g. "/?"). host gets the
+ * host ("127.0.0.1" when empty), *port the port when one is given (1-65535;
+ * left alone otherwise); *p moves past what was read. 0 or -EINVAL. */
+int  sio__bridge_parse_hostport(const char **p, const char *stop, char *host, size_t hostcap,
+                                int *port);
+
 typedef struct sio_bridge sio_bridge;
 
 /* Start a bridge thread for url ("redis://[:password@]host[:port][/channel]";

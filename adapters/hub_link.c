@@ -1,5 +1,7 @@
-/* hub_link.c: the bridges' link to the hub (see bridge.h). */
+/* hub_link.c: what every bridge transport shares: the link to the hub and
+ * the host:port part of its URL (see bridge.h). */
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <zmq.h>
@@ -42,4 +44,43 @@ void sio__bridge_hub_close(struct sio_bridge_hub *h)
         zmq_close(h->zsock);
     h->zsock = NULL;
     sio_buf_clear(&h->enc);
+}
+
+int sio__bridge_parse_hostport(const char **pp, const char *stop, char *host, size_t hostcap,
+                               int *port)
+{
+    const char *p = *pp;
+    size_t hl;
+    if (*p == '[') {
+        const char *rb = strchr(p, ']');
+        if (!rb)
+            return -EINVAL;
+        hl = (size_t)(rb - p - 1);
+        if (hl >= hostcap)
+            return -EINVAL;
+        memcpy(host, p + 1, hl);
+        p = rb + 1;
+    } else {
+        char stops[16];
+        snprintf(stops, sizeof stops, ":%s", stop);
+        hl = strcspn(p, stops);
+        if (hl >= hostcap)
+            return -EINVAL;
+        memcpy(host, p, hl);
+        p += hl;
+    }
+    host[hl] = 0;
+    if (!host[0])
+        snprintf(host, hostcap, "127.0.0.1");
+    if (*p == ':') {
+        const char *digits = ++p;
+        char *end;
+        long v = strtol(digits, &end, 10);
+        if (end == digits || v < 1 || v > 65535 || (*end && !strchr(stop, *end)))
+            return -EINVAL;
+        *port = (int)v;
+        p = end;
+    }
+    *pp = p;
+    return 0;
 }

@@ -122,36 +122,8 @@ static int parse_url(struct amqp_bridge *b, const char *url, char *err, size_t e
             goto bad;
         p = at + 1;
     }
-    size_t hl;
-    if (*p == '[') {
-        const char *rb = strchr(p, ']');
-        if (!rb)
-            goto bad;
-        hl = (size_t)(rb - p - 1);
-        if (hl >= sizeof b->host)
-            goto bad;
-        memcpy(b->host, p + 1, hl);
-        b->host[hl] = 0;
-        p = rb + 1;
-    } else {
-        hl = strcspn(p, ":/?");
-        if (hl >= sizeof b->host)
-            goto bad;
-        memcpy(b->host, p, hl);
-        b->host[hl] = 0;
-        p += hl;
-    }
-    if (!b->host[0])
-        snprintf(b->host, sizeof b->host, "127.0.0.1");
-    if (*p == ':') {
-        const char *port = ++p;
-        char *end;
-        long v = strtol(port, &end, 10);
-        if (end == port || v < 1 || v > 65535 || (*end && *end != '/' && *end != '?'))
-            goto bad;
-        b->port = (int)v;
-        p = end;
-    }
+    if (sio__bridge_parse_hostport(&p, "/?", b->host, sizeof b->host, &b->port) < 0)
+        goto bad;
     if (*p == '/') {
         p++;
         size_t vl = strcspn(p, "?");

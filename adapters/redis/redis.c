@@ -76,37 +76,8 @@ static int parse_url(struct sio_bridge *b, const char *url, char *err, size_t er
         b->password[at - pw] = 0;
         p = at + 1;
     }
-    size_t hl;
-    const char *port = NULL;
-    if (*p == '[') {
-        const char *rb = strchr(p, ']');
-        if (!rb)
-            goto bad;
-        hl = (size_t)(rb - p - 1);
-        if (hl >= sizeof b->host)
-            goto bad;
-        memcpy(b->host, p + 1, hl);
-        b->host[hl] = 0;
-        p = rb + 1;
-    } else {
-        hl = strcspn(p, ":/");
-        if (hl >= sizeof b->host)
-            goto bad;
-        memcpy(b->host, p, hl);
-        b->host[hl] = 0;
-        p += hl;
-    }
-    if (!b->host[0])
-        snprintf(b->host, sizeof b->host, "127.0.0.1");
-    if (*p == ':') {
-        port = ++p;
-        char *end;
-        long v = strtol(port, &end, 10);
-        if (end == port || v < 1 || v > 65535 || (*end && *end != '/'))
-            goto bad;
-        b->port = (int)v;
-        p = end;
-    }
+    if (sio__bridge_parse_hostport(&p, "/", b->host, sizeof b->host, &b->port) < 0)
+        goto bad;
     if (*p == '/' && p[1]) {
         p++;
         if (strspn(p, "0123456789") != strlen(p)) {    /* digits: a db, pub/sub ignores it */
