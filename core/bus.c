@@ -64,8 +64,9 @@ int sio_bus_route_parse(const char *buf, size_t len, int *kind,
 /* Fill p with n random bytes: getrandom(2), or /dev/urandom where the
  * kernel lacks it. Ids must not be guessable (a sid names a client), so
  * with no randomness at all we abort rather than hand out weak ids. */
-static void random_bytes(unsigned char *p, size_t n)
+void sio_random_bytes(void *buf, size_t n)
 {
+    unsigned char *p = buf;
     while (n) {
         ssize_t r = getrandom(p, n, 0);
         if (r < 0) {
@@ -101,7 +102,7 @@ void sio_random_id(char *out, size_t len)
     unsigned char rnd[64];
     while (len) {
         size_t n = len < sizeof(rnd) ? len : sizeof(rnd);
-        random_bytes(rnd, n);
+        sio_random_bytes(rnd, n);
         for (size_t i = 0; i < n; i++)
             out[i] = alphabet[rnd[i] & 63];
         out += n;

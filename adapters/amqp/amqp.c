@@ -22,6 +22,7 @@
  * sio__bridge_amqp_stop() sets a flag that the thread polls every 200 ms.
  */
 #include "dispatch.h"
+#include "bus.h"
 
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
@@ -32,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <zmq.h>
 #include <sio/error.h>
@@ -409,15 +409,10 @@ int sio__bridge_amqp_start(void **impl, void *zmq_ctx, const char *hub_endpoint,
     if (rc < 0)
         goto fail;
     if (!b->queue[0]) {
-        unsigned char rnd[12];
-        if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
-            rc = -errno;
-            snprintf(err, errlen, "bridge: getrandom: %s", strerror(errno));
-            goto fail;
-        }
-        int n = snprintf(b->queue, sizeof b->queue, "sio-bridge.");
-        for (size_t i = 0; i < sizeof rnd; i++)
-            n += snprintf(b->queue + n, sizeof b->queue - (size_t)n, "%02x", rnd[i]);
+        char id[17];
+        sio_random_id(id, 16);
+        id[16] = 0;
+        snprintf(b->queue, sizeof b->queue, "sio-bridge.%s", id);
     }
     if ((rc = sio__bridge_hub_open(&b->hub, zmq_ctx, hub_endpoint, err, errlen)) < 0)
         goto fail;

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <event2/event.h>
@@ -45,10 +44,7 @@ void gw_make_sid(char out[GW_SID_LEN + 1])
     static unsigned counter;
     static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     uint8_t b[15];
-    if (getrandom(b, 12, 0) != 12) {
-        for (int i = 0; i < 12; i++)
-            b[i] = (uint8_t)rand();
-    }
+    sio_random_bytes(b, 12);     /* never a guessable sid */
     unsigned n = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
     b[12] = (uint8_t)(n >> 16);
     b[13] = (uint8_t)(n >> 8);
