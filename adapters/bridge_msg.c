@@ -174,7 +174,7 @@ static json_t *py_binary_args(const json_t *data)
             goto out;
         bins[i] = (struct sio_bin){ bufs[i], (size_t)k };
     }
-    args = json_deep_copy(json_array_get(data, 0));
+    args = sio_json_deep_copy(json_array_get(data, 0));
     if (args && sio_packet_reconstruct(args, bins, n) < 0) {
         json_decref(args);
         args = NULL;

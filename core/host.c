@@ -366,7 +366,7 @@ SIO_API int sio_emit_with_ack_ns(sio_host *h, const char *nsp, const char *sid,
     r->sid = strdup(sid);
     r->event = strdup(event);
     /* a deep copy: the task's values must not be shared with the shard */
-    r->args = args ? json_deep_copy(args) : NULL;
+    r->args = args ? sio_json_deep_copy(args) : NULL;
     r->timeout_ms = timeout_ms;
     r->cb = cb;
     r->ud = ud;
@@ -392,7 +392,7 @@ struct call_wait {
     pthread_cond_t cv;
     bool done;
     int status;
-    char *result;       /* JSON text: values are not shared across threads */
+    json_t *result;     /* a copy made on the shard: not shared across threads */
 };
 
 static void call_done(sio_host *h, const char *nsp, const char *sid, int status, json_t *args,
@@ -400,10 +400,10 @@ static void call_done(sio_host *h, const char *nsp, const char *sid, int status,
 {
     (void)h; (void)nsp; (void)sid;
     struct call_wait *cw = ud;
-    char *text = args ? json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_t *copy = args ? sio_json_deep_copy(args) : NULL;   /* keeps binary values */
     pthread_mutex_lock(&cw->mu);
     cw->status = status;
-    cw->result = text;
+    cw->result = copy;
     cw->done = true;
     pthread_cond_signal(&cw->cv);
     pthread_mutex_unlock(&cw->mu);
@@ -430,11 +430,10 @@ SIO_API int sio_call(sio_host *h, const char *nsp, const char *sid, const char *
             pthread_cond_wait(&cw.cv, &cw.mu);
         pthread_mutex_unlock(&cw.mu);
         rc = cw.status;
-        if (rc == 0 && out && cw.result) {
-            json_error_t jerr;
-            *out = json_loads(cw.result, JSON_DECODE_ANY, &jerr);
-        }
-        free(cw.result);
+        if (rc == 0 && out)
+            *out = cw.result;
+        else
+            json_decref(cw.result);
     }
     pthread_cond_destroy(&cw.cv);
     pthread_mutex_destroy(&cw.mu);

@@ -97,6 +97,7 @@ struct gw_conn {
 /* ---- Socket.IO (socket.c, room.c) ---- */
 struct gw_room {
     char *name;
+    size_t name_len;            /* names are bytes: may hold a NUL */
     struct sio_map members;      /* sid -> gw_sock */
 };
 

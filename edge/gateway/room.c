@@ -26,7 +26,12 @@ struct gw_room *gw_room_get(struct gw_nsp *n, const char *name, size_t len, bool
     r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
-    r->name = strndup(name, len);
+    r->name = malloc(len + 1);
+    if (r->name) {
+        memcpy(r->name, name, len);
+        r->name[len] = 0;
+    }
+    r->name_len = len;
     sio_map_init(&r->members);
     if (!r->name || sio_map_put(&n->rooms, name, len, r) < 0) {
         free(r->name);
@@ -63,7 +68,7 @@ static void drop(struct gw_sock *s, size_t i)
     sio_map_del(&r->members, s->sid, GW_SID_LEN);
     s->rooms[i] = s->rooms[--s->nrooms];
     if (r->members.n == 0) {
-        sio_map_del(&s->nsp->rooms, r->name, strlen(r->name));
+        sio_map_del(&s->nsp->rooms, r->name, r->name_len);
         gw_room_free(r);
     }
 }
@@ -71,7 +76,7 @@ static void drop(struct gw_sock *s, size_t i)
 void gw_room_leave(struct gw_sock *s, const char *name, size_t len)
 {
     for (size_t i = 0; i < s->nrooms; i++)
-        if (strlen(s->rooms[i]->name) == len && memcmp(s->rooms[i]->name, name, len) == 0) {
+        if (s->rooms[i]->name_len == len && memcmp(s->rooms[i]->name, name, len) == 0) {
             drop(s, i);
             return;
         }

@@ -296,6 +296,13 @@ void gw_sio_on_message(struct gw_session *s, bool binary, const uint8_t *data, s
             return;
         }
         size_t *offs = s->bin.offv ? s->bin.offv : s->bin.offs;
+        /* one packet's attachments together obey max_payload, or a client
+         * could make the gateway buffer N x max_payload bytes */
+        if (len > cfg->max_payload - s->bin.bins.len) {
+            bin_reset(s);
+            proto_error(s, SIO_ERR_TOOBIG);
+            return;
+        }
         if (sio_buf_append(&s->bin.bins, data, len) < 0) {
             bin_reset(s);
             gw_session_close(s, "transport error");
@@ -634,7 +641,7 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
             sel.nrooms = 1;
             select_socks(t, n, &sel);
             for (size_t i = 0; i < t->nsel; i++)
-                gw_room_leave(t->sel[i], env->rooms[j].p, env->rooms[j].len);
+                gw_room_leave(t->sel[i], env->rooms[j].p ? env->rooms[j].p : "", env->rooms[j].len);
         }
         break;
     case SIO_ENV_DISCONNECT_CMD: {
@@ -650,13 +657,9 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
                 return;
             for (size_t i = 0; i < ns; i++)
                 sess[i] = t->sel[i]->sess;
-            for (size_t i = 0; i < ns; i++) {
-                bool seen = false;
-                for (size_t j = 0; j < i && !seen; j++)
-                    seen = sess[j] == sess[i];
-                if (!seen)
-                    gw_session_close(sess[i], "transport error");
-            }
+            /* one socket per session in a namespace; closing is idempotent */
+            for (size_t i = 0; i < ns; i++)
+                gw_session_close(sess[i], "transport error");
             free(sess);
             break;
         }

@@ -67,3 +67,38 @@ SIO_EXPORT bool sio_json_equal(const json_t *a, const json_t *b)
     }
     return json_equal((json_t *)a, (json_t *)b);
 }
+
+SIO_EXPORT json_t *sio_json_deep_copy(const json_t *v)
+{
+    const void *p;
+    size_t n;
+    if (!v)
+        return NULL;
+    if (sio_binary_get(v, &p, &n))
+        return sio_binary_new(p, n);
+    if (json_is_array(v)) {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < json_array_size(v); i++)
+            if (json_array_append_new(a, sio_json_deep_copy(json_array_get(v, i))) < 0) {
+                json_decref(a);
+                a = NULL;
+            }
+        return a;
+    }
+    if (json_is_object(v)) {
+        json_t *o = json_object();
+        const char *k;
+        size_t kl;
+        json_t *e;
+        json_object_keylen_foreach((json_t *)v, k, kl, e) {
+            if (!o)
+                break;
+            if (json_object_setn_new_nocheck(o, k, kl, sio_json_deep_copy(e)) < 0) {
+                json_decref(o);
+                o = NULL;
+            }
+        }
+        return o;
+    }
+    return json_deep_copy(v);   /* scalars */
+}

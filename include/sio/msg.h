@@ -34,6 +34,12 @@ json_t *sio_binary_new(const void *data, size_t len);
 __attribute__((visibility("default")))
 bool sio_binary_get(const json_t *v, const void **data, size_t *len);
 
+/* A deep copy that keeps binary values binary (jansson's json_deep_copy()
+ * turns them into plain objects: it copies keys as C strings). A new
+ * reference, NULL on allocation failure. */
+__attribute__((visibility("default")))
+json_t *sio_json_deep_copy(const json_t *v);
+
 /* Deep equality that understands binary values (jansson's json_equal()
  * cannot compare them: it looks keys up as C strings). */
 __attribute__((visibility("default")))

@@ -110,7 +110,7 @@ static struct job *job_new(struct sio_ctx *ctx, json_t *spec)
     if (!j)
         return NULL;
     j->nsp = strdup(sio_ctx_nsp(ctx));
-    j->spec = json_deep_copy(spec);
+    j->spec = sio_json_deep_copy(spec);
     if (!j->nsp || !j->spec) {
         free(j->nsp);
         json_decref(j->spec);
@@ -261,7 +261,7 @@ static json_t *on_task_call(struct sio_ctx *ctx, json_t *args)
         return json_false();
     j->nsp = strdup(sio_ctx_nsp(ctx));
     j->sid = strdup(sio_ctx_sid(ctx));
-    j->spec = json_deep_copy(first(args));
+    j->spec = sio_json_deep_copy(first(args));
     if (!j->nsp || !j->sid || !j->spec || sio_task_start(sio_ctx_host(ctx), task_call_run, j) < 0) {
         free(j->nsp);
         free(j->sid);
@@ -284,7 +284,7 @@ static json_t *on_sess_set(struct sio_ctx *ctx, json_t *args)
     json_t *copy = NULL;
     SIO_WITH_SESSION(ctx, s) {
         json_object_update(s, first(args));
-        copy = json_deep_copy(s);
+        copy = sio_json_deep_copy(s);
     }
     return copy ? json_pack("[o]", copy) : NULL;
 }

@@ -786,3 +786,25 @@ Test(sio_decode, integers_beyond_int64_read_as_js_does)
     s = "2[\"huge\",1e999]";
     cr_assert_eq(sio_packet_decode(s, strlen(s), 0, &p), SIO_ERR_JSON);
 }
+
+Test(sio_binary, deep_copy_keeps_binary_values)
+{
+    /* jansson's json_deep_copy() turns a binary value into a plain object;
+     * sio_json_deep_copy() must not (emits from tasks and call() results
+     * cross threads as copies) */
+    json_t *args = json_pack("[s, {s:o}, o]", "x", "k", sio_binary_new("\x00\x01\xff", 3),
+                             sio_binary_new("", 0));
+    json_t *c = sio_json_deep_copy(args);
+    cr_assert_not_null(c);
+    cr_assert(c != args);
+    const void *p;
+    size_t n = 9;
+    cr_assert(sio_binary_get(json_object_get(json_array_get(c, 1), "k"), &p, &n));
+    cr_assert_eq(n, 3);
+    cr_assert_eq(memcmp(p, "\x00\x01\xff", 3), 0);
+    cr_assert(sio_binary_get(json_array_get(c, 2), NULL, &n));
+    cr_assert_eq(n, 0);
+    cr_assert(sio_json_equal(c, args));
+    json_decref(c);
+    json_decref(args);
+}
