@@ -61,13 +61,3 @@ void sio_bridge_any_stop(sio_bridge_any **b_p)
     free(b);
     *b_p = NULL;
 }
-
-void sio_bridge_any_stats(sio_bridge_any *b, struct sio_bridge_stats *out)
-{
-    memset(out, 0, sizeof *out);
-    switch (b->kind) {
-    case K_REDIS: sio_bridge_get_stats(b->impl, out); break;
-    case K_AMQP:  sio__bridge_amqp_stats(b->impl, out); break;
-    case K_KAFKA: sio__bridge_kafka_stats(b->impl, out); break;
-    }
-}

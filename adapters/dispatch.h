@@ -19,7 +19,6 @@ typedef struct sio_bridge_any sio_bridge_any;
 int  sio_bridge_any_start(sio_bridge_any **out, void *zmq_ctx, const char *hub_endpoint,
                           const char *url, char *err, size_t errlen);
 void sio_bridge_any_stop(sio_bridge_any **b_p);
-void sio_bridge_any_stats(sio_bridge_any *b, struct sio_bridge_stats *out);
 
 /* The transports' entry points (one pair per scheme; impl is opaque). */
 int  sio__bridge_amqp_start(void **impl, void *zmq_ctx, const char *hub_endpoint,

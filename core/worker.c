@@ -291,11 +291,6 @@ int sio__shard_send(struct sio__shard *sh, const char *topic_s, const struct sio
     return send_frames(sh, topic_s, tlen, sh->env_buf.data, sh->env_buf.len);
 }
 
-struct sio_buf *sio__shard_json_buf(struct sio__shard *sh)
-{
-    return &sh->json_buf;
-}
-
 struct sio_host *sio__shard_host(struct sio__shard *sh)
 {
     return &sh->host;
@@ -988,10 +983,10 @@ static void on_connect_env(struct sio__shard *sh, const struct sio_env *env)
     if (rc == SIO_ACCEPT && !ctx.refused) {
         send_simple(sh, SIO_ENV_CONNECT_OK, s, NULL, false, NULL);
         deferred_flush(sh, true);
-        if (sockmap_put(&sh->socks, s) < 0)
+        sio_log_debug(topic, "shard %u: %s connected to %s", sh->index, ctx.sid, ctx.nsp);
+        if (sockmap_put(&sh->socks, s) < 0)     /* ctx.sid/nsp point into s */
             wsock_free(s);
         s = NULL;
-        sio_log_debug(topic, "shard %u: %s connected to %s", sh->index, ctx.sid, ctx.nsp);
     } else {
         deferred_flush(sh, false);
         json_t *payload;

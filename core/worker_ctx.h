@@ -72,7 +72,6 @@ int  sio__task_start(struct sio_host *h, sio_task_fn fn, void *ud);
 int sio__shard_send(struct sio__shard *sh, const char *topic, const struct sio_env *env);
 
 /* Per-shard scratch buffer for JSON text (reset by the user). */
-struct sio_buf *sio__shard_json_buf(struct sio__shard *sh);
 
 /* Send an ACK for ctx's current event with args (array, other value = one
  * argument, NULL = none). Borrowed. 0 or < 0. */

@@ -22,6 +22,7 @@
 #include <sio/client.h>
 #include <sio/sio.h>
 #include "client_cmd.h"
+#include "buf.h"
 
 #define MAX_LIST 32
 #define LINGER_MS 300           /* after EOF / an ack: events still in flight */
@@ -99,37 +100,16 @@ static int bad_usage(const char *fmt, ...)
 
 /* ---- printing ----------------------------------------------------------- */
 
-static char *base64(const unsigned char *d, size_t n)
-{
-    static const char t[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)d[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)d[i + 1] << 8;
-        if (i + 2 < n)
-            v |= d[i + 2];
-        *o++ = t[(v >> 18) & 63];
-        *o++ = t[(v >> 12) & 63];
-        *o++ = i + 1 < n ? t[(v >> 6) & 63] : '=';
-        *o++ = i + 2 < n ? t[v & 63] : '=';
-    }
-    *o = 0;
-    return out;
-}
-
 /* A copy of v with binary values as {"$binary": "BASE64"}. New reference. */
 static json_t *printable(json_t *v)
 {
     const void *d;
     size_t n;
     if (sio_binary_get(v, &d, &n)) {
-        char *b = base64(d, n);
-        json_t *r = json_pack("{s:s}", "$binary", b ? b : "");
-        free(b);
+        struct sio_buf b = SIO_BUF_INIT;
+        json_t *r = sio_buf_append_base64(&b, d, n) == 0
+                        ? json_pack("{s:s}", "$binary", n ? (char *)b.data : "") : NULL;
+        sio_buf_clear(&b);
         return r;
     }
     if (json_is_array(v)) {

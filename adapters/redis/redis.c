@@ -151,9 +151,10 @@ static void on_auth(redisAsyncContext *ac, void *r, void *priv)
 {
     redisReply *rep = r;
     struct sio_bridge *b = priv;
-    (void)ac;
-    if (rep && rep->type == REDIS_REPLY_ERROR)
+    if (rep && rep->type == REDIS_REPLY_ERROR) {
         sio_log_error(topic, "%s:%d: AUTH failed: %s", b->host, b->port, rep->str);
+        redisAsyncDisconnect(ac);   /* on_disconnect schedules a retry with backoff */
+    }
 }
 
 static void schedule_retry(struct sio_bridge *b)

@@ -20,6 +20,7 @@
 #include <openssl/ssl.h>
 #include <sio/client.h>
 #include "buf.h"
+#include "bus.h"
 #include "engine.h"
 #include "proto/sio.h"
 
@@ -509,7 +510,9 @@ static unsigned backoff_ms(sio_client *c)
         d = c->opts.reconnection_delay_max_ms;
     double f = c->opts.randomization_factor;
     if (f > 0) {
-        double r = (double)random() / (double)RAND_MAX;   /* 0..1 */
+        uint32_t u;
+        sio_random_bytes(&u, sizeof u);     /* random() is never seeded: clients would move in step */
+        double r = (double)u / (double)UINT32_MAX;          /* 0..1 */
         d *= 1.0 + f * (2.0 * r - 1.0);
     }
     return d < 0 ? 0 : (unsigned)d;

@@ -668,11 +668,21 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
         struct gw_session **sess = calloc(ns ? ns : 1, sizeof *sess);
         if (!sess)
             return;
-        for (size_t i = 0; i < ns; i++) {
-            struct gw_sock *k = t->sel[i];
-            sess[i] = k->sess;
-            send_simple(k, SIO_PKT_DISCONNECT, NULL, 0);
+        /* every selected socket is in namespace n: one DISCONNECT packet,
+         * encoded once, queued to each of them */
+        struct gw_pkt *dp = ns ? gw_pkt_new(t, SIO_EIO_MESSAGE, false) : NULL;
+        if (dp && sio_packet_encode(&dp->data, SIO_PKT_DISCONNECT, n->name, n->name_len, -1, 0,
+                                    NULL, 0) < 0) {
+            gw_pkt_unref(dp);
+            dp = NULL;
         }
+        for (size_t i = 0; i < ns; i++) {
+            sess[i] = t->sel[i]->sess;
+            if (dp)
+                gw_session_send(sess[i], dp);
+        }
+        if (dp)
+            gw_pkt_unref(dp);
         for (size_t i = 0; i < ns; i++)
             sock_remove(t->sel[i], "server disconnect");
         if (env->close_conn)
