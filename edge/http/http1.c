@@ -5,6 +5,12 @@
  * per-request arena (sio_buf) and indexed by offsets, since the arena may
  * move while it grows. on_message_complete pauses the parser, so a
  * pipelined request stays in the input until the current one is answered.
+ *
+ * keep_raw: every http_parser_execute() call stops at the end of a message
+ * (the pause), so the bytes it consumed since the last delivered request
+ * are exactly that request as received (leading empty lines included);
+ * they are copied to c->raw before the input is drained, and that copy
+ * plus the input still buffered is the stream from the request on.
  */
 #include "http1.h"
 
@@ -38,6 +44,8 @@ struct sio_http_conn {
     struct sio_buf body;
     struct sio_buf xlead;       /* extra header lines: first (sio_http_set_extra) */
     struct sio_buf xct;         /* extra header lines: after Content-Type */
+    struct sio_buf raw;         /* keep_raw: the current request as received */
+    bool raw_lost;              /* keep_raw: it grew over the bound, not kept */
     size_t url_off, url_len;
     struct hdr_off hoff[MAX_HDRS];
     size_t nhdrs;
@@ -94,6 +102,7 @@ static void conn_free(struct sio_http_conn *c)
     sio_buf_clear(&c->body);
     sio_buf_clear(&c->xlead);
     sio_buf_clear(&c->xct);
+    sio_buf_clear(&c->raw);
     free(c);
 }
 
@@ -338,6 +347,34 @@ static void send_error_close(struct sio_http_conn *c, int code)
     sio_http_conn_close(c);
 }
 
+/* keep_raw: the bound of one request as received (headers, a body up to
+ * max_body, room for chunked framing). */
+static size_t raw_max(const struct sio_http_conn *c)
+{
+    return c->lim.max_header_bytes + 2 * c->lim.max_body + 65536;
+}
+
+static void keep_raw(struct sio_http_conn *c, const void *p, size_t n)
+{
+    if (c->raw_lost || n == 0)
+        return;
+    if (c->raw.len + n > raw_max(c) || sio_buf_append(&c->raw, p, n) < 0) {
+        c->raw_lost = true;
+        sio_buf_clear(&c->raw);
+    }
+}
+
+/* The delivered request's bytes are no longer needed: the next ones start
+ * a new request (a big buffer is not kept for an idle connection). */
+static void raw_done(struct sio_http_conn *c)
+{
+    if (c->raw.cap > 65536)
+        sio_buf_clear(&c->raw);
+    else
+        sio_buf_reset(&c->raw);
+    c->raw_lost = false;
+}
+
 /* Feed buffered input to the parser until it pauses, needs more, fails or
  * the connection changes hands. */
 static void conn_parse(struct sio_http_conn *c)
@@ -355,6 +392,8 @@ static void conn_parse(struct sio_http_conn *c)
             send_error_close(c, c->error ? c->error : 400);
             return;
         }
+        if (c->lim.keep_raw)
+            keep_raw(c, v.iov_base, n);
         evbuffer_drain(in, n);
         if (c->busy) {
             c->depth++;
@@ -363,6 +402,8 @@ static void conn_parse(struct sio_http_conn *c)
             conn_leave(c);
             if (gone)
                 return;
+            if (c->lim.keep_raw)
+                raw_done(c);
         } else if (n < v.iov_len) {
             /* upgrade without a complete message? treat as bad */
             send_error_close(c, 400);
@@ -437,6 +478,7 @@ struct sio_http_conn *sio_http_conn_new(struct bufferevent *bev,
     sio_buf_init(&c->body);
     sio_buf_init(&c->xlead);
     sio_buf_init(&c->xct);
+    sio_buf_init(&c->raw);
     bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     arm_timer(c, c->lim.header_timeout_ms);
@@ -446,6 +488,79 @@ fail_c:
 fail:
     bufferevent_free(bev);
     return NULL;
+}
+
+struct sio_http_conn *sio_http_conn_adopt(struct bufferevent *bev,
+                                          const struct sio_http_limits *lim,
+                                          const struct sio_http_cbs *cbs, void *ud,
+                                          const struct sio_buf *in, const struct sio_buf *out)
+{
+    /* before the callbacks exist: nothing runs until the loop does. The
+     * input's end belongs to the bufferevent (frozen); its front is ours,
+     * and these bytes come before any it reads. */
+    if ((out->len && evbuffer_add(bufferevent_get_output(bev), out->data, out->len) < 0) ||
+        (in->len && evbuffer_prepend(bufferevent_get_input(bev), in->data, in->len) < 0)) {
+        bufferevent_free(bev);
+        return NULL;
+    }
+    struct sio_http_conn *c = sio_http_conn_new(bev, lim, cbs, ud);
+    if (c && in->len)
+        bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+    return c;
+}
+
+/* Append a copy of b's bytes to out (b keeps them). evbuffer_copyout()
+ * refuses the output buffer of a bufferevent (its start is frozen); a peek
+ * does not. 0 or -ENOMEM. */
+static int copy_evbuf(struct evbuffer *b, struct sio_buf *out)
+{
+    int n = evbuffer_peek(b, -1, NULL, NULL, 0);
+    if (n <= 0)
+        return 0;
+    struct evbuffer_iovec stackv[16];
+    struct evbuffer_iovec *v = n <= 16 ? stackv : malloc((size_t)n * sizeof *v);
+    if (!v || sio_buf_reserve(out, evbuffer_get_length(b)) < 0) {
+        if (v != stackv)
+            free(v);
+        return -ENOMEM;
+    }
+    n = evbuffer_peek(b, -1, NULL, v, n);
+    for (int i = 0; i < n; i++)
+        sio_buf_append(out, v[i].iov_base, v[i].iov_len);     /* reserved: cannot fail */
+    if (v != stackv)
+        free(v);
+    return 0;
+}
+
+int sio_http_conn_handoff(struct sio_http_conn *c, struct sio_buf *in, struct sio_buf *out)
+{
+    if (!c->lim.keep_raw || !c->busy || c->dead || c->closing || c->depth == 0)
+        return -EINVAL;
+    if (c->raw_lost)
+        return -EMSGSIZE;
+    size_t in0 = in->len, out0 = out->len;
+    /* copies, never the evbuffer chains: an earlier reply may reference
+     * memory of this thread (shared packets), released by its cleanup
+     * callback when the bufferevent is freed below, on this thread */
+    if (sio_buf_append(in, c->raw.data, c->raw.len) < 0 ||
+        copy_evbuf(bufferevent_get_input(c->bev), in) < 0 ||
+        copy_evbuf(bufferevent_get_output(c->bev), out) < 0) {
+        in->len = in0;
+        out->len = out0;
+        return -ENOMEM;
+    }
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    /* the bufferevent forgets the socket (its events are deleted now, on
+     * this thread), so freeing it does not close it */
+    bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+    bufferevent_setfd(c->bev, -1);
+    bufferevent_free(c->bev);
+    c->bev = NULL;
+    evtimer_del(c->timer);
+    c->busy = false;
+    c->detached = true;     /* no on_close, no bufferevent_free in conn_free */
+    c->dead = true;         /* freed when on_request returns (depth > 0) */
+    return (int)fd;
 }
 
 /* After a reply: close, or get ready for the next request. */

@@ -10,6 +10,14 @@
  * delivered like any other; the owner then either replies (error) or takes
  * the bufferevent with sio_http_conn_detach() (WebSocket).
  *
+ * Handover between loops (the gateway's --io-threads): with
+ * sio_http_limits.keep_raw the connection keeps the bytes of the request
+ * being delivered as they were received, so that on_request can give the
+ * whole connection to another loop with sio_http_conn_handoff() (its fd,
+ * those bytes and the pipelined ones after them, and the output not yet
+ * written); that loop makes a new connection with sio_http_conn_adopt(),
+ * which parses the same bytes again as if it had just read them.
+ *
  * All functions run on the loop's thread.
  */
 #ifndef SIO_EDGE_HTTP1_H
@@ -20,6 +28,7 @@
 #include <event2/event.h>
 #include <event2/bufferevent.h>
 #include <event2/buffer.h>
+#include "buf.h"
 
 struct sio_http_conn;
 
@@ -54,6 +63,8 @@ struct sio_http_limits {
     size_t max_body;            /* larger bodies are discarded, body_too_large */
     unsigned header_timeout_ms; /* default 30000 */
     unsigned idle_timeout_ms;   /* keep-alive idle; default 5000 */
+    bool keep_raw;              /* keep the current request's bytes for
+                                 * sio_http_conn_handoff() (a copy per request) */
 };
 
 struct sio_http_cbs {
@@ -78,6 +89,26 @@ void sio_http_conn_abort(struct sio_http_conn *c);
  * on_close. The bufferevent callbacks are cleared. */
 struct bufferevent *sio_http_conn_detach(struct sio_http_conn *c);
 bool sio_http_conn_busy(const struct sio_http_conn *c);
+
+/* Give the connection up for another loop; only from on_request, before
+ * any reply. Appends to in the current request's bytes as received, then
+ * the input not parsed yet (pipelined requests), and to out the output not
+ * yet written (an earlier reply); c's buffers are emptied here, on its own
+ * thread. Returns the socket, which c will never touch again (not even
+ * close); c is freed (deferred, no on_close). Errors leave c as it was:
+ * -EINVAL (keep_raw off, or not inside on_request), -EMSGSIZE (the
+ * request was too big to keep: over max_header_bytes + 2 * max_body +
+ * 64 KiB), -ENOMEM. */
+int sio_http_conn_handoff(struct sio_http_conn *c, struct sio_buf *in, struct sio_buf *out);
+
+/* sio_http_conn_new() for a connection given up by another loop: out is
+ * queued for writing first, in is parsed as if just read (from a deferred
+ * callback, so that the caller holds the returned connection before any
+ * on_request). Copies in and out. Takes bev; NULL on ENOMEM (bev freed). */
+struct sio_http_conn *sio_http_conn_adopt(struct bufferevent *bev,
+                                          const struct sio_http_limits *lim,
+                                          const struct sio_http_cbs *cbs, void *ud,
+                                          const struct sio_buf *in, const struct sio_buf *out);
 
 /* Header lookup (name in lower case). NULL when absent. */
 const struct sio_http_hdr *sio_http_header(const struct sio_http_req *req, const char *name);
