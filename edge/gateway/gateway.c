@@ -1,6 +1,7 @@
-/* gateway.c: the gateway's I/O thread: listeners, HTTP routing of the
+/* gateway.c: the gateway's I/O threads: listeners, HTTP routing of the
  * Engine.IO endpoints (handshake, polling, WebSocket upgrade, the exact
- * JS error responses) and the bus sockets (see gateway.h, bus.h).
+ * JS error responses), the handover of connections between threads and
+ * the bus sockets (see gateway.h, gw.h, bus.h).
  *
  * Bus I/O: a DEALER to ep.events (2 frames [route, envelope]) and a SUB to
  * ep.commands subscribed to the gateway id and "*". The SUB's ZMQ_FD is
@@ -37,12 +38,19 @@ SIO_LOG_TOPIC_STATIC(topic, "edge.gateway");
 
 /* ---------- ids ---------- */
 
-void gw_make_sid(char out[GW_SID_LEN + 1])
+static const char sid_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/* the sid character naming the owner thread: the first of the counter's
+ * four, so the 96 random bits stay whole */
+#define SID_OWNER_POS 16
+
+void gw_make_sid(char out[GW_SID_LEN + 1], unsigned owner)
 {
     /* As the JS server's base64id: 12 random bytes + a 3-byte counter,
-     * base64 with '-' and '_' (always 20 chars, no padding). */
+     * base64 with '-' and '_' (always 20 chars, no padding); then the
+     * counter's top 6 bits give way to the owner thread. */
     static unsigned counter;
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char *a = sid_alphabet;
     uint8_t b[15];
     sio_random_bytes(b, 12);     /* never a guessable sid */
     unsigned n = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
@@ -58,6 +66,19 @@ void gw_make_sid(char out[GW_SID_LEN + 1])
         *d++ = a[v & 63];
     }
     *d = 0;
+    out[SID_OWNER_POS] = a[owner & 63];
+}
+
+int gw_sid_owner(const char *sid, size_t len, unsigned nth)
+{
+    if (len != GW_SID_LEN)
+        return -1;
+    char ch = sid[SID_OWNER_POS];
+    int i = ch >= 'A' && ch <= 'Z' ? ch - 'A'
+          : ch >= 'a' && ch <= 'z' ? ch - 'a' + 26
+          : ch >= '0' && ch <= '9' ? ch - '0' + 52
+          : ch == '-' ? 62 : ch == '_' ? 63 : -1;
+    return i >= 0 && (unsigned)i < nth ? i : -1;
 }
 
 /* ---------- bus ---------- */
@@ -116,7 +137,7 @@ static void bus_drain(struct gw_thread *t)
         }
         size_t tl = zmq_msg_size(&tp);
         const char *td = zmq_msg_data(&tp);
-        bool mine = (tl == SIO_GW_ID_LEN && memcmp(td, t->gw->id, SIO_GW_ID_LEN) == 0) ||
+        bool mine = (tl == SIO_GW_ID_LEN && memcmp(td, t->id, SIO_GW_ID_LEN) == 0) ||
                     (tl == 1 && td[0] == '*');
         if (mine) {
             struct sio_env env;
@@ -416,6 +437,94 @@ static bool cors_request(struct gw_conn *c, struct sio_http_req *req)
     return false;
 }
 
+/* ---------- handover between I/O threads (gw.h) ---------- */
+
+/* A connection on its way to another thread; owned by the inbox it is in,
+ * then by the thread that takes it (which closes fd unless adopted). */
+struct gw_handoff {
+    struct gw_handoff *next;
+    int fd;
+    char remote[64];
+    struct sio_buf in;      /* the request as received, then pipelined bytes */
+    struct sio_buf out;     /* output not yet written */
+};
+
+static void handoff_free(struct gw_handoff *ho)
+{
+    if (ho->fd >= 0)
+        close(ho->fd);
+    sio_buf_clear(&ho->in);
+    sio_buf_clear(&ho->out);
+    free(ho);
+}
+
+/* A request for sid (on_request, nothing answered yet): when another
+ * thread owns it, give that thread the connection and return true (c is
+ * then gone). A sid no thread owns stays here and gets the usual answer. */
+static bool handover(struct gw_conn *c, const char *sid, size_t sidl)
+{
+    struct gw_thread *t = c->t;
+    struct sio_gateway *gw = t->gw;
+    int owner = gw_sid_owner(sid, sidl, gw->nth);
+    if (owner < 0 || (unsigned)owner == t->idx)
+        return false;
+    struct gw_thread *o = &gw->th[owner];
+    struct gw_handoff *ho = calloc(1, sizeof *ho);
+    int fd = -ENOMEM;
+    if (ho) {
+        sio_buf_init(&ho->in);
+        sio_buf_init(&ho->out);
+        fd = sio_http_conn_handoff(c->http, &ho->in, &ho->out);
+    }
+    if (fd < 0) {
+        if (ho) {
+            ho->fd = -1;
+            handoff_free(ho);
+        }
+        /* the request's bytes were not kept: a body over max_payload,
+         * which the owner would refuse 413 too */
+        if (fd == -EMSGSIZE)
+            sio_http_reply(c->http, "413 Payload Too Large", "", true, NULL, 0);
+        else
+            sio_http_reply(c->http, "500 Internal Server Error", "", true, NULL, 0);
+        return true;
+    }
+    ho->fd = fd;
+    memcpy(ho->remote, c->remote, sizeof ho->remote);
+    c->http = NULL;     /* freed by http1 once on_request returns */
+    conn_unlink(c);
+    sio_log_debug(topic, "%s: request for %.*s (%zu bytes read, %zu unwritten) handed over to "
+                  "thread %d", ho->remote, (int)sidl, sid, ho->in.len, ho->out.len, owner);
+    pthread_mutex_lock(&o->inbox_lock);
+    *o->inbox_tail = ho;
+    o->inbox_tail = &ho->next;
+    pthread_mutex_unlock(&o->inbox_lock);
+    event_active(o->inbox_ev, EV_READ, 0);
+    return true;
+}
+
+static void conn_start(struct gw_thread *t, int fd, const char *remote, const struct gw_handoff *ho);
+
+/* The owner's side: adopt every connection in the inbox. */
+static void inbox_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_thread *t = arg;
+    pthread_mutex_lock(&t->inbox_lock);
+    struct gw_handoff *ho = t->inbox;
+    t->inbox = NULL;
+    t->inbox_tail = &t->inbox;
+    pthread_mutex_unlock(&t->inbox_lock);
+    while (ho) {
+        struct gw_handoff *next = ho->next;
+        if (!t->stopping) {
+            conn_start(t, ho->fd, ho->remote, ho);
+            ho->fd = -1;    /* the connection has it now (closed on failure) */
+        }
+        handoff_free(ho);
+        ho = next;
+    }
+}
+
 static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *ud)
 {
     struct gw_conn *c = ud;
@@ -457,6 +566,8 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
     bool has_eio = qparam(req, "EIO", &eio, &eiol);
     bool has_tr = qparam(req, "transport", &tr, &trl);
     bool has_sid = qparam(req, "sid", &sid, &sidl) && sidl > 0;
+    if (has_sid && gw->nth > 1 && handover(c, sid, sidl))
+        return;
     if (!has_tr)
         tr = NULL;
     c->enc = SIO_ENC_IDENTITY;
@@ -525,6 +636,36 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
     gw_session_start(s);
 }
 
+/* A new HTTP connection on fd (closed on failure): accepted here, or
+ * handed over by another thread (ho: its bytes). */
+static void conn_start(struct gw_thread *t, int fd, const char *remote, const struct gw_handoff *ho)
+{
+    struct gw_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->t = t;
+    snprintf(c->remote, sizeof c->remote, "%s", remote);
+    struct bufferevent *bev = bufferevent_socket_new(t->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        close(fd);
+        free(c);
+        return;
+    }
+    struct sio_http_limits lim = { .max_body = t->gw->cfg.max_payload,
+                                   .keep_raw = t->gw->nth > 1 };
+    static const struct sio_http_cbs hcbs = { on_request, http_on_close };
+    c->next = t->conns;
+    if (t->conns)
+        t->conns->prev = c;
+    t->conns = c;
+    c->http = ho ? sio_http_conn_adopt(bev, &lim, &hcbs, c, &ho->in, &ho->out)
+                 : sio_http_conn_new(bev, &lim, &hcbs, c);
+    if (!c->http)
+        conn_unlink(c);
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
@@ -533,43 +674,24 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         close(fd);
         return;
     }
-    struct gw_conn *c = calloc(1, sizeof *c);
-    if (!c) {
-        close(fd);
-        return;
-    }
-    c->t = t;
+    char remote[64] = "";
     char ip[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
     if (sa->sa_family == AF_INET) {
         struct sockaddr_in *in = (struct sockaddr_in *)sa;
         inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
         port = ntohs(in->sin_port);
-        snprintf(c->remote, sizeof c->remote, "%s:%u", ip, port);
+        snprintf(remote, sizeof remote, "%s:%u", ip, port);
     } else if (sa->sa_family == AF_INET6) {
         struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
         inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
         port = ntohs(in6->sin6_port);
-        snprintf(c->remote, sizeof c->remote, "[%s]:%u", ip, port);
+        snprintf(remote, sizeof remote, "[%s]:%u", ip, port);
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     evutil_make_socket_nonblocking(fd);
-    struct bufferevent *bev = bufferevent_socket_new(t->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!bev) {
-        close(fd);
-        free(c);
-        return;
-    }
-    struct sio_http_limits lim = { .max_body = t->gw->cfg.max_payload };
-    static const struct sio_http_cbs hcbs = { on_request, http_on_close };
-    c->next = t->conns;
-    if (t->conns)
-        t->conns->prev = c;
-    t->conns = c;
-    c->http = sio_http_conn_new(bev, &lim, &hcbs, c);
-    if (!c->http)
-        conn_unlink(c);
+    conn_start(t, fd, remote, NULL);
 }
 
 /* ---------- thread ---------- */
@@ -587,7 +709,7 @@ static void hb_cb(evutil_socket_t fd, short what, void *arg)
     struct gw_thread *t = arg;
     struct sio_env env;
     sio_env_init(&env, SIO_ENV_HEARTBEAT);
-    env.gw = (struct sio_str){ t->gw->id, SIO_GW_ID_LEN };
+    env.gw = (struct sio_str){ t->id, SIO_GW_ID_LEN };
     env.nsp = (struct sio_str){ "", 0 };
     env.sid = env.gw;
     gw_bus_send(t, &env);
@@ -632,14 +754,10 @@ static void thread_clear(struct gw_thread *t)
     for (int i = 0; i < t->nlis; i++)
         evconnlistener_free(t->lis[i]);
     t->nlis = 0;
-    if (t->sub_ev)
-        event_free(t->sub_ev);
-    if (t->stop_ev)
-        event_free(t->stop_ev);
-    if (t->reap_ev)
-        event_free(t->reap_ev);
-    if (t->hb_ev)
-        event_free(t->hb_ev);
+    struct event *evs[] = { t->sub_ev, t->stop_ev, t->reap_ev, t->hb_ev, t->inbox_ev, t->drain_ev };
+    for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+        if (evs[i])
+            event_free(evs[i]);
     if (t->dealer)
         zmq_close(t->dealer);
     if (t->sub)
@@ -663,13 +781,136 @@ static void thread_clear(struct gw_thread *t)
     sio_map_clear(&t->nsps);
     sio_buf_clear(&t->envbuf);
     sio_buf_clear(&t->scratch);
+    /* handed over after this thread stopped: closed */
+    while (t->inbox) {
+        struct gw_handoff *ho = t->inbox;
+        t->inbox = ho->next;
+        handoff_free(ho);
+    }
+    if (t->inbox_lock_ok)
+        pthread_mutex_destroy(&t->inbox_lock);
     if (t->base)
         event_base_free(t->base);
 }
 
+/* Thread idx's loop and scratch state (its bus sockets come later). */
+static int thread_init(struct sio_gateway *gw, struct gw_thread *t, unsigned idx)
+{
+    t->gw = gw;
+    t->idx = idx;
+    sio_random_id(t->id, SIO_GW_ID_LEN);
+    t->id[SIO_GW_ID_LEN] = 0;
+    sio_map_init(&t->sessions);
+    sio_map_init(&t->nsps);
+    sio_buf_init(&t->envbuf);
+    sio_buf_init(&t->scratch);
+    sio_buf_init(&t->xlead);
+    sio_buf_init(&t->xct);
+    t->inbox_tail = &t->inbox;
+    atomic_init(&t->drain_left, -1);
+    if (pthread_mutex_init(&t->inbox_lock, NULL) != 0)
+        return -ENOMEM;
+    t->inbox_lock_ok = true;
+    t->base = event_base_new();
+    t->framer = sio_ws_framer_new();
+    t->pollout = evbuffer_new();
+    t->zout = evbuffer_new();
+    if (!t->base || !t->framer || !t->pollout || !t->zout)
+        return -ENOMEM;
+    return 0;
+}
+
+/* Thread t's DEALER and SUB (subscribed to its own id and "*") and its
+ * events. */
+static int thread_bus(struct gw_thread *t, const struct sio_gateway_cfg *cfg, char *err, size_t errlen)
+{
+    int zero = 0;
+    t->dealer = zmq_socket(cfg->zmq_ctx, ZMQ_DEALER);
+    t->sub = zmq_socket(cfg->zmq_ctx, ZMQ_SUB);
+    if (!t->dealer || !t->sub) {
+        snprintf(err, errlen, "gateway: zmq_socket: %s", zmq_strerror(zmq_errno()));
+        return -EINVAL;
+    }
+    zmq_setsockopt(t->dealer, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(t->sub, ZMQ_LINGER, &zero, sizeof zero);
+    /* No high-water marks on the bus: a busy hub or gateway queues rather
+     * than dropping events or commands (docs/ARCHITECTURE.md). */
+    zmq_setsockopt(t->dealer, ZMQ_SNDHWM, &zero, sizeof zero);
+    zmq_setsockopt(t->sub, ZMQ_RCVHWM, &zero, sizeof zero);
+    if (sio_bus_secure(t->dealer, cfg->ep.curve, 0) < 0 ||
+        sio_bus_secure(t->sub, cfg->ep.curve, 0) < 0) {
+        snprintf(err, errlen, "gateway: CURVE keys: %s", zmq_strerror(zmq_errno()));
+        return -EINVAL;
+    }
+    if (zmq_connect(t->dealer, cfg->ep.events) < 0) {
+        snprintf(err, errlen, "%s: %s", cfg->ep.events, zmq_strerror(zmq_errno()));
+        return -EINVAL;
+    }
+    if (zmq_setsockopt(t->sub, ZMQ_SUBSCRIBE, t->id, SIO_GW_ID_LEN) < 0 ||
+        zmq_setsockopt(t->sub, ZMQ_SUBSCRIBE, SIO_BUS_ALL_TOPIC, 1) < 0 ||
+        zmq_connect(t->sub, cfg->ep.commands) < 0) {
+        snprintf(err, errlen, "%s: %s", cfg->ep.commands, zmq_strerror(zmq_errno()));
+        return -EINVAL;
+    }
+    int fd;
+    size_t fdl = sizeof fd;
+    if (zmq_getsockopt(t->sub, ZMQ_FD, &fd, &fdl) < 0)
+        return -EINVAL;
+    t->sub_ev = event_new(t->base, fd, EV_READ | EV_PERSIST, sub_cb, t);
+    t->stop_ev = event_new(t->base, -1, 0, stop_cb, t);
+    t->reap_ev = event_new(t->base, -1, 0, reap_cb, t);
+    t->hb_ev = event_new(t->base, -1, EV_PERSIST, hb_cb, t);
+    t->inbox_ev = event_new(t->base, -1, 0, inbox_cb, t);
+    const struct timeval hb_tv = { 1, 0 };
+    if (!t->sub_ev || !t->stop_ev || !t->reap_ev || !t->hb_ev || !t->inbox_ev ||
+        event_add(t->sub_ev, NULL) < 0 || event_add(t->hb_ev, &hb_tv) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/* A socket bound to ai (listening when do_listen). Returns it or -errno. */
+static int open_socket(const struct addrinfo *ai, bool reuseport, bool do_listen)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1, e = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ai->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if ((reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || (do_listen && listen(fd, 511) < 0))
+        e = errno;
+    if (e) {
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static uint16_t bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return 0;
+    return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                         : ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+static void set_port(struct addrinfo *ai, uint16_t port)
+{
+    if (ai->ai_family == AF_INET)
+        ((struct sockaddr_in *)ai->ai_addr)->sin_port = htons(port);
+    else
+        ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons(port);
+}
+
+/* For each address of the host (at most 4): one listening socket per
+ * thread. With several threads they share the port with SO_REUSEPORT, and
+ * the kernel spreads new connections over them. */
 static int bind_listeners(struct sio_gateway *gw, char *err, size_t errlen)
 {
-    struct gw_thread *t = &gw->t;
     const char *host = gw->host;
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                               .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *res = NULL;
@@ -680,63 +921,79 @@ static int bind_listeners(struct sio_gateway *gw, char *err, size_t errlen)
         snprintf(err, errlen, "%s:%u: %s", host, gw->cfg.port, gai_strerror(r));
         return -EINVAL;
     }
+    bool multi = gw->nth > 1;
     uint16_t port = gw->cfg.port;
-    int firsterr = 0;
+    int firsterr = 0, naddr = 0;
     char ebuf[256] = "";
-    for (struct addrinfo *ai = res; ai && t->nlis < 4; ai = ai->ai_next) {
-        /* skip duplicates (getaddrinfo may list an address twice) */
+    for (struct addrinfo *ai = res; ai && naddr < 4; ai = ai->ai_next) {
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+            continue;
         char ip[INET6_ADDRSTRLEN] = "";
         void *a = ai->ai_family == AF_INET ? (void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
                                            : (void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
         inet_ntop(ai->ai_family, a, ip, sizeof ip);
-        if (ai->ai_family == AF_INET)
-            ((struct sockaddr_in *)ai->ai_addr)->sin_port = htons(port);
-        else if (ai->ai_family == AF_INET6)
-            ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons(port);
-        else
-            continue;
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            if (!firsterr) {
-                firsterr = -errno;
-                snprintf(ebuf, sizeof ebuf, "%s:%u: %s", ip, port, strerror(errno));
+        set_port(ai, port);
+        int fds[GW_MAX_THREADS];
+        unsigned n = 0;
+        int e = 0;
+        if (multi) {
+            /* SO_REUSEPORT would also let another process of this user
+             * share the port unnoticed: a probe bound without it first
+             * fails as one socket would ("Address already in use"), and
+             * gives port 0 its number for every thread. */
+            int probe = open_socket(ai, false, false);
+            if (probe < 0) {
+                e = probe;
+            } else {
+                if (port == 0) {
+                    port = bound_port(probe);
+                    set_port(ai, port);
+                }
+                close(probe);
             }
-            continue;
         }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (ai->ai_family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 511) < 0) {
-            int e = errno;
-            close(fd);
+        for (; e == 0 && n < gw->nth; n++) {
+            int fd = open_socket(ai, multi, true);
+            if (fd < 0) {
+                e = fd;
+                break;
+            }
+            fds[n] = fd;
+            if (port == 0) {
+                port = bound_port(fd);
+                set_port(ai, port);
+            }
+        }
+        struct evconnlistener *ls[GW_MAX_THREADS];
+        unsigned nl = 0;
+        for (; e == 0 && nl < gw->nth; nl++) {
+            struct gw_thread *t = &gw->th[nl];
+            ls[nl] = evconnlistener_new(t->base, accept_cb, t, LEV_OPT_CLOSE_ON_FREE, -1, fds[nl]);
+            if (!ls[nl])
+                e = -ENOMEM;
+        }
+        if (e) {
+            for (unsigned i = 0; i < n; i++) {
+                if (i < nl && ls[i])
+                    evconnlistener_free(ls[i]);     /* closes fds[i] */
+                else
+                    close(fds[i]);
+            }
             if (!firsterr) {
-                firsterr = -e;
-                snprintf(ebuf, sizeof ebuf, "%s:%u: %s", ai->ai_family == AF_INET6 ? ip : ip, port,
-                         strerror(e));
+                firsterr = e;
+                snprintf(ebuf, sizeof ebuf, "%s:%u: %s", ip, port, strerror(-e));
             }
             /* "localhost" -> ::1 may be unavailable; a later address may work */
-            if (e == EADDRINUSE)
+            if (e == -EADDRINUSE)
                 break;
             continue;
         }
-        if (port == 0) {
-            struct sockaddr_storage ss;
-            socklen_t sl = sizeof ss;
-            getsockname(fd, (struct sockaddr *)&ss, &sl);
-            port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                                 : ((struct sockaddr_in6 *)&ss)->sin6_port);
-        }
-        struct evconnlistener *l = evconnlistener_new(t->base, accept_cb, t,
-                                                      LEV_OPT_CLOSE_ON_FREE, -1, fd);
-        if (!l) {
-            close(fd);
-            continue;
-        }
-        t->lis[t->nlis++] = l;
+        for (unsigned i = 0; i < gw->nth; i++)
+            gw->th[i].lis[gw->th[i].nlis++] = ls[i];
+        naddr++;
     }
     freeaddrinfo(res);
-    if (t->nlis == 0 || firsterr == -EADDRINUSE) {
+    if (naddr == 0 || firsterr == -EADDRINUSE) {
         snprintf(err, errlen, "%s", ebuf[0] ? ebuf : "no address to listen on");
         return firsterr ? firsterr : -EINVAL;
     }
@@ -744,8 +1001,6 @@ static int bind_listeners(struct sio_gateway *gw, char *err, size_t errlen)
     return 0;
 }
 
-/* Copy the HTTP part of the configuration (CORS, cookie, static mounts, upstream);
- * the cfg's pointers are not kept. */
 static int http_cfg_init(struct sio_gateway *gw, const struct sio_gateway_cfg *cfg,
                          char *err, size_t errlen)
 {
@@ -812,6 +1067,33 @@ static void use_threads_once(void)
     evthread_use_pthreads();
 }
 
+
+/* Stop and join every started thread. */
+static void stop_threads(struct sio_gateway *gw)
+{
+    for (unsigned i = 0; i < gw->nth; i++)
+        if (gw->th[i].started)
+            event_active(gw->th[i].stop_ev, EV_TIMEOUT, 0);
+    for (unsigned i = 0; i < gw->nth; i++)
+        if (gw->th[i].started) {
+            pthread_join(gw->th[i].thread, NULL);
+            gw->th[i].started = false;
+        }
+}
+
+static void gateway_free(struct sio_gateway *gw)
+{
+    /* only once no thread runs: a thread may hand a connection to any other */
+    for (unsigned i = 0; gw->th && i < gw->nth; i++)
+        thread_clear(&gw->th[i]);
+    free(gw->th);
+    http_cfg_clear(gw);
+    free(gw->host);
+    free(gw->path);
+    free(gw->engineio_path);
+    free(gw);
+}
+
 int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *err, size_t errlen)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -825,6 +1107,11 @@ int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *
     *out = NULL;
     if (!cfg || !cfg->zmq_ctx || !cfg->ep.events || !cfg->ep.commands) {
         snprintf(err, errlen, "gateway: zmq context and bus endpoints are required");
+        return -EINVAL;
+    }
+    if (cfg->io_threads > GW_MAX_THREADS) {
+        snprintf(err, errlen, "gateway: %u I/O threads (at most %d)", cfg->io_threads,
+                 GW_MAX_THREADS);
         return -EINVAL;
     }
     struct sio_gateway *gw = calloc(1, sizeof *gw);
@@ -844,103 +1131,66 @@ int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *
     gw->cfg.host = gw->host;
     gw->cfg.path = gw->path;
     gw->cfg.engineio_path = gw->engineio_path;
-    sio_random_id(gw->id, SIO_GW_ID_LEN);
-    gw->id[SIO_GW_ID_LEN] = 0;
-
-    struct gw_thread *t = &gw->t;
-    t->gw = gw;
-    sio_map_init(&t->sessions);
-    sio_map_init(&t->nsps);
-    sio_buf_init(&t->envbuf);
-    sio_buf_init(&t->scratch);
-    sio_buf_init(&t->xlead);
-    sio_buf_init(&t->xct);
-    t->base = event_base_new();
-    t->framer = sio_ws_framer_new();
-    t->pollout = evbuffer_new();
-    t->zout = evbuffer_new();
-    if (!t->base || !t->framer || !t->pollout || !t->zout)
+    unsigned nth = cfg->io_threads;
+    if (nth == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        nth = cores < 1 ? 1 : cores > GW_MAX_THREADS ? GW_MAX_THREADS : (unsigned)cores;
+    }
+    gw->cfg.io_threads = nth;
+    gw->th = calloc(nth, sizeof *gw->th);
+    if (!gw->th)
         goto fail;
+    gw->nth = nth;
+    for (unsigned i = 0; i < nth; i++)
+        if ((r = thread_init(gw, &gw->th[i], i)) < 0)
+            goto fail;
     r = http_cfg_init(gw, cfg, err, errlen);
     if (r < 0)
         goto fail;
     r = bind_listeners(gw, err, errlen);
     if (r < 0)
         goto fail;
-    r = -EINVAL;
-    int zero = 0;
-    t->dealer = zmq_socket(cfg->zmq_ctx, ZMQ_DEALER);
-    t->sub = zmq_socket(cfg->zmq_ctx, ZMQ_SUB);
-    if (!t->dealer || !t->sub) {
-        snprintf(err, errlen, "gateway: zmq_socket: %s", zmq_strerror(zmq_errno()));
-        goto fail;
-    }
-    zmq_setsockopt(t->dealer, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(t->sub, ZMQ_LINGER, &zero, sizeof zero);
-    /* No high-water marks on the bus: a busy hub or gateway queues rather
-     * than dropping events or commands (docs/ARCHITECTURE.md). */
-    zmq_setsockopt(t->dealer, ZMQ_SNDHWM, &zero, sizeof zero);
-    zmq_setsockopt(t->sub, ZMQ_RCVHWM, &zero, sizeof zero);
-    if (sio_bus_secure(t->dealer, cfg->ep.curve, 0) < 0 ||
-        sio_bus_secure(t->sub, cfg->ep.curve, 0) < 0) {
-        snprintf(err, errlen, "gateway: CURVE keys: %s", zmq_strerror(zmq_errno()));
-        goto fail;
-    }
-    if (zmq_connect(t->dealer, cfg->ep.events) < 0) {
-        snprintf(err, errlen, "%s: %s", cfg->ep.events, zmq_strerror(zmq_errno()));
-        goto fail;
-    }
-    if (zmq_setsockopt(t->sub, ZMQ_SUBSCRIBE, gw->id, SIO_GW_ID_LEN) < 0 ||
-        zmq_setsockopt(t->sub, ZMQ_SUBSCRIBE, SIO_BUS_ALL_TOPIC, 1) < 0 ||
-        zmq_connect(t->sub, cfg->ep.commands) < 0) {
-        snprintf(err, errlen, "%s: %s", cfg->ep.commands, zmq_strerror(zmq_errno()));
-        goto fail;
-    }
-    int fd;
-    size_t fdl = sizeof fd;
-    if (zmq_getsockopt(t->sub, ZMQ_FD, &fd, &fdl) < 0)
-        goto fail;
-    r = -ENOMEM;
-    t->sub_ev = event_new(t->base, fd, EV_READ | EV_PERSIST, sub_cb, t);
-    t->stop_ev = event_new(t->base, -1, 0, stop_cb, t);
-    t->reap_ev = event_new(t->base, -1, 0, reap_cb, t);
-    t->hb_ev = event_new(t->base, -1, EV_PERSIST, hb_cb, t);
-    const struct timeval hb_tv = { 1, 0 };
-    if (!t->sub_ev || !t->stop_ev || !t->reap_ev || !t->hb_ev || event_add(t->sub_ev, NULL) < 0 ||
-        event_add(t->hb_ev, &hb_tv) < 0)
-        goto fail;
-    if (pthread_create(&gw->thread, NULL, thread_main, t) != 0) {
-        snprintf(err, errlen, "gateway: cannot start thread");
-        goto fail;
+    for (unsigned i = 0; i < nth; i++)
+        if ((r = thread_bus(&gw->th[i], cfg, err, errlen)) < 0)
+            goto fail;
+    for (unsigned i = 0; i < nth; i++) {
+        struct gw_thread *t = &gw->th[i];
+        if (pthread_create(&t->thread, NULL, thread_main, t) != 0) {
+            snprintf(err, errlen, "gateway: cannot start thread");
+            r = -EAGAIN;
+            stop_threads(gw);
+            goto fail;
+        }
+        t->started = true;
     }
     gw->started = true;
-    sio_log_info(topic, "gateway %s listening on %s:%u%s", gw->id, gw->host, gw->port, gw->path);
+    char ids[GW_MAX_THREADS * (SIO_GW_ID_LEN + 1)];
+    size_t il = 0;
+    for (unsigned i = 0; i < nth; i++) {
+        memcpy(ids + il, gw->th[i].id, SIO_GW_ID_LEN);
+        il += SIO_GW_ID_LEN;
+        ids[il++] = i + 1 < nth ? ',' : 0;
+    }
+    sio_log_info(topic, "gateway %s listening on %s:%u%s (%u I/O thread%s)", ids, gw->host,
+                 gw->port, gw->path, nth, nth == 1 ? "" : "s");
     *out = gw;
     return 0;
 fail:
-    thread_clear(&gw->t);
-    http_cfg_clear(gw);
-    free(gw->host);
-    free(gw->path);
-    free(gw->engineio_path);
-    free(gw);
+    if (!err[0] && r == -ENOMEM)
+        snprintf(err, errlen, "gateway: out of memory");
+    gateway_free(gw);
     return r;
 }
 
 /* ---------- graceful stop ---------- */
 
-struct gw_drain {
-    struct event *ev;       /* runs drain_cb on the gateway thread */
-    bool started;           /* gateway thread only */
-    _Atomic int left;       /* sessions still open; -1 until the first check */
-};
-
+/* On each thread: the first call stops its listeners and disconnects its
+ * sockets; then it counts its sessions every 50 ms until none is left. */
 static void drain_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_thread *t = arg;
-    struct gw_drain *d = t->gw->drain;
-    if (!d->started) {
-        d->started = true;
+    if (!t->drain_started) {
+        t->drain_started = true;
         for (int i = 0; i < t->nlis; i++)
             evconnlistener_disable(t->lis[i]);
         /* one DISCONNECT_CMD per namespace: the packet "1" reaches every
@@ -960,34 +1210,36 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
             free(names[i]);
         }
         free(names);
-        sio_log_info(topic, "gateway %s draining: %zu sessions", t->gw->id, t->sessions.n);
+        sio_log_info(topic, "gateway %s draining: %zu sessions", t->id, t->sessions.n);
     }
-    atomic_store(&d->left, (int)t->sessions.n);
+    atomic_store(&t->drain_left, (int)t->sessions.n);
     if (t->sessions.n) {
         struct timeval tv = { 0, 50000 };
-        event_add(d->ev, &tv);
+        event_add(t->drain_ev, &tv);
     }
 }
 
 int sio_gateway_drain(sio_gateway *gw, unsigned timeout_ms)
 {
-    if (!gw || !gw->started || gw->drain)
+    if (!gw || !gw->started || gw->draining)
         return -EINVAL;
-    struct gw_drain *d = calloc(1, sizeof *d);
-    if (!d)
-        return -ENOMEM;
-    atomic_init(&d->left, -1);
-    d->ev = evtimer_new(gw->t.base, drain_cb, &gw->t);
-    if (!d->ev) {
-        free(d);
-        return -ENOMEM;
+    for (unsigned i = 0; i < gw->nth; i++) {
+        struct gw_thread *t = &gw->th[i];
+        t->drain_ev = evtimer_new(t->base, drain_cb, t);
+        if (!t->drain_ev)
+            return -ENOMEM;
     }
-    gw->drain = d;
-    event_active(d->ev, EV_TIMEOUT, 0);
+    gw->draining = true;
+    for (unsigned i = 0; i < gw->nth; i++)
+        event_active(gw->th[i].drain_ev, EV_TIMEOUT, 0);
     for (unsigned waited = 0;; waited += 20) {
-        int left = atomic_load(&d->left);
+        int left = 0;
+        for (unsigned i = 0; i < gw->nth; i++) {
+            int l = atomic_load(&gw->th[i].drain_left);
+            left += l < 0 ? 1 : l;      /* not checked yet */
+        }
         if (left == 0 || waited >= timeout_ms)
-            return left < 0 ? (int)1 : left;
+            return left;
         struct timespec ts = { 0, 20 * 1000000 };
         nanosleep(&ts, NULL);
     }
@@ -1003,19 +1255,7 @@ void sio_gateway_destroy(sio_gateway **gw_p)
     struct sio_gateway *gw = gw_p ? *gw_p : NULL;
     if (!gw)
         return;
-    if (gw->started) {
-        event_active(gw->t.stop_ev, EV_TIMEOUT, 0);
-        pthread_join(gw->thread, NULL);
-    }
-    if (gw->drain) {
-        event_free(gw->drain->ev);
-        free(gw->drain);
-    }
-    thread_clear(&gw->t);
-    http_cfg_clear(gw);
-    free(gw->host);
-    free(gw->path);
-    free(gw->engineio_path);
-    free(gw);
+    stop_threads(gw);
+    gateway_free(gw);
     *gw_p = NULL;
 }

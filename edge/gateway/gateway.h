@@ -2,7 +2,8 @@
  *
  * sio_gateway_new() binds the listening sockets (so "port in use" is
  * reported to the caller), connects to the hub and starts the gateway's I/O
- * thread. sio_gateway_destroy() stops it and waits.
+ * threads (cfg.io_threads, each one a gateway of its own on the bus; see
+ * gw.h). sio_gateway_destroy() stops them and waits.
  */
 #ifndef SIO_GATEWAY_H
 #define SIO_GATEWAY_H
@@ -61,6 +62,7 @@ struct sio_gateway_cfg {
                                          * a WebSocket for a polling sid gets 400 "Bad request" */
     const char *static_default_file;    /* served for a directory URL; NULL = "index.html" */
     const char *upstream;               /* "http://HOST:PORT": forward other requests; NULL = 404 */
+    unsigned io_threads;                /* I/O threads, at most 64; 0 = the online cores */
 };
 
 int  sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *err, size_t errlen);

@@ -2,13 +2,29 @@
  * HTTP routing, bus), session.c (Engine.IO sessions), socket.c (Socket.IO
  * sockets and hub commands), room.c (rooms) and map.c (string maps).
  *
- * Everything hangs off one struct gw_thread: the state of one I/O thread
- * (event_base, listeners, bus sockets, sessions, namespaces). A later
- * change runs N of them with SO_REUSEPORT by replicating that struct.
+ * Everything hangs off struct gw_thread: the state of one I/O thread
+ * (event_base, listeners, bus sockets, sessions, namespaces). The gateway
+ * runs cfg.io_threads of them; each has its own listening sockets on the
+ * same address (SO_REUSEPORT, so the kernel spreads new connections over
+ * them), its own gateway id, DEALER and SUB on the bus (to the hub each
+ * thread is a gateway of its own: commands for its sockets reach only it,
+ * broadcasts reach every thread once). Nothing of a thread is touched by
+ * another one, except its inbox (below) and, read-only, the shared
+ * configuration in struct sio_gateway.
+ *
+ * Handover: a session belongs to the thread that made it, and its sid says
+ * which (gw_sid_owner). A polling client opens several TCP connections per
+ * session and the kernel may give any of them to any thread: a thread that
+ * parses a request for another thread's sid gives the whole connection to
+ * the owner (the fd, the request's bytes as received, anything pipelined,
+ * any output not yet written) through the owner's inbox, and the owner
+ * parses those bytes again on a new connection (gateway.c, handover()).
  */
 #ifndef SIO_EDGE_GW_H
 #define SIO_EDGE_GW_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +42,9 @@
 #include "map.h"
 
 #define GW_SID_LEN 20
+/* at most this many I/O threads: a sid names its owner in one of the 64
+ * characters of its alphabet */
+#define GW_MAX_THREADS 64
 
 /* ---- a shared, refcounted outgoing Engine.IO packet (session.c) ----
  * Encoded once; framed lazily once per transport kind, then the same bytes
@@ -124,8 +143,14 @@ struct gw_sock {
     int64_t seq;                /* last event sequence number */
 };
 
+struct gw_handoff;
+
 struct gw_thread {
     struct sio_gateway *gw;
+    unsigned idx;               /* in gw->th; written into its sids */
+    char id[SIO_GW_ID_LEN + 1]; /* its gateway id on the bus */
+    pthread_t thread;
+    bool started;
     struct event_base *base;
     struct evconnlistener *lis[4];
     int nlis;
@@ -151,6 +176,15 @@ struct gw_thread {
     size_t nsel, selcap;
     bool bus_busy;
     bool stopping;
+    /* connections handed over by other threads, taken by inbox_ev */
+    pthread_mutex_t inbox_lock;
+    bool inbox_lock_ok;
+    struct gw_handoff *inbox, **inbox_tail;
+    struct event *inbox_ev;
+    /* sio_gateway_drain() */
+    struct event *drain_ev;
+    bool drain_started;         /* this thread only */
+    _Atomic int drain_left;     /* sessions still open; -1 until the first check */
 };
 
 struct sio_gateway {
@@ -162,17 +196,20 @@ struct sio_gateway {
     struct sio_static *statics;
     size_t nstatics;
     struct sio_upstream *upstream;  /* NULL: none */
-    char id[SIO_GW_ID_LEN + 1];
     uint16_t port;
-    struct gw_thread t;
-    pthread_t thread;
-    bool started;
-    struct gw_drain *drain;         /* sio_gateway_drain() state; freed by destroy */
+    struct gw_thread *th;           /* the I/O threads */
+    unsigned nth;
+    bool started;                   /* every thread runs */
+    bool draining;                  /* sio_gateway_drain() was called */
 };
 
 /* gateway.c */
 void gw_bus_send(struct gw_thread *t, const struct sio_env *env);
-void gw_make_sid(char out[GW_SID_LEN + 1]);
+/* A fresh sid (engine or socket) of thread owner. */
+void gw_make_sid(char out[GW_SID_LEN + 1], unsigned owner);
+/* The thread that made sid, or -1 (not one of ours: wrong length or owner
+ * out of range). */
+int  gw_sid_owner(const char *sid, size_t len, unsigned nth);
 
 /* session.c */
 struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct sio_http_req *req,

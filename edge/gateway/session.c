@@ -252,7 +252,7 @@ static void ping_cb(evutil_socket_t fd, short what, void *arg)
 static void env_for(struct gw_session *s, struct sio_env *env, enum sio_env_kind kind)
 {
     sio_env_init(env, kind);
-    env->gw.p = s->t->gw->id;
+    env->gw.p = s->t->id;
     env->gw.len = SIO_GW_ID_LEN;
     env->nsp.p = "";
     env->nsp.len = 0;
@@ -269,7 +269,7 @@ struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct si
     s->t = t;
     s->raw = raw;
     do
-        gw_make_sid(s->sid);
+        gw_make_sid(s->sid, t->idx);
     while (sio_map_get(&t->sessions, s->sid, GW_SID_LEN));
     s->ping_ev = evtimer_new(t->base, ping_cb, s);
     s->flush_ev = event_new(t->base, -1, 0, flush_cb, s);

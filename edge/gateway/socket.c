@@ -126,7 +126,7 @@ static void pending_done(struct gw_sock *k, int64_t upto)
 static void env_sock(struct gw_sock *k, struct sio_env *env, enum sio_env_kind kind)
 {
     sio_env_init(env, kind);
-    env->gw.p = k->sess->t->gw->id;
+    env->gw.p = k->sess->t->id;
     env->gw.len = SIO_GW_ID_LEN;
     env->nsp.p = k->nsp->name;
     env->nsp.len = k->nsp->name_len;
@@ -198,7 +198,7 @@ static void on_connect(struct gw_session *s, const struct sio_packet_hdr *h)
     k->sess = s;
     k->nsp = n;
     do
-        gw_make_sid(k->sid);
+        gw_make_sid(k->sid, s->t->idx);
     while (sio_map_get(&n->socks, k->sid, GW_SID_LEN));
     sio_buf_init(&k->session_blob);
     if (sio_map_put(&n->socks, k->sid, GW_SID_LEN, k) < 0) {
@@ -561,7 +561,7 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
         gw_pkt_unref(p);
         return;
     }
-    if (env->gw.p && env->gw.len && !streq(&env->gw, t->gw->id, SIO_GW_ID_LEN) &&
+    if (env->gw.p && env->gw.len && !streq(&env->gw, t->id, SIO_GW_ID_LEN) &&
         (env->kind == SIO_ENV_CONNECT_OK || env->kind == SIO_ENV_CONNECT_ERR))
         return;
     struct gw_nsp *n = env->nsp.p ? sio_map_get(&t->nsps, env->nsp.p, env->nsp.len) : NULL;
