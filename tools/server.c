@@ -47,6 +47,7 @@ static void server_usage(FILE *f)
         "  --max-payload BYTES       largest accepted message (default 1000000)\n"
         "  --transports LIST         polling,websocket or a subset (default both)\n"
         "  --workers N               worker threads (default 1)\n"
+        "  --io-threads N            gateway I/O threads, at most 64 (default 0: one per core)\n"
         "  --log-level LEVEL         error|warn|info|debug|trace (default warn)\n"
         "  --engineio-log-level LEVEL  level of the Engine.IO topics (edge.eio, edge.ws)\n"
         "  --socketio-log-level LEVEL  level of the Socket.IO topics (edge.sio)\n"
@@ -131,7 +132,7 @@ enum {
     OPT_NO_COMPRESSION, OPT_COMPRESSION_THRESHOLD, OPT_STATIC,
     OPT_STATIC_FILE, OPT_STATIC_DEFAULT, OPT_UPSTREAM, OPT_CONFIG,
     OPT_ALLOW_UPGRADES, OPT_NO_ALLOW_UPGRADES, OPT_EIO_LOG_LEVEL, OPT_SIO_LOG_LEVEL,
-    OPT_BRIDGE,
+    OPT_BRIDGE, OPT_IO_THREADS,
 };
 
 /* --engineio-log-level / --socketio-log-level: topic prefixes of each layer
@@ -175,6 +176,7 @@ int sio_cmd_server(int argc, char **argv)
         { "max-payload", required_argument, NULL, OPT_MAX_PAYLOAD },
         { "transports", required_argument, NULL, OPT_TRANSPORTS },
         { "workers", required_argument, NULL, OPT_WORKERS },
+        { "io-threads", required_argument, NULL, OPT_IO_THREADS },
         { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
         { "help", no_argument, NULL, OPT_HELP },
         { "cors-allowed-origins", required_argument, NULL, OPT_CORS_ORIGINS },
@@ -288,6 +290,11 @@ int sio_cmd_server(int argc, char **argv)
             if (!parse_num(optarg, 1, 1024, &v))
                 return bad_usage("bad --workers '%s' (1-1024)", optarg);
             workers = (unsigned)v;
+            break;
+        case OPT_IO_THREADS:
+            if (!parse_num(optarg, 0, 64, &v))
+                return bad_usage("bad --io-threads '%s' (0-64; 0 = one per core)", optarg);
+            gcfg.io_threads = (unsigned)v;
             break;
         case OPT_LOG_LEVEL:
             log_level = sio_log_level_parse(optarg);
