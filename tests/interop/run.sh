@@ -6,8 +6,8 @@
 # Starts the servers the suites need on free loopback ports (from
 # SIO_INTEROP_BASE_PORT, default 18001), waits for their "listening" line,
 # runs js_client.mjs, py_client.py, raw_test.py and replay.py (with sio also
-# features_client.mjs, py_features.py, chat_client.mjs, upgrades_test.py and
-# static_test.py, which starts its own servers), stops the
+# features_client.mjs, py_features.py, chat_client.mjs, upgrades_test.py,
+# io_threads.mjs and static_test.py, which starts its own servers), stops the
 # servers by PID and prints one "N passed, N failed" line summing all suites.
 #
 #   sio:   $SIO_BIN (build/tools/sio) server --plugin $SIO_PLUGIN_DIR/echo/echo.so ...
@@ -215,6 +215,16 @@ if [ "$MODE" = sio ]; then
     SERVER=("$SIO_BIN" server --plugin "$SIO_PLUGIN_DIR/echo/echo.so")
     start_server noupgrades --no-allow-upgrades
     run_suite upgrades "$PY" "$HERE/upgrades_test.py" --port "$PORT_noupgrades"
+fi
+
+# --- --io-threads 4 (issue 7): handover of connections between the
+# gateway's I/O threads, sio only; the test reads the server's debug log
+if [ "$MODE" = sio ]; then
+    SERVER=("$SIO_BIN" server --plugin "$SIO_PLUGIN_DIR/echo/echo.so")
+    start_server iothreads --io-threads 4 --log-level debug --cors-mode js \
+        --static-file "/files/one.json=$HERE/package.json"
+    run_suite io_threads node "$HERE/io_threads.mjs" --url "$U:$PORT_iothreads" --threads 4 \
+        --log "$LOGDIR/iothreads.err" --static "/files/one.json=$HERE/package.json"
 fi
 
 # --- static files, traversal, --upstream (issue 4), sio only: the test

@@ -35,6 +35,7 @@ static pthread_t hub_thread;
 static volatile int hub_stop;
 static sio_gateway *gw;
 static uint16_t port;
+static unsigned io_threads;    /* cfg.io_threads of start(); 0 = one per core */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char last_reason[64];
 static int ndisconnect;
@@ -189,7 +190,7 @@ static void start(size_t max_payload, unsigned ping_ms, unsigned timeout_ms)
     struct sio_gateway_cfg cfg = {
         .zmq_ctx = zctx, .ep = { EV_EP, CMD_EP, NULL }, .host = "127.0.0.1", .port = 0,
         .max_payload = max_payload, .ping_interval_ms = ping_ms, .ping_timeout_ms = timeout_ms,
-        .engineio_path = "/engine.io/",
+        .engineio_path = "/engine.io/", .io_threads = io_threads,
     };
     char err[256];
     int r = sio_gateway_new(&gw, &cfg, err, sizeof err);
@@ -1009,4 +1010,65 @@ Test(gateway, raw_engineio_path)
     snprintf(url, sizeof url, "/socket.io/?EIO=4&transport=polling&sid=%s", sid);
     request("GET", url, NULL, 0, &r);
     cr_assert(strstr(r.raw, "{\"code\":1,"), "%s", r.raw);
+}
+
+/* --io-threads: the sid's 17th character names the owner thread; a
+ * request that reaches another thread is handed over with its connection,
+ * with the pipelined requests behind it and any answer not yet written. */
+Test(gateway, io_threads_handover)
+{
+    io_threads = 3;
+    start(0, 0, 0);
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char sids[3][21] = { "", "", "" };
+    int have = 0;
+    for (int i = 0; i < 300 && have < 3; i++) {
+        char sid[21];
+        handshake(sid);
+        const char *o = strchr(b64, sid[16]);
+        cr_assert(o && o - b64 < 3, "owner of %s", sid);
+        if (!sids[o - b64][0]) {
+            memcpy(sids[o - b64], sid, 21);
+            have++;
+        }
+    }
+    io_threads = 0;
+    cr_assert_eq(have, 3, "handshakes did not reach every thread");
+    /* one connection, six pipelined POSTs over every thread's sessions */
+    static char req[8192];
+    size_t n = 0;
+    for (int k = 0; k < 6; k++)
+        n += (size_t)snprintf(req + n, sizeof req - n,
+                              "POST /socket.io/?EIO=4&transport=polling&sid=%s HTTP/1.1\r\n"
+                              "Host: x\r\nContent-Type: text/plain\r\nContent-Length: 1\r\n\r\n6",
+                              sids[k % 3]);
+    int fd = tcp();
+    sendall(fd, req, n);
+    static char all[16384];
+    size_t len = 0;
+    int oks = 0;
+    while (oks < 6) {
+        ssize_t m = recv(fd, all + len, sizeof all - 1 - len, 0);
+        cr_assert_gt(m, 0, "after %d answers: %s", oks, all);
+        len += (size_t)m;
+        all[len] = 0;
+        oks = 0;
+        for (const char *p = all; (p = strstr(p, "\r\n\r\nok")) != NULL; p += 6)
+            oks++;
+    }
+    cr_assert_null(strstr(all, "HTTP/1.1 4"), "%s", all);
+    cr_assert_null(strstr(all, "HTTP/1.1 5"), "%s", all);
+    close(fd);
+    /* an unknown sid, whichever thread it names: the one-thread answer */
+    for (int t = 0; t < 4; t++) {
+        char url[128];
+        snprintf(url, sizeof url, "/socket.io/?EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAA%cAAA",
+                 b64[t]);
+        struct resp r;
+        request("GET", url, NULL, 0, &r);
+        cr_assert_eq(r.status, 400);
+        static const char want[] = "{\"code\":1,\"message\":\"Session ID unknown\"}";
+        cr_assert_eq(r.body_len, sizeof want - 1);
+        cr_assert(memcmp(r.body, want, sizeof want - 1) == 0, "%s", r.raw);
+    }
 }
