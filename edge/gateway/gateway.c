@@ -723,6 +723,9 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 static void *thread_main(void *arg)
 {
     struct gw_thread *t = arg;
+    char name[16];
+    snprintf(name, sizeof name, "sio-gw-%u", t->idx);
+    pthread_setname_np(pthread_self(), name);   /* for top -H, perf */
     event_active(t->sub_ev, EV_READ, 0);    /* the FD is edge-triggered: drain once */
     hb_cb(-1, 0, t);                        /* the hub learns of us at once */
     event_base_dispatch(t->base);
@@ -1225,9 +1228,8 @@ int sio_gateway_drain(sio_gateway *gw, unsigned timeout_ms)
         return -EINVAL;
     for (unsigned i = 0; i < gw->nth; i++) {
         struct gw_thread *t = &gw->th[i];
-        t->drain_ev = evtimer_new(t->base, drain_cb, t);
-        if (!t->drain_ev)
-            return -ENOMEM;
+        if (!t->drain_ev && !(t->drain_ev = evtimer_new(t->base, drain_cb, t)))
+            return -ENOMEM;     /* the ones made are kept for a retry */
     }
     gw->draining = true;
     for (unsigned i = 0; i < gw->nth; i++)
