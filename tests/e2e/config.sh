@@ -59,6 +59,7 @@ expect_err "wrong type (plugin: {})" '{"plugin": {}}' \
   "^sio server: c\.json: key 'plugin' must be a string or a number or an array of them$"
 expect_err "wrong item type (static-file: {\"/x\": 1})" '{"static-file": {"/x": 1}}' \
   "key 'static-file': '/x' must be a string or \{\"file\""
+expect_err "io-threads over 64" '{"plugin": "x.so", "io-threads": 65}' "bad --io-threads '65'"
 expect_err "wrong item type (transports: [1])" '{"transports": [1]}' \
   "key 'transports': item 0 must be a string$"
 expect_err "\"config\" is not a key" '{"config": "x.json"}' "key 'config' is unknown"
@@ -94,6 +95,7 @@ cat >"$work/full.json" <<EOF
   "static-file": {"/readme": {"file": "readme.md", "content-type": "text/markdown"},
                   "/plain": "readme.md"},
   "static-default-file": "home.html",
+  "io-threads": 3,
   "log-level": "warn",
   "socketio-log-level": "error"
 }
@@ -116,6 +118,9 @@ if start full --config full.json; then
   check "static-file with content-type" grep -qi '^Content-Type: text/markdown' <<<"$hs"
   check "static-file as a string (by extension)" grep -qi '^Content-Type: application/octet-stream' \
     <<<"$(C -i "$url/plain")"
+  # a sid's 17th character names its I/O thread (A, B, C); 12 handshakes reach 2 or more
+  owners=$(for _ in $(seq 12); do C "$url/rt/?EIO=4&transport=polling" | cut -c26; done | sort -u | tr -d '\n')
+  check "io-threads: 3 (sids of threads '$owners')" bash -c "[[ '$owners' =~ ^[ABC]{2,3}$ ]]"
   stop
 fi
 
