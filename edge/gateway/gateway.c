@@ -3,8 +3,8 @@
  * JS error responses), the handover of connections between threads and
  * the bus sockets (see gateway.h, gw.h, bus.h).
  *
- * Bus I/O: a DEALER to ep.events (2 frames [route, envelope]) and a SUB to
- * ep.commands subscribed to the gateway id and "*". The SUB's ZMQ_FD is
+ * Bus I/O, per thread: a DEALER to ep.events (2 frames [route, envelope])
+ * and a SUB to ep.commands subscribed to the thread's id and "*". The SUB's ZMQ_FD is
  * edge-triggered: the read event drains with ZMQ_DONTWAIT until EAGAIN (the
  * failed receive processes the pending commands, as ZMQ_EVENTS would). We never receive on the DEALER, so sends on it do
  * not steal the SUB's notifications.

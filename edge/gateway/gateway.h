@@ -71,9 +71,10 @@ uint16_t sio_gateway_port(const sio_gateway *gw);
 void sio_gateway_destroy(sio_gateway **gw_p);
 
 /* Graceful stop, before sio_gateway_destroy() (any thread but the
- * gateway's): stop accepting connections, disconnect every socket from its
- * namespace (the client sees "io server disconnect" and may reconnect to
- * another gateway; the workers get DISCONNECT "server disconnect"), then
+ * gateway's I/O threads): stop accepting connections on every I/O thread,
+ * disconnect every socket from its namespace (the client sees "io server
+ * disconnect" and may reconnect to another gateway; the workers get
+ * DISCONNECT "server disconnect"), then
  * wait up to timeout_ms for the clients to close their sessions. Returns
  * the number of Engine.IO sessions still open (0: drained). Call once. */
 int  sio_gateway_drain(sio_gateway *gw, unsigned timeout_ms);
