@@ -41,7 +41,7 @@ int sio_buf_reserve(struct sio_buf *b, size_t n)
     return 0;
 }
 
-int sio_buf_append(struct sio_buf *b, const void *p, size_t n)
+int sio__buf_append_slow(struct sio_buf *b, const void *p, size_t n)
 {
     if (sio_buf_reserve(b, n) < 0)
         return -ENOMEM;

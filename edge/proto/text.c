@@ -8,7 +8,7 @@
 #include "buf.h"
 #include "text.h"
 
-size_t sio_json_fast_min = 256;
+size_t sio_json_fast_min = 32;
 
 #define HIGH 0x8080808080808080ULL
 

@@ -6,8 +6,9 @@
  * - sio_json_loadb(): jansson's json_loadb() for Socket.IO argument text,
  *   with a fast path for long strings. jansson's lexer handles every byte
  *   through several function calls (about 10 ns a byte: 670 us for one
- *   64 KiB string). Before calling it on a large text, the string literals
- *   of at least sio_json_fast_min bytes (256) that hold no escape, no control
+ *   64 KiB string, 0.45 of the 0.95 us it takes for
+ *   ["echo","<64 bytes>"]). Before calling it on a large text, the string literals
+ *   of at least sio_json_fast_min bytes (32) that hold no escape, no control
  *   character and only valid UTF-8 are cut out and replaced by short
  *   marker strings ("\u0001" + their index); jansson parses the rest (all
  *   structure, numbers, keys and every string with an escape stays its
@@ -44,7 +45,7 @@ bool sio_utf8_valid(const uint8_t *p, size_t n);
  * (positions may differ from the input's). */
 json_t *sio_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err);
 
-/* String literals at least this long take the fast path (default 256).
+/* String literals at least this long take the fast path (default 32).
  * Process-wide, for tests and the fuzz target: 1 sends every plain string
  * through it, SIZE_MAX turns it off. */
 extern size_t sio_json_fast_min;
