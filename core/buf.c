@@ -57,6 +57,17 @@ int sio_buf_append_str(struct sio_buf *b, const char *s)
     return sio_buf_append(b, s, strlen(s));
 }
 
+int sio_buf_append_u64(struct sio_buf *b, uint64_t v)
+{
+    char d[20];
+    size_t i = sizeof d;
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return sio_buf_append(b, d + i, sizeof d - i);
+}
+
 int sio_buf_append_byte(struct sio_buf *b, uint8_t c)
 {
     return sio_buf_append(b, &c, 1);

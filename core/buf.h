@@ -40,6 +40,8 @@ static inline int sio_buf_append(struct sio_buf *b, const void *p, size_t n)
 }
 int  sio_buf_append_str(struct sio_buf *b, const char *s);
 int  sio_buf_append_byte(struct sio_buf *b, uint8_t c);
+/* Append v in decimal (no printf: this runs per packet). */
+int  sio_buf_append_u64(struct sio_buf *b, uint64_t v);
 int  sio_buf_printf(struct sio_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Append the base64 (standard alphabet, padded) of p[0..n). */

@@ -462,20 +462,19 @@ SIO_EXPORT int sio_packet_encode(struct sio_buf *out, enum sio_packet_type type,
         nsp_len = 1;
     }
     size_t before = out->len;
-    char head[48];
-    int n = is_binary_type(type)
-                ? snprintf(head, sizeof(head), "%d%u-", (int)type, attachments)
-                : snprintf(head, sizeof(head), "%d", (int)type);
-    int r = sio_buf_append(out, head, (size_t)n);
+    int r = sio_buf_append_byte(out, (uint8_t)('0' + type));
+    if (r == 0 && is_binary_type(type)) {
+        r = sio_buf_append_u64(out, attachments);
+        if (r == 0)
+            r = sio_buf_append_byte(out, '-');
+    }
     if (r == 0 && !(nsp_len == 1 && nsp[0] == '/')) {
         r = sio_buf_append(out, nsp, nsp_len);
         if (r == 0)
             r = sio_buf_append_byte(out, ',');
     }
-    if (r == 0 && id >= 0) {
-        n = snprintf(head, sizeof(head), "%" PRId64, id);
-        r = sio_buf_append(out, head, (size_t)n);
-    }
+    if (r == 0 && id >= 0)
+        r = sio_buf_append_u64(out, (uint64_t)id);
     if (r == 0 && json_text && json_len)
         r = sio_buf_append(out, json_text, json_len);
     if (r < 0)

@@ -233,7 +233,9 @@ json_t *sio_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *
     for (size_t i = 0; i < sc.n && r == 0; i++) {
         r = sio_buf_append(&t, buf + from, sc.cuts[i].start - from);
         if (r == 0)
-            r = sio_buf_printf(&t, "\\u0001%zu", i);
+            r = sio_buf_append(&t, "\\u0001", 6);
+        if (r == 0)
+            r = sio_buf_append_u64(&t, i);
         from = sc.cuts[i].end;
     }
     if (r == 0)
