@@ -41,7 +41,7 @@ int sio_buf_reserve(struct sio_buf *b, size_t n)
     return 0;
 }
 
-int sio_buf_append(struct sio_buf *b, const void *p, size_t n)
+int sio__buf_append_slow(struct sio_buf *b, const void *p, size_t n)
 {
     if (sio_buf_reserve(b, n) < 0)
         return -ENOMEM;
@@ -55,6 +55,17 @@ int sio_buf_append(struct sio_buf *b, const void *p, size_t n)
 int sio_buf_append_str(struct sio_buf *b, const char *s)
 {
     return sio_buf_append(b, s, strlen(s));
+}
+
+int sio_buf_append_u64(struct sio_buf *b, uint64_t v)
+{
+    char d[20];
+    size_t i = sizeof d;
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return sio_buf_append(b, d + i, sizeof d - i);
 }
 
 int sio_buf_append_byte(struct sio_buf *b, uint8_t c)

@@ -26,9 +26,22 @@ void sio_buf_clear(struct sio_buf *b);                  /* frees storage */
 static inline void sio_buf_reset(struct sio_buf *b) { b->len = 0; }
 /* Make room for at least n more bytes. 0 or -ENOMEM. */
 int  sio_buf_reserve(struct sio_buf *b, size_t n);
-int  sio_buf_append(struct sio_buf *b, const void *p, size_t n);
+int  sio__buf_append_slow(struct sio_buf *b, const void *p, size_t n);
+/* Inline while the bytes fit (msgpack packs field by field through it). */
+static inline int sio_buf_append(struct sio_buf *b, const void *p, size_t n)
+{
+    if (b->cap - b->len <= n)       /* keep one byte for a NUL */
+        return sio__buf_append_slow(b, p, n);
+    if (n)
+        __builtin_memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+    return 0;
+}
 int  sio_buf_append_str(struct sio_buf *b, const char *s);
 int  sio_buf_append_byte(struct sio_buf *b, uint8_t c);
+/* Append v in decimal (no printf: this runs per packet). */
+int  sio_buf_append_u64(struct sio_buf *b, uint64_t v);
 int  sio_buf_printf(struct sio_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Append the base64 (standard alphabet, padded) of p[0..n). */

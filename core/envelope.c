@@ -27,14 +27,19 @@ enum env_key {
     K_COUNT
 };
 
-static const char *const key_names[K_COUNT] = {
-    [K_V] = "v",        [K_K] = "k",        [K_GW] = "gw",     [K_NSP] = "nsp",
-    [K_SID] = "sid",    [K_ID] = "id",      [K_DATA] = "data", [K_BINS] = "bins",
-    [K_BIN] = "bin",    [K_CC] = "cc",      [K_WHY] = "why",   [K_ROOMS] = "rooms",
-    [K_XR] = "xr",      [K_XS] = "xs",      [K_R2] = "r2",     [K_HDR] = "hdr",
-    [K_Q] = "q",        [K_RA] = "ra",      [K_SESS] = "sess", [K_TS] = "ts",
-    [K_CF] = "cf",
+#define KEY(id, name) [id] = { name, sizeof name - 1 }
+static const struct {
+    const char *s;
+    size_t n;
+} keys[K_COUNT] = {
+    KEY(K_V, "v"),       KEY(K_K, "k"),       KEY(K_GW, "gw"),      KEY(K_NSP, "nsp"),
+    KEY(K_SID, "sid"),   KEY(K_ID, "id"),     KEY(K_DATA, "data"),  KEY(K_BINS, "bins"),
+    KEY(K_BIN, "bin"),   KEY(K_CC, "cc"),     KEY(K_WHY, "why"),    KEY(K_ROOMS, "rooms"),
+    KEY(K_XR, "xr"),     KEY(K_XS, "xs"),     KEY(K_R2, "r2"),      KEY(K_HDR, "hdr"),
+    KEY(K_Q, "q"),       KEY(K_RA, "ra"),     KEY(K_SESS, "sess"),  KEY(K_TS, "ts"),
+    KEY(K_CF, "cf"),
 };
+#undef KEY
 
 const char *sio_env_kind_name(int kind)
 {
@@ -124,9 +129,8 @@ static bool list_valid(const struct sio_str *a, size_t n)
 
 static void put_key(struct enc *e, enum env_key k)
 {
-    size_t n = strlen(key_names[k]);
-    msgpack_pack_str(&e->pk, n);
-    msgpack_pack_str_body(&e->pk, key_names[k], n);
+    msgpack_pack_str(&e->pk, keys[k].n);
+    msgpack_pack_str_body(&e->pk, keys[k].s, keys[k].n);
 }
 
 static void put_str(struct enc *e, const struct sio_str *s)
@@ -437,8 +441,8 @@ static int from_object(const msgpack_object *root, struct sio_env *env)
         if (kv->key.type != MSGPACK_OBJECT_STR)
             return SIO_ERR_ENVELOPE;
         for (int k = 0; k < K_COUNT; k++) {
-            if (strlen(key_names[k]) == kv->key.via.str.size &&
-                memcmp(key_names[k], kv->key.via.str.ptr, kv->key.via.str.size) == 0) {
+            if (keys[k].n == kv->key.via.str.size &&
+                memcmp(keys[k].s, kv->key.via.str.ptr, keys[k].n) == 0) {
                 if (f[k])
                     return SIO_ERR_ENVELOPE;   /* duplicate key */
                 f[k] = &kv->val;
@@ -548,21 +552,24 @@ int sio_env_decode(const void *buf, size_t len, struct sio_env *env)
     if (!buf || !len || !scan(buf, len))
         return SIO_ERR_ENVELOPE;
 
-    /* msgpack_unpack_next() points str/bin objects into buf (no copy);
-     * only the array and map element tables live in up.zone, and those
-     * are copied out before it is freed. */
-    msgpack_unpacked up;
+    /* msgpack_unpack() points str/bin objects into buf (no copy); only
+     * the array and map element tables live in the zone, and those are
+     * copied out before it is freed. A small first chunk (msgpack_unpack_next
+     * would malloc 8 KiB per envelope) holds an envelope's tables. */
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 1024))
+        return -ENOMEM;
+    msgpack_object root;
     size_t off = 0;
-    msgpack_unpacked_init(&up);
-    msgpack_unpack_return r = msgpack_unpack_next(&up, buf, len, &off);
+    msgpack_unpack_return r = msgpack_unpack(buf, len, &off, &zone, &root);
     int rc;
     if (r == MSGPACK_UNPACK_NOMEM_ERROR)
         rc = -ENOMEM;
     else if (r != MSGPACK_UNPACK_SUCCESS || off != len)
         rc = SIO_ERR_ENVELOPE;
     else
-        rc = from_object(&up.data, env);
-    msgpack_unpacked_destroy(&up);
+        rc = from_object(&root, env);
+    msgpack_zone_destroy(&zone);
     if (rc < 0)
         sio_env_clear(env);
     return rc;

@@ -33,6 +33,7 @@
 #include "map.h"
 #include "plugin_loader.h"
 #include "proto/sio.h"
+#include "proto/text.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "core.worker");
 
@@ -1098,11 +1099,11 @@ static void on_event_env(struct sio__shard *sh, const struct sio_env *env)
         return;
     }
     json_error_t jerr;
-    json_t *data = env->data.len ? json_loadb(env->data.p, env->data.len, JSON_ALLOW_NUL, &jerr) : NULL;
+    json_t *data = env->data.len ? sio_json_loadb(env->data.p, env->data.len, JSON_ALLOW_NUL, &jerr) : NULL;
     /* JavaScript numbers beyond int64 (1e20 is sent as 100000000000000000000)
      * are valid JSON: read them as doubles rather than drop the client. */
     if (!data && env->data.len && json_error_code(&jerr) == json_error_numeric_overflow)
-        data = json_loadb(env->data.p, env->data.len, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &jerr);
+        data = sio_json_loadb(env->data.p, env->data.len, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &jerr);
     struct sio_bin stackbins[8];
     struct sio_bin *bins = stackbins;
     if (!data || !json_is_array(data) || json_array_size(data) == 0 ||
@@ -1187,7 +1188,7 @@ static void on_client_ack_env(struct sio__shard *sh, const struct sio_env *env)
     }
     pending_stop_timer(sh, p);
     json_error_t jerr;
-    json_t *data = env->data.len ? json_loadb(env->data.p, env->data.len, JSON_ALLOW_NUL, &jerr)
+    json_t *data = env->data.len ? sio_json_loadb(env->data.p, env->data.len, JSON_ALLOW_NUL, &jerr)
                                  : json_array();
     if (data && !json_is_array(data)) {
         json_decref(data);

@@ -1,4 +1,5 @@
 /* sio.c: the multi-call command. `sio <subcommand> [flags]`. */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sio/sio.h>
@@ -36,6 +37,14 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
+    /* Messages up to the max payload (1 MB) are allocated and freed at a
+     * high rate. With glibc's defaults a free that leaves more than 128 KiB
+     * at the top of an arena gives it back to the kernel, and the next
+     * message faults the pages in again (13 % of a 64 KiB echo in the
+     * profile, docs/PERFORMANCE.md); buffers below 4 MiB come from the
+     * arenas, not from a fresh mmap. */
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    mallopt(M_TRIM_THRESHOLD, 32 << 20);
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         printf("sio %s\n", sio_version());
         return 0;

@@ -7,6 +7,7 @@
  * \u escapes, '/' and UTF-8 unescaped, keys in insertion order.
  */
 #include "proto/sio.h"
+#include "proto/text.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -195,12 +196,12 @@ SIO_EXPORT int sio_packet_decode(const char *buf, size_t len, size_t max_len,
     if (h.data_len) {
         json_error_t jerr;
         size_t flags = JSON_DECODE_ANY | JSON_ALLOW_NUL;
-        data = json_loadb(h.data, h.data_len, flags, &jerr);
+        data = sio_json_loadb(h.data, h.data_len, flags, &jerr);
         /* JS numbers are doubles: JSON.stringify(1e20) is a 21-digit
          * integer that jansson's int64 cannot hold. Accept the packet as JS
          * does, with its numbers as reals. */
         if (!data && json_error_code(&jerr) == json_error_numeric_overflow)
-            data = json_loadb(h.data, h.data_len, flags | JSON_DECODE_INT_AS_REAL, &jerr);
+            data = sio_json_loadb(h.data, h.data_len, flags | JSON_DECODE_INT_AS_REAL, &jerr);
         if (!data) {
             sio_log_debug(topic, "bad packet JSON: %s at %d", jerr.text, jerr.position);
             return SIO_ERR_JSON;
@@ -461,20 +462,19 @@ SIO_EXPORT int sio_packet_encode(struct sio_buf *out, enum sio_packet_type type,
         nsp_len = 1;
     }
     size_t before = out->len;
-    char head[48];
-    int n = is_binary_type(type)
-                ? snprintf(head, sizeof(head), "%d%u-", (int)type, attachments)
-                : snprintf(head, sizeof(head), "%d", (int)type);
-    int r = sio_buf_append(out, head, (size_t)n);
+    int r = sio_buf_append_byte(out, (uint8_t)('0' + type));
+    if (r == 0 && is_binary_type(type)) {
+        r = sio_buf_append_u64(out, attachments);
+        if (r == 0)
+            r = sio_buf_append_byte(out, '-');
+    }
     if (r == 0 && !(nsp_len == 1 && nsp[0] == '/')) {
         r = sio_buf_append(out, nsp, nsp_len);
         if (r == 0)
             r = sio_buf_append_byte(out, ',');
     }
-    if (r == 0 && id >= 0) {
-        n = snprintf(head, sizeof(head), "%" PRId64, id);
-        r = sio_buf_append(out, head, (size_t)n);
-    }
+    if (r == 0 && id >= 0)
+        r = sio_buf_append_u64(out, (uint64_t)id);
     if (r == 0 && json_text && json_len)
         r = sio_buf_append(out, json_text, json_len);
     if (r < 0)
@@ -493,6 +493,16 @@ static int dump_string(struct sio_buf *out, const char *s, size_t n)
         return -ENOMEM;
     size_t run = 0;     /* bytes copied as they are, appended in one go */
     for (size_t i = 0; i < n; i++) {
+        while (i + 8 <= n) {    /* eight plain bytes at a time */
+            uint64_t w;
+            memcpy(&w, s + i, sizeof w);
+            if (sio_json_word_special(w))
+                break;
+            i += 8;
+            run += 8;
+        }
+        if (i == n)
+            break;
         unsigned char c = (unsigned char)s[i];
         const char *esc = NULL;
         char u[6];

@@ -1,4 +1,4 @@
-/* ws.c: wslay glue on a bufferevent (see ws.h). */
+/* ws.c: a server WebSocket connection on a bufferevent (see ws.h). */
 #include "ws.h"
 
 #include <errno.h>
@@ -8,11 +8,14 @@
 #include <wslay/wslay.h>
 #include <event2/event.h>
 #include <sio/log.h>
+#include "proto/text.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.ws");
 
 /* Frames shorter than this are copied into the output, longer ones referenced. */
 #define SIO_WS_COPY_MAX 512
+
+enum { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10 };
 
 /* Writes: the bufferevent's EV_WRITE stays disabled while the socket takes
  * what we write, so appending to the output arms nothing. Whatever appends
@@ -21,87 +24,78 @@ SIO_LOG_TOPIC_STATIC(topic, "edge.ws");
  * the callbacks already active, writing everything queued meanwhile with one
  * evbuffer_write. Only when the socket is full is EV_WRITE enabled (the
  * bufferevent then writes), and it is disabled again once the output is
- * empty: no epoll_ctl per write. */
+ * empty: no epoll_ctl per write.
+ *
+ * Reads: wslay's frame layer parses the frames (header, lengths, unmasking);
+ * the rules of RFC 6455 on top of it (masking, opcodes, fragmentation,
+ * control frames, close codes, UTF-8 of text messages, the size limit) are
+ * checked here, so that a text message is validated eight bytes at a time
+ * (sio_utf8_valid) rather than byte by byte. */
 struct sio_ws {
     struct bufferevent *bev;
-    wslay_event_context_ptr ctx;
+    wslay_frame_context_ptr fr;
     struct sio_ws_cbs cbs;
     void *ud;
     bool closing;       /* close TCP once output is flushed */
     bool dead;
     bool flush_pending; /* flush event active */
     bool write_armed;   /* EV_WRITE enabled: the socket was full */
+    bool in_frame;      /* a frame's payload is being received */
     bool frag;          /* inside a fragmented data message */
+    uint8_t op;         /* opcode of the frame being received */
+    uint8_t msg_op;     /* OP_TEXT / OP_BINARY of the message being assembled */
+    bool fin;
     int depth;
     size_t max_msg;
-    uint64_t fed;       /* bytes handed to wslay since ctx was made */
+    uint64_t left;      /* payload bytes of the current frame still to come */
+    uint64_t fed;       /* bytes handed to wslay since fr was made */
     uint64_t framed;    /* bytes of the complete frames among them */
-    uint64_t cur;       /* size of the frame being received */
+    struct sio_buf msg; /* the data message being assembled */
+    uint8_t ctl[125];   /* the control frame being received */
+    size_t ctl_len;
     struct event *flush_ev;
 };
 
-/* wslay's event context (with its frame context: two 4 KiB buffers, about
- * 8.5 KiB) exists only while a frame is being received or a close is under
- * way: it is made when bytes arrive (or a close is queued) and freed when the
- * input ended on a frame boundary outside a fragmented message, with nothing
- * queued. Data frames are sent without it (see ws_put_frame), so an idle
- * connection holds none. */
-static void on_frame_start(wslay_event_context_ptr ctx,
-                           const struct wslay_event_on_frame_recv_start_arg *arg, void *ud)
+/* wslay's frame context (two 4 KiB buffers) and the message buffer exist
+ * only while a frame is being received: made when bytes arrive, freed when
+ * the input ended on a frame boundary outside a fragmented message. Frames
+ * are sent without it (see ws_put_frame), so an idle connection holds none. */
+static ssize_t recv_cb(uint8_t *buf, size_t len, int flags, void *ud);
+
+static ssize_t frame_send_unused(const uint8_t *data, size_t len, int flags, void *ud)
 {
-    struct sio_ws *ws = ud;
-    uint64_t len = arg->payload_length;
-    /* client frames are masked (4 bytes) and use the shortest length form
-     * (the frame layer rejects others) */
-    ws->cur = 2 + 4 + len + (len < 126 ? 0 : len < 65536 ? 2 : 8);
-    if (!wslay_is_ctrl_frame(arg->opcode))
-        ws->frag = !arg->fin;
+    return -1;
 }
 
-static void on_frame_end(wslay_event_context_ptr ctx, void *ud)
+static int frame_genmask_unused(uint8_t *buf, size_t len, void *ud)
 {
-    struct sio_ws *ws = ud;
-    ws->framed += ws->cur;
-    ws->cur = 0;
+    return -1;
 }
-
-static void on_msg_recv(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
-                        void *ud);
-static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud);
-static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
-                       void *ud);
 
 static int ws_ctx(struct sio_ws *ws)
 {
-    if (ws->ctx)
+    if (ws->fr)
         return 0;
-    static const struct wslay_event_callbacks wcb = {
-        .recv_callback = recv_cb,
-        .send_callback = send_cb,
-        .on_msg_recv_callback = on_msg_recv,
-        .on_frame_recv_start_callback = on_frame_start,
-        .on_frame_recv_end_callback = on_frame_end,
+    static const struct wslay_frame_callbacks fcb = {
+        frame_send_unused, recv_cb, frame_genmask_unused,
     };
-    if (wslay_event_context_server_init(&ws->ctx, &wcb, ws) != 0) {
-        ws->ctx = NULL;
+    if (wslay_frame_context_init(&ws->fr, &fcb, ws) != 0) {
+        ws->fr = NULL;
         return -1;
     }
-    wslay_event_config_set_max_recv_msg_length(ws->ctx, ws->max_msg);
-    ws->fed = ws->framed = ws->cur = 0;
-    ws->frag = false;
+    ws->fed = ws->framed = 0;
+    ws->in_frame = ws->frag = false;
     return 0;
 }
 
-/* Free the context when it holds no state worth keeping. */
+/* Free the frame context when it holds no state worth keeping. */
 static void ws_ctx_idle(struct sio_ws *ws)
 {
-    if (ws->ctx && !ws->closing && !ws->dead && !ws->frag && ws->fed == ws->framed &&
-        wslay_event_get_read_enabled(ws->ctx) && wslay_event_get_write_enabled(ws->ctx) &&
-        !wslay_event_want_write(ws->ctx) && wslay_event_get_queued_msg_count(ws->ctx) == 0 &&
-        !wslay_event_get_close_received(ws->ctx) && !wslay_event_get_close_sent(ws->ctx) &&
+    if (ws->fr && !ws->dead && !ws->in_frame && !ws->frag && ws->fed == ws->framed &&
         evbuffer_get_length(bufferevent_get_input(ws->bev)) == 0) {
-        wslay_event_context_free(ws->ctx);
-        ws->ctx = NULL;
+        wslay_frame_context_free(ws->fr);
+        ws->fr = NULL;
+        sio_buf_clear(&ws->msg);
     }
 }
 
@@ -144,8 +138,9 @@ static void ws_free(struct sio_ws *ws)
     if (ws->cbs.on_close)
         ws->cbs.on_close(ws, ws->ud);
     event_del(ws->flush_ev);
-    if (ws->ctx)
-        wslay_event_context_free(ws->ctx);
+    if (ws->fr)
+        wslay_frame_context_free(ws->fr);
+    sio_buf_clear(&ws->msg);
     bufferevent_free(ws->bev);
     free(ws);
 }
@@ -228,50 +223,158 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
     ws_leave(ws);
 }
 
-static void ws_flush(struct sio_ws *ws)
-{
-    if (ws->dead || !ws->ctx)
-        return;
-    if (wslay_event_want_write(ws->ctx) && wslay_event_send(ws->ctx) < 0) {
-        ws_kill(ws);
-        return;
-    }
-    if (!wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx))
-        ws_shutdown(ws);
-}
-
-static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud)
+static ssize_t recv_cb(uint8_t *buf, size_t len, int flags, void *ud)
 {
     struct sio_ws *ws = ud;
     int n = evbuffer_remove(bufferevent_get_input(ws->bev), buf, len);
-    if (n <= 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
+    if (n <= 0)
+        return -1;      /* the frame layer reports WSLAY_ERR_WANT_READ */
     ws->fed += (uint64_t)n;
     return n;
 }
 
-static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
-                       void *ud)
+static int ws_put_frame(struct sio_ws *ws, int opcode, const void *data, size_t len);
+
+/* Send a close frame (code 0: none), stop reading, close TCP once flushed. */
+static void ws_send_close(struct sio_ws *ws, uint16_t code)
 {
-    struct sio_ws *ws = ud;
-    if (evbuffer_add(bufferevent_get_output(ws->bev), data, len) < 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-        return -1;
+    if (ws->closing || ws->dead)
+        return;
+    uint8_t p[2] = { (uint8_t)(code >> 8), (uint8_t)code };
+    if (ws_put_frame(ws, OP_CLOSE, p, code ? 2 : 0) < 0) {
+        ws_kill(ws);
+        return;
     }
-    ws_mark(ws);
-    return (ssize_t)len;
+    ws_shutdown(ws);
 }
 
-static void on_msg_recv(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
-                        void *ud)
+static bool close_code_valid(uint16_t c)
 {
-    struct sio_ws *ws = ud;
-    if (wslay_is_ctrl_frame(arg->opcode) || ws->closing || ws->dead)
+    return (c >= 1000 && c <= 1011 && c != 1004 && c != 1005 && c != 1006) ||
+           (c >= 3000 && c <= 4999);
+}
+
+/* A whole control frame arrived (payload in ws->ctl). */
+static void on_control(struct sio_ws *ws)
+{
+    if (ws->op == OP_PING) {
+        if (ws_put_frame(ws, OP_PONG, ws->ctl, ws->ctl_len) < 0)
+            ws_kill(ws);
+    } else if (ws->op == OP_CLOSE) {
+        /* answer with the peer's code (none when it sent none), 1002 for a
+         * bad code, 1007 for a reason that is not UTF-8 */
+        uint16_t code = 0;
+        if (ws->ctl_len == 1) {
+            code = 1002;
+        } else if (ws->ctl_len >= 2) {
+            code = (uint16_t)(ws->ctl[0] << 8 | ws->ctl[1]);
+            if (!close_code_valid(code))
+                code = 1002;
+            else if (!sio_utf8_valid(ws->ctl + 2, ws->ctl_len - 2))
+                code = 1007;
+        }
+        ws_send_close(ws, code);
+    }
+}
+
+/* A data message is complete in ws->msg. */
+static void on_data(struct sio_ws *ws)
+{
+    bool binary = ws->msg_op == OP_BINARY;
+    if (!binary && !sio_utf8_valid(ws->msg.data, ws->msg.len)) {
+        sio_log_debug(topic, "%p: text message is not UTF-8", (void *)ws);
+        ws_send_close(ws, 1007);
         return;
+    }
     if (ws->cbs.on_message)
-        ws->cbs.on_message(ws, arg->opcode == WSLAY_BINARY_FRAME, arg->msg, arg->msg_length, ws->ud);
+        ws->cbs.on_message(ws, binary, ws->msg.data ? ws->msg.data : (const uint8_t *)"",
+                           ws->msg.len, ws->ud);
+    sio_buf_reset(&ws->msg);
+}
+
+/* The header of a new frame: 0, or the close code to answer with. */
+static uint16_t frame_start(struct sio_ws *ws, const struct wslay_frame_iocb *io)
+{
+    uint64_t len = io->payload_length;
+    /* client frames are masked (4 bytes) and use the shortest length form
+     * (the frame layer rejects others) */
+    ws->left = len;
+    ws->op = io->opcode;
+    ws->fin = io->fin;
+    ws->ctl_len = 0;
+    if (io->rsv || !io->mask)
+        return 1002;    /* no extension negotiated; clients must mask */
+    switch (io->opcode) {
+    case OP_CONT:
+        if (!ws->frag)
+            return 1002;
+        break;
+    case OP_TEXT:
+    case OP_BINARY:
+        if (ws->frag)
+            return 1002;
+        ws->msg_op = io->opcode;
+        sio_buf_reset(&ws->msg);
+        break;
+    case OP_CLOSE:
+    case OP_PING:
+    case OP_PONG:
+        if (!io->fin || len > 125)
+            return 1002;
+        return 0;
+    default:
+        return 1002;
+    }
+    if (len > ws->max_msg || ws->msg.len + len > ws->max_msg)
+        return 1009;
+    if (sio_buf_reserve(&ws->msg, (size_t)len) < 0)
+        return 1011;
+    ws->frag = !io->fin;
+    return 0;
+}
+
+static void ws_recv(struct sio_ws *ws)
+{
+    while (!ws->closing && !ws->dead) {
+        struct wslay_frame_iocb io;
+        ssize_t r = wslay_frame_recv(ws->fr, &io);
+        if (r == WSLAY_ERR_WANT_READ)
+            return;
+        if (r < 0) {
+            sio_log_debug(topic, "%p: bad frame", (void *)ws);
+            ws_send_close(ws, 1002);
+            return;
+        }
+        if (!ws->in_frame) {
+            uint16_t code = frame_start(ws, &io);
+            if (code) {
+                sio_log_debug(topic, "%p: frame refused (close %u)", (void *)ws, (unsigned)code);
+                ws_send_close(ws, code);
+                return;
+            }
+            ws->in_frame = true;
+            uint64_t len = io.payload_length;
+            ws->framed += 2 + 4 + len + (len < 126 ? 0 : len < 65536 ? 2 : 8);
+        }
+        size_t n = io.data_length;
+        if (n > ws->left)
+            n = (size_t)ws->left;
+        ws->left -= n;
+        if (ws->op >= OP_CLOSE) {
+            memcpy(ws->ctl + ws->ctl_len, io.data, n);
+            ws->ctl_len += n;
+        } else if (sio_buf_append(&ws->msg, io.data, n) < 0) {
+            ws_kill(ws);
+            return;
+        }
+        if (ws->left)
+            continue;
+        ws->in_frame = false;
+        if (ws->op >= OP_CLOSE)
+            on_control(ws);
+        else if (ws->fin)
+            on_data(ws);
+    }
 }
 
 static void ws_read_cb(struct bufferevent *bev, void *arg)
@@ -280,15 +383,9 @@ static void ws_read_cb(struct bufferevent *bev, void *arg)
     ws->depth++;
     if (!ws->closing && !ws->dead && ws_ctx(ws) < 0)
         ws_kill(ws);
-    if (!ws->closing && !ws->dead && wslay_event_want_read(ws->ctx)) {
-        if (wslay_event_recv(ws->ctx) < 0) {
-            sio_log_debug(topic, "%p: recv failed", (void *)ws);
-            ws_kill(ws);
-        }
-    }
-    if (!ws->dead && !ws->closing)
-        ws_flush(ws);
-    if (!ws->dead && ws->ctx && !wslay_event_want_read(ws->ctx))
+    if (!ws->closing && !ws->dead)
+        ws_recv(ws);
+    if (!ws->dead && ws->closing)
         evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
     ws_ctx_idle(ws);
     ws_leave(ws);
@@ -351,12 +448,10 @@ void sio_ws_set_ud(struct sio_ws *ws, void *ud)
 
 bool sio_ws_closing(const struct sio_ws *ws)
 {
-    return ws->closing || ws->dead || (ws->ctx && !wslay_event_want_read(ws->ctx));
+    return ws->closing || ws->dead;
 }
 
-/* A whole unmasked server frame straight into the output. wslay's queue is
- * always empty between calls (its send callback never blocks), so frames
- * cannot interleave with its own. */
+/* A whole unmasked server frame straight into the output. */
 static int ws_put_frame(struct sio_ws *ws, int opcode, const void *data, size_t len)
 {
     uint8_t h[10];
@@ -387,14 +482,7 @@ int sio_ws_send(struct sio_ws *ws, bool binary, const void *data, size_t len)
 {
     if (sio_ws_closing(ws))
         return -EPIPE;
-    if (ws->ctx && wslay_event_want_write(ws->ctx)) {
-        ws->depth++;
-        ws_flush(ws);
-        ws_leave(ws);
-        if (sio_ws_closing(ws))
-            return -EPIPE;
-    }
-    return ws_put_frame(ws, binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, data, len) < 0
+    return ws_put_frame(ws, binary ? OP_BINARY : OP_TEXT, data, len) < 0
                ? -EPIPE : 0;
 }
 
@@ -433,16 +521,8 @@ void sio_ws_close(struct sio_ws *ws, uint16_t code)
     if (ws->dead || ws->closing)
         return;
     ws->depth++;
-    if (ws_ctx(ws) < 0) {
-        ws_kill(ws);
-        ws_leave(ws);
-        return;
-    }
-    wslay_event_queue_close(ws->ctx, code, NULL, 0);
-    if (wslay_event_want_write(ws->ctx))
-        wslay_event_send(ws->ctx);
     /* do not wait for the peer's close frame */
-    ws_shutdown(ws);
+    ws_send_close(ws, code);
     ws_leave(ws);
 }
 

@@ -366,6 +366,54 @@ def main():
             c.close()
     run_check("fragmented text frame with a ping in between", t_fragmented)
 
+    # RFC 6455 rules checked by sio itself on top of wslay's frame layer:
+    # each bad frame gets a close frame with the right code, then TCP closes.
+    def ws_refused(frames, code, what):
+        def t():
+            c, _, _ = ws_session(P, path)
+            try:
+                for f in frames:
+                    c.ws_send(*f[:2], **(f[2] if len(f) > 2 else {}))
+                dt, payload, _ = ws_wait_closed(c, 2.0)
+                true(payload is not None, "no close frame before EOF")
+                eq(payload[:2], code.to_bytes(2, "big"), f"close code ({code})")
+                true(c.wait_eof(2), f"TCP not closed after close {code}")
+            finally:
+                c.close()
+        run_check(f"{what} -> close {code}", t)
+
+    ws_refused([(0x1, b'42["message","\xff"]')], 1007, "text message with invalid UTF-8")
+    ws_refused([(0x1, b'42["message","\xed\xa0\x80"]')], 1007, "text message with a UTF-16 surrogate")
+    ws_refused([(0x1, b'42["message","\xc3', {"fin": False}), (0x0, b'"]')], 1007,
+               "UTF-8 sequence cut between fragments, never completed")
+    ws_refused([(0x1, b'421["echo",1]', {"rsv": 4})], 1002, "RSV1 set without an extension")
+    ws_refused([(0x3, b"x")], 1002, "reserved opcode 3")
+    ws_refused([(0x0, b"x")], 1002, "continuation frame with no message started")
+    ws_refused([(0x1, b"42", {"fin": False}), (0x1, b"x")], 1002, "new text frame inside a fragmented message")
+    ws_refused([(0x9, b"p", {"fin": False})], 1002, "fragmented ping")
+    ws_refused([(0x9, b"p" * 126)], 1002, "ping with 126 bytes")
+    ws_refused([(0x8, b"\x03")], 1002, "close frame with a 1-byte payload")
+    ws_refused([(0x8, b"\x03\xed")], 1002, "close code 1005 sent by the peer")
+    ws_refused([(0x8, b"\x03\xe8\xff")], 1007, "close reason that is not UTF-8")
+    ws_refused([(0x8, b"\x0f\xa0bye")], 4000, "close 4000 is answered with 4000")
+
+    def t_utf8_split_ok():
+        c, _, _ = ws_session(P, path)
+        try:
+            msg = '421["echo","h\u00e9 \u20ac \U0001f600"]'.encode()
+            cut = msg.index(b"\xe2") + 1      # inside the euro sign
+            c.ws_send(0x1, msg[:cut], fin=False)
+            c.ws_send(0x0, msg[cut:], fin=True)
+            deadline = time.monotonic() + 3
+            while True:
+                op, p = c.ws_recv(max(0.05, deadline - time.monotonic()))
+                if op == 1 and p.startswith(b"431"):
+                    eq(p, '431["h\u00e9 \u20ac \U0001f600"]'.encode(), "ack of multi-byte text")
+                    break
+        finally:
+            c.close()
+    run_check("UTF-8 sequence split between fragments is accepted", t_utf8_split_ok)
+
     if a.maxbuf_port:
         M = a.maxbuf_port
         n = a.max_payload

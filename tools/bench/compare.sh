@@ -16,7 +16,11 @@
 #   broadcast BCAST_CLIENTS receivers, BCAST_INFLIGHT broadcasts in flight
 #   connect   IDLE_CLIENTS connections held idle IDLE_SECONDS: RSS per connection
 # The server runs on core SERVER_CPU (default 0), the load generator on
-# BENCH_CPU (default 1), both with taskset. Writes OUTDIR/results.jsonl,
+# BENCH_CPU (default 1), both with taskset. Then (UNPINNED=1, the default)
+# the echo, echo64k and broadcast scenarios again with nothing pinned, for
+# `sio server --io-threads 1`, `--io-threads 2` and the JS server: sio may
+# use both cores there, and shares them with the load generator (the JS
+# server uses one). Writes OUTDIR/results.jsonl,
 # OUTDIR/table.txt and OUTDIR/compare.png (gnuplot); prints the table with
 # the ratios sio/JS and sio/Python. Not part of CI (tests/e2e/bench_smoke.sh is).
 set -euo pipefail
@@ -30,6 +34,9 @@ BCAST_CLIENTS=${BCAST_CLIENTS:-1000} BCAST_INFLIGHT=${BCAST_INFLIGHT:-10}
 IDLE_CLIENTS=${IDLE_CLIENTS:-5000} IDLE_SECONDS=${IDLE_SECONDS:-5}
 SERVER_CPU=${SERVER_CPU:-0} BENCH_CPU=${BENCH_CPU:-1}
 SERVERS=${SERVERS:-sio js py split}
+UNPINNED=${UNPINNED:-1}
+UNPINNED_SERVERS=${UNPINNED_SERVERS:-sio-t1 sio-t2 js}
+PIN=1       # 0 while the unpinned rows run
 PY=/usr/bin/python3
 SIO=$BUILD/tools/sio
 
@@ -58,6 +65,11 @@ stop_server() {
 }
 trap stop_server EXIT
 
+pin() {  # pin CPU CMD...: run CMD on core CPU, or anywhere in the unpinned rows
+  local cpu=$1; shift
+  if [[ $PIN == 1 ]]; then taskset -c "$cpu" "$@"; else "$@"; fi
+}
+
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 start_server() {  # start_server NAME PORT: sets spids, waits for "listening"
@@ -65,17 +77,19 @@ start_server() {  # start_server NAME PORT: sets spids, waits for "listening"
   case $name in
     split)  # hub, worker and gateway processes over ipc://, all on the server core
       local bus; bus=ipc://$(mktemp -d)/bus
-      taskset -c "$SERVER_CPU" "$SIO" hub --bind "$bus" --log-level warn >"$OUT/server-split-hub.log" 2>&1 &
+      pin "$SERVER_CPU" "$SIO" hub --bind "$bus" --log-level warn >"$OUT/server-split-hub.log" 2>&1 &
       spids+=($!)
-      taskset -c "$SERVER_CPU" "$SIO" worker --hub "$bus" --plugin "$BUILD/plugins/echo/echo.so" \
+      pin "$SERVER_CPU" "$SIO" worker --hub "$bus" --plugin "$BUILD/plugins/echo/echo.so" \
         --log-level warn >"$OUT/server-split-worker.log" 2>&1 &
       spids+=($!)
-      taskset -c "$SERVER_CPU" "$SIO" gateway --hub "$bus" --port "$port" --log-level warn >"$log" 2>&1 &
+      pin "$SERVER_CPU" "$SIO" gateway --hub "$bus" --port "$port" --log-level warn >"$log" 2>&1 &
       spids=($! "${spids[@]}") ;;
-    sio) taskset -c "$SERVER_CPU" "$SIO" server --plugin "$BUILD/plugins/echo/echo.so" \
+    sio) pin "$SERVER_CPU" "$SIO" server --plugin "$BUILD/plugins/echo/echo.so" \
            --port "$port" --log-level warn >"$log" 2>&1 & ;;
-    js)  taskset -c "$SERVER_CPU" node "$ROOT/tools/bench/peers/js-server.js" --port "$port" >"$log" 2>&1 & ;;
-    py)  taskset -c "$SERVER_CPU" $PY "$ROOT/tools/bench/peers/py-server.py" --port "$port" >"$log" 2>&1 & ;;
+    sio-t*) pin "$SERVER_CPU" "$SIO" server --plugin "$BUILD/plugins/echo/echo.so" \
+           --io-threads "${name#sio-t}" --port "$port" --log-level warn >"$log" 2>&1 & ;;
+    js)  pin "$SERVER_CPU" node "$ROOT/tools/bench/peers/js-server.js" --port "$port" >"$log" 2>&1 & ;;
+    py)  pin "$SERVER_CPU" $PY "$ROOT/tools/bench/peers/py-server.py" --port "$port" >"$log" 2>&1 & ;;
   esac
   [[ $name == split ]] || spids=($!)
   for _ in $(seq 100); do
@@ -96,7 +110,7 @@ run() {  # run SERVER TAG SCENARIO ARGS...
   echo "== $server $tag" >&2
   local line p pids=()
   for p in "${spids[@]}"; do pids+=(--server-pid "$p"); done
-  line=$(taskset -c "$BENCH_CPU" "$SIO" bench "$sc" --port "$port" "${pids[@]}" "$@" \
+  line=$(pin "$BENCH_CPU" "$SIO" bench "$sc" --port "$port" "${pids[@]}" "$@" \
          2>"$OUT/bench-$server-$tag.log" | tail -1) || true
   stop_server
   if [[ $line == \{* ]]; then
@@ -117,6 +131,16 @@ for server in $SERVERS; do
   run "$server" broadcast broadcast --clients "$BCAST_CLIENTS" --inflight "$BCAST_INFLIGHT" --seconds "$SECONDS_RUN"
   run "$server" connect connect --clients "$IDLE_CLIENTS" --seconds "$IDLE_SECONDS" --concurrency 200
 done
+
+if [[ $UNPINNED == 1 ]]; then
+  PIN=0
+  for server in $UNPINNED_SERVERS; do
+    run "$server" u-echo echo --clients "$ECHO_CLIENTS" --inflight "$ECHO_INFLIGHT" --size 64 --seconds "$SECONDS_RUN"
+    run "$server" u-echo64k echo --clients "$BIG_CLIENTS" --inflight "$BIG_INFLIGHT" --size 65536 --seconds "$SECONDS_RUN"
+    run "$server" u-broadcast broadcast --clients "$BCAST_CLIENTS" --inflight "$BCAST_INFLIGHT" --seconds "$SECONDS_RUN"
+  done
+  PIN=1
+fi
 
 # table, ratios and gnuplot data
 $PY - "$OUT" <<'EOF'
@@ -151,6 +175,25 @@ row("echo server CPU %", "echo", "server_cpu_pct", "{:.0f}")
 row("echo bench CPU %", "echo", "bench_cpu_pct", "{:.0f}")
 row("echo srv us/msg", "echo", "server_us_per_msg", "{:.2f}")
 row("bcast bench CPU %", "broadcast", "bench_cpu_pct", "{:.0f}")
+userv = [s for s in ("sio-t1", "sio-t2", "js") if (s, "u-echo") in r]
+if userv:
+    lines.append("")
+    lines.append("unpinned: server and load generator share both cores")
+    lines.append(f"{'scenario':<22}" + "".join(f"{s:>12}" for s in userv) + f"{'t1/js':>9}{'t2/js':>9}")
+    for label, tag, key, fmt in (("echo 64B msgs/s", "u-echo", "rate", "{:.0f}"),
+                                 ("echo 64B p99 us", "u-echo", "p99_us", "{:.0f}"),
+                                 ("echo 64KiB msgs/s", "u-echo64k", "rate", "{:.0f}"),
+                                 ("echo 64KiB p99 us", "u-echo64k", "p99_us", "{:.0f}"),
+                                 ("bcast deliveries/s", "u-broadcast", "rate", "{:.0f}"),
+                                 ("echo server CPU %", "u-echo", "server_cpu_pct", "{:.0f}"),
+                                 ("echo bench CPU %", "u-echo", "bench_cpu_pct", "{:.0f}"),
+                                 ("echo64k server CPU %", "u-echo64k", "server_cpu_pct", "{:.0f}")):
+        vals = [get(s, tag, key) for s in userv]
+        cells = "".join(f"{(fmt.format(v) if v is not None else '-'):>12}" for v in vals)
+        def ur(a):
+            x, y = get(a, tag, key), get("js", tag, key)
+            return f"{x / y:.2f}" if x and y else "-"
+        lines.append(f"{label:<22}{cells}{ur('sio-t1'):>9}{ur('sio-t2'):>9}")
 errs = [(k, v["errors"] + v.get("failed", 0)) for k, v in r.items() if v.get("errors") or v.get("failed")]
 if errs:
     lines.append("errors/failures: " + ", ".join(f"{k[0]}/{k[1]}={n}" for k, n in errs))
