@@ -10,6 +10,7 @@
  * not steal the SUB's notifications.
  */
 #include <errno.h>
+#include <sched.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1136,7 +1137,12 @@ int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *
     gw->cfg.engineio_path = gw->engineio_path;
     unsigned nth = cfg->io_threads;
     if (nth == 0) {
+        /* the cores this process may run on (taskset, cgroup cpusets),
+         * not every core of the machine */
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        cpu_set_t set;
+        if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+            cores = CPU_COUNT(&set);
         nth = cores < 1 ? 1 : cores > GW_MAX_THREADS ? GW_MAX_THREADS : (unsigned)cores;
     }
     gw->cfg.io_threads = nth;
