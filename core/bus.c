@@ -2,6 +2,7 @@
  * the route header of gateway events and random ids. Owns no state.
  */
 #include "bus.h"
+#include "buf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -125,5 +126,31 @@ int sio_bus_secure(void *sock, const struct sio_bus_curve *curve, int as_server)
         zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, curve->public_key, 40) < 0 ||
         zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, curve->secret_key, 40) < 0)
         return -errno;
+    return 0;
+}
+
+static void free_sent(void *data, void *hint)
+{
+    free(data);
+}
+
+int sio_bus_send_buf(void *sock, struct sio_buf *b, int flags)
+{
+    if (b->len < SIO_BUS_ZEROCOPY_MIN)
+        return zmq_send(sock, b->data, b->len, flags) < 0 ? -zmq_errno() : 0;
+    zmq_msg_t m;
+    size_t len = b->len;
+    void *data = sio_buf_steal(b, &len);
+    if (!data)
+        return -ENOMEM;
+    if (zmq_msg_init_data(&m, data, len, free_sent, NULL) < 0) {
+        free(data);
+        return -zmq_errno();
+    }
+    if (zmq_msg_send(&m, sock, flags) < 0) {
+        int e = zmq_errno();
+        zmq_msg_close(&m);      /* frees data */
+        return -e;
+    }
     return 0;
 }

@@ -65,6 +65,14 @@ struct sio_bus_endpoints {
  * before its bind/connect. NULL curve: nothing to do. 0 or -errno. */
 int sio_bus_secure(void *sock, const struct sio_bus_curve *curve, int as_server);
 
+/* zmq_send() the bytes of b with flags. From SIO_BUS_ZEROCOPY_MIN bytes the
+ * storage itself is handed to zmq (freed by zmq once sent) and b is left
+ * empty: no copy of a large message; smaller ones are copied as usual.
+ * 0 or -errno. */
+#define SIO_BUS_ZEROCOPY_MIN 16384
+struct sio_buf;
+int sio_bus_send_buf(void *sock, struct sio_buf *b, int flags);
+
 /* Build the 2-frame route header for an event. Returns its length (at most
  * cap) or -EINVAL when it does not fit. */
 int sio_bus_route_make(char *out, size_t cap, int kind, const char *nsp, size_t nsp_len,

@@ -197,6 +197,12 @@ int sio_env_encode(const struct sio_env *env, struct sio_buf *out)
     n += env->ts != 0;
     n += env->confirm > 0;
 
+    /* one allocation for a large envelope rather than a doubling series */
+    size_t big = env->data.len + env->session.len;
+    for (size_t i = 0; i < env->nbins; i++)
+        big += env->bins[i].len;
+    if (big > 4096 && sio_buf_reserve(out, big + 512) < 0)
+        return -ENOMEM;
     struct enc e = { .out = out, .err = 0 };
     size_t start = out->len;
     msgpack_packer_init(&e.pk, &e, enc_write);

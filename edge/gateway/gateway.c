@@ -100,7 +100,7 @@ void gw_bus_send(struct gw_thread *t, const struct sio_env *env)
         return;
     }
     if (zmq_send(t->dealer, route, (size_t)rl, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(t->dealer, t->envbuf.data, t->envbuf.len, ZMQ_DONTWAIT) < 0) {
+        sio_bus_send_buf(t->dealer, &t->envbuf, ZMQ_DONTWAIT) < 0) {
         sio_log_warn(topic, "bus send failed: %s (event %s dropped)", zmq_strerror(zmq_errno()),
                      sio_env_kind_name((int)env->kind));
     }

@@ -198,6 +198,25 @@ async function suite(mode) {
     assert(Buffer.isBuffer(res[2].list[0]) && res[2].list[0].equals(big), "5000-byte buffer differs");
   });
 
+  await check(p + "large arguments: 300 KB of text and 200 KB of bytes come back exactly", async (ctx) => {
+    const s = ctx.track(io(url, clientOpts(mode)));
+    await connected(s);
+    if (!mode.transports) await waitUpgraded(s);
+    // long strings take the workers' fast path unless they hold escapes:
+    // one plain, one with quotes/backslashes/newlines, one multibyte
+    const plain = "abcdefghijklmnopqrstuvwxyz0123456789".repeat(3000);
+    const escaped = 'say "hi"\\ then\n'.repeat(5000);
+    const multi = "h\u00e9 \u20ac \u{1F600} ".repeat(8000);
+    const bytes = Buffer.alloc(200000);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7) & 255;
+    const res = await emitAck(s, "echo", [plain, { k: escaped, l: [multi] }, bytes], 10000);
+    assertEq(res.length, 3, "ack arg count");
+    assert(res[0] === plain, "plain text differs");
+    assert(res[1].k === escaped, "escaped text differs");
+    assert(res[1].l[0] === multi, "multibyte text differs");
+    assert(Buffer.isBuffer(res[2]) && res[2].equals(bytes), "200 KB buffer differs");
+  });
+
   await check(p + "binary event: message with Buffer -> message-back Buffer", async (ctx) => {
     const s = ctx.track(io(url, clientOpts(mode)));
     await connected(s);

@@ -65,9 +65,10 @@ stop_server() {
 }
 trap stop_server EXIT
 
-pin() {  # pin CPU CMD...: run CMD on core CPU, or anywhere in the unpinned rows
+pin() {  # pin CPU CMD... &: CMD on core CPU (anywhere in the unpinned rows); the
+         # exec keeps $! the server's own pid (CPU and RSS are read from it)
   local cpu=$1; shift
-  if [[ $PIN == 1 ]]; then taskset -c "$cpu" "$@"; else "$@"; fi
+  if [[ $PIN == 1 ]]; then exec taskset -c "$cpu" "$@"; else exec "$@"; fi
 }
 
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -110,8 +111,8 @@ run() {  # run SERVER TAG SCENARIO ARGS...
   echo "== $server $tag" >&2
   local line p pids=()
   for p in "${spids[@]}"; do pids+=(--server-pid "$p"); done
-  line=$(pin "$BENCH_CPU" "$SIO" bench "$sc" --port "$port" "${pids[@]}" "$@" \
-         2>"$OUT/bench-$server-$tag.log" | tail -1) || true
+  line=$( (pin "$BENCH_CPU" "$SIO" bench "$sc" --port "$port" "${pids[@]}" "$@" \
+         2>"$OUT/bench-$server-$tag.log") | tail -1) || true
   stop_server
   if [[ $line == \{* ]]; then
     echo "{\"server\":\"$server\",\"tag\":\"$tag\",\"result\":$line}" >>"$OUT/results.jsonl"
