@@ -1,15 +1,16 @@
 /* ws.h: a server-side WebSocket connection on a bufferevent, via wslay.
  *
  * Owns the bufferevent handed over after the 101 response and, while a
- * frame is being received or a close is under way, a wslay_event context
- * (RFC 6455 validation: masking, fragmentation, control frames, close
- * codes, max message length -> 1009); an idle connection holds none. Data
- * messages are delivered whole. Outgoing data frames are framed here
- * (sio_ws_send) or written as bytes already framed once for many recipients
- * by sio_ws_framer (sio_ws_write_framed). That is safe because wslay's send
- * callback never blocks (it appends to the bufferevent's output), so its
- * own queue (pongs, close) is empty between calls. Output is written once
- * per loop iteration, EV_WRITE is armed only when the socket is full.
+ * frame is being received, a wslay frame context and the message being
+ * assembled; an idle connection holds neither. wslay's frame layer parses
+ * the frames; ws.c applies RFC 6455 on top (masking, RSV bits, opcodes,
+ * fragmentation, control frames, close codes, UTF-8 of text messages via
+ * sio_utf8_valid -> 1007, the max message size -> 1009, anything else
+ * malformed -> 1002), answers pings and close frames. Data messages are
+ * delivered whole. Outgoing frames are framed here (sio_ws_send) or written
+ * as bytes already framed once for many recipients by sio_ws_framer
+ * (sio_ws_write_framed). Output is written once per loop iteration, EV_WRITE
+ * is armed only when the socket is full.
  *
  * Loop thread only. The connection is freed after on_close returns.
  */
