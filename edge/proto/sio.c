@@ -493,13 +493,9 @@ static int dump_string(struct sio_buf *out, const char *s, size_t n)
         return -ENOMEM;
     size_t run = 0;     /* bytes copied as they are, appended in one go */
     for (size_t i = 0; i < n; i++) {
-        while (i + 8 <= n) {    /* eight plain bytes at a time */
-            uint64_t w;
-            memcpy(&w, s + i, sizeof w);
-            if (sio_json_word_special(w))
-                break;
-            i += 8;
-            run += 8;
+        while (i + 16 <= n && !sio_json_block_special((const uint8_t *)s + i)) {
+            i += 16;    /* sixteen plain bytes at a time */
+            run += 16;
         }
         if (i == n)
             break;

@@ -10,15 +10,6 @@
 
 size_t sio_json_fast_min = 32;
 
-#define HIGH 0x8080808080808080ULL
-
-static inline uint64_t load64(const uint8_t *p)
-{
-    uint64_t w;
-    memcpy(&w, p, sizeof w);
-    return w;
-}
-
 /* The length of the valid multi-byte sequence at p[0..n), 0 if invalid. */
 static size_t utf8_seq(const uint8_t *p, size_t n)
 {
@@ -47,9 +38,12 @@ bool sio_utf8_valid(const uint8_t *p, size_t n)
 {
     size_t i = 0;
     while (i < n) {
-        if (i + 16 <= n && ((load64(p + i) | load64(p + i + 8)) & HIGH) == 0) {
-            i += 16;
-            continue;
+        if (i + 32 <= n) {  /* 32 ASCII bytes at a time */
+            sio_v16 either = sio_v16_load(p + i) | sio_v16_load(p + i + 16);
+            if (!sio_v16_any((sio_v16)(either >= 0x80))) {
+                i += 32;
+                continue;
+            }
         }
         if (p[i] < 0x80) {
             i++;
@@ -82,11 +76,11 @@ static size_t scan_string(const uint8_t *p, size_t n, size_t i, bool *plain, boo
 {
     bool ok = true;
     while (i < n) {
-        while (i + 8 <= n) {
-            uint64_t w = load64(p + i);
-            if (sio_json_word_special(w) | (w & HIGH))
+        while (i + 16 <= n) {
+            sio_v16 v = sio_v16_load(p + i);
+            if (sio_v16_any((sio_v16)((v < 0x20) | (v == '"') | (v == '\\') | (v >= 0x80))))
                 break;
-            i += 8;
+            i += 16;
         }
         if (i >= n)
             break;

@@ -28,13 +28,32 @@
 
 #pragma GCC visibility push(default)
 
-/* Nonzero when one of the eight bytes of w (any byte order) is a control
- * character (< 0x20), '"' or '\\': what a JSON string must escape. */
-static inline uint64_t sio_json_word_special(uint64_t w)
+/* Sixteen bytes as one vector (GCC/clang vector extensions: SSE2 on x86-64,
+ * NEON on arm64, plain code elsewhere). */
+typedef uint8_t sio_v16 __attribute__((vector_size(16)));
+
+static inline sio_v16 sio_v16_load(const void *p)
 {
-    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-    return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high;
+    sio_v16 v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* True when some lane of m (0 or all ones per lane) is set. */
+static inline bool sio_v16_any(sio_v16 m)
+{
+    uint64_t a, b;
+    __builtin_memcpy(&a, &m, 8);
+    __builtin_memcpy(&b, (const uint8_t *)&m + 8, 8);
+    return (a | b) != 0;
+}
+
+/* True when one of the sixteen bytes at p is a control character (< 0x20),
+ * '"' or '\\': what a JSON string must escape. */
+static inline bool sio_json_block_special(const uint8_t *p)
+{
+    sio_v16 v = sio_v16_load(p);
+    return sio_v16_any((sio_v16)((v < 0x20) | (v == '"') | (v == '\\')));
 }
 
 bool sio_utf8_valid(const uint8_t *p, size_t n);

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sio/msg.h>
+#include "proto/sio.h"
 #include "proto/text.h"
+#include "buf.h"
 
 static bool valid(const char *s)
 {
@@ -110,4 +112,36 @@ Test(text, a_64k_string_arrives_whole)
     cr_assert_eq(json_integer_value(json_object_get(json_array_get(v, 2), "k")), 1);
     json_decref(v);
     free(text);
+}
+
+/* A special byte at every offset around the 16- and 32-byte steps of the
+ * scanners: the fast path, jansson and the writer agree. */
+Test(text, special_bytes_at_every_offset)
+{
+    static const char *const specials[] = { "\\\"", "\\\\", "\\n", "\\u0007", "\xc3\xa9",
+                                            "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xff" };
+    for (size_t k = 0; k < sizeof specials / sizeof *specials; k++) {
+        for (size_t at = 0; at < 70; at++) {
+            char text[256];
+            char body[128];
+            memset(body, 'x', sizeof body);
+            size_t sl = strlen(specials[k]);
+            memcpy(body + at, specials[k], sl);
+            int n = snprintf(text, sizeof text, "[\"e\",\"%.*s\",1]", (int)(at + sl + 40), body);
+            cr_assert(n > 0 && (size_t)n < sizeof text);
+            same_both_ways(text, JSON_ALLOW_NUL);
+            json_error_t err;
+            json_t *v = sio_json_loadb(text, strlen(text), JSON_ALLOW_NUL, &err);
+            if (!v)
+                continue;       /* the invalid UTF-8 case: refused by both */
+            struct sio_buf out = SIO_BUF_INIT;
+            cr_assert_eq(sio_json_dump(&out, v), 0);
+            json_t *back = json_loadb((const char *)out.data, out.len, JSON_ALLOW_NUL, &err);
+            cr_assert_not_null(back, "dump of %s does not parse: %s", text, err.text);
+            cr_assert(sio_json_equal(v, back), "dump of %s reads back different", text);
+            json_decref(back);
+            json_decref(v);
+            sio_buf_clear(&out);
+        }
+    }
 }
