@@ -31,6 +31,11 @@ SIO_LOG_TOPIC_STATIC(topic, "core.hub");
 
 #define HUB_DEFAULT_TIMEOUT_MS 5000
 #define HUB_TICK_MS 250
+/* While no worker is alive (the hub just started, or every worker is
+ * restarting), a CONNECT is held this long for one to register, rather than
+ * refused as an unknown namespace; at most HUB_HOLD_MAX of them. */
+#define HUB_HOLD_MS 5000
+#define HUB_HOLD_MAX 10000
 #define ROUTING_ID_MAX 256
 /* sticky value of a socket whose worker died: its events are dropped until
  * its gateway sends it again (TAKEOVER, then CONNECT with sess) */
@@ -72,6 +77,16 @@ struct sio_hub {
     size_t rr;              /* round-robin cursor */
     struct sio_map sticky;     /* nsp + NUL + sid -> worker slot */
     struct sio_buf enc;     /* reusable encode buffer */
+    struct hub_held *held, **held_tail;     /* CONNECTs waiting for a worker */
+    size_t nheld;
+};
+
+/* A CONNECT held while no worker is alive: its route and envelope frames. */
+struct hub_held {
+    struct hub_held *next;
+    uint64_t at;
+    size_t rlen, elen;
+    uint8_t bytes[];        /* route, then envelope */
 };
 
 static uint64_t now_ms(void)
@@ -304,6 +319,82 @@ static void refuse_namespace(struct sio_hub *h, const void *envp, size_t envlen)
     sio_env_clear(&in);
 }
 
+static bool any_worker_alive(const struct sio_hub *h)
+{
+    for (size_t i = 0; i < h->nw; i++)
+        if (h->w[i].alive)
+            return true;
+    return false;
+}
+
+static int hold_connect(struct sio_hub *h, zmq_msg_t *route, zmq_msg_t *env)
+{
+    if (h->nheld >= HUB_HOLD_MAX)
+        return -ENOSPC;
+    size_t rl = zmq_msg_size(route), el = zmq_msg_size(env);
+    struct hub_held *c = malloc(sizeof *c + rl + el);
+    if (!c)
+        return -ENOMEM;
+    c->next = NULL;
+    c->at = now_ms();
+    c->rlen = rl;
+    c->elen = el;
+    memcpy(c->bytes, zmq_msg_data(route), rl);
+    memcpy(c->bytes + rl, zmq_msg_data(env), el);
+    if (!h->held)
+        h->held_tail = &h->held;
+    *h->held_tail = c;
+    h->held_tail = &c->next;
+    h->nheld++;
+    return 0;
+}
+
+/* Route the held CONNECTs a worker now serves; refuse the ones held too
+ * long (all of them when flush is set: the hub stops). */
+static void release_held(struct sio_hub *h, bool flush)
+{
+    uint64_t now = now_ms();
+    struct hub_held **pp = &h->held;
+    while (*pp) {
+        struct hub_held *c = *pp;
+        int kind;
+        const char *nsp, *sid;
+        size_t nsp_len, sid_len;
+        long slot = -1;
+        if (sio_bus_route_parse((const char *)c->bytes, c->rlen, &kind, &nsp, &nsp_len, &sid,
+                                &sid_len) == 0 && !flush)
+            slot = pick_worker(h, nsp, nsp_len);
+        if (slot < 0 && !flush && now - c->at < HUB_HOLD_MS) {
+            pp = &c->next;
+            continue;
+        }
+        *pp = c->next;
+        h->nheld--;
+        zmq_msg_t env;
+        if (slot >= 0 && nsp_len <= 1024 && sid_len <= 256) {
+            char key[1024 + 1 + 256];
+            memcpy(key, nsp, nsp_len);
+            key[nsp_len] = '\0';
+            memcpy(key + nsp_len + 1, sid, sid_len);
+            if (sio_map_put(&h->sticky, key, nsp_len + 1 + sid_len, slot_val((size_t)slot)) < 0 ||
+                zmq_msg_init_size(&env, c->elen) < 0) {
+                sio_log_error(topic, "out of memory");
+            } else {
+                memcpy(zmq_msg_data(&env), c->bytes + c->rlen, c->elen);
+                if (send_to_worker(h, &h->w[slot], &env) < 0)
+                    sio_log_warn(topic, "held CONNECT lost: worker %ld unreachable", slot);
+                zmq_msg_close(&env);
+            }
+        } else if (!flush) {
+            refuse_namespace(h, c->bytes + c->rlen, c->elen);
+        }
+        free(c);
+    }
+    h->held_tail = &h->held;
+    for (struct hub_held *c = h->held; c; c = c->next)
+        h->held_tail = &c->next;
+}
+
 /* One message from a gateway: [rid, route, envelope]; false when none is
  * ready (EAGAIN). */
 static bool on_gateway(struct sio_hub *h)
@@ -377,7 +468,11 @@ static bool on_gateway(struct sio_hub *h)
         }
         slot = pick_worker(h, nsp, nsp_len);
         if (slot < 0) {
-            if (kind == SIO_ENV_CONNECT && nsp_len > 0)
+            if (kind == SIO_ENV_CONNECT && nsp_len > 0 && !any_worker_alive(h) &&
+                hold_connect(h, &part[1], &part[2]) == 0)
+                sio_log_debug(topic, "CONNECT to '%.*s' held: no worker is alive yet",
+                              (int)nsp_len, nsp);
+            else if (kind == SIO_ENV_CONNECT && nsp_len > 0)
                 refuse_namespace(h, zmq_msg_data(&part[2]), zmq_msg_size(&part[2]));
             else
                 sio_log_debug(topic, "%s for an unserved namespace '%.*s' dropped",
@@ -576,6 +671,8 @@ static bool on_worker(struct sio_hub *h)
     switch ((int)env.kind) {
     case SIO_ENV_HELLO:
         on_hello(h, rid, rid_len, &env);
+        if (h->held)
+            release_held(h, false);
         break;
     case SIO_ENV_HEARTBEAT:
         if (!w || !w->nnsps)
@@ -650,6 +747,8 @@ static void *hub_main(void *arg)
         if (now >= next_tick) {
             expire_workers(h);
             expire_gateways(h);
+            if (h->held)
+                release_held(h, false);
             next_tick = now + HUB_TICK_MS;
             check_ctl = true;
             continue;   /* expiry may have sent on the workers socket */
@@ -772,6 +871,7 @@ void sio_hub_destroy(sio_hub **hub_p)
         zmq_send(h->ctl_main, "STOP", 4, 0);
         pthread_join(h->thread, NULL);
     }
+    release_held(h, true);
     close_sockets(h);
     for (size_t i = 0; i < h->nw; i++)
         worker_free_nsps(&h->w[i]);

@@ -322,6 +322,21 @@ await check("a CURVE bus serves peers with an allowed key and refuses a wrong ke
   s.close();
 });
 
+await check("a client that connects before any worker has registered is served once one does", async () => {
+  const bus = `ipc://${W}/late`;
+  const h = start("late-hub", ["hub", "--bind", bus]);
+  await waitOut(h, /hub: events/);
+  const g = await gateway("late-gateway", bus);
+  const pending = client(g.url, { transports: ["websocket"] });
+  await sleep(1200);          // the CONNECT waits at the hub meanwhile
+  const w = start("late-worker", ["worker", "--hub", bus, "--plugin", `${W}/split-v1.so`]);
+  const s = await pending;
+  eq(await ack(s, "ver"), 1, "a reply from the late worker");
+  s.close();
+  for (const p of [g, w, h]) process.kill(p.pid, "SIGTERM");
+  for (const p of [g, w, h]) await waitExit(p, 5000);
+});
+
 stopAll();
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
