@@ -319,6 +319,23 @@ static void refuse_namespace(struct sio_hub *h, const void *envp, size_t envlen)
     sio_env_clear(&in);
 }
 
+/* The sticky key of a socket: nsp NUL sid (raw sessions, nsp "", cannot
+ * collide with namespace sockets, whose nsp is never empty). Its length, or
+ * 0 when nsp or sid is too long. */
+#define KEY_MAX (1024 + 1 + 256)
+static size_t route_key(char key[KEY_MAX], const char *nsp, size_t nsp_len, const char *sid,
+                        size_t sid_len)
+{
+    if (nsp_len > 1024 || sid_len > 256)
+        return 0;
+    if (nsp_len)
+        memcpy(key, nsp, nsp_len);
+    key[nsp_len] = '\0';
+    if (sid_len)
+        memcpy(key + nsp_len + 1, sid, sid_len);
+    return nsp_len + 1 + sid_len;
+}
+
 static bool any_worker_alive(const struct sio_hub *h)
 {
     for (size_t i = 0; i < h->nw; i++)
@@ -341,8 +358,6 @@ static int hold_connect(struct sio_hub *h, zmq_msg_t *route, zmq_msg_t *env)
     c->elen = el;
     memcpy(c->bytes, zmq_msg_data(route), rl);
     memcpy(c->bytes + rl, zmq_msg_data(env), el);
-    if (!h->held)
-        h->held_tail = &h->held;
     *h->held_tail = c;
     h->held_tail = &c->next;
     h->nheld++;
@@ -371,12 +386,10 @@ static void release_held(struct sio_hub *h, bool flush)
         *pp = c->next;
         h->nheld--;
         zmq_msg_t env;
-        if (slot >= 0 && nsp_len <= 1024 && sid_len <= 256) {
-            char key[1024 + 1 + 256];
-            memcpy(key, nsp, nsp_len);
-            key[nsp_len] = '\0';
-            memcpy(key + nsp_len + 1, sid, sid_len);
-            if (sio_map_put(&h->sticky, key, nsp_len + 1 + sid_len, slot_val((size_t)slot)) < 0 ||
+        char key[KEY_MAX];
+        size_t klen = slot >= 0 ? route_key(key, nsp, nsp_len, sid, sid_len) : 0;
+        if (klen) {
+            if (sio_map_put(&h->sticky, key, klen, slot_val((size_t)slot)) < 0 ||
                 zmq_msg_init_size(&env, c->elen) < 0) {
                 sio_log_error(topic, "out of memory");
             } else {
@@ -390,9 +403,7 @@ static void release_held(struct sio_hub *h, bool flush)
         }
         free(c);
     }
-    h->held_tail = &h->held;
-    for (struct hub_held *c = h->held; c; c = c->next)
-        h->held_tail = &c->next;
+    h->held_tail = pp;      /* the link after the last one kept */
 }
 
 /* One message from a gateway: [rid, route, envelope]; false when none is
@@ -433,19 +444,12 @@ static bool on_gateway(struct sio_hub *h)
         gateway_seen(h, sid, sid_len);
         goto out;
     }
-    /* Sticky key nsp NUL sid: raw sessions (nsp "") cannot collide with
-     * namespace sockets, whose nsp is never empty. */
-    char key[1024 + 1 + 256];
-    if (nsp_len > 1024 || sid_len > 256) {
+    char key[KEY_MAX];
+    size_t klen = route_key(key, nsp, nsp_len, sid, sid_len);
+    if (!klen) {
         sio_log_debug(topic, "oversized nsp/sid dropped");
         goto out;
     }
-    size_t klen = 0;
-    memcpy(key, nsp, nsp_len);
-    klen += nsp_len;
-    key[klen++] = '\0';
-    memcpy(key + klen, sid, sid_len);
-    klen += sid_len;
 
     struct sio_map_ent *e = sio_map_find(&h->sticky, key, klen);
     if (e && val_slot(e->val) == SLOT_TAKEOVER && kind != SIO_ENV_CONNECT) {
@@ -548,18 +552,10 @@ static void on_hello(struct sio_hub *h, const void *rid, size_t rid_len, const s
 
 static void drop_route(struct sio_hub *h, const struct sio_env *env)
 {
-    char key[1024 + 1 + 256];
-    if (env->nsp.len > 1024 || env->sid.len > 256)
-        return;
-    size_t klen = 0;
-    if (env->nsp.len)
-        memcpy(key, env->nsp.p, env->nsp.len);
-    klen += env->nsp.len;
-    key[klen++] = '\0';
-    if (env->sid.len)
-        memcpy(key + klen, env->sid.p, env->sid.len);
-    klen += env->sid.len;
-    sio_map_del(&h->sticky, key, klen);
+    char key[KEY_MAX];
+    size_t klen = route_key(key, env->nsp.p, env->nsp.len, env->sid.p, env->sid.len);
+    if (klen)
+        sio_map_del(&h->sticky, key, klen);
 }
 
 /* An emitter's command [topic, envelope, request id]: check it, publish
@@ -805,6 +801,7 @@ int sio_hub_new(sio_hub **out, const struct sio_hub_cfg *cfg, char *err, size_t 
     h->zctx = cfg->zmq_ctx;
     h->timeout_ms = cfg->worker_timeout_ms ? cfg->worker_timeout_ms : HUB_DEFAULT_TIMEOUT_MS;
     sio_buf_init(&h->enc);
+    h->held_tail = &h->held;
     int rc;
     const char *what = "socket";
     h->events = mksock(h, ZMQ_ROUTER);
