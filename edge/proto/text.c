@@ -78,7 +78,7 @@ static size_t scan_string(const uint8_t *p, size_t n, size_t i, bool *plain, boo
     while (i < n) {
         while (i + 16 <= n) {
             sio_v16 v = sio_v16_load(p + i);
-            if (sio_v16_any((sio_v16)((v < 0x20) | (v == '"') | (v == '\\') | (v >= 0x80))))
+            if (sio_v16_any(sio_json_special(v) | (sio_v16)(v >= 0x80)))
                 break;
             i += 16;
         }
