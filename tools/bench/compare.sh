@@ -95,7 +95,6 @@ start_server() {  # start_server NAME PORT: sets spids, waits for "listening"
   [[ $name == split ]] || spids=($!)
   for _ in $(seq 100); do
     if grep -q listening "$log" 2>/dev/null; then
-      [[ $name == split ]] && sleep 1   # the worker's first heartbeat reaches the hub
       return 0
     fi
     sleep 0.1
