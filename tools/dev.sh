@@ -143,11 +143,26 @@ fuzz() {
   done
 }
 
+self_contained() {  # no tracked file may read a path outside the repository
+  local hits
+  hits=$(git ls-files -z 2>/dev/null | grep -zv '^tools/dev.sh$' |
+         xargs -0 grep -IlE '\.\./shared|/work/' 2>/dev/null || true)
+  if [[ -n $hits ]]; then
+    printf 'these files refer to a path outside the repository:\n%s\n' "$hits" >&2
+    log "self-contained: 0 passed, 1 failed"
+    FAILED=$((FAILED + 1))
+  else
+    log "self-contained: 1 passed, 0 failed"
+    PASSED=$((PASSED + 1))
+  fi
+}
+
 test_all() {
   # a setup or build step that fails still ends the run with the summary line
   set -E
   trap 'log "a setup/build step failed"; echo "$PASSED passed, $((FAILED + 1)) failed"; exit 1' ERR
   setup
+  self_contained
   log "build (gcc)"
   build
   count_meson unit build

@@ -10,7 +10,7 @@
 --eio-port     server with a raw Engine.IO echo on --eio-path (optional)
 
 Expectations are the JS reference server's (socket.io 4.8.4), see
-shared/fixtures/reference. Prints "ok - name" / "not ok - name: reason" per
+tests/fixtures/reference. Prints "ok - name" / "not ok - name: reason" per
 check, then "N passed, N failed"; exits 1 when a check failed.
 """
 import argparse

@@ -26,7 +26,7 @@ replaced by the server's port, in the request and in the expected reply.
 js_gzip_* bodies are compared decompressed (the compressed bytes may differ).
 
 Transcripts: $SIO_FIXTURES (the fixtures dir or its reference/ subdir), else
-<repo root>/../shared/fixtures/reference. Each *.http file is one request
+<repo root>/tests/fixtures/reference. Each *.http file is one request
 followed by the server's response bytes. For each one the state the request
 needs is set up first (handshake, Socket.IO connect, pending GET, upgrade...),
 the fresh sid and the port are substituted into the recorded request, and the
@@ -78,7 +78,7 @@ def fixtures_dir():
     cands = []
     if env:
         cands += [os.path.join(env, "reference"), env]
-    cands.append(os.path.join(REPO, "..", "shared", "fixtures", "reference"))
+    cands.append(os.path.join(REPO, "tests", "fixtures", "reference"))
     for c in cands:
         if glob.glob(os.path.join(c, "*.http")):
             return os.path.normpath(c)

@@ -1,7 +1,7 @@
 """wire.py: a tiny raw HTTP/1.1 + WebSocket client on plain sockets (stdlib only).
 
 Shared by raw_test.py and replay.py. Requests are written byte for byte the
-way the reference transcripts were captured (shared/fixtures/reference): the
+way the reference transcripts were captured (tests/fixtures/reference): the
 request line, Host, the extra headers, then for a body Content-Type
 text/plain;charset=UTF-8 and Content-Length. Client WebSocket frames are
 masked with the fixed key 37 fa 21 3d.

@@ -1,4 +1,4 @@
-/* fixture.h: read a file of ../shared/fixtures/interop (SIO_FIXTURES). */
+/* fixture.h: read a file of tests/fixtures/interop (SIO_FIXTURES). */
 #ifndef SIO_TEST_ADAPTERS_FIXTURE_H
 #define SIO_TEST_ADAPTERS_FIXTURE_H
 

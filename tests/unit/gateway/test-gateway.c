@@ -351,7 +351,7 @@ static char *fixture(const char *name, size_t *len)
 {
     const char *dir = getenv("SIO_FIXTURES");
     char path[512];
-    snprintf(path, sizeof path, "%s/reference/%s", dir ? dir : "../shared/fixtures", name);
+    snprintf(path, sizeof path, "%s/reference/%s", dir ? dir : "tests/fixtures", name);
     FILE *f = fopen(path, "rb");
     cr_assert_not_null(f, "fixture %s", path);
     char *buf = calloc(1, 65536);
