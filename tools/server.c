@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,23 @@ static void server_usage(FILE *f)
         "  --bridge URL              relay python-socketio / socket.io emitters from a broker:\n"
         "                            redis://HOST[:PORT][/CHANNEL], amqp://USER:PASS@HOST[:PORT]/VHOST,\n"
         "                            kafka://HOST:PORT[/TOPIC] (repeatable; docs/BRIDGES.md)\n"
+        "\n"
+        "Limits (docs/RELIABILITY.md):\n"
+        "  --max-client-buffer BYTES output a client may leave unread before it is dropped\n"
+        "                            (default 4194304)\n"
+        "  --close-timeout MS        a closing connection's output may take this long to\n"
+        "                            drain, then TCP is cut (default 5000)\n"
+        "  --max-connections N       connections and sessions of this gateway; more get 503\n"
+        "                            (default: the open files limit less 128)\n"
+        "  --max-conns-per-ip N      connections per client address; more get 429 (default 0: off)\n"
+        "  --max-handshakes-per-ip-per-second N  new sessions per address and second; more\n"
+        "                            get 429 (default 0: off)\n"
+        "  --max-events-per-second N packets per client and second; over it the client is not\n"
+        "                            read until it is under again (default 0: off)\n"
+        "  --connect-timeout MS      a client that joins no namespace in time is closed\n"
+        "                            (default 45000)\n"
+        "  --max-inflight-events N   events of one socket waiting for its handler before the\n"
+        "                            client is not read (default 256)\n"
         "  --help                    show this help\n");
 }
 
@@ -133,7 +151,32 @@ enum {
     OPT_STATIC_FILE, OPT_STATIC_DEFAULT, OPT_UPSTREAM, OPT_CONFIG,
     OPT_ALLOW_UPGRADES, OPT_NO_ALLOW_UPGRADES, OPT_EIO_LOG_LEVEL, OPT_SIO_LOG_LEVEL,
     OPT_BRIDGE, OPT_IO_THREADS,
+    /* limits (docs/RELIABILITY.md): OPT_LIMIT + index in limit_opts */
+    OPT_LIMIT = 512,
 };
+
+/* The numeric limits: flag, field of the gateway config, range, unit. */
+struct limit_opt {
+    const char *name;
+    size_t off;
+    bool is_size;               /* size_t field, else unsigned */
+    unsigned long long min, max;
+    const char *what;
+};
+#define LIMIT(n, f, sz, lo, hi, w) { n, offsetof(struct sio_gateway_cfg, f), sz, lo, hi, w }
+static const struct limit_opt limit_opts[] = {
+    LIMIT("max-client-buffer", max_client_buffer, true, 1024, SIZE_MAX, "bytes >= 1024"),
+    LIMIT("close-timeout", close_timeout_ms, false, 1, UINT_MAX, "milliseconds > 0"),
+    LIMIT("max-connections", max_connections, false, 1, UINT_MAX, "a count > 0"),
+    LIMIT("max-conns-per-ip", max_conns_per_ip, false, 0, UINT_MAX, "a count; 0 = no limit"),
+    LIMIT("max-handshakes-per-ip-per-second", max_handshakes_per_ip, false, 0, UINT_MAX,
+          "a count; 0 = no limit"),
+    LIMIT("max-events-per-second", max_events_per_sec, false, 0, UINT_MAX,
+          "a count; 0 = no limit"),
+    LIMIT("connect-timeout", connect_timeout_ms, false, 1, UINT_MAX, "milliseconds > 0"),
+    LIMIT("max-inflight-events", inflight_max, false, 1, 1000000, "1-1000000"),
+};
+#define NLIMITS (sizeof limit_opts / sizeof limit_opts[0])
 
 /* --engineio-log-level / --socketio-log-level: topic prefixes of each layer
  * (python-socketio's engineio_logger / logger). */
@@ -197,8 +240,12 @@ int sio_cmd_server(int argc, char **argv)
         { "upstream", required_argument, NULL, OPT_UPSTREAM },
         { "config", required_argument, NULL, OPT_CONFIG },
         { "bridge", required_argument, NULL, OPT_BRIDGE },
+#define L(i) { limit_opts[i].name, required_argument, NULL, OPT_LIMIT + i }
+        L(0), L(1), L(2), L(3), L(4), L(5), L(6), L(7),
+#undef L
         { NULL, 0, NULL, 0 },
     };
+    _Static_assert(NLIMITS == 8, "one L(i) per limit_opts entry");
     const char *plugins[MAX_PLUGINS];
     size_t nplugins = 0;
     const char *bridges[MAX_BRIDGES];
@@ -318,6 +365,18 @@ int sio_cmd_server(int argc, char **argv)
         case OPT_HELP:
             server_usage(stdout);
             return 0;
+        case OPT_LIMIT + 0: case OPT_LIMIT + 1: case OPT_LIMIT + 2: case OPT_LIMIT + 3:
+        case OPT_LIMIT + 4: case OPT_LIMIT + 5: case OPT_LIMIT + 6: case OPT_LIMIT + 7: {
+            const struct limit_opt *lo = &limit_opts[c - OPT_LIMIT];
+            if (!parse_num(optarg, lo->min, lo->max, &v))
+                return bad_usage("bad --%s '%s' (%s)", lo->name, optarg, lo->what);
+            char *f = (char *)&gcfg + lo->off;
+            if (lo->is_size)
+                *(size_t *)f = (size_t)v;
+            else
+                *(unsigned *)f = (unsigned)v;
+            break;
+        }
         /* HTTP options */
         case OPT_CORS_ORIGINS:
             gcfg.cors_allowed_origins = optarg;

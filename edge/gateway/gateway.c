@@ -165,6 +165,8 @@ static void sub_cb(evutil_socket_t fd, short what, void *arg)
 
 static void conn_unlink(struct gw_conn *c)
 {
+    if (c->counted)
+        gw_limits_closed(c->t, c->ip);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -178,6 +180,7 @@ static void http_on_close(struct sio_http_conn *h, void *ud)
 {
     struct gw_conn *c = ud;
     gw_session_conn_closed(c);
+    gw_session_post_gone(c);
     sio_upstream_detach(&c->up);
     c->http = NULL;
     conn_unlink(c);
@@ -243,6 +246,23 @@ static void ws_err(struct gw_conn *c, const char *msg)
                      "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-type: text/html\r\n"
                      "Content-Length: %zu\r\n\r\n%s", strlen(msg), msg);
     sio_http_reply_raw_close(c->http, raw, (size_t)n);
+}
+
+/* Over a limit (limits.c): the answer, then close. A WebSocket upgrade
+ * gets the same (a refused upgrade). */
+static void refuse(struct gw_conn *c, int status)
+{
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+                               "Retry-After: 1\r\nContent-Type: text/plain\r\n"
+                               "Content-Length: 20\r\n\r\nToo many connections";
+    static const char many[] = "HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\n"
+                               "Retry-After: 1\r\nContent-Type: text/plain\r\n"
+                               "Content-Length: 38\r\n\r\nToo many connections from this address";
+    sio_log_debug(topic, "%s: refused (%d)", c->remote, status);
+    if (status == 429)
+        sio_http_reply_raw_close(c->http, many, sizeof many - 1);
+    else
+        sio_http_reply_raw_close(c->http, busy, sizeof busy - 1);
 }
 
 static bool header_has_token(const struct sio_http_req *req, const char *name, const char *tok)
@@ -326,6 +346,13 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
         ws_err(c, "Missing or invalid Sec-WebSocket-Version header");
         return;
     }
+    if (!s && !bad_eio) {
+        int st = gw_limits_handshake(t, c->ip);
+        if (st) {
+            refuse(c, st);
+            return;
+        }
+    }
     char accept[29];
     sio_ws_accept_key(key->value, key->value_len, accept);
     if (bad_eio) {
@@ -357,6 +384,8 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
     if (!s)
         s = gw_session_new(t, raw, req, c->remote);
     c->ws = sio_ws_new(bev, cfg->max_payload, &wcbs, c);
+    if (c->ws)
+        sio_ws_set_limits(c->ws, cfg->max_client_buffer, cfg->close_timeout_ms);
     if (!c->ws) {
         if (!has_sid && s)
             gw_session_close(s, "transport error");
@@ -446,7 +475,9 @@ struct gw_handoff {
     struct gw_handoff *next;
     int fd;
     char remote[64];
-    struct sio_buf in;      /* the request as received, then pipelined bytes */
+    char ip[48];
+    bool counted;           /* still in the connection counts */
+    struct sio_buf in;      /* the request's head as received, then the rest */
     struct sio_buf out;     /* output not yet written */
 };
 
@@ -459,7 +490,7 @@ static void handoff_free(struct gw_handoff *ho)
     free(ho);
 }
 
-/* A request for sid (on_request, nothing answered yet): when another
+/* A request for sid (on_headers, nothing answered yet): when another
  * thread owns it, give that thread the connection and return true (c is
  * then gone). A sid no thread owns stays here and gets the usual answer. */
 static bool handover(struct gw_conn *c, const char *sid, size_t sidl)
@@ -482,16 +513,15 @@ static bool handover(struct gw_conn *c, const char *sid, size_t sidl)
             ho->fd = -1;
             handoff_free(ho);
         }
-        /* the request's bytes were not kept: a body over max_payload,
-         * which the owner would refuse 413 too */
-        if (fd == -EMSGSIZE)
-            sio_http_reply(c->http, "413 Payload Too Large", "", true, NULL, 0);
-        else
-            sio_http_reply(c->http, "500 Internal Server Error", "", true, NULL, 0);
-        return true;
+        /* keep it here: the owner's sid is unknown to this thread, which
+         * answers as for any unknown sid */
+        return false;
     }
     ho->fd = fd;
     memcpy(ho->remote, c->remote, sizeof ho->remote);
+    memcpy(ho->ip, c->ip, sizeof ho->ip);
+    ho->counted = c->counted;
+    c->counted = false;     /* the owner's connection carries the count */
     c->http = NULL;     /* freed by http1 once on_request returns */
     conn_unlink(c);
     sio_log_debug(topic, "%s: request for %.*s (%zu bytes read, %zu unwritten) handed over to "
@@ -504,7 +534,8 @@ static bool handover(struct gw_conn *c, const char *sid, size_t sidl)
     return true;
 }
 
-static void conn_start(struct gw_thread *t, int fd, const char *remote, const struct gw_handoff *ho);
+static void conn_start(struct gw_thread *t, int fd, const char *remote, const char *ip,
+                       int refused, const struct gw_handoff *ho);
 
 /* The owner's side: adopt every connection in the inbox. */
 static void inbox_cb(evutil_socket_t fd, short what, void *arg)
@@ -518,12 +549,41 @@ static void inbox_cb(evutil_socket_t fd, short what, void *arg)
     while (ho) {
         struct gw_handoff *next = ho->next;
         if (!t->stopping) {
-            conn_start(t, ho->fd, ho->remote, ho);
+            conn_start(t, ho->fd, ho->remote, ho->ip, ho->counted ? 0 : -1, ho);
             ho->fd = -1;    /* the connection has it now (closed on failure) */
+        } else if (ho->counted) {
+            gw_limits_closed(t, ho->ip);
         }
         handoff_free(ho);
         ho = next;
     }
+}
+
+/* The request's head, before its body is read: a request for another
+ * thread's session changes threads now (the owner reads the body, so no
+ * copy of it is made and every thread answers alike), and a POST to an
+ * unknown session has its body read but not kept. */
+static int on_headers(struct sio_http_conn *h, struct sio_http_req *req, void *ud)
+{
+    struct gw_conn *c = ud;
+    struct gw_thread *t = c->t;
+    struct sio_gateway *gw = t->gw;
+    if (c->refuse)
+        return SIO_HTTP_BODY_DISCARD;
+    size_t pl = strlen(gw->path);
+    bool eio = req->path_len >= pl && memcmp(req->path, gw->path, pl) == 0;
+    if (!eio && gw->engineio_path) {
+        size_t el = strlen(gw->engineio_path);
+        eio = req->path_len >= el && memcmp(req->path, gw->engineio_path, el) == 0;
+    }
+    const char *sid;
+    size_t sidl;
+    if (!eio || !qparam(req, "sid", &sid, &sidl) || sidl == 0)
+        return SIO_HTTP_BODY_KEEP;
+    if (gw->nth > 1 && handover(c, sid, sidl))
+        return SIO_HTTP_BODY_DISCARD;   /* c is gone */
+    struct gw_session *s = sio_map_get(&t->sessions, sid, sidl);
+    return s && !s->closed ? SIO_HTTP_BODY_KEEP : SIO_HTTP_BODY_DISCARD;
 }
 
 static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *ud)
@@ -531,6 +591,10 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
     struct gw_conn *c = ud;
     struct gw_thread *t = c->t;
     struct sio_gateway *gw = t->gw;
+    if (c->refuse) {
+        refuse(c, c->refuse);
+        return;
+    }
     bool raw = false;
     size_t pl = strlen(gw->path);
     if (req->path_len >= pl && memcmp(req->path, gw->path, pl) == 0) {
@@ -567,8 +631,6 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
     bool has_eio = qparam(req, "EIO", &eio, &eiol);
     bool has_tr = qparam(req, "transport", &tr, &trl);
     bool has_sid = qparam(req, "sid", &sid, &sidl) && sidl > 0;
-    if (has_sid && gw->nth > 1 && handover(c, sid, sidl))
-        return;
     if (!has_tr)
         tr = NULL;
     c->enc = SIO_ENC_IDENTITY;
@@ -617,6 +679,11 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
         json_err(c, 5);
         return;
     }
+    int st = gw_limits_handshake(t, c->ip);
+    if (st) {
+        refuse(c, st);
+        return;
+    }
     struct gw_session *s = gw_session_new(t, raw, req, c->remote);
     if (!s) {
         sio_http_reply(h, "500 Internal Server Error", "", true, NULL, 0);
@@ -638,25 +705,39 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
 }
 
 /* A new HTTP connection on fd (closed on failure): accepted here, or
- * handed over by another thread (ho: its bytes). */
-static void conn_start(struct gw_thread *t, int fd, const char *remote, const struct gw_handoff *ho)
+ * handed over by another thread (ho: its bytes). refused: 0 when it is
+ * in the connection counts, -1 when not (and not refused), else the HTTP
+ * status it gets for its request. */
+static void conn_start(struct gw_thread *t, int fd, const char *remote, const char *ip,
+                       int refused, const struct gw_handoff *ho)
 {
     struct gw_conn *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
+        if (refused == 0)
+            gw_limits_closed(t, ip);
         return;
     }
     c->t = t;
+    c->counted = refused == 0;
+    c->refuse = refused > 0 ? (uint16_t)refused : 0;
     snprintf(c->remote, sizeof c->remote, "%s", remote);
+    snprintf(c->ip, sizeof c->ip, "%s", ip);
     struct bufferevent *bev = bufferevent_socket_new(t->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!bev) {
         close(fd);
+        if (c->counted)
+            gw_limits_closed(t, ip);
         free(c);
         return;
     }
-    struct sio_http_limits lim = { .max_body = t->gw->cfg.max_payload,
-                                   .keep_raw = t->gw->nth > 1 };
-    static const struct sio_http_cbs hcbs = { on_request, http_on_close };
+    const struct sio_gateway_cfg *cfg = &t->gw->cfg;
+    struct sio_http_limits lim = { .max_body = cfg->max_payload,
+                                   .keep_raw = t->gw->nth > 1,
+                                   .close_timeout_ms = cfg->close_timeout_ms,
+                                   /* a refused client gets little time to ask */
+                                   .header_timeout_ms = c->refuse ? 2000 : 0 };
+    static const struct sio_http_cbs hcbs = { on_request, http_on_close, on_headers };
     c->next = t->conns;
     if (t->conns)
         t->conns->prev = c;
@@ -692,7 +773,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     evutil_make_socket_nonblocking(fd);
-    conn_start(t, fd, remote, NULL);
+    conn_start(t, fd, remote, ip, gw_limits_accept(t, ip), NULL);
 }
 
 /* ---------- thread ---------- */
@@ -708,6 +789,8 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
 static void hb_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_thread *t = arg;
+    if (t->idx == 0)
+        gw_limits_sweep(t->gw);
     struct sio_env env;
     sio_env_init(&env, SIO_ENV_HEARTBEAT);
     env.gw = (struct sio_str){ t->id, SIO_GW_ID_LEN };
@@ -758,7 +841,8 @@ static void thread_clear(struct gw_thread *t)
     for (int i = 0; i < t->nlis; i++)
         evconnlistener_free(t->lis[i]);
     t->nlis = 0;
-    struct event *evs[] = { t->sub_ev, t->stop_ev, t->reap_ev, t->hb_ev, t->inbox_ev, t->drain_ev };
+    struct event *evs[] = { t->sub_ev, t->stop_ev, t->reap_ev, t->hb_ev, t->inbox_ev, t->drain_ev,
+                            t->accept_ev };
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i])
             event_free(evs[i]);
@@ -975,6 +1059,8 @@ static int bind_listeners(struct sio_gateway *gw, char *err, size_t errlen)
             ls[nl] = evconnlistener_new(t->base, accept_cb, t, LEV_OPT_CLOSE_ON_FREE, -1, fds[nl]);
             if (!ls[nl])
                 e = -ENOMEM;
+            else
+                evconnlistener_set_error_cb(ls[nl], gw_accept_error);
         }
         if (e) {
             for (unsigned i = 0; i < n; i++) {
@@ -1091,6 +1177,7 @@ static void gateway_free(struct sio_gateway *gw)
     for (unsigned i = 0; gw->th && i < gw->nth; i++)
         thread_clear(&gw->th[i]);
     free(gw->th);
+    gw_limits_clear(gw);
     http_cfg_clear(gw);
     free(gw->host);
     free(gw->path);
@@ -1150,6 +1237,7 @@ int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *
     if (!gw->th)
         goto fail;
     gw->nth = nth;
+    gw_limits_init(gw);
     for (unsigned i = 0; i < nth; i++)
         if ((r = thread_init(gw, &gw->th[i], i)) < 0)
             goto fail;

@@ -63,7 +63,37 @@ struct sio_gateway_cfg {
     const char *static_default_file;    /* served for a directory URL; NULL = "index.html" */
     const char *upstream;               /* "http://HOST:PORT": forward other requests; NULL = 404 */
     unsigned io_threads;                /* I/O threads, at most 64; 0 = the online cores */
+    /* Limits (docs/RELIABILITY.md). 0 picks the default. */
+    size_t max_client_buffer;           /* output bytes one client may leave unread; past
+                                         * it the client is dropped; 0 = 4 MiB,
+                                         * SIZE_MAX = no cap */
+    unsigned close_timeout_ms;          /* a closing connection's output may take this
+                                         * long to drain, then TCP is cut; 0 = 5000 */
+    unsigned max_connections;           /* TCP connections (and Engine.IO sessions) of the
+                                         * whole gateway; more get 503; 0 = the fd limit
+                                         * less a reserve */
+    unsigned max_conns_per_ip;          /* per client address; more get 429; 0 = no limit */
+    unsigned max_handshakes_per_ip;     /* new sessions per second per address; 0 = no limit */
+    unsigned max_events_per_sec;        /* Socket.IO packets per second per client; over
+                                         * it the client is not read until its bucket
+                                         * refills; 0 = no limit */
+    unsigned connect_timeout_ms;        /* a session that joins no namespace in this time
+                                         * is closed; 0 = 45000 */
+    unsigned inflight_max;              /* events of one socket a worker may hold unhandled
+                                         * before the gateway stops reading that client;
+                                         * 0 = 256 */
 };
+
+/* Counters of the limits above, for the whole gateway (any thread). */
+struct sio_gateway_stats {
+    unsigned long long slow_clients;    /* dropped: output over max_client_buffer */
+    unsigned long long refused_busy;    /* 503: over max_connections */
+    unsigned long long refused_ip;      /* 429: per-address limits */
+    unsigned long long accept_errors;   /* accept() failed (EMFILE, ENFILE, ...) */
+    unsigned long long connect_timeouts;
+    unsigned long long connections;     /* open TCP connections now */
+};
+void sio_gateway_stats(const sio_gateway *gw, struct sio_gateway_stats *out);
 
 int  sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *err, size_t errlen);
 /* The bound TCP port (useful with port 0). */

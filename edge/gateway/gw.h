@@ -65,6 +65,12 @@ void gw_pkt_unref(struct gw_pkt *p);
 struct gw_conn;
 struct gw_sock;
 
+/* ---- a token bucket (limits.c) ---- */
+struct gw_bucket {
+    double tokens;
+    uint64_t last;          /* ms, monotonic; 0 = new (full) */
+};
+
 /* ---- Engine.IO session (session.c) ---- */
 struct gw_session {
     char sid[GW_SID_LEN + 1];
@@ -81,6 +87,14 @@ struct gw_session {
     struct event *ping_ev;
     bool awaiting_pong;
     struct event *flush_ev;
+    size_t qbytes;          /* bytes of the packets in q */
+    bool overflow;          /* over max_client_buffer: closing (flush_ev) */
+    struct event *conn_ev;  /* connect timeout (Socket.IO sessions) */
+    struct event *rate_ev;  /* end of an event-rate pause, made when first needed */
+    struct gw_bucket events;    /* cfg.max_events_per_sec */
+    bool paused;            /* not read: over its event rate or its in-flight window */
+    bool rate_paused;       /* ... for the rate: rate_ev resumes it */
+    struct gw_conn *post;   /* a POST whose reply waits for the pause to end */
     /* CONNECT environ */
     struct sio_buf env_arena;
     struct sio_str *headers;    /* name, value pairs (2*nheaders) */
@@ -110,6 +124,10 @@ struct gw_conn {
     struct gw_session *sess;    /* WS: its session; HTTP: session of the pending GET */
     uint8_t enc;                /* enum sio_http_enc for the current polling GET */
     char remote[64];
+    char ip[48];                /* remote without the port: the per-address key */
+    uint16_t refuse;            /* 503 or 429: answer the request with it, close */
+    bool counted;               /* in the connection counts (limits.c) */
+    struct gw_session *post_of; /* the session whose reply to this POST is held */
     struct sio_upstream_req *up;    /* request forwarded upstream, in flight */
 };
 
@@ -141,6 +159,7 @@ struct gw_sock {
      * by an EVENT_DONE, oldest first, re-sent after a TAKEOVER */
     struct gw_pending *pend, **pend_tail;
     int64_t seq;                /* last event sequence number */
+    int64_t done;               /* last one a worker confirmed (EVENT_DONE) */
 };
 
 struct gw_handoff;
@@ -185,6 +204,10 @@ struct gw_thread {
     struct event *drain_ev;
     bool drain_started;         /* this thread only */
     _Atomic int drain_left;     /* sessions still open; -1 until the first check */
+    /* accept() out of fds (limits.c) */
+    struct event *accept_ev;
+    unsigned long long accept_fails;
+    uint64_t accept_logged;
 };
 
 struct sio_gateway {
@@ -201,6 +224,12 @@ struct sio_gateway {
     unsigned nth;
     bool started;                   /* every thread runs */
     bool draining;                  /* sio_gateway_drain() was called */
+    /* limits.c: counts over every thread */
+    _Atomic unsigned long long nconns, nsessions;
+    _Atomic unsigned long long st_slow, st_busy, st_ip, st_accept_err, st_conn_to;
+    bool ips_on;                    /* a per-address limit is set: ips is used */
+    pthread_mutex_t ip_lock;
+    struct sio_map ips;             /* address -> struct gw_ip */
 };
 
 /* gateway.c */
@@ -210,6 +239,22 @@ void gw_make_sid(char out[GW_SID_LEN + 1], unsigned owner);
 /* The thread that made sid, or -1 (not one of ours: wrong length or owner
  * out of range). */
 int  gw_sid_owner(const char *sid, size_t len, unsigned nth);
+
+/* limits.c */
+uint64_t gw_now_ms(void);
+/* Take a token (rate per second, burst one second's worth): 0, or the ms
+ * until one is there. */
+unsigned gw_bucket_take(struct gw_bucket *b, unsigned rate, uint64_t now);
+void gw_limits_init(struct sio_gateway *gw);    /* fd limit, defaults */
+void gw_limits_clear(struct sio_gateway *gw);
+/* A new connection from ip: 0 (counted) or the HTTP status to refuse it. */
+int  gw_limits_accept(struct gw_thread *t, const char *ip);
+void gw_limits_closed(struct gw_thread *t, const char *ip);
+/* A new Engine.IO session from ip: 0 or the HTTP status to refuse it. */
+int  gw_limits_handshake(struct gw_thread *t, const char *ip);
+void gw_limits_sweep(struct sio_gateway *gw);
+struct evconnlistener;
+void gw_accept_error(struct evconnlistener *l, void *arg);
 
 /* session.c */
 struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct sio_http_req *req,
@@ -228,10 +273,17 @@ void gw_session_ws_message(struct gw_conn *c, bool binary, const uint8_t *data, 
 void gw_session_ws_closed(struct gw_conn *c);
 void gw_session_conn_closed(struct gw_conn *c);
 void gw_session_send_open(struct gw_session *s, bool upgrades);
+/* Stop reading the client (its in-flight window is full) / read it again. */
+void gw_session_pause(struct gw_session *s);
+void gw_session_resume(struct gw_session *s);
+/* A POST connection closed before its held reply. */
+void gw_session_post_gone(struct gw_conn *c);
 /* Answer a pending GET with one packet type digit ('1' close, '6' noop). */
 void gw_conn_reply_type(struct gw_conn *c, char type);
 
 /* socket.c */
+/* true when every socket of s has room in its in-flight window */
+bool gw_sio_window_open(const struct gw_session *s);
 void gw_sio_on_message(struct gw_session *s, bool binary, const uint8_t *data, size_t len);
 void gw_sio_session_closed(struct gw_session *s, const char *reason);
 void gw_sio_command(struct gw_thread *t, const struct sio_env *env);

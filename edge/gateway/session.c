@@ -100,6 +100,13 @@ void gw_conn_reply_type(struct gw_conn *c, char type)
                        "cache-control: no-store\r\n", false, body, 1);
 }
 
+static void post_ok(struct gw_conn *c)
+{
+    if (c->http)
+        sio_http_reply(c->http, "200 OK", "Content-Type: text/html\r\nContent-Length: 2\r\n"
+                                          "cache-control: no-store\r\n", false, "ok", 2);
+}
+
 static void release_get(struct gw_session *s, char type)
 {
     struct gw_conn *c = s->get;
@@ -160,6 +167,7 @@ static void flush_poll(struct gw_session *s)
         gw_pkt_unref(p);
     }
     s->qn = 0;
+    s->qbytes = 0;
     s->get = NULL;
     c->sess = NULL;
     if (c->http)
@@ -174,19 +182,50 @@ static void flush_ws_queue(struct gw_session *s)
         gw_pkt_unref(s->q[i]);
     }
     s->qn = 0;
+    s->qbytes = 0;
 }
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
-    flush_poll(arg);
+    struct gw_session *s = arg;
+    if (s->overflow) {
+        gw_session_close(s, "transport error");
+        return;
+    }
+    flush_poll(s);
+}
+
+/* The client left more than max_client_buffer bytes unread: dropped. The
+ * close is deferred (flush_ev), as the caller may be walking a broadcast's
+ * recipients; nothing more is queued meanwhile. */
+static void slow_client(struct gw_session *s, size_t bytes)
+{
+    if (s->overflow)
+        return;
+    s->overflow = true;
+    unsigned long long n = atomic_fetch_add(&s->t->gw->st_slow, 1) + 1;
+    sio_log_info(topic, "%s: slow client (%s): %zu bytes unread, limit %zu: disconnected "
+                 "(%llu so far)", s->sid, s->remote, bytes, s->t->gw->cfg.max_client_buffer, n);
+    for (size_t i = 0; i < s->qn; i++)
+        gw_pkt_unref(s->q[i]);
+    s->qn = 0;
+    s->qbytes = 0;
+    event_active(s->flush_ev, EV_TIMEOUT, 0);
 }
 
 void gw_session_send(struct gw_session *s, struct gw_pkt *p)
 {
-    if (s->closed || !p)
+    if (s->closed || s->overflow || !p)
         return;
     if (s->ws_transport && s->ws) {
         ws_write_pkt(s, s->ws, p);
+        return;
+    }
+    /* a polling client that stops asking (or a WebSocket being upgraded
+     * to that does not finish) cannot make the queue grow past the cap */
+    size_t most = s->t->gw->cfg.max_client_buffer;
+    if (most && s->qbytes + p->data.len > most) {
+        slow_client(s, s->qbytes + p->data.len);
         return;
     }
     if (s->qn == s->qcap) {
@@ -199,6 +238,7 @@ void gw_session_send(struct gw_session *s, struct gw_pkt *p)
     }
     p->refs++;
     s->q[s->qn++] = p;
+    s->qbytes += p->data.len;
     /* deferred, so that the packets of one batch (a packet and its
      * attachments, or several commands) share one polling response */
     if (s->get && !s->upgrading)
@@ -260,6 +300,73 @@ static void env_for(struct gw_session *s, struct sio_env *env, enum sio_env_kind
     env->sid.len = GW_SID_LEN;
 }
 
+/* JS's connectTimeout: a client that joins no namespace in time is gone. */
+static void conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_session *s = arg;
+    for (struct gw_sock *k = s->socks; k; k = k->next_in_sess)
+        if (k->connected)
+            return;
+    atomic_fetch_add(&s->t->gw->st_conn_to, 1);
+    sio_log_debug(topic, "%s: no namespace joined in %u ms: closing", s->sid,
+                  s->t->gw->cfg.connect_timeout_ms);
+    gw_session_close(s, "transport close");
+}
+
+static void rate_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_session *s = arg;
+    s->rate_paused = false;
+    gw_session_resume(s);
+}
+
+void gw_session_pause(struct gw_session *s)
+{
+    if (s->paused || s->closed)
+        return;
+    s->paused = true;
+    if (s->ws && s->ws->ws)
+        sio_ws_pause(s->ws->ws, true);
+}
+
+void gw_session_resume(struct gw_session *s)
+{
+    if (!s->paused || s->closed || s->rate_paused || !gw_sio_window_open(s))
+        return;
+    s->paused = false;
+    if (s->ws && s->ws->ws)
+        sio_ws_pause(s->ws->ws, false);
+    if (s->post) {
+        struct gw_conn *c = s->post;
+        s->post = NULL;
+        c->post_of = NULL;
+        post_ok(c);
+    }
+}
+
+void gw_session_post_gone(struct gw_conn *c)
+{
+    if (c->post_of) {
+        c->post_of->post = NULL;
+        c->post_of = NULL;
+    }
+}
+
+/* One more message from the client: over cfg.max_events_per_sec it is
+ * not read until its bucket has a token again. */
+static void rate_check(struct gw_session *s)
+{
+    unsigned rate = s->t->gw->cfg.max_events_per_sec;
+    unsigned wait = rate ? gw_bucket_take(&s->events, rate, gw_now_ms()) : 0;
+    if (!wait || s->rate_paused)
+        return;
+    if (!s->rate_ev && !(s->rate_ev = evtimer_new(s->t->base, rate_cb, s)))
+        return;
+    s->rate_paused = true;
+    gw_session_pause(s);
+    arm(s->rate_ev, wait);
+}
+
 struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct sio_http_req *req,
                                   const char *remote)
 {
@@ -273,6 +380,7 @@ struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct si
     while (sio_map_get(&t->sessions, s->sid, GW_SID_LEN));
     s->ping_ev = evtimer_new(t->base, ping_cb, s);
     s->flush_ev = event_new(t->base, -1, 0, flush_cb, s);
+    s->conn_ev = evtimer_new(t->base, conn_timeout_cb, s);
     sio_buf_init(&s->env_arena);
     sio_buf_init(&s->bin.text);
     sio_buf_init(&s->bin.bins);
@@ -280,7 +388,7 @@ struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct si
     /* environ: copy the request's query and headers into one arena */
     size_t nh = req->nhdrs;
     s->headers = calloc(nh ? nh * 2 : 1, sizeof *s->headers);
-    if (!s->ping_ev || !s->flush_ev || !s->headers)
+    if (!s->ping_ev || !s->flush_ev || !s->conn_ev || !s->headers)
         goto fail;
     size_t *offs = calloc(nh * 2 + 1, sizeof *offs);
     if (!offs)
@@ -312,6 +420,7 @@ struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct si
     free(offs);
     if (sio_map_put(&t->sessions, s->sid, GW_SID_LEN, s) < 0)
         goto fail;
+    atomic_fetch_add(&t->gw->nsessions, 1);
     sio_log_debug(topic, "%s: open (%s)", s->sid, raw ? "raw" : "socket.io");
     return s;
 fail:
@@ -319,6 +428,8 @@ fail:
         event_free(s->ping_ev);
     if (s->flush_ev)
         event_free(s->flush_ev);
+    if (s->conn_ev)
+        event_free(s->conn_ev);
     free(s->headers);
     sio_buf_clear(&s->env_arena);
     free(s);
@@ -328,6 +439,8 @@ fail:
 void gw_session_start(struct gw_session *s)
 {
     arm(s->ping_ev, s->t->gw->cfg.ping_interval_ms);
+    if (!s->raw)
+        arm(s->conn_ev, s->t->gw->cfg.connect_timeout_ms);
     if (s->raw) {
         struct sio_env env;
         env_for(s, &env, SIO_ENV_CONNECT);
@@ -378,6 +491,16 @@ void gw_session_close(struct gw_session *s, const char *reason)
     for (size_t i = 0; i < s->qn; i++)
         gw_pkt_unref(s->q[i]);
     s->qn = 0;
+    s->qbytes = 0;
+    evtimer_del(s->conn_ev);
+    if (s->rate_ev)
+        evtimer_del(s->rate_ev);
+    if (s->post) {
+        struct gw_conn *pc = s->post;
+        s->post = NULL;
+        pc->post_of = NULL;
+        post_ok(pc);
+    }
     sio_map_del(&t->sessions, s->sid, GW_SID_LEN);
     s->next_dead = t->dead;
     t->dead = s;
@@ -392,6 +515,10 @@ void gw_session_reap(struct gw_thread *t)
         t->dead = s->next_dead;
         event_free(s->ping_ev);
         event_free(s->flush_ev);
+        event_free(s->conn_ev);
+        if (s->rate_ev)
+            event_free(s->rate_ev);
+        atomic_fetch_sub(&t->gw->nsessions, 1);
         free(s->q);
         free(s->headers);
         sio_buf_clear(&s->env_arena);
@@ -420,6 +547,7 @@ void gw_session_on_packet(struct gw_session *s, int type, bool binary, const uin
         gw_session_close(s, "transport error");
         break;
     case SIO_EIO_MESSAGE:
+        rate_check(s);
         if (s->raw) {
             struct sio_env env;
             env_for(s, &env, SIO_ENV_RAW);
@@ -490,8 +618,19 @@ void gw_session_poll_post(struct gw_session *s, struct gw_conn *c, struct sio_ht
         sio_log_debug(topic, "%s: bad payload: %s", s->sid, sio_strerror(r));
         gw_session_close(s, "transport error");
     }
-    sio_http_reply(h, "200 OK", "Content-Type: text/html\r\nContent-Length: 2\r\n"
-                                "cache-control: no-store\r\n", false, "ok", 2);
+    if (s->paused && !s->closed) {
+        /* the client sends its next POST after this reply: holding it
+         * is how a polling client is "not read" */
+        if (s->post) {
+            struct gw_conn *old = s->post;
+            old->post_of = NULL;
+            post_ok(old);
+        }
+        s->post = c;
+        c->post_of = s;
+        return;
+    }
+    post_ok(c);
 }
 
 void gw_session_ws_message(struct gw_conn *c, bool binary, const uint8_t *data, size_t len)
@@ -514,6 +653,8 @@ void gw_session_ws_message(struct gw_conn *c, bool binary, const uint8_t *data, 
             s->upgrading = false;
             release_get(s, '6');
             flush_ws_queue(s);
+            if (s->paused)
+                sio_ws_pause(c->ws, true);
             sio_log_debug(topic, "%s: upgraded to websocket", s->sid);
         } else {
             sio_log_debug(topic, "%s: bad upgrade packet", s->sid);
@@ -549,7 +690,15 @@ void gw_session_ws_closed(struct gw_conn *c)
             event_active(s->flush_ev, EV_TIMEOUT, 0);
     } else if (c == s->ws) {
         s->ws = NULL;
-        gw_session_close(s, "transport close");
+        if (c->ws && sio_ws_overflowed(c->ws)) {
+            unsigned long long n = atomic_fetch_add(&s->t->gw->st_slow, 1) + 1;
+            sio_log_info(topic, "%s: slow client (%s): more than %zu bytes unread: "
+                         "disconnected (%llu so far)", s->sid, s->remote,
+                         s->t->gw->cfg.max_client_buffer, n);
+            gw_session_close(s, "transport error");
+        } else {
+            gw_session_close(s, "transport close");
+        }
     }
 }
 

@@ -163,11 +163,14 @@ static void sock_remove(struct gw_sock *k, const char *reason)
         }
     sio_buf_clear(&k->session_blob);
     pending_clear(k);
+    struct gw_session *s = k->sess;
     free(k);
     if (n->socks.n == 0) {
         sio_map_del(&t->nsps, n->name, n->name_len);
         nsp_free(n);
     }
+    if (s->paused && !s->closed)
+        gw_session_resume(s);
 }
 
 void gw_sio_session_closed(struct gw_session *s, const char *reason)
@@ -226,8 +229,11 @@ static void dispatch(struct gw_session *s, const struct sio_packet_hdr *h,
 {
     struct gw_sock *k = sess_sock(s, h->nsp, h->nsp_len);
     if (!k || !k->connected) {
-        sio_log_debug(topic, "%s: packet for unconnected namespace %.*s", s->sid,
+        /* as the JS server: a packet for a namespace the client has not
+         * joined ends the whole connection */
+        sio_log_debug(topic, "%s: packet for unconnected namespace %.*s: closing", s->sid,
                       (int)h->nsp_len, h->nsp);
+        gw_session_close(s, "transport error");
         return;
     }
     struct sio_env env;
@@ -242,12 +248,33 @@ static void dispatch(struct gw_session *s, const struct sio_packet_hdr *h,
      * socket after its worker died restores the user session (BUS.md) */
     if (k->session_blob.len)
         env.session = (struct sio_str){ (const char *)k->session_blob.data, k->session_blob.len };
-    bool keep = ev && s->t->gw->cfg.at_least_once;
-    if (keep)
-        env.confirm = ++k->seq;
+    const struct sio_gateway_cfg *cfg = &s->t->gw->cfg;
+    bool keep = ev && cfg->at_least_once;
+    if (ev) {
+        /* Every event is numbered. With at-least-once each one asks for an
+         * EVENT_DONE; else every quarter window does, which is enough to
+         * bound what one socket has queued at its worker: a client that
+         * sends faster than its handlers run is not read until they catch
+         * up, so it cannot delay other sockets' events without bound. */
+        k->seq++;
+        unsigned step = cfg->inflight_max / 4 ? cfg->inflight_max / 4 : 1;
+        if (keep || k->seq % step == 0)
+            env.confirm = k->seq;
+    }
     gw_bus_send(s->t, &env);
     if (keep)
         pending_keep(s->t, k, &env);
+    if (ev && k->seq - k->done >= (int64_t)cfg->inflight_max)
+        gw_session_pause(s);
+}
+
+bool gw_sio_window_open(const struct gw_session *s)
+{
+    int64_t w = (int64_t)s->t->gw->cfg.inflight_max;
+    for (const struct gw_sock *k = s->socks; k; k = k->next_in_sess)
+        if (k->seq - k->done >= w)
+            return false;
+    return true;
 }
 
 static void bin_reset(struct gw_session *s)
@@ -570,8 +597,13 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
     switch (env->kind) {
     case SIO_ENV_EVENT_DONE: {
         struct gw_sock *k = find_sock(n, &env->sid);
-        if (k)
-            pending_done(k, env->confirm);
+        if (!k)
+            break;
+        pending_done(k, env->confirm);
+        if (env->confirm > k->done)
+            k->done = env->confirm;
+        if (k->sess->paused)
+            gw_session_resume(k->sess);
         break;
     }
     case SIO_ENV_TAKEOVER:

@@ -56,6 +56,10 @@ struct sio_http_conn {
     struct sio_http_hdr hdrs[MAX_HDRS];
     struct sio_http_req req;
     bool busy;                  /* request delivered, not yet answered */
+    bool at_headers;            /* paused after the headers, on_headers to run */
+    bool hdrs_done;             /* on_headers ran for the current request */
+    bool discard_body;          /* read the body, keep none of it */
+    size_t body_seen;           /* body bytes of the current request, kept or not */
     bool closing;               /* close after output is flushed */
     bool detached;
     bool dead;                  /* free when the outermost callback returns */
@@ -128,7 +132,8 @@ void sio_http_conn_close(struct sio_http_conn *c)
     c->closing = true;
     c->depth++;
     bufferevent_disable(c->bev, EV_READ);
-    evtimer_del(c->timer);
+    /* a peer that does not read gets close_timeout_ms to take the output */
+    arm_timer(c, c->lim.close_timeout_ms);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         conn_kill(c);
     conn_leave(c);
@@ -187,6 +192,9 @@ static int on_message_begin(http_parser *p)
     c->in_value = false;
     c->header_bytes = 0;
     c->too_many_hdrs = false;
+    c->hdrs_done = false;
+    c->discard_body = false;
+    c->body_seen = 0;
     memset(&c->req, 0, sizeof c->req);
     arm_timer(c, c->lim.header_timeout_ms);
     return 0;
@@ -255,37 +263,9 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     return sio_buf_append(&c->arena, at, len) < 0 ? -1 : 0;
 }
 
-static int on_headers_complete(http_parser *p)
+/* The request line and headers into c->req (no body yet). */
+static int fill_req(struct sio_http_conn *c, http_parser *p)
 {
-    struct sio_http_conn *c = p->data;
-    /* Node accepts HTTP/1.0, 1.1 and (oddly) 2.0 on its HTTP/1 parser and
-     * answers anything else 400 + close; so do we. */
-    if (!((p->http_major == 1 && p->http_minor <= 1) ||
-          (p->http_major == 2 && p->http_minor == 0)))
-        return -1;
-    if (sio_buf_append_byte(&c->arena, 0) < 0)    /* NUL after the last piece */
-        return -1;
-    if (p->content_length != ULLONG_MAX && p->content_length > c->lim.max_body)
-        c->req.body_too_large = true;
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-    struct sio_http_conn *c = p->data;
-    if (c->req.body_too_large)
-        return 0;
-    if (c->body.len + len > c->lim.max_body) {
-        c->req.body_too_large = true;
-        sio_buf_reset(&c->body);
-        return 0;
-    }
-    return sio_buf_append(&c->body, at, len) < 0 ? -1 : 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-    struct sio_http_conn *c = p->data;
     struct sio_http_req *r = &c->req;
     char *a = (char *)c->arena.data;
     if (!a) {
@@ -315,12 +295,60 @@ static int on_message_complete(http_parser *p)
      * NUL from on_headers_complete. */
     r->hdrs = c->hdrs;
     r->nhdrs = c->nhdrs;
+    r->upgrade = p->upgrade;
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct sio_http_conn *c = p->data;
+    /* Node accepts HTTP/1.0, 1.1 and (oddly) 2.0 on its HTTP/1 parser and
+     * answers anything else 400 + close; so do we. */
+    if (!((p->http_major == 1 && p->http_minor <= 1) ||
+          (p->http_major == 2 && p->http_minor == 0)))
+        return -1;
+    if (sio_buf_append_byte(&c->arena, 0) < 0)    /* NUL after the last piece */
+        return -1;
+    /* refused from its headers: the body is not read at all */
+    if (p->content_length != ULLONG_MAX && p->content_length > c->lim.max_body) {
+        c->error = 413;
+        return -1;
+    }
+    if (c->cbs.on_headers) {
+        if (fill_req(c, p) < 0)
+            return -1;
+        c->at_headers = true;
+        http_parser_pause(p, 1);
+    }
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct sio_http_conn *c = p->data;
+    /* a chunked body stops at the limit, kept or not */
+    if (c->body_seen + len > c->lim.max_body) {
+        c->error = 413;
+        return -1;
+    }
+    c->body_seen += len;
+    if (c->discard_body)
+        return 0;
+    return sio_buf_append(&c->body, at, len) < 0 ? -1 : 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct sio_http_conn *c = p->data;
+    struct sio_http_req *r = &c->req;
+    if (fill_req(c, p) < 0)
+        return -1;
     if (sio_buf_reserve(&c->body, 0) < 0)
         return -1;
     c->body.data[c->body.len] = 0;
     r->body = c->body.data;
     r->body_len = c->body.len;
-    r->upgrade = p->upgrade;
+    r->body_discarded = c->discard_body;
     r->keep_alive = http_should_keep_alive(p) && !p->upgrade;
     c->busy = true;
     evtimer_del(c->timer);
@@ -341,9 +369,11 @@ static const http_parser_settings settings = {
 static void send_error_close(struct sio_http_conn *c, int code)
 {
     const char *st = code == 431 ? "431 Request Header Fields Too Large"
-                   : code == 414 ? "414 URI Too Long" : "400 Bad Request";
+                   : code == 414 ? "414 URI Too Long"
+                   : code == 413 ? "413 Payload Too Large" : "400 Bad Request";
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    evbuffer_add_printf(out, "HTTP/1.1 %s\r\nConnection: close\r\n\r\n", st);
+    evbuffer_add_printf(out, "HTTP/1.1 %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        st);
     sio_http_conn_close(c);
 }
 
@@ -392,9 +422,26 @@ static void conn_parse(struct sio_http_conn *c)
             send_error_close(c, c->error ? c->error : 400);
             return;
         }
-        if (c->lim.keep_raw)
+        /* only the head is kept: a connection changes hands at its headers,
+         * before any body byte is read */
+        if (c->lim.keep_raw && !c->hdrs_done)
             keep_raw(c, v.iov_base, n);
         evbuffer_drain(in, n);
+        if (c->at_headers) {
+            c->depth++;
+            int act = c->cbs.on_headers(c, &c->req, c->ud);
+            c->at_headers = false;
+            bool gone = c->dead;
+            conn_leave(c);
+            if (gone)
+                return;
+            c->hdrs_done = true;
+            c->discard_body = act == SIO_HTTP_BODY_DISCARD;
+            if (c->lim.keep_raw)
+                raw_done(c);
+            http_parser_pause(&c->parser, 0);
+            continue;
+        }
         if (c->busy) {
             c->depth++;
             c->cbs.on_request(c, &c->req, c->ud);
@@ -402,7 +449,7 @@ static void conn_parse(struct sio_http_conn *c)
             conn_leave(c);
             if (gone)
                 return;
-            if (c->lim.keep_raw)
+            if (c->lim.keep_raw && !c->hdrs_done)
                 raw_done(c);
         } else if (n < v.iov_len) {
             /* upgrade without a complete message? treat as bad */
@@ -470,6 +517,7 @@ struct sio_http_conn *sio_http_conn_new(struct bufferevent *bev,
     if (!c->lim.max_url) c->lim.max_url = 8192;
     if (!c->lim.header_timeout_ms) c->lim.header_timeout_ms = 30000;
     if (!c->lim.idle_timeout_ms) c->lim.idle_timeout_ms = 5000;
+    if (!c->lim.close_timeout_ms) c->lim.close_timeout_ms = 5000;
     c->cbs = *cbs;
     c->ud = ud;
     http_parser_init(&c->parser, HTTP_REQUEST);
@@ -534,7 +582,7 @@ static int copy_evbuf(struct evbuffer *b, struct sio_buf *out)
 
 int sio_http_conn_handoff(struct sio_http_conn *c, struct sio_buf *in, struct sio_buf *out)
 {
-    if (!c->lim.keep_raw || !c->busy || c->dead || c->closing || c->depth == 0)
+    if (!c->lim.keep_raw || !c->at_headers || c->dead || c->closing || c->depth == 0)
         return -EINVAL;
     if (c->raw_lost)
         return -EMSGSIZE;
@@ -558,6 +606,7 @@ int sio_http_conn_handoff(struct sio_http_conn *c, struct sio_buf *in, struct si
     c->bev = NULL;
     evtimer_del(c->timer);
     c->busy = false;
+    c->at_headers = false;
     c->detached = true;     /* no on_close, no bufferevent_free in conn_free */
     c->dead = true;         /* freed when on_request returns (depth > 0) */
     return (int)fd;
@@ -569,6 +618,8 @@ static void finish(struct sio_http_conn *c, bool keep)
     c->busy = false;
     sio_buf_reset(&c->xlead);
     sio_buf_reset(&c->xct);
+    if (c->body.cap > 65536)    /* an idle connection keeps no big body buffer */
+        sio_buf_clear(&c->body);
     if (!keep) {
         sio_http_conn_close(c);
         return;

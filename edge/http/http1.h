@@ -10,13 +10,21 @@
  * delivered like any other; the owner then either replies (error) or takes
  * the bufferevent with sio_http_conn_detach() (WebSocket).
  *
+ * Bodies: a Content-Length over max_body is answered 413 and the
+ * connection closed as soon as the headers are in, before any body byte is
+ * read; a chunked body is cut the same way when it passes max_body. With
+ * an on_headers callback the owner sees the request line and headers
+ * first and may have the body read but not kept (a POST for an unknown
+ * session costs no memory), or give the connection away.
+ *
  * Handover between loops (the gateway's --io-threads): with
- * sio_http_limits.keep_raw the connection keeps the bytes of the request
- * being delivered as they were received, so that on_request can give the
- * whole connection to another loop with sio_http_conn_handoff() (its fd,
- * those bytes and the pipelined ones after them, and the output not yet
- * written); that loop makes a new connection with sio_http_conn_adopt(),
- * which parses the same bytes again as if it had just read them.
+ * sio_http_limits.keep_raw the connection keeps the head of the request
+ * being parsed as it was received, so that on_headers can give the whole
+ * connection to another loop with sio_http_conn_handoff() (its fd, those
+ * bytes and everything after them not read yet, and the output not yet
+ * written) before the body is read; that loop makes a new connection with
+ * sio_http_conn_adopt(), which parses the same bytes again as if it had
+ * just read them. No body is ever copied for a handover.
  *
  * All functions run on the loop's thread.
  */
@@ -52,7 +60,8 @@ struct sio_http_req {
     size_t nhdrs;
     const uint8_t *body;    /* NUL-terminated copy; writable by the owner */
     size_t body_len;
-    bool body_too_large;    /* body over max_body: not stored (body_len 0) */
+    bool body_too_large;    /* always false: such a body is refused 413 by the connection */
+    bool body_discarded;    /* on_headers asked for SIO_HTTP_BODY_DISCARD: body_len 0 */
     bool upgrade;           /* Upgrade header seen (http_parser's upgrade) */
     bool keep_alive;
 };
@@ -63,8 +72,16 @@ struct sio_http_limits {
     size_t max_body;            /* larger bodies are discarded, body_too_large */
     unsigned header_timeout_ms; /* default 30000 */
     unsigned idle_timeout_ms;   /* keep-alive idle; default 5000 */
-    bool keep_raw;              /* keep the current request's bytes for
-                                 * sio_http_conn_handoff() (a copy per request) */
+    unsigned close_timeout_ms;  /* a close waits this long for the output to
+                                 * drain, then TCP is cut; default 5000 */
+    bool keep_raw;              /* keep the current request's head for
+                                 * sio_http_conn_handoff() */
+};
+
+/* What on_headers wants done with the body. */
+enum sio_http_body_action {
+    SIO_HTTP_BODY_KEEP = 0,     /* buffer it (up to max_body) for on_request */
+    SIO_HTTP_BODY_DISCARD = 1,  /* read it, keep nothing (req->body_discarded) */
 };
 
 struct sio_http_cbs {
@@ -73,6 +90,10 @@ struct sio_http_cbs {
     /* The connection is going away (peer closed, error, timeout, or after
      * sio_http_conn_close). c is freed right after; not called after detach. */
     void (*on_close)(struct sio_http_conn *c, void *ud);
+    /* Optional, before the body: req has the request line and headers (body
+     * NULL). May hand the connection over (sio_http_conn_handoff) or abort
+     * it; else returns an enum sio_http_body_action. on_request follows. */
+    int (*on_headers)(struct sio_http_conn *c, struct sio_http_req *req, void *ud);
 };
 
 /* Takes bev (freed with the connection). Returns NULL on ENOMEM (bev is
@@ -90,15 +111,14 @@ void sio_http_conn_abort(struct sio_http_conn *c);
 struct bufferevent *sio_http_conn_detach(struct sio_http_conn *c);
 bool sio_http_conn_busy(const struct sio_http_conn *c);
 
-/* Give the connection up for another loop; only from on_request, before
- * any reply. Appends to in the current request's bytes as received, then
- * the input not parsed yet (pipelined requests), and to out the output not
- * yet written (an earlier reply); c's buffers are emptied here, on its own
+/* Give the connection up for another loop; only from on_headers. Appends
+ * to in the current request's head as received, then the input not parsed
+ * yet (its body, pipelined requests), and to out the output not yet
+ * written (an earlier reply); c's buffers are emptied here, on its own
  * thread. Returns the socket, which c will never touch again (not even
  * close); c is freed (deferred, no on_close). Errors leave c as it was:
- * -EINVAL (keep_raw off, or not inside on_request), -EMSGSIZE (the
- * request was too big to keep: over max_header_bytes + 2 * max_body +
- * 64 KiB), -ENOMEM. */
+ * -EINVAL (keep_raw off, or not inside on_headers), -EMSGSIZE (the head
+ * was too big to keep), -ENOMEM. */
 int sio_http_conn_handoff(struct sio_http_conn *c, struct sio_buf *in, struct sio_buf *out);
 
 /* sio_http_conn_new() for a connection given up by another loop: out is

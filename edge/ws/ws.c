@@ -54,6 +54,11 @@ struct sio_ws {
     uint8_t ctl[125];   /* the control frame being received */
     size_t ctl_len;
     struct event *flush_ev;
+    size_t max_out;     /* output bytes allowed to wait for the peer; 0 = no cap */
+    unsigned close_ms;  /* a close waits this long for the output to drain; 0 = forever */
+    bool overflowed;    /* closed because the output passed max_out */
+    bool paused;        /* sio_ws_pause(): input is left unread */
+    struct event *close_ev; /* the close deadline, made when a close waits */
 };
 
 /* wslay's frame context (two 4 KiB buffers) and the message buffer exist
@@ -138,6 +143,8 @@ static void ws_free(struct sio_ws *ws)
     if (ws->cbs.on_close)
         ws->cbs.on_close(ws, ws->ud);
     event_del(ws->flush_ev);
+    if (ws->close_ev)
+        event_free(ws->close_ev);
     if (ws->fr)
         wslay_frame_context_free(ws->fr);
     sio_buf_clear(&ws->msg);
@@ -169,14 +176,53 @@ static void ws_mark(struct sio_ws *ws)
 }
 
 /* Close TCP now or once the output is flushed. */
+static void close_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sio_ws *ws = arg;
+    sio_log_debug(topic, "%p: close deadline passed with %zu bytes unsent", (void *)ws,
+                  evbuffer_get_length(bufferevent_get_output(ws->bev)));
+    ws->depth++;
+    ws_kill(ws);
+    ws_leave(ws);
+}
+
 static void ws_shutdown(struct sio_ws *ws)
 {
     ws->closing = true;
     bufferevent_disable(ws->bev, EV_READ);
-    if (evbuffer_get_length(bufferevent_get_output(ws->bev)) == 0)
+    if (evbuffer_get_length(bufferevent_get_output(ws->bev)) == 0) {
         ws_kill(ws);
-    else
-        ws_mark(ws);
+        return;
+    }
+    ws_mark(ws);
+    /* a peer that stopped reading would hold its output (and the
+     * connection) for ever: give the close a deadline */
+    if (ws->close_ms && !ws->close_ev) {
+        ws->close_ev = evtimer_new(bufferevent_get_base(ws->bev), close_deadline_cb, ws);
+        struct timeval tv = { ws->close_ms / 1000, (ws->close_ms % 1000) * 1000 };
+        if (!ws->close_ev || evtimer_add(ws->close_ev, &tv) < 0)
+            ws_kill(ws);
+    }
+}
+
+/* Output was appended: a peer that does not read cannot make it grow past
+ * max_out. The connection is dropped without a close frame (it could not
+ * be delivered) and freed from the flush event, since the caller may be in
+ * the middle of a broadcast that must not see its session go. */
+static bool ws_check_out(struct sio_ws *ws)
+{
+    size_t n = evbuffer_get_length(bufferevent_get_output(ws->bev));
+    if (!ws->max_out || n <= ws->max_out || ws->dead)
+        return true;
+    sio_log_debug(topic, "%p: %zu bytes of output waiting (limit %zu): dropped", (void *)ws, n,
+                  ws->max_out);
+    ws->overflowed = true;
+    ws_kill(ws);
+    if (!ws->flush_pending) {
+        ws->flush_pending = true;
+        event_active(ws->flush_ev, EV_WRITE, 0);
+    }
+    return false;
 }
 
 static void ws_write_now(struct sio_ws *ws)
@@ -216,6 +262,11 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct sio_ws *ws = arg;
     ws->flush_pending = false;
+    if (ws->dead && ws->depth == 0) {    /* ws_check_out() dropped it */
+        ws->depth++;
+        ws_leave(ws);
+        return;
+    }
     if (ws->dead || ws->write_armed)
         return;
     ws->depth++;
@@ -335,7 +386,7 @@ static uint16_t frame_start(struct sio_ws *ws, const struct wslay_frame_iocb *io
 
 static void ws_recv(struct sio_ws *ws)
 {
-    while (!ws->closing && !ws->dead) {
+    while (!ws->closing && !ws->dead && !ws->paused) {
         struct wslay_frame_iocb io;
         ssize_t r = wslay_frame_recv(ws->fr, &io);
         if (r == WSLAY_ERR_WANT_READ)
@@ -381,9 +432,9 @@ static void ws_read_cb(struct bufferevent *bev, void *arg)
 {
     struct sio_ws *ws = arg;
     ws->depth++;
-    if (!ws->closing && !ws->dead && ws_ctx(ws) < 0)
+    if (!ws->closing && !ws->dead && !ws->paused && ws_ctx(ws) < 0)
         ws_kill(ws);
-    if (!ws->closing && !ws->dead)
+    if (!ws->closing && !ws->dead && !ws->paused)
         ws_recv(ws);
     if (!ws->dead && ws->closing)
         evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
@@ -474,6 +525,8 @@ static int ws_put_frame(struct sio_ws *ws, int opcode, const void *data, size_t 
     struct evbuffer *out = bufferevent_get_output(ws->bev);
     if (evbuffer_add(out, h, hl) < 0 || (len && evbuffer_add(out, data, len) < 0))
         return -ENOMEM;
+    if (!ws_check_out(ws))
+        return -EPIPE;
     ws_mark(ws);
     return 0;
 }
@@ -505,8 +558,36 @@ int sio_ws_write_framed(struct sio_ws *ws, const void *frame, size_t len,
         cleanup(frame, len, arg);
         return -ENOMEM;
     }
+    if (!ws_check_out(ws))
+        return -EPIPE;
     ws_mark(ws);
     return 0;
+}
+
+void sio_ws_pause(struct sio_ws *ws, bool pause)
+{
+    if (ws->paused == pause || ws->dead || ws->closing)
+        return;
+    ws->paused = pause;
+    if (pause) {
+        bufferevent_disable(ws->bev, EV_READ);
+        return;
+    }
+    bufferevent_enable(ws->bev, EV_READ);
+    /* frames already read wait in the input: parse them now */
+    if (evbuffer_get_length(bufferevent_get_input(ws->bev)) > 0)
+        bufferevent_trigger(ws->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+void sio_ws_set_limits(struct sio_ws *ws, size_t max_out, unsigned close_ms)
+{
+    ws->max_out = max_out;
+    ws->close_ms = close_ms;
+}
+
+bool sio_ws_overflowed(const struct sio_ws *ws)
+{
+    return ws->overflowed;
 }
 
 void sio_ws_abort(struct sio_ws *ws)

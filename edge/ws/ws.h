@@ -57,6 +57,16 @@ void sio_ws_close(struct sio_ws *ws, uint16_t code);
 /* Free now (shutdown; not from ws's own callbacks). on_close runs. */
 void sio_ws_abort(struct sio_ws *ws);
 bool sio_ws_closing(const struct sio_ws *ws);
+/* Output bounds (default: none). When more than max_out bytes (control
+ * frames included) wait for a peer that does not read, the connection is
+ * dropped at once, without a close frame, and freed from a deferred event
+ * (on_close runs then; sio_ws_overflowed() tells why). A close waits at
+ * most close_ms for its output to drain, then the TCP connection is cut. */
+void sio_ws_set_limits(struct sio_ws *ws, size_t max_out, unsigned close_ms);
+bool sio_ws_overflowed(const struct sio_ws *ws);
+/* Stop reading the peer (frames already received wait too; TCP pushes
+ * back) or read it again. */
+void sio_ws_pause(struct sio_ws *ws, bool pause);
 
 /* Frames a message once (unmasked, server side) with wslay's frame API. */
 struct sio_ws_framer;

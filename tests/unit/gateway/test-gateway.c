@@ -39,6 +39,7 @@ static unsigned io_threads;    /* cfg.io_threads of start(); 0 = one per core */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char last_reason[64];
 static int ndisconnect;
+static volatile bool hub_no_done;  /* the fake worker never confirms events */
 
 /* ---------- fake hub ---------- */
 
@@ -141,6 +142,14 @@ static void hub_handle(struct sio_env *ev)
         free(rest);
         free(arg1);
         json_decref(a);
+        if (ev->confirm > 0 && !hub_no_done) {     /* as a worker: handled */
+            sio_env_init(&r, SIO_ENV_EVENT_DONE);
+            r.gw = ev->gw;
+            r.nsp = ev->nsp;
+            r.sid = ev->sid;
+            r.confirm = ev->confirm;
+            publish(gwid, &r);
+        }
     }
 }
 
@@ -176,6 +185,9 @@ static void *hub_main(void *arg)
     return NULL;
 }
 
+/* limits for the next start() (zero: the defaults) */
+static struct sio_gateway_cfg limits;
+
 static void start(size_t max_payload, unsigned ping_ms, unsigned timeout_ms)
 {
     if (getenv("GW_DEBUG"))
@@ -191,7 +203,13 @@ static void start(size_t max_payload, unsigned ping_ms, unsigned timeout_ms)
         .zmq_ctx = zctx, .ep = { EV_EP, CMD_EP, NULL }, .host = "127.0.0.1", .port = 0,
         .max_payload = max_payload, .ping_interval_ms = ping_ms, .ping_timeout_ms = timeout_ms,
         .engineio_path = "/engine.io/", .io_threads = io_threads,
+        .max_client_buffer = limits.max_client_buffer, .close_timeout_ms = limits.close_timeout_ms,
+        .max_connections = limits.max_connections, .max_conns_per_ip = limits.max_conns_per_ip,
+        .max_handshakes_per_ip = limits.max_handshakes_per_ip,
+        .max_events_per_sec = limits.max_events_per_sec,
+        .connect_timeout_ms = limits.connect_timeout_ms, .inflight_max = limits.inflight_max,
     };
+    memset(&limits, 0, sizeof limits);
     char err[256];
     int r = sio_gateway_new(&gw, &cfg, err, sizeof err);
     cr_assert_eq(r, 0, "gateway: %s", err);
@@ -548,8 +566,6 @@ Test(gateway, polling_connect_event_ack)
     get(sid, &r);
     cr_assert_eq(r.body_len, 10, "%s", r.raw);
     cr_assert(memcmp(r.body, "431[\"x\",1]", 10) == 0, "%s", r.body);
-    /* events for a namespace not connected are ignored */
-    post(sid, "42/custom,5[\"echo\",1]", 21);
     /* connect to /custom with auth, refused namespace */
     post(sid, "40/custom,{\"token\":\"abc\"}\x1e" "40/refused,", 37);
     get(sid, &r);
@@ -622,6 +638,8 @@ Test(gateway, session_errors)
     snprintf(url, sizeof url, "/socket.io/?EIO=4&transport=polling&sid=%s", sid);
     struct resp r;
     /* exactly max_payload is fine, one more is 413 and the session stays */
+    post(sid, "40", 2);
+    get(sid, &r);       /* the CONNECT answer */
     char body[1002];
     memset(body, 'x', sizeof body);
     memcpy(body, "42[\"message\",\"", 14);
@@ -630,12 +648,13 @@ Test(gateway, session_errors)
     memcpy(body + 998, "x\"]", 3);
     request("POST", url, body, 1001, &r);
     mask_date(r.raw);
-    cr_assert_str_eq(r.raw, "HTTP/1.1 413 Payload Too Large\r\nDate: XXXXXXXXXXXXXXXXXXXXXXXXXXXXX\r\n"
-                            "Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
-                            "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    /* refused from its Content-Length, before the body is read (unlike
+     * the JS server, which reads it all first) */
+    cr_assert_str_eq(r.raw, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n"
+                            "Connection: close\r\n\r\n");
     /* PUT with sid: 500 */
     request("PUT", url, "40", 2, &r);
-    cr_assert_eq(r.status, 500);
+    cr_assert_eq(r.status, 500, "%s", r.raw);
     cr_assert(strstr(r.raw, "\r\n\r\n0\r\n\r\n"));
     /* transport mismatch / protocol mismatch: code 3 */
     char u2[128];
@@ -1071,4 +1090,203 @@ Test(gateway, io_threads_handover)
         cr_assert_eq(r.body_len, sizeof want - 1);
         cr_assert(memcmp(r.body, want, sizeof want - 1) == 0, "%s", r.raw);
     }
+}
+
+/* ---------- limits (docs/RELIABILITY.md) ---------- */
+
+Test(gateway, event_for_unjoined_namespace_closes)
+{
+    start(0, 0, 0);
+    char sid[21];
+    handshake(sid);
+    post(sid, "40", 2);
+    struct resp r;
+    get(sid, &r);
+    /* as the JS server: the whole connection goes, not only the packet */
+    post(sid, "42/custom,5[\"echo\",1]", 21);
+    get(sid, &r);
+    cr_assert(r.status == 400 || (r.body_len >= 1 && r.body[0] == '1'), "%s", r.raw);
+    pthread_mutex_lock(&lock);
+    cr_assert_str_eq(last_reason, "transport error");
+    pthread_mutex_unlock(&lock);
+}
+
+Test(gateway, body_limits_from_headers)
+{
+    start(1000, 0, 0);
+    char sid[21];
+    handshake(sid);
+    /* Content-Length over the limit: 413 and close with no body byte sent */
+    int fd = tcp();
+    char req[512];
+    int n = snprintf(req, sizeof req, "POST /socket.io/?EIO=4&transport=polling&sid=%s HTTP/1.1\r\n"
+                     "Host: x\r\nContent-Length: 5000000\r\n\r\n", sid);
+    sendall(fd, req, (size_t)n);
+    struct resp r;
+    read_resp(fd, &r);
+    cr_assert_eq(r.status, 413, "%s", r.raw);
+    cr_assert(strstr(r.raw, "Connection: close"), "%s", r.raw);
+    close(fd);
+    /* a chunked body is cut at the limit: 2000 bytes in 1-byte chunks */
+    fd = tcp();
+    n = snprintf(req, sizeof req, "POST /socket.io/?EIO=4&transport=polling&sid=%s HTTP/1.1\r\n"
+                 "Host: x\r\nTransfer-Encoding: chunked\r\n\r\n", sid);
+    sendall(fd, req, (size_t)n);
+    for (int i = 0; i < 2000; i++) {
+        if (send(fd, "1\r\nx\r\n", 6, MSG_NOSIGNAL) < 0)
+            break;      /* refused and closed already */
+    }
+    read_resp(fd, &r);
+    cr_assert_eq(r.status, 413, "%s", r.raw);
+    close(fd);
+    /* the session is still there */
+    post(sid, "40", 2);
+    /* an unknown sid: 400 after the body was read, not kept, keep-alive */
+    char body[900];
+    memset(body, 'x', sizeof body);
+    request("POST", "/socket.io/?EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAAAAAA", body,
+            sizeof body, &r);
+    cr_assert_eq(r.status, 400, "%s", r.raw);
+    cr_assert(strstr(r.raw, "Session ID unknown"), "%s", r.raw);
+    cr_assert(strstr(r.raw, "Connection: keep-alive"), "%s", r.raw);
+}
+
+Test(gateway, max_connections_503)
+{
+    limits.max_connections = 2;
+    start(0, 0, 0);
+    int a = tcp(), b = tcp();
+    usleep(50000);
+    struct resp r;
+    request("GET", "/socket.io/?EIO=4&transport=polling", NULL, 0, &r);
+    cr_assert_eq(r.status, 503, "%s", r.raw);
+    cr_assert(strstr(r.raw, "Too many connections"), "%s", r.raw);
+    close(a);
+    close(b);
+    usleep(100000);
+    char sid[21];
+    handshake(sid);     /* room again */
+}
+
+Test(gateway, per_ip_limits_429)
+{
+    limits.max_conns_per_ip = 2;
+    limits.max_handshakes_per_ip = 3;
+    start(0, 0, 0);
+    int a = tcp(), b = tcp();
+    usleep(50000);
+    struct resp r;
+    request("GET", "/socket.io/?EIO=4&transport=polling", NULL, 0, &r);
+    cr_assert_eq(r.status, 429, "%s", r.raw);
+    close(a);
+    close(b);
+    usleep(100000);
+    /* three handshakes a second from one address, the fourth is refused */
+    char sid[21];
+    for (int i = 0; i < 3; i++)
+        handshake(sid);
+    request("GET", "/socket.io/?EIO=4&transport=polling", NULL, 0, &r);
+    cr_assert_eq(r.status, 429, "%s", r.raw);
+    usleep(1100000);
+    handshake(sid);
+}
+
+Test(gateway, connect_timeout)
+{
+    limits.connect_timeout_ms = 200;
+    start(0, 0, 0);
+    char joined[21], idle[21];
+    handshake(joined);
+    post(joined, "40", 2);
+    handshake(idle);
+    usleep(400000);
+    struct resp r;
+    get(idle, &r);
+    cr_assert_eq(r.status, 400, "the idle session is gone: %s", r.raw);
+    get(joined, &r);
+    cr_assert_eq(r.status, 200, "the joined one stays: %s", r.raw);
+}
+
+Test(gateway, websocket_output_cap)
+{
+    limits.max_client_buffer = 64 * 1024;
+    start(0, 0, 0);
+    struct resp r;
+    int fd = ws_open("/socket.io/?EIO=4&transport=websocket", &r);
+    int small = 0;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    /* 125-byte pings, never a read: the pongs pile up, then the server cuts
+     * the connection instead of keeping them */
+    uint8_t ping[125];
+    memset(ping, 'p', sizeof ping);
+    struct timeval tv = { 0, 200000 };
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    bool cut = false;
+    for (int i = 0; i < 200000 && !cut; i++) {
+        uint8_t f[4 + 2 + 125] = { 0x89, 0x80 | 125, 1, 2, 3, 4 };
+        for (int j = 0; j < 125; j++)
+            f[6 + j] = ping[j] ^ f[2 + j % 4];
+        if (send(fd, f, sizeof f, MSG_NOSIGNAL) <= 0)
+            cut = true;
+    }
+    cr_assert(cut, "the server kept reading a client that never reads");
+    close(fd);
+    /* others are served */
+    char sid[21];
+    handshake(sid);
+}
+
+Test(gateway, polling_queue_cap)
+{
+    limits.max_client_buffer = 4096;
+    start(0, 0, 0);
+    char a[21], b[21];
+    handshake(a);
+    post(a, "40", 2);
+    handshake(b);
+    post(b, "40", 2);
+    struct resp r;
+    get(a, &r);     /* CONNECT answers */
+    get(b, &r);
+    post(a, "42[\"join\",\"r\"]", 14);
+    /* b asks, a never does: broadcasts to the room pile up for a only */
+    char ev[64];
+    for (int i = 0; i < 400; i++) {
+        int n = snprintf(ev, sizeof ev, "42[\"toroom\",\"r\"]");
+        post(b, ev, (size_t)n);
+    }
+    usleep(100000);
+    get(a, &r);
+    cr_assert(r.status == 400 || (r.body_len >= 1 && r.body[0] == '1'),
+              "a slow polling client is dropped: %.200s", r.raw);
+    pthread_mutex_lock(&lock);
+    cr_assert_str_eq(last_reason, "transport error");
+    pthread_mutex_unlock(&lock);
+    post(b, "3", 1);    /* b is still served */
+}
+
+Test(gateway, inflight_window_pauses_reading)
+{
+    /* the fake hub never confirms: after the window, nothing more is read */
+    limits.inflight_max = 8;
+    hub_no_done = true;
+    start(0, 0, 0);
+    struct resp r;
+    int fd = ws_open("/socket.io/?EIO=4&transport=websocket", &r);
+    ws_expect_prefix(fd, "0{", 0);
+    ws_send(fd, 1, "40", 2, true);
+    ws_expect_prefix(fd, "40{", 0);
+    for (int i = 0; i < 20; i++)
+        ws_send(fd, 1, "42[\"nothing\"]", 13, true);
+    usleep(200000);
+    /* an acked echo after the 20 is not answered while the window is shut */
+    ws_send(fd, 1, "421[\"echo\",\"x\"]", 15, true);
+    struct timeval tv = { 0, 300000 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    uint8_t buf[64];
+    int op = -1;
+    ssize_t got = recv(fd, buf, sizeof buf, MSG_PEEK);
+    hub_no_done = false;
+    cr_assert_leq(got, 0, "answered although the window was full (op %d)", op);
+    close(fd);
 }
