@@ -112,8 +112,8 @@ SKELETONS = {
                "void doc_example(struct event_base *base, json_t *args, json_t *auth, void *ud);\n"
                "void doc_example(struct event_base *base, json_t *args, json_t *auth, void *ud)\n{\n"
                "    sio_client *c = NULL;\n    sio_simple *s = NULL;\n"
-               "    struct sio_client_opts opts;\n",
-               "    (void)c; (void)s; (void)opts;\n"
+               "    struct sio_client_opts opts;\n    {\n",
+               "    }\n    (void)c; (void)s; (void)opts;\n"
                "    (void)on_chat; (void)on_ack; (void)on_connect; (void)on_connect_error;\n"
                "    (void)on_disconnect;\n}\n"),
 }
