@@ -275,6 +275,34 @@ for doc in DOCS:
             ok(False, "%s:%d: %s" % (os.path.relpath(doc, ROOT), line, type(e).__name__), str(e))
         check_flags(doc, line, body)
 
+
+
+# --- docs/SERVER.md "logging": per-topic levels do what the flags table says
+def server_log(*flags):
+    log = os.path.join(work, "levels.log")
+    with open(log, "w") as err:
+        p = subprocess.Popen([SIO, "server", "--plugin", os.path.join(BUILD, "plugins", "echo", "echo.so"),
+                              "--port", "0", *flags], stdout=subprocess.PIPE, stderr=err, text=True)
+    try:
+        m = re.match(r"^listening on (http://[^/]+)/", p.stdout.readline())
+        if m:
+            run([SIO, "client", m.group(1), "--emit", "echo", "1"], timeout=15, stdin=subprocess.DEVNULL)
+            time.sleep(0.2)
+    finally:
+        p.terminate()
+        p.wait(10)
+    return re.findall(r"^\S+ ([EWIDT]) (\S+):", open(log).read(), re.M)
+
+
+lines = server_log("--engineio-log-level", "debug")
+ok(("D", "edge.eio") in lines and not [t for l, t in lines if not t.startswith(("edge.eio", "edge.ws"))],
+   "--engineio-log-level debug: debug lines of edge.eio, nothing from other topics at the default warn",
+   repr(sorted(set(lines))))
+lines = server_log("--log-level", "debug", "--engineio-log-level", "error", "--socketio-log-level", "error")
+ok(("D", "edge.gateway") in lines and not [t for l, t in lines if t.startswith(("edge.eio", "edge.ws", "edge.sio"))],
+   "--log-level debug --engineio-log-level error --socketio-log-level error: other topics at debug, "
+   "edge.eio/edge.ws/edge.sio quiet", repr(sorted(set(lines))))
+
 subprocess.run(["rm", "-rf", work])
 print("%d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed else 0)
