@@ -187,6 +187,7 @@ test_all() {
   count_suite browser node tests/e2e/browser_chat.mjs
   count_suite split bash tests/e2e/split.sh
   count_suite client-cmd bash tests/e2e/client_cmd.sh
+  count_suite doc-examples bash tests/e2e/doc_examples.sh
   count_suite bench-smoke bash tests/e2e/bench_smoke.sh
   count_suite bridge /usr/bin/python3 tests/interop/bridge_test.py build
   count_suite jobs bash tests/interop/jobs_test.sh
