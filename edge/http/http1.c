@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 #include <http_parser.h>
+#include <sys/socket.h>
 #include <sio/log.h>
 #include "buf.h"
 
@@ -61,6 +62,9 @@ struct sio_http_conn {
     bool discard_body;          /* read the body, keep none of it */
     size_t body_seen;           /* body bytes of the current request, kept or not */
     bool closing;               /* close after output is flushed */
+    bool linger;                /* ... then read and drop what the peer still sends */
+    bool lingering;             /* doing that: our side is shut down */
+    size_t lingered;            /* bytes dropped so far */
     bool detached;
     bool dead;                  /* free when the outermost callback returns */
     int depth;                  /* callback nesting */
@@ -125,6 +129,29 @@ static void conn_kill(struct sio_http_conn *c)
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 }
 
+/* Bytes a refused client may still send before we stop reading them, and
+ * for how long (ms). */
+#define LINGER_BYTES (2u << 20)
+#define LINGER_MS 2000
+
+/* Everything to write is written: close, or first (a refusal sent while
+ * the client may still be sending its body) shut our side and read what
+ * comes until EOF, so that the kernel does not answer that data with a
+ * reset that would destroy the refusal before the client reads it. */
+static void close_output_done(struct sio_http_conn *c)
+{
+    if (!c->linger || c->lingering) {
+        conn_kill(c);
+        return;
+    }
+    c->lingering = true;
+    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    bufferevent_enable(c->bev, EV_READ);
+    arm_timer(c, LINGER_MS);
+}
+
 void sio_http_conn_close(struct sio_http_conn *c)
 {
     if (c->dead || c->closing)
@@ -135,7 +162,7 @@ void sio_http_conn_close(struct sio_http_conn *c)
     /* a peer that does not read gets close_timeout_ms to take the output */
     arm_timer(c, c->lim.close_timeout_ms);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-        conn_kill(c);
+        close_output_done(c);
     conn_leave(c);
 }
 
@@ -374,6 +401,7 @@ static void send_error_close(struct sio_http_conn *c, int code)
     struct evbuffer *out = bufferevent_get_output(c->bev);
     evbuffer_add_printf(out, "HTTP/1.1 %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                         st);
+    c->linger = true;
     sio_http_conn_close(c);
 }
 
@@ -463,7 +491,13 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
     struct sio_http_conn *c = arg;
     c->depth++;
-    if (c->busy) {
+    if (c->lingering) {
+        struct evbuffer *in = bufferevent_get_input(bev);
+        c->lingered += evbuffer_get_length(in);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        if (c->lingered > LINGER_BYTES)
+            conn_kill(c);
+    } else if (c->busy) {
         /* waiting for our reply: keep the bytes, but bound them */
         if (evbuffer_get_length(bufferevent_get_input(bev)) > (1u << 20))
             sio_http_conn_close(c);
@@ -476,9 +510,9 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
     struct sio_http_conn *c = arg;
-    if (c->closing && !c->dead) {
+    if (c->closing && !c->dead && !c->lingering) {
         c->depth++;
-        conn_kill(c);
+        close_output_done(c);
         conn_leave(c);
     }
 }
