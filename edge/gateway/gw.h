@@ -91,6 +91,7 @@ struct gw_session {
     bool overflow;          /* over max_client_buffer: closing (flush_ev) */
     struct event *conn_ev;  /* connect timeout (Socket.IO sessions) */
     struct event *rate_ev;  /* end of an event-rate pause, made when first needed */
+    struct event *win_ev;   /* deadline of an in-flight-window pause, made when needed */
     struct gw_bucket events;    /* cfg.max_events_per_sec */
     bool paused;            /* not read: over its event rate or its in-flight window */
     bool rate_paused;       /* ... for the rate: rate_ev resumes it */
@@ -284,6 +285,8 @@ void gw_conn_reply_type(struct gw_conn *c, char type);
 /* socket.c */
 /* true when every socket of s has room in its in-flight window */
 bool gw_sio_window_open(const struct gw_session *s);
+/* Give up waiting for the confirmations of s's events in flight. */
+void gw_sio_window_forget(struct gw_session *s);
 void gw_sio_on_message(struct gw_session *s, bool binary, const uint8_t *data, size_t len);
 void gw_sio_session_closed(struct gw_session *s, const char *reason);
 void gw_sio_command(struct gw_thread *t, const struct sio_env *env);

@@ -320,9 +320,28 @@ static void rate_cb(evutil_socket_t fd, short what, void *arg)
     gw_session_resume(s);
 }
 
+/* A window pause whose confirmations never come (events lost with a hub
+ * that restarted) must not stop the client for good. */
+#define WINDOW_WAIT_MS 60000
+
+static void win_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_session *s = arg;
+    sio_log_warn(topic, "%s: no EVENT_DONE for %d ms: reading the client again", s->sid,
+                 WINDOW_WAIT_MS);
+    gw_sio_window_forget(s);
+    gw_session_resume(s);
+}
+
 void gw_session_pause(struct gw_session *s)
 {
-    if (s->paused || s->closed)
+    if (s->closed)
+        return;
+    if (!s->rate_paused && !gw_sio_window_open(s) &&
+        (s->win_ev || (s->win_ev = evtimer_new(s->t->base, win_cb, s))) &&
+        !evtimer_pending(s->win_ev, NULL))
+        arm(s->win_ev, WINDOW_WAIT_MS);
+    if (s->paused)
         return;
     s->paused = true;
     if (s->ws && s->ws->ws)
@@ -334,6 +353,8 @@ void gw_session_resume(struct gw_session *s)
     if (!s->paused || s->closed || s->rate_paused || !gw_sio_window_open(s))
         return;
     s->paused = false;
+    if (s->win_ev)
+        evtimer_del(s->win_ev);
     if (s->ws && s->ws->ws)
         sio_ws_pause(s->ws->ws, false);
     if (s->post) {
@@ -495,6 +516,8 @@ void gw_session_close(struct gw_session *s, const char *reason)
     evtimer_del(s->conn_ev);
     if (s->rate_ev)
         evtimer_del(s->rate_ev);
+    if (s->win_ev)
+        evtimer_del(s->win_ev);
     if (s->post) {
         struct gw_conn *pc = s->post;
         s->post = NULL;
@@ -518,6 +541,8 @@ void gw_session_reap(struct gw_thread *t)
         event_free(s->conn_ev);
         if (s->rate_ev)
             event_free(s->rate_ev);
+        if (s->win_ev)
+            event_free(s->win_ev);
         atomic_fetch_sub(&t->gw->nsessions, 1);
         free(s->q);
         free(s->headers);

@@ -268,6 +268,12 @@ static void dispatch(struct gw_session *s, const struct sio_packet_hdr *h,
         gw_session_pause(s);
 }
 
+void gw_sio_window_forget(struct gw_session *s)
+{
+    for (struct gw_sock *k = s->socks; k; k = k->next_in_sess)
+        k->done = k->seq;
+}
+
 bool gw_sio_window_open(const struct gw_session *s)
 {
     int64_t w = (int64_t)s->t->gw->cfg.inflight_max;
