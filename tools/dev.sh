@@ -102,6 +102,7 @@ count_meson() {  # count_meson NAME DIR [meson test args]
     awk '{p += $6; f += $9 + $12} END {print p + 0, f + 0}')
   if (( prog_fail > fail )); then fail=$prog_fail; fi
   if (( rc != 0 && fail == 0 )); then fail=1; printf '%s\n' "$out" | tail -30; fi
+  if (( ok == 0 && fail == 0 )); then fail=1; log "$name: ran no test"; fi
   if (( fail > 0 )); then printf '%s\n' "$out" | sed -n '/stdout:/,/^==/p' | head -100; fi
   log "$name: $ok passed, $fail failed"
   PASSED=$((PASSED + ok)); FAILED=$((FAILED + fail))
@@ -117,6 +118,8 @@ count_suite() {  # count_suite NAME CMD...: a script printing "N passed, N faile
   p=$(printf '%s' "$last" | awk '{print $1}'); f=$(printf '%s' "$last" | awk '{print $3}')
   p=${p:-0}; f=${f:-0}
   if (( rc != 0 && f == 0 )); then f=1; fi
+  # a suite that found nothing to check has not passed
+  if (( p == 0 && f == 0 )); then f=1; log "$name: ran no check"; fi
   log "$name: $p passed, $f failed"
   PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
 }
