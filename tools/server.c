@@ -151,8 +151,7 @@ enum {
     OPT_STATIC_FILE, OPT_STATIC_DEFAULT, OPT_UPSTREAM, OPT_CONFIG,
     OPT_ALLOW_UPGRADES, OPT_NO_ALLOW_UPGRADES, OPT_EIO_LOG_LEVEL, OPT_SIO_LOG_LEVEL,
     OPT_BRIDGE, OPT_IO_THREADS,
-    /* limits (docs/RELIABILITY.md): OPT_LIMIT + index in limit_opts */
-    OPT_LIMIT = 512,
+    OPT_LIMIT,          /* one of limit_opts (docs/RELIABILITY.md) */
 };
 
 /* The numeric limits: flag, field of the gateway config, range, unit. */
@@ -163,19 +162,19 @@ struct limit_opt {
     unsigned long long min, max;
     const char *what;
 };
-#define LIMIT(n, f, sz, lo, hi, w) { n, offsetof(struct sio_gateway_cfg, f), sz, lo, hi, w }
-static const struct limit_opt limit_opts[] = {
-    LIMIT("max-client-buffer", max_client_buffer, true, 1024, SIZE_MAX, "bytes >= 1024"),
-    LIMIT("close-timeout", close_timeout_ms, false, 1, UINT_MAX, "milliseconds > 0"),
-    LIMIT("max-connections", max_connections, false, 1, UINT_MAX, "a count > 0"),
-    LIMIT("max-conns-per-ip", max_conns_per_ip, false, 0, UINT_MAX, "a count; 0 = no limit"),
-    LIMIT("max-handshakes-per-ip-per-second", max_handshakes_per_ip, false, 0, UINT_MAX,
-          "a count; 0 = no limit"),
-    LIMIT("max-events-per-second", max_events_per_sec, false, 0, UINT_MAX,
-          "a count; 0 = no limit"),
-    LIMIT("connect-timeout", connect_timeout_ms, false, 1, UINT_MAX, "milliseconds > 0"),
-    LIMIT("max-inflight-events", inflight_max, false, 1, 1000000, "1-1000000"),
-};
+/* one line per limit: X(flag, field, is_size, min, max, what) */
+#define SIO_LIMITS(X) \
+    X("max-client-buffer", max_client_buffer, true, 1024, SIZE_MAX, "bytes >= 1024") \
+    X("close-timeout", close_timeout_ms, false, 1, UINT_MAX, "milliseconds > 0") \
+    X("max-connections", max_connections, false, 1, UINT_MAX, "a count > 0") \
+    X("max-conns-per-ip", max_conns_per_ip, false, 0, UINT_MAX, "a count; 0 = no limit") \
+    X("max-handshakes-per-ip-per-second", max_handshakes_per_ip, false, 0, UINT_MAX, \
+      "a count; 0 = no limit") \
+    X("max-events-per-second", max_events_per_sec, false, 0, UINT_MAX, "a count; 0 = no limit") \
+    X("connect-timeout", connect_timeout_ms, false, 1, UINT_MAX, "milliseconds > 0") \
+    X("max-inflight-events", inflight_max, false, 1, 1000000, "1-1000000")
+#define LIMIT_OPT(n, f, sz, lo, hi, w) { n, offsetof(struct sio_gateway_cfg, f), sz, lo, hi, w },
+static const struct limit_opt limit_opts[] = { SIO_LIMITS(LIMIT_OPT) };
 #define NLIMITS (sizeof limit_opts / sizeof limit_opts[0])
 
 /* --engineio-log-level / --socketio-log-level: topic prefixes of each layer
@@ -240,12 +239,10 @@ int sio_cmd_server(int argc, char **argv)
         { "upstream", required_argument, NULL, OPT_UPSTREAM },
         { "config", required_argument, NULL, OPT_CONFIG },
         { "bridge", required_argument, NULL, OPT_BRIDGE },
-#define L(i) { limit_opts[i].name, required_argument, NULL, OPT_LIMIT + i }
-        L(0), L(1), L(2), L(3), L(4), L(5), L(6), L(7),
-#undef L
+#define LIMIT_GETOPT(n, f, sz, lo, hi, w) { n, required_argument, NULL, OPT_LIMIT },
+        SIO_LIMITS(LIMIT_GETOPT)
         { NULL, 0, NULL, 0 },
     };
-    _Static_assert(NLIMITS == 8, "one L(i) per limit_opts entry");
     const char *plugins[MAX_PLUGINS];
     size_t nplugins = 0;
     const char *bridges[MAX_BRIDGES];
@@ -283,7 +280,8 @@ int sio_cmd_server(int argc, char **argv)
     optind = 1;
     int c;
     /* leading ':' so a missing argument is ':' and an unknown flag '?' */
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    int li = -1;
+    while ((c = getopt_long(argc, argv, ":", opts, &li)) != -1) {
         switch (c) {
         case OPT_PLUGIN:
             if (!*optarg)
@@ -365,9 +363,10 @@ int sio_cmd_server(int argc, char **argv)
         case OPT_HELP:
             server_usage(stdout);
             return 0;
-        case OPT_LIMIT + 0: case OPT_LIMIT + 1: case OPT_LIMIT + 2: case OPT_LIMIT + 3:
-        case OPT_LIMIT + 4: case OPT_LIMIT + 5: case OPT_LIMIT + 6: case OPT_LIMIT + 7: {
-            const struct limit_opt *lo = &limit_opts[c - OPT_LIMIT];
+        case OPT_LIMIT: {
+            const struct limit_opt *lo = limit_opts;
+            while (strcmp(lo->name, opts[li].name) != 0)    /* the table made opts */
+                lo++;
             if (!parse_num(optarg, lo->min, lo->max, &v))
                 return bad_usage("bad --%s '%s' (%s)", lo->name, optarg, lo->what);
             char *f = (char *)&gcfg + lo->off;
