@@ -419,7 +419,7 @@ async function restartRun(tag, gapMs) {
                   `${dups}, duplicate acks ignored by the clients ${dupAcks}`;
   for (const s of cs) s.close();
   for (const p of [g, w2, h]) process.kill(p.pid, "SIGTERM");
-  for (const p of [g, w2, h]) await waitExit(p, 8000);
+  for (const p of [g, w2, h]) await waitExit(p, 15000);     // the gateway drains up to 5 s
   if (!/sockets to take over/.test(h.out)) bad.push("the hub took no socket over");
   if (process.env.SPLIT_DEBUG) console.error(h.out, g.out.slice(-3000));
   if (lost.length || wrong.length || bad.length || acked !== sent)
