@@ -10,7 +10,8 @@
  * when a worker that refused the CONNECT sends a 1-frame DISCONNECT back.
  * Worker slots are never reused for another routing id, so a sticky entry
  * can hold a slot index; an entry pointing at a dead worker is re-routed on
- * the socket's next event.
+ * the socket's next event, or, when no worker serves its namespace, waits
+ * for takeover (SLOT_TAKEOVER) like the sockets of a worker found dead.
  */
 #include <errno.h>
 #include <poll.h>
