@@ -10,7 +10,8 @@
  * when a worker that refused the CONNECT sends a 1-frame DISCONNECT back.
  * Worker slots are never reused for another routing id, so a sticky entry
  * can hold a slot index; an entry pointing at a dead worker is re-routed on
- * the socket's next event.
+ * the socket's next event, or, when no worker serves its namespace, waits
+ * for takeover (SLOT_TAKEOVER) like the sockets of a worker found dead.
  */
 #include <errno.h>
 #include <poll.h>
@@ -38,7 +39,9 @@ SIO_LOG_TOPIC_STATIC(topic, "core.hub");
 #define HUB_HOLD_MAX 10000
 #define ROUTING_ID_MAX 256
 /* sticky value of a socket whose worker died: its events are dropped until
- * its gateway sends it again (TAKEOVER, then CONNECT with sess) */
+ * its gateway sends it again (TAKEOVER, then CONNECT with sess) to a live
+ * worker; while none serves its namespace it stays so, and the next worker
+ * to register for it gets it (retake()) */
 #define SLOT_TAKEOVER ((size_t)-1)
 
 /* sticky routes: "nsp\0sid" -> worker slot, stored in the map's void *
@@ -167,6 +170,21 @@ static long pick_worker(struct sio_hub *h, const char *nsp, size_t nsp_len)
 static void publish(struct sio_hub *h, const void *topic_p, size_t tlen,
                     const void *env, size_t elen);
 
+/* One TAKEOVER for (nsp, sid) on "*": its gateway sends the socket again. */
+static void publish_takeover(struct sio_hub *h, const char *nsp, size_t nsp_len, const char *sid,
+                             size_t sid_len)
+{
+    struct sio_str s = { sid, sid_len };
+    struct sio_env env;
+    sio_env_init(&env, SIO_ENV_TAKEOVER);
+    env.nsp = (struct sio_str){ nsp, nsp_len };
+    env.rooms = &s;
+    env.nrooms = 1;
+    sio_buf_reset(&h->enc);
+    if (sio_env_encode(&env, &h->enc) == 0)
+        publish(h, SIO_BUS_ALL_TOPIC, 1, h->enc.data, h->enc.len);
+}
+
 struct takeover_walk {
     struct sio_hub *h;
     size_t slot;
@@ -184,15 +202,7 @@ static bool takeover_one(struct sio_map_ent *e, void *ud)
     if (nsp_len == 0 || nsp_len >= e->klen)
         return true;    /* a raw session: no takeover, re-routed on its next message */
     e->val = slot_val(SLOT_TAKEOVER);
-    struct sio_str sid = { e->key + nsp_len + 1, e->klen - nsp_len - 1 };
-    struct sio_env env;
-    sio_env_init(&env, SIO_ENV_TAKEOVER);
-    env.nsp = (struct sio_str){ nsp, nsp_len };
-    env.rooms = &sid;
-    env.nrooms = 1;
-    sio_buf_reset(&tw->h->enc);
-    if (sio_env_encode(&env, &tw->h->enc) == 0)
-        publish(tw->h, SIO_BUS_ALL_TOPIC, 1, tw->h->enc.data, tw->h->enc.len);
+    publish_takeover(tw->h, nsp, nsp_len, e->key + nsp_len + 1, e->klen - nsp_len - 1);
     tw->n++;
     return false;
 }
@@ -205,6 +215,41 @@ static void takeover(struct sio_hub *h, size_t slot)
     sio_map_sweep(&h->sticky, takeover_one, &tw);
     if (tw.n)
         sio_log_warn(topic, "worker %zu: %zu sockets to take over", slot, tw.n);
+}
+
+struct retake_walk {
+    struct sio_hub *h;
+    const struct hub_worker *w;
+    size_t n;
+};
+
+static bool retake_one(struct sio_map_ent *e, void *ud)
+{
+    struct retake_walk *rw = ud;
+    if (val_slot(e->val) != SLOT_TAKEOVER)
+        return false;
+    size_t nsp_len = strnlen(e->key, e->klen);
+    if (nsp_len == 0 || nsp_len >= e->klen || !worker_serves(rw->w, e->key, nsp_len))
+        return false;
+    publish_takeover(rw->h, e->key, nsp_len, e->key + nsp_len + 1, e->klen - nsp_len - 1);
+    rw->n++;
+    return false;
+}
+
+/* A worker is alive (it registered, or came back after a stall): the
+ * sockets of its namespaces still awaiting takeover were dropped at their
+ * first TAKEOVER (no worker could adopt them), so ask their gateways
+ * again. Each gateway then sends CONNECT with sess and every unconfirmed
+ * event, oldest first; a gateway that gave up on a socket (its hold time
+ * passed) has sent DISCONNECT, which removed the entry. Two registrations
+ * close together (a worker's shards) may ask twice: the second CONNECT goes
+ * to the adopting worker and its events are handled again (at least once). */
+static void retake(struct sio_hub *h, const struct hub_worker *w)
+{
+    struct retake_walk rw = { h, w, 0 };
+    sio_map_sweep(&h->sticky, retake_one, &rw);
+    if (rw.n)
+        sio_log_warn(topic, "worker %zu: %zu held sockets to take over", (size_t)(w - h->w), rw.n);
 }
 
 static int send_to_worker(struct sio_hub *h, struct hub_worker *w, zmq_msg_t *env);
@@ -471,6 +516,24 @@ static bool on_gateway(struct sio_hub *h)
             goto out;
         }
         slot = pick_worker(h, nsp, nsp_len);
+        if (slot < 0 && e && nsp_len > 0 && kind != SIO_ENV_CONNECT) {
+            /* its worker left (BYE) and none serves the namespace now: this
+             * event is dropped, so the socket must be sent again with its
+             * unconfirmed events before any later one is routed */
+            e->val = slot_val(SLOT_TAKEOVER);
+            publish_takeover(h, nsp, nsp_len, sid, sid_len);
+            sio_log_warn(topic, "socket '%.*s' of '%.*s' has no live worker: to take over",
+                         (int)sid_len, sid, (int)nsp_len, nsp);
+            goto out;
+        }
+        if (slot < 0 && e && val_slot(e->val) == SLOT_TAKEOVER) {
+            /* a takeover CONNECT nobody can adopt: not held like a new
+             * socket's, since the events behind it are dropped; the socket
+             * stays awaiting takeover until a worker registers (retake) */
+            sio_log_debug(topic, "socket '%.*s' of '%.*s' waits for a worker", (int)sid_len, sid,
+                          (int)nsp_len, nsp);
+            goto out;
+        }
         if (slot < 0) {
             if (kind == SIO_ENV_CONNECT && nsp_len > 0 && !any_worker_alive(h) &&
                 hold_connect(h, &part[1], &part[2]) == 0)
@@ -548,6 +611,7 @@ static void on_hello(struct sio_hub *h, const void *rid, size_t rid_len, const s
     w->alive = true;
     w->last_seen = now_ms();
     sio_log_info(topic, "worker %zu registered with %zu namespaces", (size_t)(w - h->w), w->nnsps);
+    retake(h, w);
 }
 
 static void drop_route(struct sio_hub *h, const struct sio_env *env)
@@ -650,6 +714,7 @@ static bool on_worker(struct sio_hub *h)
         if (!w->alive && w->nnsps) {
             sio_log_info(topic, "worker %zu is back", (size_t)(w - h->w));
             w->alive = true;
+            retake(h, w);
         }
     }
     if (n == 3) {

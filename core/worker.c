@@ -1296,9 +1296,14 @@ static void handle(struct sio__shard *sh, const void *buf, size_t len)
     case SIO_ENV_CONNECT:
         if (env.session.p) {
             /* a takeover: the socket's worker died and its gateway sends
-             * it again with the session; adopt it, no on_connect, no
-             * CONNECT_OK (the client is connected all along) */
-            if (!lookup_sock(sh, &env, true))
+             * it again with the session; adopt it, no on_connect. The
+             * CONNECT_OK does not reach the client (connected all along):
+             * it tells the gateway that the socket has a worker again, which
+             * ends its hold deadline (docs/BUS.md 4.4) */
+            struct wsock *s = lookup_sock(sh, &env, true);
+            if (s)
+                send_simple(sh, SIO_ENV_CONNECT_OK, s, NULL, false, NULL);
+            else
                 sio_log_warn(topic, "shard %u: cannot adopt a socket of %.*s", sh->index,
                              (int)env.nsp.len, env.nsp.p ? env.nsp.p : "");
             break;

@@ -632,10 +632,25 @@ static void gateway_stop(sio_gateway *gw, int sig)
         sio_log_warn(topic, "drain: %d sessions still open after 5000 ms, closing them", left);
 }
 
+/* A decimal in [1, max] for a `sio gateway` flag; false when it is not. */
+static bool gateway_num(const char *s, unsigned long long max, unsigned long long *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v == 0 || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
 int sio_cmd_gateway(int argc, char **argv)
 {
     /* Take our own flags out of argv; the rest are `sio server`'s. */
     const char *hubspec = NULL;
+    const char *hold[3] = { NULL, NULL, NULL };     /* timeout, max events, max bytes */
     struct curve_opts co = { 0 };
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     if (!rest)
@@ -648,8 +663,13 @@ int sio_cmd_gateway(int argc, char **argv)
         if (strcmp(a, "--help") == 0) {
             printf("usage: sio gateway --hub ENDPOINTS [sio server options, without --plugin]\n"
                    "  [--curve-secret FILE --curve-server-key FILE | --insecure-bus]\n"
+                   "  [--hold-timeout MS] [--hold-max-events N] [--hold-max-bytes N]\n"
                    "ENDPOINTS as for sio hub --bind. SIGTERM: stop accepting, disconnect every\n"
-                   "client (\"io server disconnect\"), wait up to 5 s for them to leave, exit.\n\n");
+                   "client (\"io server disconnect\"), wait up to 5 s for them to leave, exit.\n"
+                   "A socket whose worker died is held (its unconfirmed events kept) until a\n"
+                   "worker adopts it: at most --hold-timeout MS (default 30000), at most\n"
+                   "--hold-max-events (default 10000) and --hold-max-bytes (default 16777216)\n"
+                   "unconfirmed events per socket; past that it is disconnected (docs/DEPLOY.md).\n\n");
             free(rest);
             return sio_cmd_server(2, (char *[]){ argv[0], (char *)"--help", NULL });
         }
@@ -663,6 +683,12 @@ int sio_cmd_gateway(int argc, char **argv)
             dst = &co.secret;
         else if (strcmp(a, "--curve-server-key") == 0)
             dst = &co.server_key;
+        else if (strcmp(a, "--hold-timeout") == 0)
+            dst = &hold[0];
+        else if (strcmp(a, "--hold-max-events") == 0)
+            dst = &hold[1];
+        else if (strcmp(a, "--hold-max-bytes") == 0)
+            dst = &hold[2];
         else if (strncmp(a, "--hub=", 6) == 0) {
             hubspec = a + 6;
             continue;
@@ -693,6 +719,17 @@ int sio_cmd_gateway(int argc, char **argv)
         usage_err("gateway", "%s", err);
         goto done;
     }
+    static const char *const hold_flag[3] = { "--hold-timeout", "--hold-max-events",
+                                              "--hold-max-bytes" };
+    static const char *const hold_what[3] = { "ms, 1-3600000", "events, 1-100000000",
+                                              "bytes, 1-1099511627776" };
+    static const unsigned long long hold_max[3] = { 3600000, 100000000, 1ull << 40 };
+    unsigned long long hv[3] = { 0, 0, 0 };
+    for (int i = 0; i < 3; i++)
+        if (hold[i] && (!gateway_num(hold[i], hold_max[i], &hv[i]) || hv[i] > SIZE_MAX)) {
+            usage_err("gateway", "bad %s '%s' (%s)", hold_flag[i], hold[i], hold_what[i]);
+            goto done;
+        }
     int cur = curve_decide("gateway", &e, &co, false);
     if (cur < 0) {
         status = cur == -EINVAL ? 2 : 1;
@@ -714,6 +751,9 @@ int sio_cmd_gateway(int argc, char **argv)
         goto done;
     }
     struct sio_server_role role = { .zmq_ctx = zctx, .ep = e.ep, .on_stop = gateway_stop };
+    role.hold_timeout_ms = (unsigned)hv[0];
+    role.hold_max_events = (size_t)hv[1];
+    role.hold_max_bytes = (size_t)hv[2];
     status = sio_server_run_gateway(nrest, rest, &role);
     zmq_ctx_term(zctx);
 done:

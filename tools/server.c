@@ -497,6 +497,11 @@ int sio_cmd_server(int argc, char **argv)
     gcfg.zmq_ctx = zctx;
     gcfg.ep = role ? role->ep : ep;
     gcfg.at_least_once = role != NULL;  /* split roles: a worker may die alone */
+    if (role) {
+        gcfg.hold_timeout_ms = role->hold_timeout_ms;
+        gcfg.hold_max_events = role->hold_max_events;
+        gcfg.hold_max_bytes = role->hold_max_bytes;
+    }
     if (sio_gateway_new(&gw, &gcfg, err, sizeof err) < 0)
         goto out;
 

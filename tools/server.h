@@ -13,6 +13,9 @@ struct sio_server_role {
     struct sio_bus_endpoints ep;        /* the hub's events + commands */
     /* on SIGINT/SIGTERM, before the gateway is destroyed (may be NULL) */
     void (*on_stop)(sio_gateway *gw, int sig);
+    /* --hold-timeout, --hold-max-events, --hold-max-bytes; 0 = default */
+    unsigned hold_timeout_ms;
+    size_t hold_max_events, hold_max_bytes;
 };
 /* Parse argv as `sio server` does (without requiring --plugin) and run the
  * gateway alone against role->ep. Returns the exit status. */

@@ -797,6 +797,8 @@ static void hb_cb(evutil_socket_t fd, short what, void *arg)
     env.nsp = (struct sio_str){ "", 0 };
     env.sid = env.gw;
     gw_bus_send(t, &env);
+    if (t->nhold)
+        gw_sio_hold_check(t);
 }
 
 static void reap_cb(evutil_socket_t fd, short what, void *arg)
@@ -1219,6 +1221,9 @@ int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *
     if (!gw->cfg.ping_timeout_ms) gw->cfg.ping_timeout_ms = 20000;
     if (!gw->cfg.max_payload) gw->cfg.max_payload = 1000000;
     if (!gw->cfg.compression_threshold) gw->cfg.compression_threshold = 1024;
+    if (!gw->cfg.hold_timeout_ms) gw->cfg.hold_timeout_ms = 30000;
+    if (!gw->cfg.hold_max_events) gw->cfg.hold_max_events = 10000;
+    if (!gw->cfg.hold_max_bytes) gw->cfg.hold_max_bytes = 16u << 20;
     gw->cfg.host = gw->host;
     gw->cfg.path = gw->path;
     gw->cfg.engineio_path = gw->engineio_path;

@@ -58,6 +58,13 @@ struct sio_gateway_cfg {
     size_t nstatics;
     bool at_least_once;                 /* keep each event until its worker confirms it
                                          * (EVENT_DONE); re-send after a TAKEOVER */
+    /* at_least_once bounds (docs/BUS.md 4.4): a socket whose worker is gone
+     * and that no worker adopted within hold_timeout_ms of the first
+     * TAKEOVER, or that has more unconfirmed events than hold_max_events /
+     * hold_max_bytes, is disconnected from its namespace */
+    unsigned hold_timeout_ms;           /* 0 = 30000 */
+    size_t hold_max_events;             /* per socket; 0 = 10000 */
+    size_t hold_max_bytes;              /* per socket; 0 = 16 MiB */
     bool no_upgrades;                   /* allowUpgrades off: handshake says "upgrades":[],
                                          * a WebSocket for a polling sid gets 400 "Bad request" */
     const char *static_default_file;    /* served for a directory URL; NULL = "index.html" */

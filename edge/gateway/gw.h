@@ -159,8 +159,11 @@ struct gw_sock {
     /* at-least-once (cfg.at_least_once): events sent but not yet confirmed
      * by an EVENT_DONE, oldest first, re-sent after a TAKEOVER */
     struct gw_pending *pend, **pend_tail;
+    size_t npend, pend_bytes;
     int64_t seq;                /* last event sequence number */
     int64_t done;               /* last one a worker confirmed (EVENT_DONE) */
+    uint64_t hold_since;        /* ms (monotonic) of the first TAKEOVER not yet
+                                 * answered by a CONNECT_OK; 0: has a worker */
 };
 
 struct gw_handoff;
@@ -196,6 +199,7 @@ struct gw_thread {
     size_t nsel, selcap;
     bool bus_busy;
     bool stopping;
+    size_t nhold;               /* sockets with hold_since set */
     /* connections handed over by other threads, taken by inbox_ev */
     pthread_mutex_t inbox_lock;
     bool inbox_lock_ok;
@@ -291,6 +295,8 @@ void gw_sio_on_message(struct gw_session *s, bool binary, const uint8_t *data, s
 void gw_sio_session_closed(struct gw_session *s, const char *reason);
 void gw_sio_command(struct gw_thread *t, const struct sio_env *env);
 void gw_nsps_clear(struct gw_thread *t);
+/* Disconnect the sockets held past cfg.hold_timeout_ms (every second). */
+void gw_sio_hold_check(struct gw_thread *t);
 
 /* room.c */
 struct gw_room *gw_room_get(struct gw_nsp *n, const char *name, size_t len, bool create);

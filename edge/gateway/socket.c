@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 #include <sio/sio.h>
 #include "gw.h"
@@ -77,29 +78,46 @@ struct gw_pending {
     unsigned char bytes[];      /* route frame, then envelope frame */
 };
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void pending_drop(struct gw_sock *k)
+{
+    struct gw_pending *p = k->pend;
+    k->pend = p->next;
+    k->npend--;
+    k->pend_bytes -= p->rlen + p->elen;
+    free(p);
+}
+
 static void pending_clear(struct gw_sock *k)
 {
-    while (k->pend) {
-        struct gw_pending *p = k->pend;
-        k->pend = p->next;
-        free(p);
-    }
+    while (k->pend)
+        pending_drop(k);
     k->pend_tail = &k->pend;
 }
 
-/* Keep a copy of the frames of the event just sent (t->envbuf). */
-static void pending_keep(struct gw_thread *t, struct gw_sock *k, const struct sio_env *env)
+/* Keep a copy of the frames of the event just sent (t->envbuf). False when
+ * it cannot be kept: the socket is past its bounds, or out of memory. */
+static bool pending_keep(struct gw_thread *t, struct gw_sock *k, const struct sio_env *env)
 {
+    const struct sio_gateway_cfg *cfg = &t->gw->cfg;
     char route[1 + SIO_MAX_NSP_LEN + 1 + 128];
     int rl = sio_bus_route_make(route, sizeof route, (int)env->kind, env->nsp.p, env->nsp.len,
                                 env->sid.p, env->sid.len);
     if (rl < 0)
-        return;
-    struct gw_pending *p = malloc(sizeof *p + (size_t)rl + t->envbuf.len);
-    if (!p) {
-        sio_log_warn(topic, "out of memory: event of %s kept for no re-delivery", k->sid);
-        return;
-    }
+        return false;
+    size_t sz = (size_t)rl + t->envbuf.len;
+    if (k->npend >= cfg->hold_max_events || sz > cfg->hold_max_bytes - k->pend_bytes ||
+        k->pend_bytes > cfg->hold_max_bytes)
+        return false;
+    struct gw_pending *p = malloc(sizeof *p + sz);
+    if (!p)
+        return false;
     p->next = NULL;
     p->seq = env->confirm;
     p->rlen = (size_t)rl;
@@ -110,15 +128,15 @@ static void pending_keep(struct gw_thread *t, struct gw_sock *k, const struct si
         k->pend_tail = &k->pend;
     *k->pend_tail = p;
     k->pend_tail = &p->next;
+    k->npend++;
+    k->pend_bytes += sz;
+    return true;
 }
 
 static void pending_done(struct gw_sock *k, int64_t upto)
 {
-    while (k->pend && k->pend->seq <= upto) {
-        struct gw_pending *p = k->pend;
-        k->pend = p->next;
-        free(p);
-    }
+    while (k->pend && k->pend->seq <= upto)
+        pending_drop(k);
     if (!k->pend)
         k->pend_tail = &k->pend;
 }
@@ -164,6 +182,8 @@ static void sock_remove(struct gw_sock *k, const char *reason)
     sio_buf_clear(&k->session_blob);
     pending_clear(k);
     struct gw_session *s = k->sess;
+    if (k->hold_since)
+        t->nhold--;
     free(k);
     if (n->socks.n == 0) {
         sio_map_del(&t->nsps, n->name, n->name_len);
@@ -171,6 +191,57 @@ static void sock_remove(struct gw_sock *k, const char *reason)
     }
     if (s->paused && !s->closed)
         gw_session_resume(s);
+}
+
+static void send_simple(struct gw_sock *k, enum sio_packet_type type, const char *json, size_t jl);
+
+/* Give up on a socket whose events can no longer be delivered at least
+ * once: a DISCONNECT packet for its namespace (the client sees "io server
+ * disconnect" and its pending acks fail at once; a CONNECT_ERROR is only
+ * meant for a connecting socket, and the JS client would drop the socket
+ * without a "disconnect" event and leave its acks to time out), then the
+ * worker side hears "server disconnect" (the hub drops the route of a
+ * socket awaiting takeover). Frees k. */
+static void sock_give_up(struct gw_sock *k, const char *why)
+{
+    sio_log_warn(topic, "socket %s on %s: %s: disconnected, %zu held events released", k->sid,
+                 k->nsp->name, why, k->npend);
+    send_simple(k, SIO_PKT_DISCONNECT, NULL, 0);
+    sock_remove(k, "server disconnect");
+}
+
+void gw_sio_hold_check(struct gw_thread *t)
+{
+    const struct sio_gateway_cfg *cfg = &t->gw->cfg;
+    uint64_t now = now_ms();
+    char why[96];
+    snprintf(why, sizeof why, "no worker took it over within %u ms (hold timeout)",
+             cfg->hold_timeout_ms);
+    /* sock_remove may free a namespace or its map entries: collect first */
+    struct gw_sock **v = NULL;
+    size_t nv = 0, cap = 0;
+    size_t i = 0;
+    for (struct sio_map_ent *e = sio_map_next(&t->nsps, NULL, &i); e; e = sio_map_next(&t->nsps, e, &i)) {
+        struct gw_nsp *n = e->val;
+        size_t j = 0;
+        for (struct sio_map_ent *f = sio_map_next(&n->socks, NULL, &j); f;
+             f = sio_map_next(&n->socks, f, &j)) {
+            struct gw_sock *k = f->val;
+            if (!k->hold_since || now - k->hold_since < cfg->hold_timeout_ms)
+                continue;
+            if (nv == cap) {
+                cap = cap ? cap * 2 : 16;
+                struct gw_sock **nvv = realloc(v, cap * sizeof *v);
+                if (!nvv)
+                    break;
+                v = nvv;
+            }
+            v[nv++] = k;
+        }
+    }
+    for (size_t x = 0; x < nv; x++)
+        sock_give_up(v[x], why);
+    free(v);
 }
 
 void gw_sio_session_closed(struct gw_session *s, const char *reason)
@@ -262,8 +333,13 @@ static void dispatch(struct gw_session *s, const struct sio_packet_hdr *h,
             env.confirm = k->seq;
     }
     gw_bus_send(s->t, &env);
-    if (keep)
-        pending_keep(s->t, k, &env);
+    if (keep && !pending_keep(s->t, k, &env)) {
+        char why[128];
+        snprintf(why, sizeof why, "more than %zu unconfirmed events or %zu bytes (hold bounds)",
+                 s->t->gw->cfg.hold_max_events, s->t->gw->cfg.hold_max_bytes);
+        sock_give_up(k, why);     /* at-least-once cannot hold: say so (frees k) */
+        return;
+    }
     if (ev && k->seq - k->done >= (int64_t)cfg->inflight_max)
         gw_session_pause(s);
 }
@@ -621,6 +697,12 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
             struct gw_sock *k = find_sock(n, &env->rooms[i]);
             if (!k || !k->connected)
                 continue;
+            if (!k->hold_since) {
+                /* the deadline counts from the first TAKEOVER: a re-sent
+                 * one (a worker registered) does not extend it */
+                k->hold_since = now_ms();
+                t->nhold++;
+            }
             struct sio_env c;
             env_sock(k, &c, SIO_ENV_CONNECT);
             c.session = k->session_blob.len
@@ -637,6 +719,13 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
         break;
     case SIO_ENV_CONNECT_OK: {
         struct gw_sock *k = find_sock(n, &env->sid);
+        if (k && k->connected && k->hold_since) {
+            /* a worker adopted the socket after a TAKEOVER */
+            sio_log_info(topic, "socket %s on %s taken over after %llu ms", k->sid, n->name,
+                         (unsigned long long)(now_ms() - k->hold_since));
+            k->hold_since = 0;
+            t->nhold--;
+        }
         if (!k || k->connected)
             return;
         k->connected = true;

@@ -3,8 +3,9 @@
  *  - `join` ROOM: enter ROOM; ack true
  *  - `ver`: ack VERSION
  *  - `work` N: ack N (a stream of acked events); the session counts "gaps",
- *    events that arrive ahead of the next expected one (max + 1)
- *  - `gaps`: ack [gaps, max]
+ *    events that arrive ahead of the next expected one (max + 1), and
+ *    "dups", events at or below the largest seen (re-deliveries)
+ *  - `gaps`: ack [gaps, max]; `stats`: ack [gaps, max, dups]
  *  - `bcast` ROOM EVENT: emit EVENT to ROOM from the worker; ack true
  *  - `sess_set` V / `sess_get`: the user session's "v"
  *  - `reason` SID: ack the disconnect reason this worker saw for SID, or null
@@ -61,6 +62,8 @@ static json_t *on_work(struct sio_ctx *ctx, json_t *args)
     json_int_t max = m ? json_integer_value(m) : -1;
     if (v > max + 1)
         json_object_set_new(s, "gaps", json_integer(json_integer_value(json_object_get(s, "gaps")) + 1));
+    if (v <= max)
+        json_object_set_new(s, "dups", json_integer(json_integer_value(json_object_get(s, "dups")) + 1));
     if (v > max)
         json_object_set_new(s, "max", json_integer(v));
     sio_session_save(ctx);
@@ -72,6 +75,14 @@ static json_t *on_gaps(struct sio_ctx *ctx, json_t *args)
     json_t *s = sio_session_get(ctx);
     return json_pack("[[IO]]", json_integer_value(json_object_get(s, "gaps")),
                      json_object_get(s, "max") ? json_object_get(s, "max") : json_null());
+}
+
+static json_t *on_stats(struct sio_ctx *ctx, json_t *args)
+{
+    json_t *s = sio_session_get(ctx);
+    return json_pack("[[IOI]]", json_integer_value(json_object_get(s, "gaps")),
+                     json_object_get(s, "max") ? json_object_get(s, "max") : json_null(),
+                     json_integer_value(json_object_get(s, "dups")));
 }
 
 static json_t *on_bcast(struct sio_ctx *ctx, json_t *args)
@@ -106,4 +117,4 @@ SIO_PLUGIN(.name = "split", .nsp = "/", .on_disconnect = on_disconnect, .on_unlo
            .events = SIO_EVENTS({ "join", on_join }, { "ver", on_ver }, { "work", on_work },
                                 { "bcast", on_bcast }, { "sess_set", on_sess_set },
                                 { "sess_get", on_sess_get }, { "gaps", on_gaps },
-                                { "reason", on_reason }));
+                                { "stats", on_stats }, { "reason", on_reason }));

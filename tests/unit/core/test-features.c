@@ -148,8 +148,8 @@ Test(features, session_saved_and_restored)
     cr_assert(fgw_str_eq(e->session, "{\"u\":1}"));
     fgw_expect(&f, SIO_ENV_ACK);
     /* a CONNECT carrying the blob (worker takeover) restores it; the
-     * socket is adopted: no on_connect, no CONNECT_OK (the client has been
-     * connected all along) */
+     * socket is adopted without on_connect; the CONNECT_OK only tells the
+     * gateway that the socket has a worker again (it ends the hold) */
     struct sio_env c;
     sio_env_init(&c, SIO_ENV_CONNECT);
     c.gw = S(FGW_ID);
@@ -157,6 +157,9 @@ Test(features, session_saved_and_restored)
     c.sid = S("b");
     c.session = S("{\"u\":2}");
     fgw_send(&f, &c);
+    e = fgw_expect(&f, SIO_ENV_CONNECT_OK);
+    cr_assert_str_eq(f.topic, FGW_ID);
+    cr_assert(fgw_str_eq(e->sid, "b"));
     ask("/", "b", 1, "[\"sess_get\"]", "[{\"u\":2}]");
 }
 

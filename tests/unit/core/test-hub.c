@@ -335,3 +335,145 @@ Test(hub, worker_can_drop_a_refused_route)
     zmq_close(w[1]);
     fgw_stop(&f);
 }
+
+/* A 1-frame control envelope (HEARTBEAT, BYE) from a fake worker. */
+static void worker_control(void *d, enum sio_env_kind kind)
+{
+    struct sio_env e;
+    sio_env_init(&e, kind);
+    struct sio_buf b = SIO_BUF_INIT;
+    cr_assert_eq(sio_env_encode(&e, &b), 0);
+    cr_assert_eq(zmq_send(d, b.data, b.len, 0), (int)b.len);
+    sio_buf_clear(&b);
+    usleep(50 * 1000);
+}
+
+/* What a gateway sends for a TAKEOVER: CONNECT with the session. */
+static void takeover_connect(struct fgw *f, const char *sid)
+{
+    struct sio_env e;
+    sio_env_init(&e, SIO_ENV_CONNECT);
+    e.gw = S(FGW_ID);
+    e.nsp = S("/");
+    e.sid = S(sid);
+    e.session = S("{}");
+    fgw_send(f, &e);
+}
+
+static void expect_takeover(struct fgw *f, const char *sid)
+{
+    struct sio_env *e = fgw_expect(f, SIO_ENV_TAKEOVER);
+    cr_assert_str_eq(f->topic, "*");
+    cr_assert(e->nrooms == 1 && fgw_str_eq(e->rooms[0], sid) && fgw_str_eq(e->nsp, "/"));
+}
+
+/* The only worker dies: the gateway's answer to the TAKEOVER finds no
+ * worker and is dropped (not held: the events behind it are dropped too),
+ * and when a worker registers the hub publishes TAKEOVER again, so that
+ * the gateway sends the socket and all its unconfirmed events to it. */
+Test(hub, takeover_is_published_again_when_a_worker_registers)
+{
+    struct fgw f;
+    fgw_start(&f, NULL, 0, 0);
+    void *w1 = fake_worker(&f, (const char *const[]){ "/", NULL });
+    int kind;
+    char sid[64];
+    fgw_send_kind(&f, SIO_ENV_CONNECT, "/", "s1", -1, NULL);
+    cr_assert(worker_recv(w1, 1000, &kind, sid, sizeof sid, NULL));
+    zmq_close(w1);                  /* kill -9: its pipe goes away */
+    usleep(100 * 1000);
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "s1", -1, "[\"lost-in-pipe\"]");
+    expect_takeover(&f, "s1");
+    takeover_connect(&f, "s1");
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "s1", -1, "[\"held\"]");
+    cr_assert_not(fgw_recv(&f, 300), "a takeover CONNECT was answered while no worker is alive");
+
+    void *w2 = fake_worker(&f, (const char *const[]){ "/", NULL });
+    expect_takeover(&f, "s1");
+    cr_assert_not(worker_recv(w2, 300, &kind, sid, sizeof sid, NULL),
+                  "the dropped takeover CONNECT reached the new worker");
+    takeover_connect(&f, "s1");
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "s1", -1, "[\"again\"]");
+    cr_assert(worker_recv(w2, 1000, &kind, sid, sizeof sid, NULL));
+    cr_assert_eq(kind, SIO_ENV_CONNECT);
+    cr_assert_str_eq(sid, "s1");
+    cr_assert(worker_recv(w2, 1000, &kind, sid, sizeof sid, NULL));
+    cr_assert_eq(kind, SIO_ENV_EVENT);
+    /* adopted: no further TAKEOVER when yet another worker registers */
+    void *w3 = fake_worker(&f, (const char *const[]){ "/", NULL });
+    cr_assert_not(fgw_recv(&f, 300), "TAKEOVER for an adopted socket");
+    zmq_close(w2);
+    zmq_close(w3);
+    fgw_stop(&f);
+}
+
+/* Only the namespaces the registering worker serves are asked again. */
+Test(hub, takeover_again_only_for_the_namespaces_served)
+{
+    struct fgw f;
+    fgw_start(&f, NULL, 0, 0);
+    void *w1 = fake_worker(&f, (const char *const[]){ "/", NULL });
+    int kind;
+    char sid[64];
+    fgw_send_kind(&f, SIO_ENV_CONNECT, "/", "s1", -1, NULL);
+    cr_assert(worker_recv(w1, 1000, &kind, sid, sizeof sid, NULL));
+    zmq_close(w1);
+    usleep(100 * 1000);
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "s1", -1, "[\"x\"]");
+    expect_takeover(&f, "s1");
+    void *other = fake_worker(&f, (const char *const[]){ "/other", NULL });
+    cr_assert_not(fgw_recv(&f, 300), "TAKEOVER for a worker of another namespace");
+    void *w2 = fake_worker(&f, (const char *const[]){ "*", NULL });
+    expect_takeover(&f, "s1");
+    zmq_close(other);
+    zmq_close(w2);
+    fgw_stop(&f);
+}
+
+/* A worker marked dead for silence that speaks again gets the sockets
+ * still awaiting takeover. */
+Test(hub, takeover_again_when_a_silent_worker_is_back)
+{
+    struct fgw f;
+    fgw_start(&f, NULL, 0, 0);  /* worker_timeout_ms = 3000 */
+    void *w = fake_worker(&f, (const char *const[]){ "/", NULL });
+    int kind;
+    char sid[64];
+    fgw_send_kind(&f, SIO_ENV_CONNECT, "/", "s1", -1, NULL);
+    cr_assert(worker_recv(w, 1000, &kind, sid, sizeof sid, NULL));
+    cr_assert(fgw_recv(&f, 5000), "no TAKEOVER after the worker timeout");
+    cr_assert_eq(f.env.kind, SIO_ENV_TAKEOVER);
+    worker_control(w, SIO_ENV_HEARTBEAT);
+    expect_takeover(&f, "s1");
+    takeover_connect(&f, "s1");
+    cr_assert(worker_recv(w, 1000, &kind, sid, sizeof sid, NULL));
+    cr_assert_eq(kind, SIO_ENV_CONNECT);
+    zmq_close(w);
+    fgw_stop(&f);
+}
+
+/* The only worker left (BYE): the next event of its socket finds no live
+ * worker; rather than drop it (a later event would be confirmed past it),
+ * the hub puts the socket to takeover. */
+Test(hub, socket_of_a_worker_that_left_is_taken_over_when_none_is_alive)
+{
+    struct fgw f;
+    fgw_start(&f, NULL, 0, 0);
+    void *w1 = fake_worker(&f, (const char *const[]){ "/", NULL });
+    int kind;
+    char sid[64];
+    fgw_send_kind(&f, SIO_ENV_CONNECT, "/", "s1", -1, NULL);
+    cr_assert(worker_recv(w1, 1000, &kind, sid, sizeof sid, NULL));
+    worker_control(w1, SIO_ENV_BYE);
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "s1", -1, "[\"x\"]");
+    expect_takeover(&f, "s1");
+    cr_assert_not(worker_recv(w1, 200, &kind, sid, sizeof sid, NULL));
+    void *w2 = fake_worker(&f, (const char *const[]){ "/", NULL });
+    expect_takeover(&f, "s1");
+    takeover_connect(&f, "s1");
+    cr_assert(worker_recv(w2, 1000, &kind, sid, sizeof sid, NULL));
+    cr_assert_eq(kind, SIO_ENV_CONNECT);
+    zmq_close(w1);
+    zmq_close(w2);
+    fgw_stop(&f);
+}
