@@ -397,9 +397,14 @@ static void destroy(struct amqp_bridge *b)
 }
 
 int sio__bridge_amqp_start(void **impl, void *zmq_ctx, const char *hub_endpoint,
-                           const char *url, char *err, size_t errlen)
+                           const char *url, const struct sio_bridge_opts *opts,
+                           char *err, size_t errlen)
 {
     *impl = NULL;
+    if (opts && opts->publish) {
+        snprintf(err, errlen, "%s: publishing is not supported on amqp:// yet", url);
+        return -ENOTSUP;
+    }
     struct amqp_bridge *b = calloc(1, sizeof *b);
     if (!b)
         return -ENOMEM;

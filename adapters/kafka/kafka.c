@@ -297,9 +297,14 @@ static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *e
 }
 
 int sio__bridge_kafka_start(void **impl, void *zmq_ctx, const char *hub_endpoint,
-                            const char *url, char *err, size_t errlen)
+                            const char *url, const struct sio_bridge_opts *opts,
+                            char *err, size_t errlen)
 {
     *impl = NULL;
+    if (opts && opts->publish) {
+        snprintf(err, errlen, "%s: publishing is not supported on kafka:// yet", url);
+        return -ENOTSUP;
+    }
     struct kbridge *b = calloc(1, sizeof *b);
     if (!b)
         return -ENOMEM;
