@@ -17,7 +17,7 @@ Starts its own redis-server on a free loopback port, then:
 
 Prints "ok - ..." lines and "N passed, N failed" last.
 
-usage: federation_test.py BUILD_DIR
+usage: federation_test.py BUILD_DIR [redis|kafka|amqp ...]   (default: all three)
 """
 import os, queue, re, signal, socket, subprocess, sys, tempfile, threading, time
 
@@ -173,12 +173,11 @@ def settle(clients, tag):
         c.wait('chat', lambda a: a == ['settle-' + tag])
 
 
-def federation(rport):
-    r = redis.Redis(host='127.0.0.1', port=rport)
-    url = 'redis://127.0.0.1:%d' % rport
+def federation(url, name, r=None):
     A = Server(url, ['--bridge-publish'])
     B = Server(url, ['--bridge-publish'])
-    ok(wait_for(lambda: numsub(r) >= 2), 'federation: both deployments subscribed to Redis')
+    if r is not None:
+        ok(wait_for(lambda: numsub(r) >= 2), '%s: ' % name + 'both deployments subscribed to Redis')
     a1, a2 = Client(A.url), Client(A.url)
     b1, b2 = Client(B.url), Client(B.url)
     everyone = [a1, a2, b1, b2]
@@ -188,7 +187,7 @@ def federation(rport):
                          is not None), 30)
        and wait_for(lambda: (a1.chat('warm-a') and b1.wait('chat', lambda a: a == ['warm-a'], 1)
                              is not None), 30),
-       'federation: publishers ready on A and B')
+       '%s: ' % name + 'publishers ready on A and B')
     for c in everyone:
         c.got.clear()
         while not c.q.empty():
@@ -196,38 +195,46 @@ def federation(rport):
 
     b1.chat('from-b')
     ok(all(c.wait('chat', lambda a: a == ['from-b']) is not None for c in everyone),
-       'federation: a broadcast made by a plugin on B reaches the clients of A and B')
+       '%s: ' % name + 'a broadcast made by a plugin on B reaches the clients of A and B')
     a2.chat('from-a')
     ok(all(c.wait('chat', lambda a: a == ['from-a']) is not None for c in everyone),
-       'federation: a broadcast made on A reaches the clients of A and B')
+       '%s: ' % name + 'a broadcast made on A reaches the clients of A and B')
     settle([b2] + everyone[:3], 'once')
     settle([a1, a2, b1, b2], 'once2')
     ok(all(c.count('chat', lambda a: a in (['from-a'], ['from-b'])) == 0 for c in everyone),
-       'federation: each broadcast arrives exactly once (no echo, no loop)')
+       '%s: ' % name + 'each broadcast arrives exactly once (no echo, no loop)')
 
     # rooms: a1 (A) and b1 (B) in "r"; a2 and b2 not
-    ok(a1.call('join', 'r') is True and b1.call('join', 'r') is True, 'federation: join on A and B')
+    ok(a1.call('join', 'r') is True and b1.call('join', 'r') is True, '%s: ' % name + 'join on A and B')
     a1.wait('joined'), b1.wait('joined')
     b1.call('say', {'room': 'r', 'text': 'to-r'})
     ok(a1.wait('chat', lambda a: a == ['to-r', 'r']) is not None,
-       'federation: a room emit from B reaches the member on A')
+       '%s: ' % name + 'a room emit from B reaches the member on A')
     settle([a1, a2, b1, b2], 'room')
     ok(a2.count('chat', lambda a: a == ['to-r', 'r']) == 0 and
        b2.count('chat', lambda a: a == ['to-r', 'r']) == 0 and
        b1.count('chat', lambda a: a == ['to-r', 'r']) == 0 and
        a1.count('chat', lambda a: a == ['to-r', 'r']) == 0,
-       'federation: ... and no one else (not the sender, skip_sid across deployments)')
+       '%s: ' % name + '... and no one else (not the sender, skip_sid across deployments)')
 
     # an emit to one sid, made on B, for a socket on A
-    ok(b2.call('tell', {'to': a2.sid, 'text': 'psst'}) is True, 'federation: tell on B acked')
+    ok(b2.call('tell', {'to': a2.sid, 'text': 'psst'}) is True, '%s: ' % name + 'tell on B acked')
     ok(a2.wait('told', lambda a: a == ['psst', b2.sid]) is not None,
-       'federation: an emit to a sid made on B reaches the socket on A')
+       '%s: ' % name + 'an emit to a sid made on B reaches the socket on A')
     settle([a1, a2, b1, b2], 'tell')
     ok(a2.count('told') == 0 and a1.count('told') == 0 and b1.count('told') == 0
-       and b2.count('told') == 0, 'federation: ... once, and only that socket')
+       and b2.count('told') == 0, '%s: ' % name + '... once, and only that socket')
 
-    # Redis restarted mid-traffic: what A publishes meanwhile is dropped and counted
-    return A, B, [a1, a2, b1, b2], r
+    return A, B, [a1, a2, b1, b2]
+
+
+def close_all(A, B, clients):
+    for c in clients:
+        c.close()
+    for S in (A, B):
+        log = S.stop()
+        m = re.search(r'stopped: seen \d+, published (\d+).*', log)
+        ok(m is not None and int(m.group(1)) >= 1, 'counters at stop: ' + (m.group(0) if m else '?'))
 
 
 def restart(rport, A, B, clients, rp):
@@ -307,20 +314,62 @@ def mixed(rport):
     S.stop()
 
 
-def main():
+def run_redis():
     rport = free_port()
     rp = start_redis(rport)
+    r = redis.Redis(host='127.0.0.1', port=rport)
+    A, B, clients = federation('redis://127.0.0.1:%d' % rport, 'redis', r)
+    # Redis restarted mid-traffic: what A publishes meanwhile is dropped and counted
+    rp = restart(rport, A, B, clients, rp)
+    mixed(rport)
+    stop(rp)
+
+
+def run_kafka():
+    mock = os.path.join(BUILD, 'adapters', 'sio-kafka-mock')
+    if not os.path.exists(mock):
+        ok(False, 'kafka: %s not built (librdkafka-dev)' % mock)
+        return
+    m = subprocess.Popen([mock], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True)
+    procs.append(m)
+    line = m.stdout.readline()
+    ok(line.startswith('bootstrap '), 'kafka: librdkafka mock cluster up')
+    A, B, clients = federation('kafka://' + line.split()[1], 'kafka')
+    close_all(A, B, clients)
+    m.stdin.close()
+    stop(m)
+
+
+def run_amqp():
+    sys.path.insert(0, HERE)
+    import amqp_test
+    if not os.path.exists(amqp_test.RABBIT):
+        ok(False, 'amqp: rabbitmq-server is not installed')
+        return
+    tmp = tempfile.mkdtemp(prefix='sio-fed-amqp.')
+    rabbit = amqp_test.Rabbit(tmp)
     try:
-        A, B, clients, r = federation(rport)
-        rp = restart(rport, A, B, clients, rp)
-        mixed(rport)
+        ok(rabbit.start(timeout=240), 'amqp: rabbitmq-server up on 127.0.0.1')
+        A, B, clients = federation('amqp://guest:guest@127.0.0.1:%d//' % rabbit.port, 'amqp')
+        close_all(A, B, clients)
+    finally:
+        rabbit.stop()
+        subprocess.run(['rm', '-rf', tmp])
+
+
+def main():
+    which = sys.argv[2:] or ['redis', 'kafka', 'amqp']
+    try:
+        for w in which:
+            {'redis': run_redis, 'kafka': run_kafka, 'amqp': run_amqp}[w]()
     except Exception as e:  # a crash is a failure, not a hang
         import traceback
         traceback.print_exc()
         ok(False, 'unexpected error: %r' % e)
     finally:
         for p in procs:
-            stop(p, signal.SIGKILL if p is rp else signal.SIGTERM)
+            stop(p)
     print('%d passed, %d failed' % (passed, failed), flush=True)
     sys.exit(1 if failed else 0)
 
