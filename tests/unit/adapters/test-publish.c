@@ -403,7 +403,8 @@ static void round_trip(const struct sio_env *env, enum sio_bridge_format fmt)
     const struct sio_env *e = &c.env[0];
     cr_assert_eq(e->kind, env->kind);
     cr_assert(str_eq(&e->nsp, &env->nsp));
-    cr_assert(str_eq(&e->origin, &(struct sio_str)S(HID)), "org is the sender's host id");
+    const struct sio_str hid = S(HID);
+    cr_assert(str_eq(&e->origin, &hid), "org is the sender's host id");
     if (env->kind == SIO_ENV_EMIT && env->sid.p) {  /* room = sid */
         cr_assert(list_eq(e->rooms, e->nrooms, &env->sid, 1));
     } else {
