@@ -39,12 +39,97 @@ int sio_bridge_py_message(const void *buf, size_t len, sio_bridge_send_fn send, 
 int sio_bridge_node_message(const char *channel, size_t chlen, const void *buf, size_t len,
                             sio_bridge_send_fn send, void *ud, char *err, size_t errlen);
 
+/* As sio_bridge_py_message(), for a deployment whose host id is self_id
+ * (NULL: none): a message carrying that host_id is one this deployment
+ * published; it is not delivered again (returns 0, *own = true). Every
+ * command made carries "org" (the message's host_id, "" when it has none)
+ * so that no bridge publishes it back (docs/BUS.md). */
+int sio_bridge_py_message_rx(const void *buf, size_t len, const char *self_id, bool *own,
+                             sio_bridge_send_fn send, void *ud, char *err, size_t errlen);
+
+/* ---- publishing (docs/BRIDGES.md "Publishing") ---- */
+
+enum sio_bridge_format {
+    SIO_BRIDGE_JSON = 0,    /* python-socketio >= 5.14 */
+    SIO_BRIDGE_PICKLE,      /* python-socketio <= 5.13 (Debian's 5.7.2) */
+};
+
+/* Receives each message made by sio_bridge_py_publish(); msg is borrowed
+ * until the call returns. 0, or < 0 to stop. */
+typedef int (*sio_bridge_out_fn)(void *ud, const void *msg, size_t len);
+
+/* Turn one bus command (seen on the hub's "*" topic) into python-socketio
+ * manager messages tagged with host_id, in fmt (publish_msg.c). Returns
+ * the number of messages made (0: nothing to publish: a command that came
+ * from a broker (it has "org"), or a kind that is not published), or < 0
+ * (err set). */
+int sio_bridge_py_publish(const struct sio_env *env, const char *host_id,
+                          enum sio_bridge_format fmt, sio_bridge_out_fn out, void *ud,
+                          char *err, size_t errlen);
+
+/* What a transport does to publish, called on the publisher's sender
+ * thread only (adapters/publish.c). */
+struct sio_bridge_pub_ops {
+    int  (*connect)(void *ud, char *err, size_t errlen);   /* 0 or < 0 */
+    int  (*send)(void *ud, const void *msg, size_t len);   /* 0, or < 0: link lost */
+    void (*disconnect)(void *ud);                          /* NULL-safe state */
+};
+
+struct sio_bridge_pub_cfg {
+    const char *commands_endpoint;  /* the hub's commands (PUB) endpoint */
+    const char *host_id;            /* this deployment's */
+    enum sio_bridge_format format;
+    size_t queue_max;               /* messages waiting for the broker (0: 10000) */
+    const char *name;               /* for the logs, e.g. "redis 127.0.0.1:6379" */
+};
+
+struct sio_bridge_pub_stats {
+    uint64_t seen;          /* commands read from the hub */
+    uint64_t published;     /* messages the broker took */
+    uint64_t skipped;       /* commands not published (from a broker, or not a broadcast) */
+    uint64_t dropped_full;  /* messages dropped: the queue was full (slow broker) */
+    uint64_t dropped_down;  /* messages dropped: the broker was unreachable */
+    uint64_t errors;        /* commands that could not be translated */
+    uint64_t reconnects;    /* connections made after a loss */
+};
+
+typedef struct sio_bridge_pub sio_bridge_pub;
+
+/* Start the publisher: a reader thread (SUB "*" on the commands endpoint,
+ * translation, a bounded queue that drops and counts when full: the hub,
+ * and so the gateways, never wait for it) and a sender thread (ops, with
+ * reconnects and backoff 100 ms doubling to 5 s; what it takes from the
+ * queue while the broker is unreachable is dropped and counted). ops and
+ * ud must outlive the publisher. 0 or < 0 (err set). */
+int  sio__bridge_pub_start(sio_bridge_pub **out, void *zmq_ctx,
+                           const struct sio_bridge_pub_cfg *cfg,
+                           const struct sio_bridge_pub_ops *ops, void *ud,
+                           char *err, size_t errlen);
+/* Stop both threads, log the counters, free; NULL-safe. */
+void sio__bridge_pub_stop(sio_bridge_pub **p);
+void sio__bridge_pub_get_stats(sio_bridge_pub *p, struct sio_bridge_pub_stats *out);
+
+/* Options every transport takes (dispatch.c fills them from the URL and
+ * the command line). */
+struct sio_bridge_opts {
+    bool publish;                   /* also publish this deployment's broadcasts */
+    enum sio_bridge_format format;  /* what to publish */
+    const char *commands_endpoint;  /* needed when publish */
+    const char *host_id;            /* this deployment's host id (32 hex digits) */
+};
+
+/* A new random host id: 32 lower-case hex digits, as python-socketio's
+ * uuid4().hex. buf has room for 33 bytes. */
+void sio_bridge_host_id(char buf[33]);
+
 struct sio_bridge_stats {
     uint64_t in;        /* messages received */
     uint64_t delivered; /* messages turned into commands for the hub */
     uint64_t ignored;   /* valid messages with nothing to do */
     uint64_t rejected;  /* malformed or refused messages, and failed sends */
     uint64_t reconnects;
+    uint64_t own;       /* messages this deployment published, skipped on receipt */
+    struct sio_bridge_pub_stats pub;    /* all 0 when the bridge does not publish */
 };
 
 /* The link every bridge transport has to the hub: a DEALER on the hub's
@@ -78,7 +163,8 @@ typedef struct sio_bridge sio_bridge;
  * backoff). 0, -EINVAL (bad url, err set), -ENOTSUP (built without
  * hiredis), -ENOMEM. */
 int sio_bridge_start(sio_bridge **out, void *zmq_ctx, const char *hub_endpoint,
-                     const char *url, char *err, size_t errlen);
+                     const char *url, const struct sio_bridge_opts *opts,
+                     char *err, size_t errlen);
 /* Stop the thread, close everything; NULL-safe, sets *b_p = NULL. */
 void sio_bridge_stop(sio_bridge **b_p);
 void sio_bridge_get_stats(sio_bridge *b, struct sio_bridge_stats *out);

@@ -85,6 +85,14 @@ struct sel {
 
 /* Send one command of kind with the selection sel; for EMIT, args is the
  * argument array (event name first, may hold binary values). */
+/* The "org" of every command a bridge sends: the host id of the message,
+ * or "" when it has none (docs/BUS.md). Set by the callers of send_cmd(). */
+static __thread struct sio_str cur_origin;
+/* This deployment's host id (messages carrying it are ours: skipped) and
+ * whether the message being read was one; set by the public entry points. */
+static __thread const char *cur_self;
+static __thread bool cur_own;
+
 static int send_cmd(enum sio_env_kind kind, const char *nsp, size_t nsp_len,
                     const struct sel *sel, json_t *args, bool close_conn,
                     sio_bridge_send_fn send, void *ud, char *err, size_t errlen)
@@ -98,6 +106,7 @@ static int send_cmd(enum sio_env_kind kind, const char *nsp, size_t nsp_len,
     sio_env_init(&env, kind);
     env.nsp = (struct sio_str){ nsp, nsp_len };
     env.close_conn = close_conn;
+    env.origin = cur_origin.p ? cur_origin : (struct sio_str){ "", 0 };
     if (sel->sid)
         env.sid = str_of(sel->sid);
     if ((rc = str_list(sel->rooms, &env.rooms, &env.nrooms)) < 0 ||
@@ -203,6 +212,19 @@ static int py_dispatch(json_t *msg, const struct sio_pickle *pk, sio_bridge_send
     struct sel sel = { 0 };
     int rc;
 
+    if (strcmp(method, "callback") == 0) {
+        sio_log_debug(topic, "python: method 'callback' ignored");
+        return 0;
+    }
+    const json_t *hid = json_object_get(msg, "host_id");
+    if (json_is_string(hid)) {
+        if (cur_self && strcmp(json_string_value(hid), cur_self) == 0) {
+            cur_own = true;     /* we published it: delivered here already */
+            return 0;
+        }
+        cur_origin = str_of(hid);
+    }
+
     if (strcmp(method, "emit") == 0) {
         const json_t *ev = json_object_get(msg, "event");
         const json_t *data = json_object_get(msg, "data");
@@ -241,6 +263,7 @@ static int py_dispatch(json_t *msg, const struct sio_pickle *pk, sio_bridge_send
                           "emitting without one", json_string_value(ev));
         sel.rooms = json_object_get(msg, "room");
         sel.xs = json_object_get(msg, "skip_sid");
+        sel.xr = json_object_get(msg, "except_rooms");     /* sio's own key */
         rc = send_cmd(SIO_ENV_EMIT, nsp, nsp_len, &sel, args, false, send, ud, err, errlen);
         json_decref(args);
         return rc;
@@ -251,8 +274,8 @@ static int py_dispatch(json_t *msg, const struct sio_pickle *pk, sio_bridge_send
         if (!json_is_string(sel.sid))
             return failf(err, errlen, SIO_ERR_SHAPE, "python %s: sid is not a str", method);
         if (method[0] == 'd')
-            return send_cmd(SIO_ENV_DISCONNECT_CMD, nsp, nsp_len, &sel, NULL, false,
-                            send, ud, err, errlen);
+            return send_cmd(SIO_ENV_DISCONNECT_CMD, nsp, nsp_len, &sel, NULL,
+                            json_is_true(json_object_get(msg, "close")), send, ud, err, errlen);
         sel.r2 = json_object_get(msg, "room");
         if (!json_is_string(sel.r2))
             return failf(err, errlen, SIO_ERR_SHAPE, "python %s: room is not a str", method);
@@ -266,8 +289,31 @@ static int py_dispatch(json_t *msg, const struct sio_pickle *pk, sio_bridge_send
         return send_cmd(SIO_ENV_CLOSE_ROOM, nsp, nsp_len, &sel, NULL, false,
                         send, ud, err, errlen);
     }
-    /* "callback" (an ack travelling back to the emitting server) and any
-     * method of a later version: nothing for the gateways */
+    if (strncmp(method, "sio_sockets_", 12) == 0) {
+        /* sio's own: sockets selected by rooms / excepts (publish_msg.c) */
+        const char *what = method + 12;
+        enum sio_env_kind kind = strcmp(what, "join") == 0 ? SIO_ENV_JOIN
+                               : strcmp(what, "leave") == 0 ? SIO_ENV_LEAVE
+                               : strcmp(what, "disconnect") == 0 ? SIO_ENV_DISCONNECT_CMD : 0;
+        if (kind) {
+            sel.sid = json_object_get(msg, "sid");
+            if (sel.sid && !json_is_null(sel.sid) && !json_is_string(sel.sid))
+                return failf(err, errlen, SIO_ERR_SHAPE, "%s: sid is not a str", method);
+            if (json_is_null(sel.sid))
+                sel.sid = NULL;
+            sel.rooms = json_object_get(msg, "room");
+            sel.xr = json_object_get(msg, "except_rooms");
+            sel.xs = json_object_get(msg, "skip_sid");
+            if (kind != SIO_ENV_DISCONNECT_CMD) {
+                sel.r2 = json_object_get(msg, "rooms");
+                if (!json_is_array(sel.r2) || json_array_size(sel.r2) == 0)
+                    return failf(err, errlen, SIO_ERR_SHAPE, "%s: no rooms", method);
+            }
+            return send_cmd(kind, nsp, nsp_len, &sel, NULL,
+                            json_is_true(json_object_get(msg, "close")), send, ud, err, errlen);
+        }
+    }
+    /* any method of a later version: nothing for the gateways */
     sio_log_debug(topic, "python: method '%s' ignored", method);
     return 0;
 }
@@ -300,9 +346,23 @@ static int kombu_body(json_t *msg, sio_bridge_send_fn send, void *ud, char *err,
 int sio_bridge_py_message(const void *buf, size_t len, sio_bridge_send_fn send, void *ud,
                           char *err, size_t errlen)
 {
+    return sio_bridge_py_message_rx(buf, len, NULL, NULL, send, ud, err, errlen);
+}
+
+int sio_bridge_py_message_rx(const void *buf, size_t len, const char *self_id, bool *own,
+                             sio_bridge_send_fn send, void *ud, char *err, size_t errlen)
+{
     if (err && errlen)
         err[0] = 0;
-    return py_message(buf, len, true, send, ud, err, errlen);
+    cur_self = self_id && self_id[0] ? self_id : NULL;
+    cur_own = false;
+    cur_origin = (struct sio_str){ NULL, 0 };
+    int rc = py_message(buf, len, true, send, ud, err, errlen);
+    if (own)
+        *own = cur_own;
+    cur_self = NULL;
+    cur_origin = (struct sio_str){ NULL, 0 };
+    return rc;
 }
 
 static int py_message(const void *buf, size_t len, bool outer, sio_bridge_send_fn send,

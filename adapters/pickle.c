@@ -553,3 +553,14 @@ void sio_pickle_clear(struct sio_pickle *p)
     p->value = NULL;
     p->tuples = NULL;
 }
+
+int sio_pickle_mark_tuple(struct sio_pickle *p, json_t *arr)
+{
+    if (!p || !json_is_array(arr))
+        return -EINVAL;
+    if (!p->tuples && !(p->tuples = json_object()))
+        return -ENOMEM;
+    char key[2 * sizeof(void *) + 4];
+    snprintf(key, sizeof key, "%p", (void *)arr);
+    return json_object_set(p->tuples, key, arr) == 0 ? 0 : -ENOMEM;
+}

@@ -68,4 +68,23 @@ bool sio_pickle_is_tuple(const struct sio_pickle *p, const json_t *v);
 
 void sio_pickle_clear(struct sio_pickle *p);
 
+/* ---- the writer (adapters/pickle_write.c) ----
+ *
+ * Data only, as the decoder reads: object -> dict (str keys), array -> list,
+ * or tuple when marked with sio_pickle_mark_tuple(), string -> str, binary
+ * value (<sio/msg.h>) -> bytes, integer -> int, real -> float (finite),
+ * true/false/null -> True/False/None. Protocol 4 without frames or memo:
+ * PROTO, the value, STOP. What python's pickle.loads() and
+ * sio_pickle_decode() both read. */
+
+/* Record that arr (an array inside p->value, or about to be) is a tuple;
+ * the set holds a reference to arr. 0, -EINVAL or -ENOMEM. */
+int sio_pickle_mark_tuple(struct sio_pickle *p, json_t *arr);
+
+/* Append the pickle of p->value (tuples as marked in p) to out. 0, -EINVAL
+ * (NaN or infinity, a dict key that is not a str, nesting deeper than
+ * SIO_PICKLE_MAX_DEPTH) or -ENOMEM; on error out is as it was. */
+struct sio_buf;
+int sio_pickle_encode(const struct sio_pickle *p, struct sio_buf *out);
+
 #endif

@@ -7,9 +7,11 @@
 
 #define SIO_BRIDGE_NONE(kind, lib)                                                      \
     int sio__bridge_##kind##_start(void **impl, void *zmq_ctx, const char *hub_endpoint, \
-                                   const char *url, char *err, size_t errlen)           \
+                                   const char *url, const struct sio_bridge_opts *opts, \
+                                   char *err, size_t errlen)                            \
     {                                                                                   \
         (void)zmq_ctx;                                                                  \
+        (void)opts;                                                                     \
         (void)hub_endpoint;                                                             \
         *impl = NULL;                                                                   \
         snprintf(err, errlen, "%s: sio was built without " lib " (meson feature '"     \

@@ -23,7 +23,7 @@
 
 enum env_key {
     K_V, K_K, K_GW, K_NSP, K_SID, K_ID, K_DATA, K_BINS, K_BIN, K_CC, K_WHY,
-    K_ROOMS, K_XR, K_XS, K_R2, K_HDR, K_Q, K_RA, K_SESS, K_TS, K_CF,
+    K_ROOMS, K_XR, K_XS, K_R2, K_HDR, K_Q, K_RA, K_SESS, K_TS, K_CF, K_ORG,
     K_COUNT
 };
 
@@ -37,7 +37,7 @@ static const struct {
     KEY(K_BIN, "bin"),   KEY(K_CC, "cc"),     KEY(K_WHY, "why"),    KEY(K_ROOMS, "rooms"),
     KEY(K_XR, "xr"),     KEY(K_XS, "xs"),     KEY(K_R2, "r2"),      KEY(K_HDR, "hdr"),
     KEY(K_Q, "q"),       KEY(K_RA, "ra"),     KEY(K_SESS, "sess"),  KEY(K_TS, "ts"),
-    KEY(K_CF, "cf"),
+    KEY(K_CF, "cf"),     KEY(K_ORG, "org"),
 };
 #undef KEY
 
@@ -196,6 +196,7 @@ int sio_env_encode(const struct sio_env *env, struct sio_buf *out)
     n += !!env->nheaders + !!env->query.p + !!env->remote.p + !!env->session.p;
     n += env->ts != 0;
     n += env->confirm > 0;
+    n += !!env->origin.p;
 
     /* one allocation for a large envelope rather than a doubling series */
     size_t big = env->data.len + env->session.len;
@@ -262,6 +263,7 @@ int sio_env_encode(const struct sio_env *env, struct sio_buf *out)
         put_key(&e, K_CF);
         msgpack_pack_int64(&e.pk, env->confirm);
     }
+    put_str_field(&e, K_ORG, &env->origin);
 
     if (e.err) {
         out->len = start;   /* leave no half envelope behind */
@@ -477,6 +479,7 @@ static int from_object(const msgpack_object *root, struct sio_env *env)
         !get_str_field(f[K_Q], &env->query, false) ||
         !get_str_field(f[K_RA], &env->remote, false) ||
         !get_str_field(f[K_SESS], &env->session, true) ||
+        !get_str_field(f[K_ORG], &env->origin, false) ||
         !get_bool_field(f[K_BIN], &env->binary) ||
         !get_bool_field(f[K_CC], &env->close_conn))
         return SIO_ERR_ENVELOPE;

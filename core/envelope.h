@@ -90,6 +90,9 @@ struct sio_env {
     int64_t ts;                 /* optional timestamp (ms), 0 when absent */
     int64_t confirm;            /* "cf": EVENT: its sequence number, the gateway wants an
                                  * EVENT_DONE; EVENT_DONE: the last handled; 0 = absent */
+    struct sio_str origin;      /* "org": a command a bridge brought in from a broker: the
+                                 * host id of the deployment it came from ("" if unknown);
+                                 * bridges never publish such a command again */
     /* Private to envelope.c: the one allocation holding the arrays made by
      * sio_env_decode() (NULL otherwise), freed by sio_env_clear(). Do not
      * copy a decoded struct and clear both copies. */

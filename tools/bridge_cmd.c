@@ -21,12 +21,17 @@ SIO_LOG_TOPIC_STATIC(topic, "tools.bridge");
 static void bridge_usage(FILE *f)
 {
     fprintf(f,
-        "usage: sio bridge --hub ENDPOINT [--log-level L] URL...\n"
+        "usage: sio bridge --hub ENDPOINT [--publish [--commands ENDPOINT]] [--log-level L] URL...\n"
         "\n"
         "Relay messages published by python-socketio managers (RedisManager,\n"
         "pickle or JSON) and @socket.io/redis-emitter to the clients of a sio hub.\n"
         "\n"
         "  --hub ENDPOINT     the hub's workers endpoint (ipc://... or tcp://...)\n"
+        "  --publish          also publish the hub's broadcasts to every URL\n"
+        "                     (python-socketio manager format; URL option ?publish=1\n"
+        "                     for one URL, ?format=pickle for python-socketio <= 5.13)\n"
+        "  --commands ENDPOINT  the hub's commands endpoint, needed to publish (default:\n"
+        "                     derived from --hub: ...-workers -> ...-commands, tcp port - 1)\n"
         "  --log-level L      error|warn|info|debug|trace\n"
         "  URL                redis://[:password@]host[:port][/channel]\n"
         "                     amqp://[user[:pass]@]host[:port][/vhost][?exchange=NAME]\n"
@@ -42,10 +47,13 @@ int sio_cmd_bridge(int argc, char **argv)
     static const struct option opts[] = {
         { "hub", required_argument, NULL, 'H' },
         { "log-level", required_argument, NULL, 'l' },
+        { "publish", no_argument, NULL, 'P' },
+        { "commands", required_argument, NULL, 'C' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *hub = NULL;
+    const char *hub = NULL, *commands = NULL;
+    bool publish = false;
     int c;
     opterr = 0;
     optind = 1;
@@ -53,6 +61,12 @@ int sio_cmd_bridge(int argc, char **argv)
         switch (c) {
         case 'H':
             hub = optarg;
+            break;
+        case 'P':
+            publish = true;
+            break;
+        case 'C':
+            commands = optarg;
             break;
         case 'l': {
             int l = sio_log_level_parse(optarg);
@@ -96,8 +110,24 @@ int sio_cmd_bridge(int argc, char **argv)
     sio_bridge_any *br[MAX_BRIDGES] = { 0 };
     int status = 0;
     char err[512];
+    /* the commands endpoint from the workers one (tools/roles.c derives
+     * both from one base: ipc://B-workers / ipc://B-commands, tcp ports +2 / +1) */
+    char cmd_ep[1024] = "";
+    size_t hl = strlen(hub);
+    const char *colon = strrchr(hub, ':');
+    if (commands) {
+        snprintf(cmd_ep, sizeof cmd_ep, "%s", commands);
+    } else if (hl > 8 && strcmp(hub + hl - 8, "-workers") == 0 && hl < sizeof cmd_ep - 10) {
+        snprintf(cmd_ep, sizeof cmd_ep, "%.*s-commands", (int)(hl - 8), hub);
+    } else if (strncmp(hub, "tcp://", 6) == 0 && colon && atoi(colon + 1) > 1) {
+        snprintf(cmd_ep, sizeof cmd_ep, "%.*s:%d", (int)(colon - hub), hub, atoi(colon + 1) - 1);
+    }
+    char host_id[33];
+    sio_bridge_host_id(host_id);
+    const struct sio_bridge_opts bopts = { .publish = publish,
+        .commands_endpoint = cmd_ep[0] ? cmd_ep : NULL, .host_id = host_id };
     for (int i = 0; i < n; i++) {
-        if (sio_bridge_any_start(&br[i], zctx, hub, argv[optind + i], err, sizeof err) < 0) {
+        if (sio_bridge_any_start(&br[i], zctx, hub, argv[optind + i], &bopts, err, sizeof err) < 0) {
             fprintf(stderr, "sio bridge: %s\n", err);
             status = 1;
             break;

@@ -193,6 +193,7 @@ test_all() {
   count_suite doc-examples bash tests/e2e/doc_examples.sh
   count_suite bench-smoke bash tests/e2e/bench_smoke.sh
   count_suite bridge /usr/bin/python3 tests/interop/bridge_test.py build
+  count_suite federation /usr/bin/python3 tests/interop/federation_test.py build
   count_suite jobs bash tests/interop/jobs_test.sh
   count_suite amqp /usr/bin/python3 tests/interop/amqp_test.py build
   count_suite kafka bash tests/interop/kafka_test.sh

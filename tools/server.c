@@ -74,6 +74,10 @@ static void server_usage(FILE *f)
         "  --bridge URL              relay python-socketio / socket.io emitters from a broker:\n"
         "                            redis://HOST[:PORT][/CHANNEL], amqp://USER:PASS@HOST[:PORT]/VHOST,\n"
         "                            kafka://HOST:PORT[/TOPIC] (repeatable; docs/BRIDGES.md)\n"
+        "                            URL options: ?publish=1 (this bridge publishes),\n"
+        "                            ?format=pickle (publish for python-socketio <= 5.13)\n"
+        "  --bridge-publish          every --bridge also publishes this deployment's\n"
+        "                            broadcasts (python-socketio manager format, JSON)\n"
         "\n"
         "Limits (docs/RELIABILITY.md):\n"
         "  --max-client-buffer BYTES output a client may leave unread before it is dropped\n"
@@ -150,7 +154,7 @@ enum {
     OPT_NO_COMPRESSION, OPT_COMPRESSION_THRESHOLD, OPT_STATIC,
     OPT_STATIC_FILE, OPT_STATIC_DEFAULT, OPT_UPSTREAM, OPT_CONFIG,
     OPT_ALLOW_UPGRADES, OPT_NO_ALLOW_UPGRADES, OPT_EIO_LOG_LEVEL, OPT_SIO_LOG_LEVEL,
-    OPT_BRIDGE, OPT_IO_THREADS,
+    OPT_BRIDGE, OPT_IO_THREADS, OPT_BRIDGE_PUBLISH,
     OPT_LIMIT,          /* one of limit_opts (docs/RELIABILITY.md) */
 };
 
@@ -239,6 +243,7 @@ int sio_cmd_server(int argc, char **argv)
         { "upstream", required_argument, NULL, OPT_UPSTREAM },
         { "config", required_argument, NULL, OPT_CONFIG },
         { "bridge", required_argument, NULL, OPT_BRIDGE },
+        { "bridge-publish", no_argument, NULL, OPT_BRIDGE_PUBLISH },
 #define LIMIT_GETOPT(n, f, sz, lo, hi, w) { n, required_argument, NULL, OPT_LIMIT },
         SIO_LIMITS(LIMIT_GETOPT)
         { NULL, 0, NULL, 0 },
@@ -248,6 +253,7 @@ int sio_cmd_server(int argc, char **argv)
     const char *bridges[MAX_BRIDGES];
     size_t nbridges = 0;
     sio_bridge_any *br[MAX_BRIDGES] = { 0 };
+    bool bridge_publish = false;
     struct sio_gateway_cfg gcfg = {
         .host = "127.0.0.1", .port = 5000, .path = "/socket.io/", .engineio_path = NULL,
         .ping_interval_ms = 25000, .ping_timeout_ms = 20000, .max_payload = 1000000,
@@ -440,6 +446,9 @@ int sio_cmd_server(int argc, char **argv)
                 return bad_usage("too many --bridge (at most %d)", MAX_BRIDGES);
             bridges[nbridges++] = optarg;
             break;
+        case OPT_BRIDGE_PUBLISH:
+            bridge_publish = true;
+            break;
         case OPT_CONFIG:    /* read by sio_config_argv() above */
             break;
         case ':':
@@ -491,8 +500,16 @@ int sio_cmd_server(int argc, char **argv)
     };
     if (!role && sio_worker_new(&worker, &wcfg, err, sizeof err) < 0)
         goto out;
+    /* one host id for the deployment: what its bridges publish carries it,
+     * and what comes back with it is skipped (docs/BRIDGES.md) */
+    char host_id[33];
+    sio_bridge_host_id(host_id);
+    const struct sio_bridge_opts bopts = { .publish = bridge_publish,
+        .commands_endpoint = ep.commands, .host_id = host_id };
+    if (nbridges && !role)
+        sio_log_info(topic, "bridges: host id %s", host_id);
     for (size_t i = 0; !role && i < nbridges; i++)
-        if (sio_bridge_any_start(&br[i], zctx, ep.workers, bridges[i], err, sizeof err) < 0)
+        if (sio_bridge_any_start(&br[i], zctx, ep.workers, bridges[i], &bopts, err, sizeof err) < 0)
             goto out;
     gcfg.zmq_ctx = zctx;
     gcfg.ep = role ? role->ep : ep;

@@ -61,9 +61,15 @@ struct amqp_bridge {
     char exchange[128];
     char queue[160];
     unsigned backoff_ms;
-    atomic_uint_fast64_t in, delivered, ignored, rejected, reconnects;
+    atomic_uint_fast64_t in, delivered, ignored, rejected, reconnects, own;
     uint64_t last_in;
     time_t last_stats;
+    char host_id[64];               /* this deployment's ("" when not given) */
+    /* publishing: a connection of its own, used on the publisher's sender thread */
+    sio_bridge_pub *pub;
+    enum sio_bridge_format format;
+    amqp_connection_state_t pconn;
+    amqp_channel_t pch;
 };
 
 #define URL_FORM "amqp://[user[:password]@]host[:port][/vhost][?exchange=NAME&queue=NAME]"
@@ -173,14 +179,17 @@ static void on_body(struct amqp_bridge *b, const amqp_envelope_t *e)
     }
     atomic_fetch_add(&b->in, 1);
     int rc;
+    bool own = false;
     if (e->message.body.len > MAX_BODY) {
         rc = -E2BIG;
         snprintf(err, sizeof err, "body of %zu bytes", e->message.body.len);
     } else {
-        rc = sio_bridge_py_message(e->message.body.bytes, e->message.body.len, sio__bridge_hub_send, &b->hub,
-                                   err, sizeof err);
+        rc = sio_bridge_py_message_rx(e->message.body.bytes, e->message.body.len, b->host_id,
+                                      &own, sio__bridge_hub_send, &b->hub, err, sizeof err);
     }
-    if (rc > 0) {
+    if (own) {
+        atomic_fetch_add(&b->own, 1);
+    } else if (rc > 0) {
         atomic_fetch_add(&b->delivered, 1);
     } else if (rc == 0) {
         atomic_fetch_add(&b->ignored, 1);
@@ -293,11 +302,14 @@ static void log_stats(struct amqp_bridge *b)
     b->last_stats = now;
     uint64_t in = atomic_load(&b->in);
     if (in != b->last_in)
-        sio_log_info(topic, "%s:%d: in %llu, delivered %llu, ignored %llu, rejected %llu",
+        sio_log_info(topic, "%s:%d: in %llu, delivered %llu, ignored %llu, rejected %llu, "
+                     "own %llu, reconnects %llu",
                      b->host, b->port, (unsigned long long)in,
                      (unsigned long long)atomic_load(&b->delivered),
                      (unsigned long long)atomic_load(&b->ignored),
-                     (unsigned long long)atomic_load(&b->rejected));
+                     (unsigned long long)atomic_load(&b->rejected),
+                     (unsigned long long)atomic_load(&b->own),
+                     (unsigned long long)atomic_load(&b->reconnects));
     b->last_in = in;
 }
 
@@ -390,19 +402,100 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* ---- publishing (on the publisher's sender thread) ---- */
+
+static void pub_disconnect(void *ud)
+{
+    struct amqp_bridge *b = ud;
+    if (!b->pconn)
+        return;
+    if (b->pch)
+        amqp_connection_close(b->pconn, AMQP_REPLY_SUCCESS);
+    amqp_destroy_connection(b->pconn);
+    b->pconn = NULL;
+    b->pch = 0;
+}
+
+static int pub_connect(void *ud, char *err, size_t errlen)
+{
+    struct amqp_bridge *b = ud;
+    struct timeval tmo = { TIMEOUT_S, 0 };
+    pub_disconnect(b);
+    if (!(b->pconn = amqp_new_connection()))
+        return -ENOMEM;
+    amqp_socket_t *s = amqp_tcp_socket_new(b->pconn);
+    if (!s)
+        return -ENOMEM;
+    amqp_set_handshake_timeout(b->pconn, &tmo);
+    amqp_set_rpc_timeout(b->pconn, &tmo);
+    int st = amqp_socket_open_noblock(s, b->host, b->port, &tmo);
+    if (st != AMQP_STATUS_OK) {
+        snprintf(err, errlen, "%s", amqp_error_string2(st));
+        return -EIO;
+    }
+    /* no heartbeats: this connection is written to only when there is
+     * something to publish; a dead broker shows as a failed write */
+    if (!rpc_ok(b, amqp_login(b->pconn, b->vhost, 0, AMQP_DEFAULT_FRAME_SIZE, 0,
+                              AMQP_SASL_METHOD_PLAIN, b->user, b->password), "login (publish)"))
+        return -EIO;
+    amqp_bytes_t ex = amqp_cstring_bytes(b->exchange);
+    amqp_channel_open(b->pconn, 1);
+    if (!rpc_ok(b, amqp_get_rpc_reply(b->pconn), "channel.open (publish)"))
+        return -EIO;
+    b->pch = 1;
+    amqp_exchange_declare(b->pconn, 1, ex, amqp_cstring_bytes("fanout"), 0, 0, 0, 0,
+                          amqp_empty_table);
+    if (!rpc_ok(b, amqp_get_rpc_reply(b->pconn), "exchange.declare (publish)")) {
+        /* declared otherwise by someone: publish to it as it is */
+        amqp_channel_open(b->pconn, 2);
+        if (!rpc_ok(b, amqp_get_rpc_reply(b->pconn), "channel.open (publish)"))
+            return -EIO;
+        b->pch = 2;
+    }
+    return 0;
+}
+
+static int pub_send(void *ud, const void *msg, size_t len)
+{
+    struct amqp_bridge *b = ud;
+    /* as KombuManager: 5.7.2 pickles are application/data + binary, the
+     * JSON of 5.14+ text/plain + utf-8; persistent delivery mode */
+    bool pk = b->format == SIO_BRIDGE_PICKLE;
+    amqp_basic_properties_t pr = {
+        ._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_CONTENT_ENCODING_FLAG |
+                  AMQP_BASIC_DELIVERY_MODE_FLAG,
+        .content_type = amqp_cstring_bytes(pk ? "application/data" : "text/plain"),
+        .content_encoding = amqp_cstring_bytes(pk ? "binary" : "utf-8"),
+        .delivery_mode = 2,
+    };
+    amqp_bytes_t body = { .len = len, .bytes = (void *)msg };
+    int st = amqp_basic_publish(b->pconn, b->pch, amqp_cstring_bytes(b->exchange),
+                                amqp_cstring_bytes(""), 0, 0, &pr, body);
+    return st == AMQP_STATUS_OK ? 0 : -EIO;
+}
+
+static const struct sio_bridge_pub_ops pub_ops = {
+    .connect = pub_connect, .send = pub_send, .disconnect = pub_disconnect,
+};
+
 static void destroy(struct amqp_bridge *b)
 {
+    sio__bridge_pub_stop(&b->pub);
+    pub_disconnect(b);
     sio__bridge_hub_close(&b->hub);
     free(b);
 }
 
 int sio__bridge_amqp_start(void **impl, void *zmq_ctx, const char *hub_endpoint,
-                           const char *url, char *err, size_t errlen)
+                           const char *url, const struct sio_bridge_opts *opts,
+                           char *err, size_t errlen)
 {
     *impl = NULL;
     struct amqp_bridge *b = calloc(1, sizeof *b);
     if (!b)
         return -ENOMEM;
+    if (opts && opts->host_id)
+        snprintf(b->host_id, sizeof b->host_id, "%s", opts->host_id);
     b->backoff_ms = BACKOFF_MIN_MS;
     b->last_stats = time(NULL);
     int rc = parse_url(b, url, err, errlen);
@@ -421,6 +514,19 @@ int sio__bridge_amqp_start(void **impl, void *zmq_ctx, const char *hub_endpoint,
         goto fail;
     }
     b->started = true;
+    if (opts && opts->publish) {
+        char name[600];
+        snprintf(name, sizeof name, "amqp://%s:%d exchange '%s'", b->host, b->port, b->exchange);
+        b->format = opts->format;
+        const struct sio_bridge_pub_cfg pc = {
+            .commands_endpoint = opts->commands_endpoint, .host_id = b->host_id,
+            .format = opts->format, .name = name,
+        };
+        if ((rc = sio__bridge_pub_start(&b->pub, zmq_ctx, &pc, &pub_ops, b, err, errlen)) < 0) {
+            sio__bridge_amqp_stop((void **)&b);
+            return rc;
+        }
+    }
     sio_log_info(topic, "bridge amqp://%s:%d vhost '%s' exchange '%s' -> %s", b->host, b->port,
                  b->vhost, b->exchange, hub_endpoint);
     *impl = b;
@@ -440,6 +546,10 @@ void sio__bridge_amqp_stop(void **impl)
         atomic_store(&b->stopping, true);
         pthread_join(b->thread, NULL);
     }
+    sio__bridge_pub_stop(&b->pub);
+    b->last_stats = 0;
+    b->last_in = UINT64_MAX;
+    log_stats(b);       /* the counters at stop */
     destroy(b);
 }
 
@@ -453,6 +563,8 @@ void sio__bridge_amqp_stats(void *impl, struct sio_bridge_stats *out)
     *out = (struct sio_bridge_stats){
         .in = atomic_load(&b->in), .delivered = atomic_load(&b->delivered),
         .ignored = atomic_load(&b->ignored), .rejected = atomic_load(&b->rejected),
-        .reconnects = atomic_load(&b->reconnects),
+        .reconnects = atomic_load(&b->reconnects), .own = atomic_load(&b->own),
     };
+    if (b->pub)
+        sio__bridge_pub_get_stats(b->pub, &out->pub);
 }

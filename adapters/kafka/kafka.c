@@ -55,8 +55,13 @@ struct kbridge {
     int nrunning;               /* size of running[] */
     bool baseline;              /* a first metadata answer was seen */
     bool down;                  /* all brokers down was reported */
-    atomic_uint_fast64_t in, delivered, ignored, rejected, reconnects;
+    atomic_uint_fast64_t in, delivered, ignored, rejected, reconnects, own;
     uint64_t last_in;
+    char host_id[64];               /* this deployment's ("" when not given) */
+    /* publishing: a producer, used on the publisher's sender thread */
+    sio_bridge_pub *pub;
+    rd_kafka_t *prod;
+    atomic_uint_fast64_t undelivered;   /* produced, then not delivered (librdkafka gave up) */
 };
 
 static const char usage[] = "kafka://host:port[,host:port...][/topic]";
@@ -107,9 +112,12 @@ static void on_message(struct kbridge *b, const rd_kafka_message_t *m)
     }
     char err[256] = "";
     atomic_fetch_add(&b->in, 1);
-    int rc = sio_bridge_py_message(m->payload ? m->payload : "", m->len, sio__bridge_hub_send, &b->hub,
-                                   err, sizeof err);
-    if (rc > 0) {
+    bool own = false;
+    int rc = sio_bridge_py_message_rx(m->payload ? m->payload : "", m->len, b->host_id, &own,
+                                      sio__bridge_hub_send, &b->hub, err, sizeof err);
+    if (own) {
+        atomic_fetch_add(&b->own, 1);
+    } else if (rc > 0) {
         atomic_fetch_add(&b->delivered, 1);
     } else if (rc == 0) {
         atomic_fetch_add(&b->ignored, 1);
@@ -215,11 +223,14 @@ static void log_stats(struct kbridge *b)
 {
     uint64_t in = atomic_load(&b->in);
     if (in != b->last_in)
-        sio_log_info(topic, "%s/%s: in %llu, delivered %llu, ignored %llu, rejected %llu",
+        sio_log_info(topic, "%s/%s: in %llu, delivered %llu, ignored %llu, rejected %llu, "
+                     "own %llu, undelivered %llu",
                      b->brokers, b->topic, (unsigned long long)in,
                      (unsigned long long)atomic_load(&b->delivered),
                      (unsigned long long)atomic_load(&b->ignored),
-                     (unsigned long long)atomic_load(&b->rejected));
+                     (unsigned long long)atomic_load(&b->rejected),
+                     (unsigned long long)atomic_load(&b->own),
+                     (unsigned long long)atomic_load(&b->undelivered));
     b->last_in = in;
 }
 
@@ -276,8 +287,83 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
     sio_log_debug(topic, "librdkafka %s: %s", fac, buf);
 }
 
+static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *err, size_t errlen)
+{
+    if (rd_kafka_conf_set(conf, k, v, err, errlen) != RD_KAFKA_CONF_OK)
+        return -EINVAL;
+    return 0;
+}
+
+/* ---- publishing: KafkaManager sends each message to the topic, no key ---- */
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    struct kbridge *b = opaque;
+    (void)rk;
+    if (m->err) {
+        if (atomic_fetch_add(&b->undelivered, 1) % 1000 == 0)
+            sio_log_warn(topic, "%s: publish not delivered: %s", b->brokers,
+                         rd_kafka_err2str(m->err));
+    }
+}
+
+static int pub_connect(void *ud, char *err, size_t errlen)
+{
+    struct kbridge *b = ud;
+    if (b->prod)
+        return 0;   /* librdkafka reconnects by itself */
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (!conf)
+        return -ENOMEM;
+    rd_kafka_conf_set_opaque(conf, b);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    if (conf_set(conf, "bootstrap.servers", b->brokers, err, errlen) < 0 ||
+        conf_set(conf, "client.id", "sio-bridge-publish", err, errlen) < 0 ||
+        conf_set(conf, "linger.ms", "5", err, errlen) < 0 ||
+        /* bounded: what librdkafka keeps for a broker that is away */
+        conf_set(conf, "queue.buffering.max.messages", "10000", err, errlen) < 0 ||
+        conf_set(conf, "message.timeout.ms", "30000", err, errlen) < 0 ||
+        conf_set(conf, "reconnect.backoff.ms", "100", err, errlen) < 0 ||
+        conf_set(conf, "reconnect.backoff.max.ms", "5000", err, errlen) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return -EINVAL;
+    }
+    b->prod = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
+    if (!b->prod) {
+        rd_kafka_conf_destroy(conf);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int pub_send(void *ud, const void *msg, size_t len)
+{
+    struct kbridge *b = ud;
+    rd_kafka_resp_err_t e = rd_kafka_producev(b->prod, RD_KAFKA_V_TOPIC(b->topic),
+                                              RD_KAFKA_V_VALUE((void *)msg, len),
+                                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                              RD_KAFKA_V_END);
+    rd_kafka_poll(b->prod, 0);      /* delivery reports */
+    return e ? -EAGAIN : 0;         /* a full producer queue: dropped and counted */
+}
+
+static void pub_disconnect(void *ud)
+{
+    (void)ud;   /* the producer stays: librdkafka reconnects; freed at stop */
+}
+
+static const struct sio_bridge_pub_ops pub_ops = {
+    .connect = pub_connect, .send = pub_send, .disconnect = pub_disconnect,
+};
+
 static void destroy(struct kbridge *b)
 {
+    sio__bridge_pub_stop(&b->pub);
+    if (b->prod) {
+        rd_kafka_flush(b->prod, 2000);
+        rd_kafka_destroy(b->prod);
+    }
     if (b->q)
         rd_kafka_queue_destroy(b->q);
     if (b->rkt)
@@ -289,20 +375,17 @@ static void destroy(struct kbridge *b)
     free(b);
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *err, size_t errlen)
-{
-    if (rd_kafka_conf_set(conf, k, v, err, errlen) != RD_KAFKA_CONF_OK)
-        return -EINVAL;
-    return 0;
-}
 
 int sio__bridge_kafka_start(void **impl, void *zmq_ctx, const char *hub_endpoint,
-                            const char *url, char *err, size_t errlen)
+                            const char *url, const struct sio_bridge_opts *opts,
+                            char *err, size_t errlen)
 {
     *impl = NULL;
     struct kbridge *b = calloc(1, sizeof *b);
     if (!b)
         return -ENOMEM;
+    if (opts && opts->host_id)
+        snprintf(b->host_id, sizeof b->host_id, "%s", opts->host_id);
     int rc = parse_url(b, url, err, errlen);
     if (rc < 0)
         goto fail;
@@ -347,6 +430,18 @@ int sio__bridge_kafka_start(void **impl, void *zmq_ctx, const char *hub_endpoint
         goto fail;
     }
     b->started = true;
+    if (opts && opts->publish) {
+        char name[1400];
+        snprintf(name, sizeof name, "kafka://%s topic '%s'", b->brokers, b->topic);
+        const struct sio_bridge_pub_cfg pc = {
+            .commands_endpoint = opts->commands_endpoint, .host_id = b->host_id,
+            .format = opts->format, .name = name,
+        };
+        if ((rc = sio__bridge_pub_start(&b->pub, zmq_ctx, &pc, &pub_ops, b, err, errlen)) < 0) {
+            sio__bridge_kafka_stop((void **)&b);
+            return rc;
+        }
+    }
     sio_log_info(topic, "bridge kafka://%s topic '%s' -> %s", b->brokers, b->topic, hub_endpoint);
     *impl = b;
     return 0;
@@ -375,6 +470,8 @@ void sio__bridge_kafka_stats(void *impl, struct sio_bridge_stats *out)
     *out = (struct sio_bridge_stats){
         .in = atomic_load(&b->in), .delivered = atomic_load(&b->delivered),
         .ignored = atomic_load(&b->ignored), .rejected = atomic_load(&b->rejected),
-        .reconnects = atomic_load(&b->reconnects),
+        .reconnects = atomic_load(&b->reconnects), .own = atomic_load(&b->own),
     };
+    if (b->pub)
+        sio__bridge_pub_get_stats(b->pub, &out->pub);
 }

@@ -51,8 +51,11 @@ struct sio_bridge {
     unsigned backoff_ms;
     bool stopping;
     bool subscribed;
-    atomic_uint_fast64_t in, delivered, ignored, rejected, reconnects;
+    atomic_uint_fast64_t in, delivered, ignored, rejected, reconnects, own;
     uint64_t last_in;
+    char host_id[64];               /* this deployment's ("" when not given) */
+    redisContext *pc;               /* publishing: its own connection (sender thread) */
+    sio_bridge_pub *pub;            /* NULL when the bridge only listens */
 };
 
 static int parse_url(struct sio_bridge *b, const char *url, char *err, size_t errlen)
@@ -96,7 +99,9 @@ bad:
 
 static void count(struct sio_bridge *b, int rc, const char *what, const char *err)
 {
-    if (rc > 0) {
+    if (rc == 0 && what == NULL) {
+        atomic_fetch_add(&b->own, 1);
+    } else if (rc > 0) {
         atomic_fetch_add(&b->delivered, 1);
     } else if (rc == 0) {
         atomic_fetch_add(&b->ignored, 1);
@@ -125,14 +130,18 @@ static void on_message(redisAsyncContext *ac, void *r, void *priv)
                  rep->element[3]->type == REDIS_REPLY_STRING;
     if (kombu) {
         atomic_fetch_add(&b->in, 1);
-        int rc = sio_bridge_py_message(rep->element[3]->str, rep->element[3]->len,
-                                       sio__bridge_hub_send, &b->hub, err, sizeof err);
-        count(b, rc, "python-socketio (kombu)", err);
+        bool own = false;
+        int rc = sio_bridge_py_message_rx(rep->element[3]->str, rep->element[3]->len,
+                                          b->host_id, &own, sio__bridge_hub_send, &b->hub,
+                                          err, sizeof err);
+        count(b, rc, own ? NULL : "python-socketio (kombu)", err);
     } else if (strcmp(kind, "message") == 0 && rep->element[2]->type == REDIS_REPLY_STRING) {
         atomic_fetch_add(&b->in, 1);
-        int rc = sio_bridge_py_message(rep->element[2]->str, rep->element[2]->len,
-                                       sio__bridge_hub_send, &b->hub, err, sizeof err);
-        count(b, rc, "python-socketio", err);
+        bool own = false;
+        int rc = sio_bridge_py_message_rx(rep->element[2]->str, rep->element[2]->len,
+                                          b->host_id, &own, sio__bridge_hub_send, &b->hub,
+                                          err, sizeof err);
+        count(b, rc, own ? NULL : "python-socketio", err);
     } else if (strcmp(kind, "pmessage") == 0 && rep->elements >= 4 &&
                rep->element[2]->type == REDIS_REPLY_STRING &&
                rep->element[3]->type == REDIS_REPLY_STRING) {
@@ -220,17 +229,74 @@ static void do_connect(evutil_socket_t fd, short what, void *arg)
     b->ac = ac;
 }
 
+static void log_stats(struct sio_bridge *b, const char *when)
+{
+    sio_log_info(topic, "%s:%d: %sin %llu, delivered %llu, ignored %llu, rejected %llu, "
+                 "own %llu, reconnects %llu", b->host, b->port, when,
+                 (unsigned long long)atomic_load(&b->in),
+                 (unsigned long long)atomic_load(&b->delivered),
+                 (unsigned long long)atomic_load(&b->ignored),
+                 (unsigned long long)atomic_load(&b->rejected),
+                 (unsigned long long)atomic_load(&b->own),
+                 (unsigned long long)atomic_load(&b->reconnects));
+}
+
+/* ---- publishing: a synchronous connection on the publisher's sender
+ * thread (PUBLISH cannot go on the subscribed connection) ---- */
+
+static void pub_disconnect(void *ud)
+{
+    struct sio_bridge *b = ud;
+    if (b->pc)
+        redisFree(b->pc);
+    b->pc = NULL;
+}
+
+static int pub_connect(void *ud, char *err, size_t errlen)
+{
+    struct sio_bridge *b = ud;
+    struct timeval tmo = { 2, 0 };
+    pub_disconnect(b);
+    b->pc = redisConnectWithTimeout(b->host, b->port, tmo);
+    if (!b->pc || b->pc->err) {
+        snprintf(err, errlen, "%s", b->pc ? b->pc->errstr : "out of memory");
+        return -EIO;
+    }
+    redisSetTimeout(b->pc, tmo);
+    if (b->password[0]) {
+        redisReply *r = redisCommand(b->pc, "AUTH %s", b->password);
+        bool ok = r && r->type != REDIS_REPLY_ERROR;
+        if (!ok)
+            snprintf(err, errlen, "AUTH failed: %s", r ? r->str : b->pc->errstr);
+        if (r)
+            freeReplyObject(r);
+        if (!ok)
+            return -EACCES;
+    }
+    return 0;
+}
+
+static int pub_send(void *ud, const void *msg, size_t len)
+{
+    struct sio_bridge *b = ud;
+    redisReply *r = redisCommand(b->pc, "PUBLISH %s %b", b->channel, msg, len);
+    if (!r)
+        return -EIO;    /* the connection is lost (or timed out) */
+    freeReplyObject(r);
+    return 0;
+}
+
+static const struct sio_bridge_pub_ops pub_ops = {
+    .connect = pub_connect, .send = pub_send, .disconnect = pub_disconnect,
+};
+
 static void on_stats(evutil_socket_t fd, short what, void *arg)
 {
     struct sio_bridge *b = arg;
     (void)fd; (void)what;
     uint64_t in = atomic_load(&b->in);
     if (in != b->last_in)
-        sio_log_info(topic, "%s:%d: in %llu, delivered %llu, ignored %llu, rejected %llu",
-                     b->host, b->port, (unsigned long long)in,
-                     (unsigned long long)atomic_load(&b->delivered),
-                     (unsigned long long)atomic_load(&b->ignored),
-                     (unsigned long long)atomic_load(&b->rejected));
+        log_stats(b, "");
     b->last_in = in;
 }
 
@@ -260,6 +326,8 @@ static void *run(void *arg)
 
 static void destroy(struct sio_bridge *b)
 {
+    sio__bridge_pub_stop(&b->pub);
+    pub_disconnect(b);
     if (b->ac)
         redisAsyncFree(b->ac);
     if (b->wake_ev)
@@ -279,7 +347,8 @@ static void destroy(struct sio_bridge *b)
 }
 
 int sio_bridge_start(sio_bridge **out, void *zmq_ctx, const char *hub_endpoint,
-                     const char *url, char *err, size_t errlen)
+                     const char *url, const struct sio_bridge_opts *opts,
+                     char *err, size_t errlen)
 {
     *out = NULL;
     struct sio_bridge *b = calloc(1, sizeof *b);
@@ -291,6 +360,8 @@ int sio_bridge_start(sio_bridge **out, void *zmq_ctx, const char *hub_endpoint,
     if (rc < 0)
         goto fail;
     snprintf(b->kombu, sizeof b->kombu, "/[0-9]*.%s", b->channel);
+    if (opts && opts->host_id)
+        snprintf(b->host_id, sizeof b->host_id, "%s", opts->host_id);
     rc = -ENOMEM;
     if (pipe2(b->wake, O_NONBLOCK | O_CLOEXEC) < 0) {
         rc = -errno;
@@ -314,6 +385,18 @@ int sio_bridge_start(sio_bridge **out, void *zmq_ctx, const char *hub_endpoint,
         goto fail;
     }
     b->started = true;
+    if (opts && opts->publish) {
+        char name[600];
+        snprintf(name, sizeof name, "redis://%s:%d channel '%s'", b->host, b->port, b->channel);
+        const struct sio_bridge_pub_cfg pc = {
+            .commands_endpoint = opts->commands_endpoint, .host_id = b->host_id,
+            .format = opts->format, .name = name,
+        };
+        if ((rc = sio__bridge_pub_start(&b->pub, zmq_ctx, &pc, &pub_ops, b, err, errlen)) < 0) {
+            sio_bridge_stop(&b);
+            return rc;
+        }
+    }
     sio_log_info(topic, "bridge redis://%s:%d channel '%s' -> %s", b->host, b->port,
                  b->channel, hub_endpoint);
     *out = b;
@@ -335,6 +418,8 @@ void sio_bridge_stop(sio_bridge **b_p)
             ;
         pthread_join(b->thread, NULL);
     }
+    sio__bridge_pub_stop(&b->pub);
+    log_stats(b, "stopped: ");
     destroy(b);
 }
 
@@ -343,6 +428,8 @@ void sio_bridge_get_stats(sio_bridge *b, struct sio_bridge_stats *out)
     *out = (struct sio_bridge_stats){
         .in = atomic_load(&b->in), .delivered = atomic_load(&b->delivered),
         .ignored = atomic_load(&b->ignored), .rejected = atomic_load(&b->rejected),
-        .reconnects = atomic_load(&b->reconnects),
+        .reconnects = atomic_load(&b->reconnects), .own = atomic_load(&b->own),
     };
+    if (b->pub)
+        sio__bridge_pub_get_stats(b->pub, &out->pub);
 }

@@ -6,9 +6,10 @@
 #include <stdio.h>
 
 int sio_bridge_start(sio_bridge **out, void *zmq_ctx, const char *hub_endpoint,
-                     const char *url, char *err, size_t errlen)
+                     const char *url, const struct sio_bridge_opts *opts,
+                     char *err, size_t errlen)
 {
-    (void)zmq_ctx; (void)hub_endpoint;
+    (void)zmq_ctx; (void)hub_endpoint; (void)opts;
     *out = NULL;
     snprintf(err, errlen, "bridge '%s': this sio was built without hiredis (-Dredis)", url);
     return -ENOTSUP;

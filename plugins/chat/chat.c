@@ -6,6 +6,9 @@
  *   leave ROOM         leave ROOM; acks true
  *   say {room, text}   `chat` TEXT, ROOM to the members of ROOM but the sender
  *   rooms              acks the sender's rooms (its sid first)
+ *   tell {to, text}    `told` TEXT, FROM to the one socket whose sid is TO (on
+ *                      this server, or on another deployment through a
+ *                      publishing bridge); acks true
  * A bad argument (ROOM not a non-empty string) acks false.
  */
 #include <sio/plugin.h>
@@ -67,6 +70,20 @@ static json_t *on_say(struct sio_ctx *ctx, json_t *args)
     return json_boolean(rc == 0);
 }
 
+static json_t *on_tell(struct sio_ctx *ctx, json_t *args)
+{
+    json_t *m = json_array_get(args, 0);
+    const char *to = room_of(json_object_get(m, "to"));
+    json_t *text = json_object_get(m, "text");
+    if (!to || !text)
+        return json_false();
+    json_t *out = json_pack("[Os]", text, sio_ctx_sid(ctx));
+    const struct sio_emit_opts opts = { .room = to };   /* every socket is in its sid's room */
+    int rc = out ? sio_emit(ctx, &opts, "told", out) : -1;
+    json_decref(out);
+    return json_boolean(rc == 0);
+}
+
 static json_t *on_rooms(struct sio_ctx *ctx, json_t *args)
 {
     (void)args;
@@ -78,4 +95,5 @@ static json_t *on_rooms(struct sio_ctx *ctx, json_t *args)
 
 SIO_PLUGIN(.name = "chat", .nsp = "/", .on_connect = on_connect,
            .events = SIO_EVENTS({ "chat", on_chat }, { "join", on_join }, { "leave", on_leave },
+                                { "tell", on_tell },
                                 { "say", on_say }, { "rooms", on_rooms }));

@@ -83,6 +83,7 @@ static void fill_full(struct sio_env *e, enum sio_env_kind kind)
     e->session = (struct sio_str){ "\x00\x01\xff", 3 };
     e->ts = 1700000000123;
     e->confirm = 42;
+    e->origin = S("0123456789abcdef0123456789abcdef");
 }
 
 static void assert_same_env(const struct sio_env *a, const struct sio_env *b)
@@ -113,6 +114,7 @@ static void assert_same_env(const struct sio_env *a, const struct sio_env *b)
     assert_same_str(a->session, b->session);
     cr_assert_eq(a->ts, b->ts);
     cr_assert_eq(a->confirm, b->confirm);
+    assert_same_str(a->origin, b->origin);
 }
 
 /* Decode from an exact-size heap copy so that ASan sees any over-read. */
@@ -237,6 +239,26 @@ Test(envelope, empty_strings_are_present_not_absent)
     cr_assert_not_null(out.data.p);
     cr_assert_null(out.sid.p);
     sio_env_clear(&out);
+    sio_buf_clear(&b);
+}
+
+Test(envelope, org_empty_is_present_and_a_bin_is_refused)
+{
+    struct sio_env in, out;
+    struct sio_buf b = SIO_BUF_INIT;
+    sio_env_init(&in, SIO_ENV_EMIT);
+    in.nsp = S("/");
+    in.data = S("[\"x\"]");
+    in.origin = (struct sio_str){ "", 0 };      /* from a broker, host id unknown */
+    cr_assert_eq(sio_env_encode(&in, &b), 0);
+    cr_assert_eq(sio_env_decode(b.data, b.len, &out), 0);
+    cr_assert_not_null(out.origin.p);
+    cr_assert_eq(out.origin.len, 0);
+    sio_env_clear(&out);
+    /* {"v":1,"k":16,"nsp":"/","org":<bin "x">} */
+    static const uint8_t bad[] = { 0x84, 0xa1, 'v', 1, 0xa1, 'k', 0x10, 0xa3, 'n', 's', 'p',
+                                   0xa1, '/', 0xa3, 'o', 'r', 'g', 0xc4, 1, 'x' };
+    cr_assert_eq(sio_env_decode(bad, sizeof bad, &out), SIO_ERR_ENVELOPE);
     sio_buf_clear(&b);
 }
 
