@@ -92,8 +92,11 @@ void gw_limits_init(struct sio_gateway *gw)
         gw->cfg.inflight_max = 256;
     sio_map_init(&gw->ips);
     gw->ips_on = gw->cfg.max_conns_per_ip || gw->cfg.max_handshakes_per_ip;
-    if (gw->ips_on && pthread_mutex_init(&gw->ip_lock, NULL) != 0)
+    if (gw->ips_on && pthread_mutex_init(&gw->ip_lock, NULL) != 0) {
+        sio_log_warn(topic, "per-address limits off: no mutex");
         gw->ips_on = false;
+        gw->cfg.max_conns_per_ip = gw->cfg.max_handshakes_per_ip = 0;
+    }
 }
 
 static bool ip_free(struct sio_map_ent *e, void *ud)
