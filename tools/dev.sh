@@ -23,7 +23,7 @@ APT_PACKAGES=(
   librdkafka-dev python3-kafka
 )
 
-log() { printf '== %s\n' "$*" >&2; }
+log() { printf '== [%ds] %s\n' "$SECONDS" "$*" >&2; }
 
 setup() {
   local missing=()
@@ -128,23 +128,67 @@ fuzz() {
   local dir=build-fuzz
   CC=clang configure $dir -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false -Dtests=false
   quiet ninja -C $dir
-  local secs=${FUZZ_SECONDS:-20}
+  local secs=${FUZZ_SECONDS:-20} res
+  res=$(mktemp -d)
+  # one target per core at a time; each writes its verdict to $res
+  local running=0 cores
+  cores=$(nproc 2>/dev/null || echo 2)
   for t in tests/fuzz/corpus/*/; do
     t=$(basename "$t")
-    local bin=$dir/tests/fuzz/fuzz-$t work
-    work=$(mktemp -d)
-    cp -r "tests/fuzz/corpus/$t/." "$work/"
-    if "$bin" -max_total_time="$secs" -seed=1 -print_final_stats=0 "$work" >"$work.log" 2>&1; then
-      log "fuzz-$t: clean for ${secs}s ($(grep -o 'exec/s: [0-9]*' "$work.log" | tail -1))"
-      PASSED=$((PASSED + 1))
-    else
-      tail -40 "$work.log"
-      log "fuzz-$t: FAILED"
-      FAILED=$((FAILED + 1))
-    fi
-    rm -rf "$work" "$work.log"
+    (
+      bin=$dir/tests/fuzz/fuzz-$t
+      work=$(mktemp -d)
+      cp -r "tests/fuzz/corpus/$t/." "$work/"
+      if "$bin" -max_total_time="$secs" -seed=1 -print_final_stats=0 "$work" >"$work.log" 2>&1; then
+        log "fuzz-$t: clean for ${secs}s ($(grep -o 'exec/s: [0-9]*' "$work.log" | tail -1))"
+        echo pass >"$res/$t"
+      else
+        tail -40 "$work.log"
+        log "fuzz-$t: FAILED"
+        echo fail >"$res/$t"
+      fi
+      rm -rf "$work" "$work.log"
+    ) &
+    running=$((running + 1))
+    if (( running >= cores )); then wait -n || true; running=$((running - 1)); fi
   done
+  wait || true
+  for t in tests/fuzz/corpus/*/; do
+    t=$(basename "$t")
+    if [[ $(cat "$res/$t" 2>/dev/null) == pass ]]; then PASSED=$((PASSED + 1))
+    else log "fuzz-$t: no verdict"; FAILED=$((FAILED + 1)); fi
+  done
+  rm -rf "$res"
 }
+
+# Suites that mostly wait (on servers, timeouts, brokers) run in two lanes
+# at once; each lane's suites pick their own ports. A lane adds its counts
+# to the file it is given.
+lane() {  # lane FILE SUITE-FUNCTION...
+  local file=$1; shift
+  PASSED=0; FAILED=0
+  local f
+  for f in "$@"; do "$f"; done
+  echo "$PASSED $FAILED" >"$file"
+}
+suite_interop()      { count_suite interop bash tests/interop/run.sh; }
+suite_interop_asan() {
+  count_suite interop-asan env SIO_BIN=build-asan/tools/sio SIO_PLUGIN_DIR=build-asan/plugins \
+    SIO_INTEROP_BASE_PORT=18101 ASAN_OPTIONS=detect_leaks=1 bash tests/interop/run.sh
+}
+suite_out_of_tree()  { count_suite out-of-tree bash tests/e2e/out_of_tree.sh; }
+suite_c_client()     { count_suite c-client bash tests/e2e/c_client.sh; }
+suite_config()       { count_suite config bash tests/e2e/config.sh; }
+suite_browser()      { count_suite browser node tests/e2e/browser_chat.mjs; }
+suite_split()        { count_suite split bash tests/e2e/split.sh; }
+suite_client_cmd()   { count_suite client-cmd bash tests/e2e/client_cmd.sh; }
+suite_doc_examples() { count_suite doc-examples bash tests/e2e/doc_examples.sh; }
+suite_bench_smoke()  { count_suite bench-smoke bash tests/e2e/bench_smoke.sh; }
+suite_bridge()       { count_suite bridge /usr/bin/python3 tests/interop/bridge_test.py build; }
+suite_federation()   { count_suite federation /usr/bin/python3 tests/interop/federation_test.py build; }
+suite_jobs()         { count_suite jobs bash tests/interop/jobs_test.sh; }
+suite_amqp()         { count_suite amqp /usr/bin/python3 tests/interop/amqp_test.py build; }
+suite_kafka()        { count_suite kafka bash tests/interop/kafka_test.sh; }
 
 self_contained() {  # no tracked file may read a path outside the repository
   local hits
@@ -179,24 +223,22 @@ test_all() {
     LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp \
     count_meson unit-asan build-asan
   fuzz
-  if [[ -x tests/interop/run.sh || -f tests/interop/run.sh ]]; then
-    count_suite interop bash tests/interop/run.sh
-    count_suite interop-asan env SIO_BIN=build-asan/tools/sio SIO_PLUGIN_DIR=build-asan/plugins \
-      ASAN_OPTIONS=detect_leaks=1 bash tests/interop/run.sh
-  fi
-  count_suite out-of-tree bash tests/e2e/out_of_tree.sh
-  count_suite c-client bash tests/e2e/c_client.sh
-  count_suite config bash tests/e2e/config.sh
-  count_suite browser node tests/e2e/browser_chat.mjs
-  count_suite split bash tests/e2e/split.sh
-  count_suite client-cmd bash tests/e2e/client_cmd.sh
-  count_suite doc-examples bash tests/e2e/doc_examples.sh
-  count_suite bench-smoke bash tests/e2e/bench_smoke.sh
-  count_suite bridge /usr/bin/python3 tests/interop/bridge_test.py build
-  count_suite federation /usr/bin/python3 tests/interop/federation_test.py build
-  count_suite jobs bash tests/interop/jobs_test.sh
-  count_suite amqp /usr/bin/python3 tests/interop/amqp_test.py build
-  count_suite kafka bash tests/interop/kafka_test.sh
+  local la lb
+  la=$(mktemp); lb=$(mktemp)
+  # the AMQP suites each start a rabbitmq node: they share a lane
+  lane "$la" suite_interop suite_out_of_tree suite_c_client suite_config suite_browser \
+       suite_client_cmd suite_doc_examples suite_bench_smoke suite_jobs suite_kafka &
+  local pa=$!
+  lane "$lb" suite_interop_asan suite_split suite_bridge suite_federation suite_amqp &
+  local pb=$!
+  wait $pa || true
+  wait $pb || true
+  local p f
+  for r in "$la" "$lb"; do
+    read -r p f <"$r" || { p=0; f=1; log "a lane ended without its counts"; }
+    PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+  done
+  rm -f "$la" "$lb"
   trap - ERR
   echo "$PASSED passed, $FAILED failed"
   [[ $FAILED == 0 ]]
