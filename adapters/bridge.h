@@ -52,6 +52,7 @@ int sio_bridge_py_message_rx(const void *buf, size_t len, const char *self_id, b
 enum sio_bridge_format {
     SIO_BRIDGE_JSON = 0,    /* python-socketio >= 5.14 */
     SIO_BRIDGE_PICKLE,      /* python-socketio <= 5.13 (Debian's 5.7.2) */
+    SIO_BRIDGE_NODE,        /* @socket.io/redis-adapter (classic), Redis only */
 };
 
 /* Receives each message made by sio_bridge_py_publish(); msg is borrowed
@@ -67,12 +68,35 @@ int sio_bridge_py_publish(const struct sio_env *env, const char *host_id,
                           enum sio_bridge_format fmt, sio_bridge_out_fn out, void *ud,
                           char *err, size_t errlen);
 
+/* Receives each message made by sio_bridge_node_publish(): the Redis
+ * channel to publish it on and the message, both borrowed. 0 or < 0. */
+typedef int (*sio_bridge_out_ch_fn)(void *ud, const char *channel, const void *msg, size_t len);
+
+/* Turn one bus command into @socket.io/redis-adapter 8.x messages tagged
+ * with uid (publish_node.c): an EMIT becomes msgpack [uid, packet{type 2,
+ * data, nsp}, opts{rooms, except, flags}] on "socket.io#<nsp>#" (or
+ * "socket.io#<nsp>#<room>#" for one room); JOIN / LEAVE / DISCONNECT_CMD /
+ * CLOSE_ROOM become the adapter's JSON requests (types 2, 3, 4) on
+ * "socket.io-request#<nsp>#". Returns as sio_bridge_py_publish(). */
+int sio_bridge_node_publish(const struct sio_env *env, const char *uid, sio_bridge_out_ch_fn out,
+                            void *ud, char *err, size_t errlen);
+
+/* As sio_bridge_node_message(), for a deployment that publishes with uid
+ * self_uid (NULL: none): a message or request carrying that uid is ours
+ * and is skipped (returns 0, *own = true). */
+int sio_bridge_node_message_rx(const char *channel, size_t chlen, const void *buf, size_t len,
+                               const char *self_uid, bool *own, sio_bridge_send_fn send,
+                               void *ud, char *err, size_t errlen);
+
 /* What a transport does to publish, called on the publisher's sender
  * thread only (adapters/publish.c). */
 struct sio_bridge_pub_ops {
     int  (*connect)(void *ud, char *err, size_t errlen);   /* 0 or < 0 */
     int  (*send)(void *ud, const void *msg, size_t len);   /* 0, or < 0: link lost */
     void (*disconnect)(void *ud);                          /* NULL-safe state */
+    /* publish on a channel of the message's own (format SIO_BRIDGE_NODE);
+     * NULL when the transport has no such thing */
+    int  (*send_to)(void *ud, const char *channel, const void *msg, size_t len);
 };
 
 struct sio_bridge_pub_cfg {

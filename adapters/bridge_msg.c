@@ -582,8 +582,15 @@ static int node_request(json_t *m, const char *nsp, size_t nsp_len, sio_bridge_s
     }
 }
 
-int sio_bridge_node_message(const char *channel, size_t chlen, const void *buf, size_t len,
-                            sio_bridge_send_fn send, void *ud, char *err, size_t errlen)
+/* the uid of a node message: [uid, packet, opts] or {"uid": ...} */
+static const char *node_uid(const json_t *m)
+{
+    const json_t *u = json_is_array(m) ? json_array_get(m, 0) : json_object_get(m, "uid");
+    return json_string_value(u);
+}
+
+static int node_message(const char *channel, size_t chlen, const void *buf, size_t len,
+                        sio_bridge_send_fn send, void *ud, char *err, size_t errlen)
 {
     size_t off;
     bool request;
@@ -594,6 +601,8 @@ int sio_bridge_node_message(const char *channel, size_t chlen, const void *buf, 
         request = false;
     else if (prefix(channel, chlen, "socket.io-request#", &off))
         request = true;
+    else if (prefix(channel, chlen, "socket.io-response#", &off))
+        return 0;   /* answers between JS servers */
     else
         return failf(err, errlen, SIO_ERR_PROTO, "node: unknown channel");
     const char *nsp = channel + off;
@@ -614,11 +623,46 @@ int sio_bridge_node_message(const char *channel, size_t chlen, const void *buf, 
         if (!m)
             return failf(err, errlen, SIO_ERR_PROTO, "node: bad msgpack");
     }
-    if (request)
-        rc = json_is_object(m) && json_object_get(m, "packet") ? 0 /* broadcast with ack */
-             : node_request(m, nsp, nsp_len, send, ud, err, errlen);
-    else
+    const char *uid = node_uid(m);
+    if (cur_self && cur_self[0] && uid && strcmp(uid, cur_self) == 0) {
+        cur_own = true;     /* ours, back from Redis */
+        json_decref(m);
+        return 0;
+    }
+    if (request && json_is_object(m) && json_object_get(m, "packet")) {
+        /* a broadcast with acks (type 7): delivered as a plain broadcast.
+         * The acks cannot travel back, and the adapter does not wait for
+         * us: it counts servers with PUBSUB NUMSUB, which does not count
+         * our PSUBSCRIBE */
+        json_t *as = json_pack("[sOO?]", uid ? uid : "", json_object_get(m, "packet"),
+                               json_object_get(m, "opts"));
+        rc = as ? node_emit(as, nsp, nsp_len, send, ud, err, errlen) : -ENOMEM;
+        json_decref(as);
+    } else if (request) {
+        rc = node_request(m, nsp, nsp_len, send, ud, err, errlen);
+    } else {
         rc = node_emit(m, nsp, nsp_len, send, ud, err, errlen);
+    }
     json_decref(m);
+    return rc;
+}
+
+int sio_bridge_node_message(const char *channel, size_t chlen, const void *buf, size_t len,
+                            sio_bridge_send_fn send, void *ud, char *err, size_t errlen)
+{
+    cur_self = NULL;
+    return node_message(channel, chlen, buf, len, send, ud, err, errlen);
+}
+
+int sio_bridge_node_message_rx(const char *channel, size_t chlen, const void *buf, size_t len,
+                               const char *self_uid, bool *own, sio_bridge_send_fn send,
+                               void *ud, char *err, size_t errlen)
+{
+    cur_self = self_uid;
+    cur_own = false;
+    int rc = node_message(channel, chlen, buf, len, send, ud, err, errlen);
+    cur_self = NULL;
+    if (own)
+        *own = cur_own;
     return rc;
 }

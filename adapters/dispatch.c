@@ -45,8 +45,10 @@ static int strip_options(const char *url, char *out, size_t cap, struct sio_brid
             o->format = SIO_BRIDGE_JSON;
         } else if (l == 13 && !strncmp(p, "format=pickle", 13)) {
             o->format = SIO_BRIDGE_PICKLE;
+        } else if (l == 19 && !strncmp(p, "format=node-adapter", 19)) {
+            o->format = SIO_BRIDGE_NODE;
         } else if ((l >= 8 && !strncmp(p, "publish=", 8)) || (l >= 7 && !strncmp(p, "format=", 7))) {
-            snprintf(err, errlen, "%s: bad '%.*s' (publish=0|1, format=json|pickle)", url,
+            snprintf(err, errlen, "%s: bad '%.*s' (publish=0|1, format=json|pickle|node-adapter)", url,
                      (int)l, p);
             return -EINVAL;
         } else {
@@ -85,6 +87,10 @@ int sio_bridge_any_start(sio_bridge_any **out, void *zmq_ctx, const char *hub_en
         return r;
     if (o.publish && !o.commands_endpoint) {
         snprintf(err, errlen, "%s: publishing needs the hub's commands endpoint", url);
+        return -EINVAL;
+    }
+    if (o.format == SIO_BRIDGE_NODE && !has_scheme(clean, "redis")) {
+        snprintf(err, errlen, "%s: format=node-adapter is for redis:// bridges only", url);
         return -EINVAL;
     }
     struct sio_bridge_any *b = calloc(1, sizeof *b);

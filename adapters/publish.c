@@ -37,6 +37,7 @@ SIO_LOG_TOPIC_STATIC(topic, "bridge.publish");
 struct item {
     struct item *next;
     size_t len;
+    size_t choff;               /* format NODE: data holds "channel\0" then the message */
     unsigned char data[];
 };
 
@@ -81,15 +82,19 @@ void sio_bridge_host_id(char buf[33])
 }
 
 /* reader: a message made by the translation goes to the queue, or is dropped */
-static int enqueue(void *ud, const void *msg, size_t len)
+static int enqueue_ch(void *ud, const char *channel, const void *msg, size_t len)
 {
     struct sio_bridge_pub *p = ud;
-    struct item *it = malloc(sizeof *it + len);
+    size_t choff = channel ? strlen(channel) + 1 : 0;
+    struct item *it = malloc(sizeof *it + choff + len);
     if (!it)
         return -ENOMEM;
     it->next = NULL;
     it->len = len;
-    memcpy(it->data, msg, len);
+    it->choff = choff;
+    if (choff)
+        memcpy(it->data, channel, choff);
+    memcpy(it->data + choff, msg, len);
     pthread_mutex_lock(&p->mu);
     if (p->qlen >= p->qmax) {
         pthread_mutex_unlock(&p->mu);
@@ -107,6 +112,11 @@ static int enqueue(void *ud, const void *msg, size_t len)
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return 0;
+}
+
+static int enqueue(void *ud, const void *msg, size_t len)
+{
+    return enqueue_ch(ud, NULL, msg, len);
 }
 
 static void *reader(void *arg)
@@ -137,8 +147,11 @@ static void *reader(void *arg)
             struct sio_env env;
             atomic_fetch_add(&p->seen, 1);
             if (sio_env_decode(zmq_msg_data(&fr[1]), zmq_msg_size(&fr[1]), &env) == 0) {
-                int rc = sio_bridge_py_publish(&env, p->host_id, p->format, enqueue, p,
-                                               err, sizeof err);
+                int rc = p->format == SIO_BRIDGE_NODE
+                         ? sio_bridge_node_publish(&env, p->host_id, enqueue_ch, p, err,
+                                                   sizeof err)
+                         : sio_bridge_py_publish(&env, p->host_id, p->format, enqueue, p,
+                                                 err, sizeof err);
                 if (rc == 0)
                     atomic_fetch_add(&p->skipped, 1);
                 else if (rc < 0) {
@@ -233,7 +246,11 @@ static void *sender(void *arg)
                 backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
             }
         }
-        if (connected && p->ops->send(p->ud, it->data, it->len) == 0) {
+        int sent = !connected ? -1
+                   : it->choff ? p->ops->send_to(p->ud, (const char *)it->data,
+                                                 it->data + it->choff, it->len)
+                               : p->ops->send(p->ud, it->data, it->len);
+        if (sent == 0) {
             atomic_fetch_add(&p->published, 1);
         } else {
             atomic_fetch_add(&p->dropped_down, 1);
@@ -285,6 +302,10 @@ int sio__bridge_pub_start(sio_bridge_pub **out, void *zmq_ctx,
         snprintf(err, errlen, "bridge: publishing needs the hub's commands endpoint and a host id");
         return -EINVAL;
     }
+    if (cfg->format == SIO_BRIDGE_NODE && !ops->send_to) {
+        snprintf(err, errlen, "bridge: format node-adapter is for redis:// bridges only");
+        return -EINVAL;
+    }
     struct sio_bridge_pub *p = calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
@@ -321,7 +342,8 @@ int sio__bridge_pub_start(sio_bridge_pub **out, void *zmq_ctx,
     }
     p->reader_started = true;
     sio_log_info(topic, "%s: publishing this deployment's broadcasts as host %s (%s)",
-                 p->name, p->host_id, p->format == SIO_BRIDGE_PICKLE ? "pickle" : "json");
+                 p->name, p->host_id, p->format == SIO_BRIDGE_PICKLE ? "pickle"
+                 : p->format == SIO_BRIDGE_NODE ? "node-adapter" : "json");
     *out = p;
     return 0;
 }

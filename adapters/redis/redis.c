@@ -146,10 +146,12 @@ static void on_message(redisAsyncContext *ac, void *r, void *priv)
                rep->element[2]->type == REDIS_REPLY_STRING &&
                rep->element[3]->type == REDIS_REPLY_STRING) {
         atomic_fetch_add(&b->in, 1);
-        int rc = sio_bridge_node_message(rep->element[2]->str, rep->element[2]->len,
-                                         rep->element[3]->str, rep->element[3]->len,
-                                         sio__bridge_hub_send, &b->hub, err, sizeof err);
-        count(b, rc, "socket.io", err);
+        bool own = false;
+        int rc = sio_bridge_node_message_rx(rep->element[2]->str, rep->element[2]->len,
+                                            rep->element[3]->str, rep->element[3]->len,
+                                            b->host_id, &own, sio__bridge_hub_send, &b->hub,
+                                            err, sizeof err);
+        count(b, rc, own ? NULL : "socket.io", err);
     } else if (strcmp(kind, "subscribe") == 0 || strcmp(kind, "psubscribe") == 0) {
         sio_log_info(topic, "%s:%d: %s %s", b->host, b->port, kind,
                      rep->element[1]->type == REDIS_REPLY_STRING ? rep->element[1]->str : "?");
@@ -286,8 +288,19 @@ static int pub_send(void *ud, const void *msg, size_t len)
     return 0;
 }
 
+static int pub_send_to(void *ud, const char *channel, const void *msg, size_t len)
+{
+    struct sio_bridge *b = ud;
+    redisReply *r = redisCommand(b->pc, "PUBLISH %s %b", channel, msg, len);
+    if (!r)
+        return -EIO;
+    freeReplyObject(r);
+    return 0;
+}
+
 static const struct sio_bridge_pub_ops pub_ops = {
     .connect = pub_connect, .send = pub_send, .disconnect = pub_disconnect,
+    .send_to = pub_send_to,
 };
 
 static void on_stats(evutil_socket_t fd, short what, void *arg)
