@@ -186,6 +186,7 @@ suite_doc_examples() { count_suite doc-examples bash tests/e2e/doc_examples.sh; 
 suite_bench_smoke()  { count_suite bench-smoke bash tests/e2e/bench_smoke.sh; }
 suite_bridge()       { count_suite bridge /usr/bin/python3 tests/interop/bridge_test.py build; }
 suite_federation()   { count_suite federation /usr/bin/python3 tests/interop/federation_test.py build; }
+suite_node_adapter() { count_suite node-adapter node tests/interop/node_adapter_test.mjs build; }
 suite_jobs()         { count_suite jobs bash tests/interop/jobs_test.sh; }
 suite_amqp()         { count_suite amqp /usr/bin/python3 tests/interop/amqp_test.py build; }
 suite_kafka()        { count_suite kafka bash tests/interop/kafka_test.sh; }
@@ -229,7 +230,8 @@ test_all() {
   lane "$la" suite_interop suite_out_of_tree suite_c_client suite_config suite_browser \
        suite_client_cmd suite_doc_examples suite_bench_smoke suite_jobs suite_kafka &
   local pa=$!
-  lane "$lb" suite_interop_asan suite_split suite_bridge suite_federation suite_amqp &
+  lane "$lb" suite_interop_asan suite_split suite_bridge suite_federation suite_node_adapter \
+       suite_amqp &
   local pb=$!
   wait $pa || true
   wait $pb || true
