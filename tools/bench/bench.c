@@ -62,6 +62,8 @@ struct opts {
     unsigned nservers;
     bool spread_src;
     bool polling;               /* --transport polling */
+    unsigned ports[8];          /* --ports: connection i goes to ports[i % nports] */
+    unsigned nports;
 };
 
 /* ---- shared between the parent and the children ---- */
@@ -312,6 +314,14 @@ static bool is_sender(const struct conn *c)
     return c->ch->o->sc == SC_BROADCAST && c->ch->first + c->idx == 0;
 }
 
+/* broadcast over --ports: the last client (on another server than the
+ * sender) paces the sender, so the window bounds what the remote servers
+ * have not delivered yet */
+static bool is_pacer(const struct conn *c)
+{
+    return c->ch->o->nports > 1 && c->ch->first + c->idx == c->ch->o->clients - 1;
+}
+
 static void on_ready(struct conn *c)
 {
     struct child *ch = c->ch;
@@ -362,10 +372,15 @@ static void on_bcast(struct conn *c)
         int64_t lat = ch->now - ts;     /* CLOCK_MONOTONIC is system-wide */
         sio_hist_add(&ch->st->hist, lat > 0 ? (uint64_t)lat : 0);
     }
-    if (is_sender(c) && c->inflight) {
-        c->inflight--;
-        if (ch->started && !ch->stopping && ch->now < ch->end_ns)
-            send_bcast(c);
+    struct conn *s = ch->o->nports > 1 ? (is_pacer(c) ? &ch->conns[0] : NULL)
+                                        : (is_sender(c) ? c : NULL);
+    if (s && s->inflight) {
+        s->inflight--;
+        if (ch->started && !ch->stopping && ch->now < ch->end_ns) {
+            send_bcast(s);
+            if (s != c && s->state != ST_DEAD)
+                flush_conn(s);
+        }
     }
 }
 
@@ -593,7 +608,10 @@ static int make_socket(struct child *ch, unsigned slot)
             return -1;
         }
     }
-    if (connect(fd, (struct sockaddr *)&ch->addr, sizeof ch->addr) < 0 && errno != EINPROGRESS) {
+    struct sockaddr_in to = ch->addr;
+    if (ch->o->nports)
+        to.sin_port = htons((uint16_t)ch->o->ports[(ch->first + slot) % ch->o->nports]);
+    if (connect(fd, (struct sockaddr *)&to, sizeof to) < 0 && errno != EINPROGRESS) {
         close(fd);
         return -1;
     }
@@ -1134,6 +1152,9 @@ static void usage(FILE *f)
         "  --server-pid PID       report the server's CPU and RSS from /proc\n"
         "                         (repeatable: the processes' figures are summed)\n"
         "  --spread-src           bind sources over 127.0.0.2.. (automatic past 25,000)\n"
+        "  --ports P1,P2,...      spread the clients over several servers (a fleet on one\n"
+        "                         broker): client i connects to the i-th port, round robin;\n"
+        "                         broadcast: the last client paces the sender's window\n"
         "  --transport T          websocket (default) or polling (HTTP long-polling:\n"
         "                         two connections per client, one POST in flight)\n");
 }
@@ -1184,6 +1205,7 @@ int sio_cmd_bench(int argc, char **argv)
         { "server-pid", required_argument, NULL, 'S' },
         { "spread-src", no_argument, NULL, 'x' },
         { "transport", required_argument, NULL, 'X' },
+        { "ports", required_argument, NULL, 'L' },
         { "help", no_argument, NULL, '?' },
         { NULL, 0, NULL, 0 },
     };
@@ -1204,6 +1226,19 @@ int sio_cmd_bench(int argc, char **argv)
             o.path = optarg;
             continue;
         case 'x': o.spread_src = true; continue;
+        case 'L':
+            for (const char *q = optarg; *q; ) {
+                char *e;
+                unsigned long pv = strtoul(q, &e, 10);
+                if (e == q || pv < 1 || pv > 65535 || o.nports == 8 || (*e && *e != ',')) {
+                    fprintf(stderr, "sio bench: bad --ports '%s' (up to 8, comma-separated)\n",
+                            optarg);
+                    return 2;
+                }
+                o.ports[o.nports++] = (unsigned)pv;
+                q = *e ? e + 1 : e;
+            }
+            continue;
         case 'X':
             if (strcmp(optarg, "polling") == 0) {
                 o.polling = true;
@@ -1251,6 +1286,10 @@ int sio_cmd_bench(int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "sio bench: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (o.nports && (o.polling || o.procs > 1 || o.clients > 15000)) {
+        fprintf(stderr, "sio bench: --ports is for websocket, one process (15000 clients)\n");
         return 2;
     }
     if (!o.procs)

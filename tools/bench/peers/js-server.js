@@ -3,7 +3,10 @@
 // for tools/bench/compare.sh (tests/interop/ref-server.js without the
 // interop-only options). Node modules come from tests/interop/node_modules.
 //
-//   node js-server.js [--host 127.0.0.1] [--port 5000]
+//   node js-server.js [--host 127.0.0.1] [--port 5000] [--redis redis://HOST:PORT]
+//
+// --redis: with @socket.io/redis-adapter (classic), for a fleet of servers
+// on one Redis (tools/bench/fleet.sh).
 //
 // Namespace "/": an event with an ack request is acked with its own
 // arguments; "bcast" goes to the whole namespace (sender included);
@@ -15,10 +18,11 @@ const path = require("path");
 const http = require("http");
 const { Server } = require(path.join(__dirname, "../../../tests/interop/node_modules/socket.io"));
 
-let host = "127.0.0.1", port = 5000;
+let host = "127.0.0.1", port = 5000, redisUrl = null;
 for (let i = 2; i < process.argv.length; i++) {
   if (process.argv[i] === "--host") host = process.argv[++i];
   else if (process.argv[i] === "--port") port = Number(process.argv[++i]);
+  else if (process.argv[i] === "--redis") redisUrl = process.argv[++i];
   else { console.error(`js-server: unknown argument ${process.argv[i]}`); process.exit(2); }
 }
 
@@ -35,9 +39,20 @@ nsp.on("connection", (socket) => {
     if (ack) ack(...args);
   });
 });
-httpServer.listen(port, host, () => {
-  process.stdout.write(`listening on http://${host}:${httpServer.address().port}/socket.io/\n`);
-});
+async function listen() {
+  if (redisUrl) {
+    const mods = path.join(__dirname, "../../../tests/interop/node_modules");
+    const { createClient } = require(path.join(mods, "redis"));
+    const { createAdapter } = require(path.join(mods, "@socket.io/redis-adapter"));
+    const pub = createClient({ url: redisUrl }), sub = pub.duplicate();
+    await Promise.all([pub.connect(), sub.connect()]);
+    io.adapter(createAdapter(pub, sub));
+  }
+  httpServer.listen(port, host, () => {
+    process.stdout.write(`listening on http://${host}:${httpServer.address().port}/socket.io/\n`);
+  });
+}
+listen();
 function stop() { io.close(); httpServer.close(); setTimeout(() => process.exit(0), 200).unref(); }
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
