@@ -35,6 +35,31 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
+def record_pid(pid):
+    """Tell run.sh about a process this probe started ("PID STARTTIME" in
+    $SIO_REL_PIDFILE): should the probe be killed by its time limit, run.sh
+    stops what it left, and the start time keeps it from hitting a reused PID."""
+    path = os.environ.get("SIO_REL_PIDFILE")
+    if not path:
+        return
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            start = f.read().rsplit(")", 1)[1].split()[19]
+        with open(path, "a") as f:
+            f.write(f"{pid} {start}\n")
+    except (OSError, IndexError):
+        pass
+
+
+def _on_term(signum, frame):
+    # run.sh's `timeout` sends SIGTERM: unwind so that every Server's
+    # __exit__ stops its process
+    raise SystemExit(f"terminated by signal {signum}")
+
+
+signal.signal(signal.SIGTERM, _on_term)
+
+
 def plugin(name):
     return os.path.join(PLUGIN_DIR, name, name + ".so")
 
@@ -82,6 +107,7 @@ class Server:
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         self.pid = self.proc.pid
+        record_pid(self.pid)
         self.port = self._wait_listening(start_timeout)
         self._watch = threading.Thread(target=self._watcher, daemon=True)
         self._watch.start()
