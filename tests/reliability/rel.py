@@ -123,7 +123,8 @@ class Server:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.05)
-        err = self.stderr()[-2000:]
+        # the first lines say why (an unknown option is followed by the usage)
+        err = " | ".join(self.stderr().splitlines()[:2])[:300]
         self.stop()
         raise RuntimeError(f"server did not start (rc {self.proc.returncode}): {err}")
 
