@@ -6,7 +6,8 @@
                    at full speed and reads the echoes; meanwhile a bystander
                    sends 200 acked echoes spaced 10 ms. Its ack p50/p99 is
                    reported without and with --max-events-per-second 2000;
-                   the check: the p99 with the limit is lower.
+                   the check: the p99 with the limit is under half of the
+                   p99 without (today both runs are the same server).
   delayed not lost --max-events-per-second 1000: 3000 acked events sent at
                    once all get their ack (none lost), and it takes more
                    than 1 s (the limit delays them; today ~0.1 s).
@@ -17,14 +18,15 @@
                    fast as possible: some get 429, at most 20 per elapsed
                    second (+21) get 200; 1.5 s later a handshake succeeds.
   connect timeout  --connect-timeout 1000: a WebSocket that joins no
-                   namespace is closed (within 5 s); 300 polling sessions
-                   that join nothing are gone 3 s later (GET: 400); a
-                   client that joined still echoes after 3 s.
+                   namespace is closed (within 5 s); of 10,000 polling
+                   sessions that join nothing 10 sampled are gone 2.5 s
+                   later (GET: 400), and 10,000 more after that grow RSS
+                   by less than half what the first 10,000 did (their
+                   memory was freed); a client that joined still echoes.
 
 --before leaves out the new flags.
 """
-import socket
-import statistics
+import json
 import subprocess
 import sys
 import threading
@@ -86,9 +88,11 @@ def bystander_run(flags):
 def bystander():
     p50a, p99a, _ = bystander_run([])
     p50b, p99b, _ = bystander_run(rel.new_flags("--max-events-per-second", "2000"))
-    R.check(p99b < p99a,
+    # half: two runs of the same server differ by tens of percent on a
+    # shared machine, so "lower" alone passes by chance half the time
+    R.check(p99b < p99a / 2,
             f"bystander: ack p50/p99 {p50a:.1f}/{p99a:.1f} ms while another client floods, "
-            f"{p50b:.1f}/{p99b:.1f} ms with --max-events-per-second 2000")
+            f"{p50b:.1f}/{p99b:.1f} ms with --max-events-per-second 2000 (bound: half the p99)")
 
 
 def delayed_not_lost():
@@ -178,6 +182,25 @@ def handshakes_per_second():
         R.check(s == 200, f"handshakes per IP 20/s: a handshake 1.5 s later gets {s}")
 
 
+def keepalive_handshakes(port, n, per_conn=1000):
+    """n polling handshakes, per_conn of them on each keep-alive connection
+    (a fresh connection each would leave thousands of ports in TIME_WAIT)."""
+    sids = []
+    req = wire.build_request(port, "GET", wire.eio_q("/socket.io/"))
+    while len(sids) < n:
+        c = wire.Conn(port, timeout=3)
+        try:
+            for _ in range(min(per_conn, n - len(sids))):
+                c.send(req)
+                r = c.read_response(3)
+                if r.status != 200:
+                    raise wire.WireError(f"handshake {len(sids)}: {r.status_line}")
+                sids.append(json.loads(r.body[1:].decode())["sid"])
+        finally:
+            c.close()
+    return sids
+
+
 def connect_timeout():
     with rel.Server("echo", rel.new_flags("--connect-timeout", "1000")) as srv:
         joined, _, _ = rel.sio_ws(srv.port)
@@ -188,19 +211,29 @@ def connect_timeout():
         c.close()
         R.check(closed, "connect timeout 1000: a WebSocket that joins no namespace "
                 + (f"is closed after {took:.1f} s" if closed else "is still open after 5 s"))
+        # sessions that never join must not pile up (the issue: 500,000
+        # polling handshakes held 687 MB): 10,000 handshakes, wait past the
+        # timeout, 10,000 more; the second round should reuse the memory
+        # the first one freed
         base = srv.rss_mb()
-        sids = [wire.handshake(srv.port, "/socket.io/")["sid"] for _ in range(300)]
-        grown = srv.rss_mb() - base
-        time.sleep(3)
+        sids = keepalive_handshakes(srv.port, 10_000)
+        grown1 = srv.rss_mb() - base
+        time.sleep(2.5)
         gone = 0
-        for sid in sids[::15]:
+        for sid in sids[::1000]:
             try:
-                r = wire.get(srv.port, "/socket.io/", sid, timeout=1)
+                r = wire.get(srv.port, "/socket.io/", sid, timeout=0.5)
                 gone += r.status == 400
             except (OSError, wire.WireError):
                 pass         # a long-poll still held: the session lives
-        R.check(gone == 20, f"connect timeout 1000: 300 polling sessions that join nothing: {gone}/20 sampled "
-                f"are gone 3 s later (they took {grown:.1f} MB of RSS)")
+        mid = srv.rss_mb()
+        keepalive_handshakes(srv.port, 10_000)
+        grown2 = srv.rss_mb() - mid
+        R.check(gone == 10, f"connect timeout 1000: 10,000 polling sessions that join nothing: {gone}/10 "
+                f"sampled are gone 2.5 s later")
+        R.check(grown2 < max(2.0, grown1 / 2),
+                f"connect timeout 1000: RSS grew {grown1:.1f} MB over the first 10,000 unjoined sessions, "
+                f"{grown2:.1f} MB over 10,000 more after the timeout (bound: half the first, or 2 MB)")
         try:
             joined.ws_send_text('4277["echo","joined"]')
             ok = rel.ws_wait_packet(joined, "4377", 3) == b'4377["joined"]'
