@@ -1,11 +1,14 @@
 """Issue 17, item 1: clients that never read must not hold unbounded memory.
 
-  slow room reader  chat plugin; a member of room "r" with a 4 KiB receive
-                    buffer never reads while another client sends 64 KiB
-                    `say` messages to "r" (at most 15 s / 12000 messages).
-                    Expect: peak RSS under 200 MB, the reader's connection
-                    closed by the server (--max-client-buffer 4 MiB), "slow
-                    client" in the info log, the server still answering.
+  slow room reader  demo4 plugin; a member of room "r" with a 4 KiB receive
+                    buffer never reads while another client has 64 KiB
+                    events emitted to "r" (demo4's `emit`; at most 15 s /
+                    12000 messages). Expect: peak RSS under 200 MB, the
+                    reader's connection closed by the server
+                    (--max-client-buffer 4 MiB), "slow client" in the info
+                    log, the sender still answered, and the reason the
+                    plugin's on_disconnect got for the reader (demo4's
+                    `reason`) "transport error".
   ping flood        echo plugin; a client floods 125-byte WebSocket pings
                     (at most 10 s) and never reads its pongs. Expect: peak
                     RSS under 200 MB, the flooder disconnected.
@@ -18,8 +21,8 @@
 --before omits --max-client-buffer/--close-timeout (today's server has
 neither); the memory guard of rel.py bounds what today's server may take.
 """
+import json
 import socket
-import threading
 import time
 
 import rel
@@ -32,40 +35,33 @@ RSS_BOUND_MB = 200
 
 def slow_room_reader():
     flags = rel.new_flags("--max-client-buffer", str(4 * MiB), "--close-timeout", "2000")
-    with rel.Server("chat", flags, log_level="info") as srv:
-        reader, _, _ = rel.sio_ws(srv.port, expect_auth=False, rcvbuf=4096)
+    with rel.Server("demo4", flags, log_level="info") as srv:
+        reader, _, seen = rel.sio_ws(srv.port, expect_auth=False, rcvbuf=4096)
+        reader_sid = next(json.loads(p[2:])["sid"] for op, p in seen if p.startswith(b"40{"))
         reader.ws_send_text('421["join","r"]')
         rel.ws_wait_packet(reader, "431")
         sender, _, _ = rel.sio_ws(srv.port, expect_auth=False)
         base_fds = srv.nfds()
         base_rss = srv.rss_mb()
 
-        # the sender reads what comes to it (nothing but pings) so that only
-        # the reader is slow
-        stop = threading.Event()
-
-        def drain():
-            sender.sock.settimeout(0.2)
-            while not stop.is_set():
-                try:
-                    if not sender.sock.recv(65536):
-                        return
-                except OSError:
-                    if stop.is_set():
-                        return
-        t = threading.Thread(target=drain, daemon=True)
-        t.start()
-
-        frame = rel.masked_frame(1, '42["say",{"room":"r","text":"' + "x" * 65536 + '"}]')
+        # the sender waits for an ack every 8th message: the server is never
+        # behind on the sender's input, so what grows is the reader's output
+        text = "x" * 65536
+        frame = rel.masked_frame(1, '42["emit",{"to":"r","event":"big","args":["' + text + '"]}]')
         t0 = time.monotonic()
         sent = 0
         closed_after = None
         send_error = None
         while sent < 12000 and time.monotonic() - t0 < 15 and srv.alive():
             try:
-                sender.sock.settimeout(5)
-                sender.sock.sendall(frame)
-            except OSError as e:
+                sender.sock.settimeout(10)
+                if sent % 8 == 7:
+                    sender.sock.sendall(rel.masked_frame(
+                        1, f'42{sent}["emit",{{"to":"r","event":"big","args":["{text}"]}}]'))
+                    rel.ws_wait_packet(sender, f"43{sent}[", 10)
+                else:
+                    sender.sock.sendall(frame)
+            except (OSError, wire.WireError) as e:
                 send_error = e
                 break
             sent += 1
@@ -73,25 +69,25 @@ def slow_room_reader():
                 n = srv.nfds()
                 if n is not None and base_fds is not None and n < base_fds:
                     closed_after = time.monotonic() - t0
-                    # a few more messages: the room's broadcast keeps working
-                    # for the others once the reader is gone
+            # a second more once the reader is gone: the room's emits go on
             if closed_after is not None and time.monotonic() - t0 > closed_after + 1:
                 break
         flood_s = time.monotonic() - t0
-        stop.set()
-        t.join(1)
         mem = srv.mem_figure()
         peak = srv.peak_mb()
         alive = srv.alive()
         reader_closed = alive and rel.socket_closed(reader.sock, 5)
         slow_logged = any("slow client" in ln for ln in srv.stderr_lines())
         sender_ok = False
+        reason = None
         if alive and send_error is None:
-            sender.ws_send_text('429["rooms"]')
+            sender.ws_send_text(f'429["reason","{reader_sid}"]')
             try:
-                sender_ok = rel.ws_wait_packet(sender, "439", 5) is not None
-            except (OSError, wire.WireError):
-                sender_ok = False
+                ack = rel.ws_wait_packet(sender, "439", 5)
+                sender_ok = True
+                reason = json.loads(ack[3:])[0]
+            except (OSError, wire.WireError, ValueError, IndexError):
+                pass
         reader.close()
         sender.close()
         when = f"after {closed_after:.1f} s" if closed_after is not None else "(fd not seen closing)"
@@ -102,6 +98,8 @@ def slow_room_reader():
         R.check(slow_logged, f"slow room reader: 'slow client' in the info log: {slow_logged}")
         R.check(sender_ok, f"slow room reader: the sender stays connected and gets an ack: {sender_ok}"
                 + (f" (send failed: {send_error})" if send_error else ""))
+        R.check(reason == "transport error",
+                f"slow room reader: the reader's disconnect reason (plugin on_disconnect): {reason!r}")
 
 
 def ping_flood():

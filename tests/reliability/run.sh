@@ -41,7 +41,7 @@ done
 ALL=(slow_clients:100 fd_limit:60 uploads:100 fairness:100 namespace:45)
 
 if [ ! -x "$SIO_BIN" ]; then echo "run.sh: $SIO_BIN not found (build first)" >&2; exit 1; fi
-for p in echo chat; do
+for p in echo demo4; do
     if [ ! -f "$SIO_PLUGIN_DIR/$p/$p.so" ]; then echo "run.sh: $SIO_PLUGIN_DIR/$p/$p.so not found" >&2; exit 1; fi
 done
 
