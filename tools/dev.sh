@@ -228,12 +228,18 @@ soak() {
     return 1
   fi
   log "soak: ${secs}s against build-asan (pid $pid, port $port); files in $dir"
-  # several client processes: one per transport, one churning short sessions
-  local cpids=() modes=(polling websocket upgrade churn churn)
-  for i in "${!modes[@]}"; do
-    timeout $((secs + 120)) /usr/bin/python3 tests/reliability/soak_client.py \
-      --url "http://127.0.0.1:$port" --mode "${modes[$i]}" --seconds "$secs" --seed $((i + 1)) \
-      >"$dir/client-$i.out" 2>"$dir/client-$i.err" &
+  # several client processes, python-socketio and socket.io-client: each
+  # transport, and churning short sessions
+  local cpids=() clients=(py:polling py:websocket py:churn js:upgrade js:polling js:churn) c
+  for i in "${!clients[@]}"; do
+    c=${clients[$i]}
+    if [[ ${c%%:*} == py ]]; then
+      set -- /usr/bin/python3 tests/reliability/soak_client.py
+    else
+      set -- node tests/reliability/soak_client.mjs
+    fi
+    timeout $((secs + 120)) "$@" --url "http://127.0.0.1:$port" --mode "${c#*:}" --seconds "$secs" \
+      --seed $((i + 1)) >"$dir/client-$i.out" 2>"$dir/client-$i.err" &
     cpids+=($!)
   done
   # RSS every 10 s: seconds-since-start and VmRSS in kB
@@ -256,8 +262,8 @@ soak() {
   reports=$(grep -cE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$dir/server.err" || true)
   awk 'NF == 2 && $2 != "" {if (min == "" || $2 < min) min = $2; if ($2 > max) max = $2; n++}
        END {printf "== soak: RSS over %d samples: min %.1f MB, max %.1f MB\n", n, min / 1024, max / 1024}' "$dir/rss.txt" >&2
-  for i in "${!modes[@]}"; do
-    log "soak: client ${modes[$i]}: $(tail -1 "$dir/client-$i.out" 2>/dev/null)"
+  for i in "${!clients[@]}"; do
+    log "soak: client ${clients[$i]}: $(tail -1 "$dir/client-$i.out" 2>/dev/null)"
     if [[ -s $dir/client-$i.err ]]; then sed 's/^/    /' "$dir/client-$i.err" | tail -5 >&2; fi
   done
   if (( reports > 0 )); then

@@ -38,7 +38,7 @@ for arg in "$@"; do
     esac
 done
 # probe and its time limit in seconds (each normally takes a quarter of it)
-ALL=(slow_clients:100 fd_limit:60 uploads:100 fairness:100 namespace:45)
+ALL=(slow_clients:100 fd_limit:60 uploads:100 fairness:150 namespace:45)
 
 if [ ! -x "$SIO_BIN" ]; then echo "run.sh: $SIO_BIN not found (build first)" >&2; exit 1; fi
 for p in echo demo4; do
