@@ -2,7 +2,9 @@
 
   bystander        echo plugin. A flooder (a separate process, so that it
                    does not share this interpreter's lock with the
-                   measurement) sends up to 200,000 events `42["flood",1]`
+                   measurement) sends up to 1,000,000 events `42["flood",1]`
+                   (the server needs ~8 s for them, longer than the
+                   bystander's ~2.5 s; the flooder is killed then)
                    at full speed and reads the echoes; meanwhile a bystander
                    sends 200 acked echoes spaced 10 ms. Its ack p50/p99 is
                    reported without and with --max-events-per-second 2000;
@@ -64,7 +66,7 @@ rel.raise_nofile()
 def bystander_run(flags):
     with rel.Server("echo", flags) as srv:
         b, _, _ = rel.sio_ws(srv.port)
-        fl = subprocess.Popen([sys.executable, __file__, "--flooder", str(srv.port), "200000"],
+        fl = subprocess.Popen([sys.executable, __file__, "--flooder", str(srv.port), "1000000"],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         rel.record_pid(fl.pid)
         try:

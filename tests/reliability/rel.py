@@ -144,7 +144,8 @@ class Server:
             time.sleep(0.02)
 
     def alive(self):
-        return self.proc.poll() is None
+        # a SIGKILLed server with a big heap takes a moment to be reaped
+        return self.killed_at_mb is None and self.proc.poll() is None
 
     def rss_mb(self):
         kb = _status_kb(self.pid, "VmRSS")
