@@ -273,7 +273,12 @@ soak() {
     log "soak: ASan/UBSan: clean (server alive at the end: $alive, exit $src)"
   fi
   log "soak: RSS samples in $dir/rss.txt"
-  [[ $reports == 0 && $alive == yes && $crc == 0 ]]
+  if [[ $reports == 0 && $alive == yes && $crc == 0 ]]; then
+    log "soak: passed"
+  else
+    log "soak: FAILED (sanitizer reports: $reports, server alive: $alive, a client failed: $crc)"
+    return 1
+  fi
 }
 
 case ${1:-} in
