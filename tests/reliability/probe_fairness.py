@@ -23,8 +23,8 @@
                    namespace is closed (within 5 s); of 10,000 polling
                    sessions that join nothing 10 sampled are gone 2.5 s
                    later (GET: 400), and 10,000 more after that grow RSS
-                   by less than half what the first 10,000 did (their
-                   memory was freed); a client that joined still echoes.
+                   by less than half what the first 10,000 did, or 4 MB
+                   (their memory was freed); a client that joined still echoes.
 
 --before leaves out the new flags.
 """
@@ -233,9 +233,11 @@ def connect_timeout():
         grown2 = srv.rss_mb() - mid
         R.check(gone == 10, f"connect timeout 1000: 10,000 polling sessions that join nothing: {gone}/10 "
                 f"sampled are gone 2.5 s later")
-        R.check(grown2 < max(2.0, grown1 / 2),
+        # with the timeout only ~1 s of sessions live at once, so the first
+        # round's growth is small too: 4 MB of slack for allocator noise
+        R.check(grown2 < max(4.0, grown1 / 2),
                 f"connect timeout 1000: RSS grew {grown1:.1f} MB over the first 10,000 unjoined sessions, "
-                f"{grown2:.1f} MB over 10,000 more after the timeout (bound: half the first, or 2 MB)")
+                f"{grown2:.1f} MB over 10,000 more after the timeout (bound: half the first, or 4 MB)")
         try:
             joined.ws_send_text('4277["echo","joined"]')
             ok = rel.ws_wait_packet(joined, "4377", 3) == b'4377["joined"]'
