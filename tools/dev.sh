@@ -4,6 +4,8 @@
 #   tools/dev.sh run     install, build, start `sio server` with the chat plugin on :5000
 #   tools/dev.sh test    install, build (normal, ASan+UBSan, fuzz), run every suite;
 #                        the last line is "N passed, N failed"
+#   tools/dev.sh soak    install, build the ASan build, run a mixed-traffic soak against it
+#                        (SOAK_SECONDS, default 600); prints RSS min/max and ASan's verdict
 #   tools/dev.sh setup   only install packages (apt, npm)
 #   tools/dev.sh build   only configure and build ./build
 set -euo pipefail
@@ -241,9 +243,92 @@ test_all() {
     PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
   done
   rm -f "$la" "$lb"
+  # memory and CPU figures are read with nothing else running
+  count_suite reliability bash tests/reliability/run.sh
   trap - ERR
   echo "$PASSED passed, $FAILED failed"
   [[ $FAILED == 0 ]]
+}
+
+# --- soak: the ASan build under mixed traffic for SOAK_SECONDS (not part of test) ---
+soak() {
+  setup
+  log "build (ASan+UBSan)"
+  configure build-asan -Db_sanitize=address,undefined -Db_lundef=false
+  quiet ninja -C build-asan
+  local secs=${SOAK_SECONDS:-600} dir pid port t0 i
+  dir=$(mktemp -d /tmp/sio-soak.XXXXXX)
+  # demo4: acks for any event, rooms, emits to a room and to everyone;
+  # two workers and two I/O threads so that handovers are exercised too
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp \
+    build-asan/tools/sio server --plugin build-asan/plugins/demo4/demo4.so --host 127.0.0.1 \
+      --port 0 --workers 2 --io-threads 2 --cors-mode js >"$dir/server.out" 2>"$dir/server.err" &
+  pid=$!
+  for i in $(seq 1 300); do
+    grep -q '^listening on http://' "$dir/server.out" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  port=$(sed -nE 's#^listening on http://[^:/]+:([0-9]+).*#\1#p' "$dir/server.out" | head -1)
+  if [[ -z $port ]]; then
+    tail -20 "$dir/server.err" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+    log "soak: the server did not start"
+    return 1
+  fi
+  log "soak: ${secs}s against build-asan (pid $pid, port $port); files in $dir"
+  # several client processes, python-socketio and socket.io-client: each
+  # transport, and churning short sessions
+  local cpids=() clients=(py:polling py:websocket py:churn js:upgrade js:polling js:churn) c
+  for i in "${!clients[@]}"; do
+    c=${clients[$i]}
+    if [[ ${c%%:*} == py ]]; then
+      set -- /usr/bin/python3 tests/reliability/soak_client.py
+    else
+      set -- node tests/reliability/soak_client.mjs
+    fi
+    timeout $((secs + 120)) "$@" --url "http://127.0.0.1:$port" --mode "${c#*:}" --seconds "$secs" \
+      --seed $((i + 1)) >"$dir/client-$i.out" 2>"$dir/client-$i.err" &
+    cpids+=($!)
+  done
+  # RSS every 10 s: seconds-since-start and VmRSS in kB
+  t0=$SECONDS
+  while (( SECONDS - t0 < secs )) && kill -0 "$pid" 2>/dev/null; do
+    printf '%d %s\n' $((SECONDS - t0)) "$(awk '/^VmRSS:/{print $2}' "/proc/$pid/status" 2>/dev/null)" >>"$dir/rss.txt"
+    sleep 10
+  done
+  local crc=0
+  for i in "${cpids[@]}"; do wait "$i" || crc=1; done
+  printf '%d %s\n' $((SECONDS - t0)) "$(awk '/^VmRSS:/{print $2}' "/proc/$pid/status" 2>/dev/null)" >>"$dir/rss.txt"
+  local alive=yes src=0
+  kill -0 "$pid" 2>/dev/null || alive=no
+  kill -TERM "$pid" 2>/dev/null || true
+  # ASan's leak check runs at exit: give it time
+  for i in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || src=$?
+  local reports
+  reports=$(grep -cE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$dir/server.err" || true)
+  awk 'NF == 2 && $2 != "" {if (min == "" || $2 < min) min = $2; if ($2 > max) max = $2; n++}
+       END {printf "== soak: RSS over %d samples: min %.1f MB, max %.1f MB\n", n, min / 1024, max / 1024}' "$dir/rss.txt" >&2
+  for i in "${!clients[@]}"; do
+    log "soak: client ${clients[$i]}: $(tail -1 "$dir/client-$i.out" 2>/dev/null)"
+    if [[ -s $dir/client-$i.err ]]; then sed 's/^/    /' "$dir/client-$i.err" | tail -5 >&2; fi
+  done
+  if (( reports > 0 )); then
+    grep -E -A30 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$dir/server.err" | head -80 >&2
+    log "soak: ASan/UBSan: $reports report(s) (server exit $src); see $dir/server.err"
+  else
+    log "soak: ASan/UBSan: clean (server alive at the end: $alive, exit $src)"
+  fi
+  log "soak: RSS samples in $dir/rss.txt"
+  if [[ $reports == 0 && $alive == yes && $crc == 0 ]]; then
+    log "soak: passed"
+  else
+    log "soak: FAILED (sanitizer reports: $reports, server alive: $alive, a client failed: $crc)"
+    return 1
+  fi
 }
 
 case ${1:-} in
@@ -251,5 +336,6 @@ case ${1:-} in
   build) setup; build ;;
   run) shift; run "$@" ;;
   test) test_all ;;
-  *) echo "usage: tools/dev.sh run|test|setup|build" >&2; exit 2 ;;
+  soak) soak ;;
+  *) echo "usage: tools/dev.sh run|test|soak|setup|build" >&2; exit 2 ;;
 esac
