@@ -583,7 +583,16 @@ static int on_headers(struct sio_http_conn *h, struct sio_http_req *req, void *u
     if (gw->nth > 1 && handover(c, sid, sidl))
         return SIO_HTTP_BODY_DISCARD;   /* c is gone */
     struct gw_session *s = sio_map_get(&t->sessions, sid, sidl);
-    return s && !s->closed ? SIO_HTTP_BODY_KEEP : SIO_HTTP_BODY_DISCARD;
+    if (s && !s->closed)
+        return SIO_HTTP_BODY_KEEP;
+    /* an unknown session: a small body is read and dropped, so that the
+     * answer is the JS server's to the byte (keep-alive); a big or chunked
+     * one is answered at once and the connection closed */
+    const struct sio_http_hdr *cl = sio_http_header(req, "content-length");
+    if (cl && strtoull(cl->value, NULL, 10) <= 65536)
+        return SIO_HTTP_BODY_DISCARD;
+    return sio_http_header(req, "transfer-encoding") || cl ? SIO_HTTP_BODY_REFUSE
+                                                          : SIO_HTTP_BODY_DISCARD;
 }
 
 static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *ud)

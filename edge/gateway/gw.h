@@ -248,8 +248,10 @@ int  gw_sid_owner(const char *sid, size_t len, unsigned nth);
 /* limits.c */
 uint64_t gw_now_ms(void);
 /* Take a token (rate per second, burst one second's worth): 0, or the ms
- * until one is there. */
-unsigned gw_bucket_take(struct gw_bucket *b, unsigned rate, uint64_t now);
+ * until one is there. debt: the token is taken anyway (what it paid for
+ * happens regardless), and the wait covers the debt; else a refusal costs
+ * no token. */
+unsigned gw_bucket_take(struct gw_bucket *b, unsigned rate, uint64_t now, bool debt);
 void gw_limits_init(struct sio_gateway *gw);    /* fd limit, defaults */
 void gw_limits_clear(struct sio_gateway *gw);
 /* A new connection from ip: 0 (counted) or the HTTP status to refuse it. */

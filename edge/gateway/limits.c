@@ -32,7 +32,7 @@ uint64_t gw_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-unsigned gw_bucket_take(struct gw_bucket *b, unsigned rate, uint64_t now)
+unsigned gw_bucket_take(struct gw_bucket *b, unsigned rate, uint64_t now, bool debt)
 {
     /* burst = one second's worth; starts full */
     if (!b->last) {
@@ -43,11 +43,12 @@ unsigned gw_bucket_take(struct gw_bucket *b, unsigned rate, uint64_t now)
     if (b->tokens > rate)
         b->tokens = rate;
     b->last = now;
+    if (b->tokens < 1 && !debt)     /* refused: costs nothing */
+        return (unsigned)((1 - b->tokens) * 1000.0 / rate) + 1;
     b->tokens -= 1;
     if (b->tokens >= 0)
         return 0;
-    unsigned ms = (unsigned)(-b->tokens * 1000.0 / rate) + 1;
-    return ms;
+    return (unsigned)(-b->tokens * 1000.0 / rate) + 1;
 }
 
 /* ---- the open-files limit and the default connection limit ---- */
@@ -184,7 +185,7 @@ int gw_limits_handshake(struct gw_thread *t, const char *ip)
     if (gw->cfg.max_handshakes_per_ip) {
         pthread_mutex_lock(&gw->ip_lock);
         struct gw_ip *e = ip_get(gw, ip);
-        unsigned wait = e ? gw_bucket_take(&e->hs, gw->cfg.max_handshakes_per_ip, gw_now_ms()) : 1;
+        unsigned wait = e ? gw_bucket_take(&e->hs, gw->cfg.max_handshakes_per_ip, gw_now_ms(), false) : 1;
         pthread_mutex_unlock(&gw->ip_lock);
         if (wait) {
             atomic_fetch_add(&gw->st_ip, 1);

@@ -378,7 +378,7 @@ void gw_session_post_gone(struct gw_conn *c)
 static void rate_check(struct gw_session *s)
 {
     unsigned rate = s->t->gw->cfg.max_events_per_sec;
-    unsigned wait = rate ? gw_bucket_take(&s->events, rate, gw_now_ms()) : 0;
+    unsigned wait = rate ? gw_bucket_take(&s->events, rate, gw_now_ms(), true) : 0;
     if (!wait || s->rate_paused)
         return;
     if (!s->rate_ev && !(s->rate_ev = evtimer_new(s->t->base, rate_cb, s)))

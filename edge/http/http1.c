@@ -464,9 +464,23 @@ static void conn_parse(struct sio_http_conn *c)
             if (gone)
                 return;
             c->hdrs_done = true;
-            c->discard_body = act == SIO_HTTP_BODY_DISCARD;
+            c->discard_body = act != SIO_HTTP_BODY_KEEP;
             if (c->lim.keep_raw)
                 raw_done(c);
+            if (act == SIO_HTTP_BODY_REFUSE) {
+                /* answered from its head; the parser stays where it is */
+                c->req.body = (const uint8_t *)"";
+                c->req.body_len = 0;
+                c->req.body_discarded = true;
+                c->req.keep_alive = false;
+                c->linger = true;
+                c->busy = true;
+                evtimer_del(c->timer);
+                c->depth++;
+                c->cbs.on_request(c, &c->req, c->ud);
+                conn_leave(c);
+                return;
+            }
             http_parser_pause(&c->parser, 0);
             continue;
         }

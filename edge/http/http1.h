@@ -82,6 +82,9 @@ struct sio_http_limits {
 enum sio_http_body_action {
     SIO_HTTP_BODY_KEEP = 0,     /* buffer it (up to max_body) for on_request */
     SIO_HTTP_BODY_DISCARD = 1,  /* read it, keep nothing (req->body_discarded) */
+    SIO_HTTP_BODY_REFUSE = 2,   /* do not wait for it: on_request comes now (body
+                                 * empty, body_discarded), the reply closes the
+                                 * connection, what the client still sends is dropped */
 };
 
 struct sio_http_cbs {

@@ -574,8 +574,9 @@ void sio_ws_pause(struct sio_ws *ws, bool pause)
         return;
     }
     bufferevent_enable(ws->bev, EV_READ);
-    /* frames already read wait in the input: parse them now */
-    if (evbuffer_get_length(bufferevent_get_input(ws->bev)) > 0)
+    /* frames already read wait in the input, or in the frame layer's own
+     * buffer (it reads ahead): parse them now, not when more bytes come */
+    if (ws->fr || evbuffer_get_length(bufferevent_get_input(ws->bev)) > 0)
         bufferevent_trigger(ws->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 

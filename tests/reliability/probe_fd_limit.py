@@ -19,6 +19,7 @@
 
 --before leaves out --max-connections.
 """
+import json
 import errno
 import os
 import re
@@ -101,6 +102,7 @@ def max_connections():
     with rel.Server("echo", flags) as srv:
         conns = []
         statuses = []
+        sids = []
         closed_503 = 0
         for _ in range(30):
             try:
@@ -109,6 +111,8 @@ def max_connections():
                 c.send(wire.build_request(srv.port, "GET", wire.eio_q("/socket.io/")))
                 r = c.read_response(3)
                 statuses.append(r.status)
+                if r.status == 200:
+                    sids.append(json.loads(r.body[1:])["sid"])
                 if r.status == 503 and (r.eof or rel.socket_closed(c.sock, 3)):
                     closed_503 += 1
             except (OSError, wire.WireError) as e:
@@ -131,6 +135,14 @@ def max_connections():
         R.check(ws_status == 503, f"max connections 20: a WebSocket upgrade while full gets {ws_status}")
         for c in conns:
             c.close()
+        # a polling session outlives its TCP connection until the ping
+        # timeout, and --max-connections counts sessions too: the clients
+        # leave as socket.io-client does, with a close packet
+        for sid in sids:
+            try:
+                wire.post(srv.port, "/socket.io/", sid, "1", timeout=3)
+            except (OSError, wire.WireError):
+                pass
         ok = False
         deadline = time.monotonic() + 5
         while not ok and time.monotonic() < deadline:

@@ -48,11 +48,27 @@ def parse(rx):
     except (IndexError, ValueError):
         status = 0
     cl = 0
+    chunked = False
     for h in head[1:]:
         k, _, v = h.partition(":")
         if k.strip().lower() == "content-length":
             cl = int(v.strip() or 0)
+        if k.strip().lower() == "transfer-encoding" and "chunked" in v.lower():
+            chunked = True
     body = rx[i + 4:]
+    if chunked:
+        out, j = b"", 0
+        while True:
+            e = body.find(b"\r\n", j)
+            if e < 0:
+                return None
+            n = int(body[j:e] or b"0", 16)
+            if n == 0:
+                return status, out
+            if len(body) < e + 2 + n + 2:
+                return None
+            out += body[e + 2:e + 2 + n]
+            j = e + 2 + n + 2
     if len(body) < cl:
         return None
     return status, body[:cl]
