@@ -23,7 +23,7 @@
 
 enum env_key {
     K_V, K_K, K_GW, K_NSP, K_SID, K_ID, K_DATA, K_BINS, K_BIN, K_CC, K_WHY,
-    K_ROOMS, K_XR, K_XS, K_R2, K_HDR, K_Q, K_RA, K_SESS, K_TS, K_CF, K_ORG,
+    K_ROOMS, K_XR, K_XS, K_R2, K_HDR, K_Q, K_RA, K_SESS, K_TS, K_CF, K_ORG, K_VO,
     K_COUNT
 };
 
@@ -37,7 +37,7 @@ static const struct {
     KEY(K_BIN, "bin"),   KEY(K_CC, "cc"),     KEY(K_WHY, "why"),    KEY(K_ROOMS, "rooms"),
     KEY(K_XR, "xr"),     KEY(K_XS, "xs"),     KEY(K_R2, "r2"),      KEY(K_HDR, "hdr"),
     KEY(K_Q, "q"),       KEY(K_RA, "ra"),     KEY(K_SESS, "sess"),  KEY(K_TS, "ts"),
-    KEY(K_CF, "cf"),     KEY(K_ORG, "org"),
+    KEY(K_CF, "cf"),     KEY(K_ORG, "org"),   KEY(K_VO, "vo"),
 };
 #undef KEY
 
@@ -191,7 +191,7 @@ int sio_env_encode(const struct sio_env *env, struct sio_buf *out)
 
     size_t n = 2;   /* v, k */
     n += !!env->gw.p + !!env->nsp.p + !!env->sid.p + (env->id >= 0) + !!env->data.p;
-    n += !!env->nbins + env->binary + env->close_conn + !!env->reason.p;
+    n += !!env->nbins + env->binary + env->close_conn + env->volatile_ + !!env->reason.p;
     n += !!env->nrooms + !!env->nexcept_rooms + !!env->nexcept_sids + !!env->nrooms2;
     n += !!env->nheaders + !!env->query.p + !!env->remote.p + !!env->session.p;
     n += env->ts != 0;
@@ -241,6 +241,10 @@ int sio_env_encode(const struct sio_env *env, struct sio_buf *out)
     }
     if (env->close_conn) {
         put_key(&e, K_CC);
+        msgpack_pack_true(&e.pk);
+    }
+    if (env->volatile_) {
+        put_key(&e, K_VO);
         msgpack_pack_true(&e.pk);
     }
     put_str_field(&e, K_WHY, &env->reason);
@@ -481,6 +485,7 @@ static int from_object(const msgpack_object *root, struct sio_env *env)
         !get_str_field(f[K_SESS], &env->session, true) ||
         !get_str_field(f[K_ORG], &env->origin, false) ||
         !get_bool_field(f[K_BIN], &env->binary) ||
+        !get_bool_field(f[K_VO], &env->volatile_) ||
         !get_bool_field(f[K_CC], &env->close_conn))
         return SIO_ERR_ENVELOPE;
 

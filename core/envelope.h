@@ -72,6 +72,8 @@ struct sio_env {
     size_t nbins;
     bool binary;            /* RAW/RAW_SEND: data is a binary message */
     bool close_conn;        /* DISCONNECT_CMD: close the whole client */
+    bool volatile_;         /* "vo", EMIT: a recipient not ready to take it now
+                             * (output waiting, no pending long-poll) skips it */
     struct sio_str reason;  /* DISCONNECT reason, e.g. "client namespace disconnect" */
     struct sio_str *rooms;  /* EMIT/JOIN/LEAVE/DISCONNECT_CMD target rooms; HELLO namespaces */
     size_t nrooms;

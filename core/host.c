@@ -104,17 +104,26 @@ static int emit_packet(struct sio_ctx *ctx, struct sio_env *env, const char *top
 }
 
 static int emit_opts(struct sio_host *h, const char *nsp, const char *self_sid,
-                     const struct sio_emit_opts *opts, const char *event, json_t *args);
+                     const struct sio_emit_opts *opts, const char *event, json_t *args,
+                     bool vol);
 
 SIO_API int sio_emit(struct sio_ctx *ctx, const struct sio_emit_opts *opts,
                      const char *event, json_t *args)
 {
     return emit_opts(sio__shard_host(ctx->shard), opts && opts->nsp ? opts->nsp : ctx->nsp,
-                     ctx->sid, opts, event, args);
+                     ctx->sid, opts, event, args, false);
+}
+
+SIO_API int sio_emit_volatile(struct sio_ctx *ctx, const struct sio_emit_opts *opts,
+                              const char *event, json_t *args)
+{
+    return emit_opts(sio__shard_host(ctx->shard), opts && opts->nsp ? opts->nsp : ctx->nsp,
+                     ctx->sid, opts, event, args, true);
 }
 
 static int emit_opts(struct sio_host *h, const char *nsp, const char *self_sid,
-                     const struct sio_emit_opts *opts, const char *event, json_t *args)
+                     const struct sio_emit_opts *opts, const char *event, json_t *args,
+                     bool vol)
 {
     static const struct sio_emit_opts none;
     if (!opts)
@@ -124,6 +133,7 @@ static int emit_opts(struct sio_host *h, const char *nsp, const char *self_sid,
     struct sio_env env;
     sio_env_init(&env, SIO_ENV_EMIT);
     env.nsp = STR(nsp);
+    env.volatile_ = vol;
 
     size_t nrooms = (opts->room ? 1 : 0) + count_list(opts->rooms);
     size_t nsk = (opts->skip_sid ? 1 : 0) + count_list(opts->skip_sids) + (opts->skip_self ? 1 : 0);
@@ -248,7 +258,7 @@ SIO_API int sio_emit_ns(sio_host *h, const char *nsp, const struct sio_emit_opts
 {
     if (!h)
         return -EINVAL;
-    return emit_opts(h, nsp, NULL, opts, event, args);
+    return emit_opts(h, nsp, NULL, opts, event, args, false);
 }
 
 SIO_API int sio_send_ns(sio_host *h, const char *nsp, const struct sio_emit_opts *opts,

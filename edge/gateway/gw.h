@@ -267,6 +267,9 @@ void gw_accept_error(struct evconnlistener *l, void *arg);
 struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct sio_http_req *req,
                                   const char *remote);
 void gw_session_send(struct gw_session *s, struct gw_pkt *p);   /* takes no ref */
+/* The client can take a packet at once (a volatile emit is skipped when
+ * not): its WebSocket is not backed up, or its long-poll is pending. */
+bool gw_session_writable(const struct gw_session *s);
 void gw_session_send_text(struct gw_session *s, int type, const char *data, size_t len);
 void gw_session_close(struct gw_session *s, const char *reason);
 void gw_session_on_packet(struct gw_session *s, int type, bool binary, const uint8_t *data, size_t len);

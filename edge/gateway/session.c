@@ -245,6 +245,15 @@ void gw_session_send(struct gw_session *s, struct gw_pkt *p)
         event_active(s->flush_ev, EV_TIMEOUT, 0);
 }
 
+bool gw_session_writable(const struct gw_session *s)
+{
+    if (s->closed || s->overflow)
+        return false;
+    if (s->ws_transport && s->ws)
+        return s->ws->ws && sio_ws_writable(s->ws->ws);
+    return s->get && !s->upgrading && !s->qn;
+}
+
 void gw_session_send_text(struct gw_session *s, int type, const char *data, size_t len)
 {
     struct gw_pkt *p = gw_pkt_new(s->t, type, false);

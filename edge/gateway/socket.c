@@ -636,7 +636,8 @@ static void cmd_emit(struct gw_thread *t, struct gw_nsp *n, const struct sio_env
         if (t->nsel) {
             size_t np = encode_pkts(t, v, cap, type, n->name, n->name_len, env->id, env);
             for (size_t i = 0; i < t->nsel; i++)
-                send_pkts(t->sel[i], v, np);
+                if (!env->volatile_ || gw_session_writable(t->sel[i]->sess))
+                    send_pkts(t->sel[i], v, np);
             unref_pkts(v, np);
         }
     }

@@ -586,6 +586,12 @@ void sio_ws_set_limits(struct sio_ws *ws, size_t max_out, unsigned close_ms)
     ws->close_ms = close_ms;
 }
 
+bool sio_ws_writable(const struct sio_ws *ws)
+{
+    return !ws->dead && !ws->closing && !ws->write_armed &&
+           evbuffer_get_length(bufferevent_get_output(ws->bev)) < 65536;
+}
+
 bool sio_ws_overflowed(const struct sio_ws *ws)
 {
     return ws->overflowed;

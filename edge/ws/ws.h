@@ -64,6 +64,9 @@ bool sio_ws_closing(const struct sio_ws *ws);
  * most close_ms for its output to drain, then the TCP connection is cut. */
 void sio_ws_set_limits(struct sio_ws *ws, size_t max_out, unsigned close_ms);
 bool sio_ws_overflowed(const struct sio_ws *ws);
+/* The peer takes what we write: the socket was not found full and less
+ * than 64 KiB wait (volatile packets are skipped otherwise). */
+bool sio_ws_writable(const struct sio_ws *ws);
 /* Stop reading the peer (frames already received wait too; TCP pushes
  * back) or read it again. */
 void sio_ws_pause(struct sio_ws *ws, bool pause);

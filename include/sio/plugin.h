@@ -129,6 +129,13 @@ struct sio_emit_opts {
  * a negative error. The packet is encoded once for all recipients. */
 SIO_API int sio_emit(struct sio_ctx *ctx, const struct sio_emit_opts *opts,
                      const char *event, json_t *args);
+/* since 1 (issue 17): sio_emit() as JS `socket.volatile.emit()`: a
+ * recipient that cannot take the packet now (its WebSocket has output
+ * waiting, its polling client has no long-poll pending) does not get it.
+ * For data a client may miss (positions, ticks), so that a slow client
+ * never queues them. */
+SIO_API int sio_emit_volatile(struct sio_ctx *ctx, const struct sio_emit_opts *opts,
+                              const char *event, json_t *args);
 /* Emit to the current socket only. */
 SIO_API int sio_emit_back(struct sio_ctx *ctx, const char *event, json_t *args);
 /* Same as event "message" (python-socketio's send). */

@@ -67,6 +67,7 @@ static void fill_full(struct sio_env *e, enum sio_env_kind kind)
     e->nbins = 3;
     e->binary = true;
     e->close_conn = true;
+    e->volatile_ = true;
     e->reason = S("server namespace disconnect");
     e->rooms = full_rooms;
     e->nrooms = 3;
@@ -103,6 +104,7 @@ static void assert_same_env(const struct sio_env *a, const struct sio_env *b)
     }
     cr_assert_eq(a->binary, b->binary);
     cr_assert_eq(a->close_conn, b->close_conn);
+    cr_assert_eq(a->volatile_, b->volatile_);
     assert_same_str(a->reason, b->reason);
     assert_same_list(a->rooms, a->nrooms, b->rooms, b->nrooms);
     assert_same_list(a->except_rooms, a->nexcept_rooms, b->except_rooms, b->nexcept_rooms);

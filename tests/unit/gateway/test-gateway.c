@@ -109,7 +109,8 @@ static void hub_handle(struct sio_env *ev)
             r.rooms2 = &room;
             r.nrooms2 = 1;
             publish(gwid, &r);
-        } else if (name && (strcmp(name, "toroom") == 0 || strcmp(name, "bcast") == 0)) {
+        } else if (name && (strcmp(name, "toroom") == 0 || strcmp(name, "bcast") == 0 ||
+                            strcmp(name, "vbcast") == 0)) {
             sio_env_init(&r, SIO_ENV_EMIT);
             r.nsp = ev->nsp;
             char data[256];
@@ -122,6 +123,7 @@ static void hub_handle(struct sio_env *ev)
             }
             r.bins = ev->bins;
             r.nbins = ev->nbins;
+            r.volatile_ = name[0] == 'v';
             publish("*", &r);
         } else if (name && strcmp(name, "kick") == 0) {
             sio_env_init(&r, SIO_ENV_DISCONNECT_CMD);
@@ -1289,4 +1291,31 @@ Test(gateway, inflight_window_pauses_reading)
     hub_no_done = false;
     cr_assert_leq(got, 0, "answered although the window was full (op %d)", op);
     close(fd);
+}
+
+Test(gateway, volatile_emit_skips_clients_not_ready)
+{
+    start(0, 0, 0);
+    struct resp r;
+    /* a reads its WebSocket: it is ready, it gets the volatile emit */
+    int a = ws_open("/socket.io/?EIO=4&transport=websocket", &r);
+    ws_expect_prefix(a, "0{", 0);
+    ws_send(a, 1, "40", 2, true);
+    ws_expect_prefix(a, "40{", 0);
+    /* c polls, but has no GET pending: it is not ready, it misses it */
+    char b[21], c[21];
+    handshake(b);
+    post(b, "40", 2);
+    get(b, &r);
+    handshake(c);
+    post(c, "40", 2);
+    get(c, &r);
+    post(b, "42[\"vbcast\"]", 12);
+    ws_expect_text(a, "42[\"vbcast-back\",\"hi\"]");
+    post(b, "42[\"bcast\"]", 11);
+    ws_expect_text(a, "42[\"bcast-back\",\"hi\"]");
+    get(c, &r);
+    cr_assert_eq(r.body_len, 21, "only the plain emit: %s", r.raw);
+    cr_assert(memcmp(r.body, "42[\"bcast-back\",\"hi\"]", 21) == 0, "%s", r.raw);
+    close(a);
 }
