@@ -193,4 +193,9 @@ int sio_bridge_start(sio_bridge **out, void *zmq_ctx, const char *hub_endpoint,
 void sio_bridge_stop(sio_bridge **b_p);
 void sio_bridge_get_stats(sio_bridge *b, struct sio_bridge_stats *out);
 
+/* Format a message into err (when given) and return code: the one way the
+ * message translators (bridge_msg.c, publish_msg.c, publish_node.c) fail. */
+__attribute__((format(printf, 4, 5)))
+int sio__bridge_failf(char *err, size_t errlen, int code, const char *fmt, ...);
+
 #endif

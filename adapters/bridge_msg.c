@@ -27,8 +27,7 @@ SIO_LOG_TOPIC_STATIC(topic, "bridge");
 #define MAX_ROOMS 4096
 #define MAX_DEPTH 32
 
-__attribute__((format(printf, 4, 5)))
-static int failf(char *err, size_t errlen, int code, const char *fmt, ...)
+int sio__bridge_failf(char *err, size_t errlen, int code, const char *fmt, ...)
 {
     if (err && errlen) {
         va_list ap;
@@ -114,17 +113,17 @@ static int send_cmd(enum sio_env_kind kind, const char *nsp, size_t nsp_len,
         (rc = str_list(sel->xs, &env.except_sids, &env.nexcept_sids)) < 0 ||
         (rc = str_list(sel->r2, &env.rooms2, &env.nrooms2)) < 0) {
         if (rc != -ENOMEM)
-            rc = failf(err, errlen, SIO_ERR_SHAPE, "rooms: not a str or a list of str");
+            rc = sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "rooms: not a str or a list of str");
         goto out;
     }
     if (args) {
         ph = sio_json_deconstruct(args, &bins);
         if (!ph) {
-            rc = failf(err, errlen, SIO_ERR_SHAPE, "arguments nested too deep");
+            rc = sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "arguments nested too deep");
             goto out;
         }
         if (sio_json_dump(&text, ph) < 0) {
-            rc = failf(err, errlen, SIO_ERR_SHAPE, "arguments cannot be serialized");
+            rc = sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "arguments cannot be serialized");
             goto out;
         }
         env.data = (struct sio_str){ (const char *)text.data, text.len };
@@ -141,7 +140,7 @@ static int send_cmd(enum sio_env_kind kind, const char *nsp, size_t nsp_len,
     }
     rc = send(ud, SIO_BUS_ALL_TOPIC, &env);
     if (rc < 0)
-        failf(err, errlen, rc, "cannot send to the hub");
+        sio__bridge_failf(err, errlen, rc, "cannot send to the hub");
     else
         rc = 1;
 out:
@@ -200,13 +199,13 @@ static int py_dispatch(json_t *msg, const struct sio_pickle *pk, sio_bridge_send
                        void *ud, char *err, size_t errlen)
 {
     if (!json_is_object(msg) || sio_binary_get(msg, NULL, NULL))
-        return failf(err, errlen, SIO_ERR_SHAPE, "python: message is not a dict");
+        return sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "python: message is not a dict");
     const char *method = json_string_value(json_object_get(msg, "method"));
     if (!method)
-        return failf(err, errlen, SIO_ERR_SHAPE, "python: no method");
+        return sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "python: no method");
     const json_t *nspv = json_object_get(msg, "namespace");
     if (nspv && !json_is_null(nspv) && !json_is_string(nspv))
-        return failf(err, errlen, SIO_ERR_SHAPE, "python: namespace is not a str");
+        return sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "python: namespace is not a str");
     const char *nsp = json_is_string(nspv) ? json_string_value(nspv) : "/";
     size_t nsp_len = json_is_string(nspv) ? json_string_length(nspv) : 1;
     struct sel sel = { 0 };
@@ -229,7 +228,7 @@ static int py_dispatch(json_t *msg, const struct sio_pickle *pk, sio_bridge_send
         const json_t *ev = json_object_get(msg, "event");
         const json_t *data = json_object_get(msg, "data");
         if (!json_is_string(ev))
-            return failf(err, errlen, SIO_ERR_SHAPE, "python emit: event is not a str");
+            return sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "python emit: event is not a str");
         json_t *args = json_array();
         json_t *extra = NULL;
         if (!args || json_array_append(args, (json_t *)ev) < 0) {
@@ -241,7 +240,7 @@ static int py_dispatch(json_t *msg, const struct sio_pickle *pk, sio_bridge_send
             extra = py_binary_args(data);
             if (!extra) {
                 json_decref(args);
-                return failf(err, errlen, SIO_ERR_ATTACH, "python emit: bad binary data");
+                return sio__bridge_failf(err, errlen, SIO_ERR_ATTACH, "python emit: bad binary data");
             }
             rc = json_array_extend(args, extra);
         } else if (!data || json_is_null(data)) {
@@ -272,20 +271,20 @@ static int py_dispatch(json_t *msg, const struct sio_pickle *pk, sio_bridge_send
         strcmp(method, "leave_room") == 0) {
         sel.sid = json_object_get(msg, "sid");
         if (!json_is_string(sel.sid))
-            return failf(err, errlen, SIO_ERR_SHAPE, "python %s: sid is not a str", method);
+            return sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "python %s: sid is not a str", method);
         if (method[0] == 'd')
             return send_cmd(SIO_ENV_DISCONNECT_CMD, nsp, nsp_len, &sel, NULL,
                             json_is_true(json_object_get(msg, "close")), send, ud, err, errlen);
         sel.r2 = json_object_get(msg, "room");
         if (!json_is_string(sel.r2))
-            return failf(err, errlen, SIO_ERR_SHAPE, "python %s: room is not a str", method);
+            return sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "python %s: room is not a str", method);
         return send_cmd(method[0] == 'e' ? SIO_ENV_JOIN : SIO_ENV_LEAVE, nsp, nsp_len, &sel,
                         NULL, false, send, ud, err, errlen);
     }
     if (strcmp(method, "close_room") == 0) {
         sel.rooms = json_object_get(msg, "room");
         if (!json_is_string(sel.rooms))
-            return failf(err, errlen, SIO_ERR_SHAPE, "python close_room: room is not a str");
+            return sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "python close_room: room is not a str");
         return send_cmd(SIO_ENV_CLOSE_ROOM, nsp, nsp_len, &sel, NULL, false,
                         send, ud, err, errlen);
     }
@@ -298,7 +297,7 @@ static int py_dispatch(json_t *msg, const struct sio_pickle *pk, sio_bridge_send
         if (kind) {
             sel.sid = json_object_get(msg, "sid");
             if (sel.sid && !json_is_null(sel.sid) && !json_is_string(sel.sid))
-                return failf(err, errlen, SIO_ERR_SHAPE, "%s: sid is not a str", method);
+                return sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "%s: sid is not a str", method);
             if (json_is_null(sel.sid))
                 sel.sid = NULL;
             sel.rooms = json_object_get(msg, "room");
@@ -307,7 +306,7 @@ static int py_dispatch(json_t *msg, const struct sio_pickle *pk, sio_bridge_send
             if (kind != SIO_ENV_DISCONNECT_CMD) {
                 sel.r2 = json_object_get(msg, "rooms");
                 if (!json_is_array(sel.r2) || json_array_size(sel.r2) == 0)
-                    return failf(err, errlen, SIO_ERR_SHAPE, "%s: no rooms", method);
+                    return sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "%s: no rooms", method);
             }
             return send_cmd(kind, nsp, nsp_len, &sel, NULL,
                             json_is_true(json_object_get(msg, "close")), send, ud, err, errlen);
@@ -331,14 +330,14 @@ static int kombu_body(json_t *msg, sio_bridge_send_fn send, void *ud, char *err,
     const char *enc = json_string_value(json_object_get(json_object_get(msg, "properties"),
                                                         "body_encoding"));
     if (!json_is_string(body) || !enc || strcmp(enc, "base64") != 0)
-        return failf(err, errlen, SIO_ERR_SHAPE, "kombu: body is not base64");
+        return sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "kombu: body is not base64");
     size_t n = json_string_length(body);
     uint8_t *raw = malloc(n + 1);
     if (!raw)
         return -ENOMEM;
     long k = sio_base64_decode(json_string_value(body), n, raw);
     int rc = k > 0 ? py_message(raw, (size_t)k, false, send, ud, err, errlen)
-                   : failf(err, errlen, SIO_ERR_BASE64, "kombu: bad base64 body");
+                   : sio__bridge_failf(err, errlen, SIO_ERR_BASE64, "kombu: bad base64 body");
     free(raw);
     return rc;
 }
@@ -371,7 +370,7 @@ static int py_message(const void *buf, size_t len, bool outer, sio_bridge_send_f
     const uint8_t *p = buf;
     int rc;
     if (len == 0)
-        return failf(err, errlen, SIO_ERR_PROTO, "python: empty message");
+        return sio__bridge_failf(err, errlen, SIO_ERR_PROTO, "python: empty message");
     if (p[0] == 0x80) {
         struct sio_pickle pk;
         if ((rc = sio_pickle_decode(buf, len, NULL, &pk, err, errlen)) < 0)
@@ -383,7 +382,7 @@ static int py_message(const void *buf, size_t len, bool outer, sio_bridge_send_f
     json_error_t je;
     json_t *msg = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
     if (!msg)
-        return failf(err, errlen, SIO_ERR_JSON, "python: neither a pickle nor JSON: %s", je.text);
+        return sio__bridge_failf(err, errlen, SIO_ERR_JSON, "python: neither a pickle nor JSON: %s", je.text);
     if (outer && !json_object_get(msg, "method") && json_object_get(msg, "body"))
         rc = kombu_body(msg, send, ud, err, errlen);
     else
@@ -523,26 +522,26 @@ static int node_emit(json_t *m, const char *nsp, size_t nsp_len, sio_bridge_send
                      void *ud, char *err, size_t errlen)
 {
     if (!json_is_array(m) || json_array_size(m) < 2)
-        return failf(err, errlen, SIO_ERR_SHAPE, "node: not [uid, packet, opts]");
+        return sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "node: not [uid, packet, opts]");
     json_t *pkt = json_array_get(m, 1), *opts = json_array_get(m, 2);
     json_t *type = json_object_get(pkt, "type");
     json_t *data = json_object_get(pkt, "data");
     json_t *pnsp = json_object_get(pkt, "nsp");
     if (!json_is_integer(type))
-        return failf(err, errlen, SIO_ERR_SHAPE, "node: packet without a type");
+        return sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "node: packet without a type");
     if (json_integer_value(type) != 2 && json_integer_value(type) != 5) {
         sio_log_debug(topic, "node: packet type %lld ignored",
                       (long long)json_integer_value(type));
         return 0;
     }
     if (!json_is_array(data) || !json_is_string(json_array_get(data, 0)))
-        return failf(err, errlen, SIO_ERR_SHAPE, "node: event without a name");
+        return sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "node: event without a name");
     if (json_is_string(pnsp)) {
         nsp = json_string_value(pnsp);
         nsp_len = json_string_length(pnsp);
     }
     if (opts && !json_is_object(opts) && !json_is_null(opts))
-        return failf(err, errlen, SIO_ERR_SHAPE, "node: opts is not a map");
+        return sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "node: opts is not a map");
     const json_t *flags = json_object_get(opts, "flags");
     if (json_is_true(json_object_get(flags, "local")))
         return 0;   /* meant for the emitting server only */
@@ -556,7 +555,7 @@ static int node_request(json_t *m, const char *nsp, size_t nsp_len, sio_bridge_s
 {
     json_t *type = json_object_get(m, "type");
     if (!json_is_object(m) || !json_is_integer(type))
-        return failf(err, errlen, SIO_ERR_SHAPE, "node request: no type");
+        return sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "node request: no type");
     json_t *opts = json_object_get(m, "opts");
     struct sel sel = { .rooms = json_object_get(opts, "rooms"),
                        .xr = json_object_get(opts, "except"),
@@ -565,7 +564,7 @@ static int node_request(json_t *m, const char *nsp, size_t nsp_len, sio_bridge_s
     case 2: /* REMOTE_JOIN */
     case 3: /* REMOTE_LEAVE */
         if (!sel.r2)
-            return failf(err, errlen, SIO_ERR_SHAPE, "node request: no rooms");
+            return sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "node request: no rooms");
         return send_cmd(json_integer_value(type) == 2 ? SIO_ENV_JOIN : SIO_ENV_LEAVE,
                         nsp, nsp_len, &sel, NULL, false, send, ud, err, errlen);
     case 4: /* REMOTE_DISCONNECT */
@@ -604,24 +603,24 @@ static int node_message(const char *channel, size_t chlen, const void *buf, size
     else if (prefix(channel, chlen, "socket.io-response#", &off))
         return 0;   /* answers between JS servers */
     else
-        return failf(err, errlen, SIO_ERR_PROTO, "node: unknown channel");
+        return sio__bridge_failf(err, errlen, SIO_ERR_PROTO, "node: unknown channel");
     const char *nsp = channel + off;
     const char *end = memchr(nsp, '#', chlen - off);
     if (!end || end == nsp)
-        return failf(err, errlen, SIO_ERR_PROTO, "node: no namespace in the channel");
+        return sio__bridge_failf(err, errlen, SIO_ERR_PROTO, "node: no namespace in the channel");
     size_t nsp_len = (size_t)(end - nsp);
     if (len == 0)
-        return failf(err, errlen, SIO_ERR_PROTO, "node: empty message");
+        return sio__bridge_failf(err, errlen, SIO_ERR_PROTO, "node: empty message");
     json_t *m;
     if (((const uint8_t *)buf)[0] == '{') {
         json_error_t je;
         m = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
         if (!m)
-            return failf(err, errlen, SIO_ERR_JSON, "node: bad JSON: %s", je.text);
+            return sio__bridge_failf(err, errlen, SIO_ERR_JSON, "node: bad JSON: %s", je.text);
     } else {
         m = mp_decode(buf, len);
         if (!m)
-            return failf(err, errlen, SIO_ERR_PROTO, "node: bad msgpack");
+            return sio__bridge_failf(err, errlen, SIO_ERR_PROTO, "node: bad msgpack");
     }
     const char *uid = node_uid(m);
     if (cur_self && cur_self[0] && uid && strcmp(uid, cur_self) == 0) {

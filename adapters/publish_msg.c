@@ -23,17 +23,6 @@
 #include "pickle.h"
 #include "proto/sio.h"
 
-__attribute__((format(printf, 4, 5)))
-static int failf(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 static json_t *jstr(const struct sio_str *s)
 {
@@ -82,7 +71,7 @@ static int emit_msg(struct out *o, json_t *msg, char *err, size_t errlen)
         rc = sio_pickle_encode(&o->pk, &o->buf);
         o->pk.value = NULL;
         if (rc < 0)
-            rc = failf(err, errlen, rc, "cannot write the pickle");
+            rc = sio__bridge_failf(err, errlen, rc, "cannot write the pickle");
     } else {
         char *s = json_dumps(msg, JSON_COMPACT | JSON_PRESERVE_ORDER);
         rc = s ? sio_buf_append_str(&o->buf, s) : -ENOMEM;
@@ -93,7 +82,7 @@ static int emit_msg(struct out *o, json_t *msg, char *err, size_t errlen)
         return rc;
     rc = o->fn(o->ud, o->buf.data, o->buf.len);
     if (rc < 0)
-        return failf(err, errlen, rc, "cannot queue the message");
+        return sio__bridge_failf(err, errlen, rc, "cannot queue the message");
     o->n++;
     return 0;
 }
@@ -118,7 +107,7 @@ static int pub_emit(struct out *o, const struct sio_env *env, const char *host_i
     int rc;
     if (!json_is_array(arr) || !json_is_string(json_array_get(arr, 0))) {
         json_decref(arr);
-        return failf(err, errlen, SIO_ERR_SHAPE, "emit: data is not [event, ...]");
+        return sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "emit: data is not [event, ...]");
     }
     json_t *event = json_incref(json_array_get(arr, 0));
     json_array_remove(arr, 0);
@@ -136,7 +125,7 @@ static int pub_emit(struct out *o, const struct sio_env *env, const char *host_i
             rc = sio_packet_reconstruct(args, bins, env->nbins);
             free(bins);
             if (rc < 0) {
-                rc = failf(err, errlen, rc, "emit: bad attachments");
+                rc = sio__bridge_failf(err, errlen, rc, "emit: bad attachments");
                 goto out;
             }
         }

@@ -25,17 +25,6 @@
 #define NODE_PREFIX "socket.io"
 #define MAX_DEPTH 32
 
-__attribute__((format(printf, 4, 5)))
-static int failf(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 /* ---- msgpack, as notepack.io writes it (msgpack-c picks the same
  * smallest forms for str, bin and integers) ---- */
@@ -133,7 +122,7 @@ static int node_emit(const struct sio_env *env, const char *uid, sio_bridge_out_
     int rc;
     if (!json_is_array(args) || !json_is_string(json_array_get(args, 0))) {
         json_decref(args);
-        return failf(err, errlen, SIO_ERR_SHAPE, "emit: data is not [event, ...]");
+        return sio__bridge_failf(err, errlen, SIO_ERR_SHAPE, "emit: data is not [event, ...]");
     }
     if (env->nbins) {
         struct sio_bin *bins = calloc(env->nbins, sizeof *bins);
@@ -147,7 +136,7 @@ static int node_emit(const struct sio_env *env, const char *uid, sio_bridge_out_
         free(bins);
         if (rc < 0) {
             json_decref(args);
-            return failf(err, errlen, rc, "emit: bad attachments");
+            return sio__bridge_failf(err, errlen, rc, "emit: bad attachments");
         }
     }
     /* an emit to one sid goes to the room named by the sid */
@@ -162,7 +151,7 @@ static int node_emit(const struct sio_env *env, const char *uid, sio_bridge_out_
         pk_cstr(&pk, "data") < 0)
         goto out;
     if ((rc = pk_json(&pk, args, 0)) < 0) {
-        rc = failf(err, errlen, rc, "emit: arguments cannot be written");
+        rc = sio__bridge_failf(err, errlen, rc, "emit: arguments cannot be written");
         goto out;
     }
     rc = -ENOMEM;
@@ -178,7 +167,7 @@ static int node_emit(const struct sio_env *env, const char *uid, sio_bridge_out_
         goto out;
     rc = out(ud, (const char *)ch->data, sb.data, sb.size);
     if (rc < 0)
-        rc = failf(err, errlen, rc, "cannot queue the message");
+        rc = sio__bridge_failf(err, errlen, rc, "cannot queue the message");
     else
         rc = 1;
 out:
@@ -227,7 +216,7 @@ static int node_request(const struct sio_env *env, const char *uid, int type,
         goto out;
     if ((rc = channel(ch, NODE_PREFIX "-request#", &env->nsp, NULL)) == 0) {
         rc = out(ud, (const char *)ch->data, s, strlen(s));
-        rc = rc < 0 ? failf(err, errlen, rc, "cannot queue the message") : 1;
+        rc = rc < 0 ? sio__bridge_failf(err, errlen, rc, "cannot queue the message") : 1;
     }
     free(s);
 out:
