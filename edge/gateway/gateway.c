@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/thread.h>
 #include <http_parser.h>
 #include <zmq.h>
@@ -723,7 +724,20 @@ static void conn_start(struct gw_thread *t, int fd, const char *remote, const ch
     c->refuse = refused > 0 ? (uint16_t)refused : 0;
     snprintf(c->remote, sizeof c->remote, "%s", remote);
     snprintf(c->ip, sizeof c->ip, "%s", ip);
-    struct bufferevent *bev = bufferevent_socket_new(t->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev;
+    if (t->gw->tls) {
+        /* the handshake runs inside the bufferevent; a client that sends
+         * no handshake, a broken one or none in time (the header timeout
+         * below counts from here) is closed like a bad HTTP client */
+        SSL *ssl = sio_tls_ssl_new(t->gw->tls);
+        bev = ssl ? bufferevent_openssl_socket_new(t->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                   BEV_OPT_CLOSE_ON_FREE)
+                  : NULL;
+        if (ssl && !bev)
+            SSL_free(ssl);
+    } else {
+        bev = bufferevent_socket_new(t->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (!bev) {
         close(fd);
         if (c->counted)
@@ -1136,6 +1150,22 @@ static int http_cfg_init(struct sio_gateway *gw, const struct sio_gateway_cfg *c
     }
     gw->cfg.static_default_file = NULL;
     gw->cfg.upstream = NULL;
+    if (cfg->tls_cert || cfg->tls_key) {
+        struct sio_tls_sni *sni = NULL;
+        if (cfg->ntls_sni && !(sni = calloc(cfg->ntls_sni, sizeof *sni)))
+            goto nomem;
+        for (size_t i = 0; i < cfg->ntls_sni; i++)
+            sni[i] = (struct sio_tls_sni){ cfg->tls_sni[i].host, cfg->tls_sni[i].cert,
+                                           cfg->tls_sni[i].key };
+        const struct sio_tls_cfg tc = { .cert = cfg->tls_cert, .key = cfg->tls_key,
+            .client_ca = cfg->tls_client_ca, .sni = sni, .nsni = cfg->ntls_sni };
+        int r = sio_tls_new(&gw->tls, &tc, err, errlen);
+        free(sni);
+        if (r < 0)
+            return r;
+    }
+    gw->cfg.tls_cert = gw->cfg.tls_key = gw->cfg.tls_client_ca = NULL;
+    gw->cfg.tls_sni = NULL;
     if (cfg->upstream) {
         gw->upstream = calloc(1, sizeof *gw->upstream);
         if (!gw->upstream)
@@ -1163,6 +1193,7 @@ static void http_cfg_clear(struct sio_gateway *gw)
     if (gw->upstream)
         sio_upstream_clear(gw->upstream);
     free(gw->upstream);
+    sio_tls_free(&gw->tls);
 }
 
 static void use_threads_once(void)
@@ -1248,6 +1279,14 @@ int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *
             cores = CPU_COUNT(&set);
         nth = cores < 1 ? 1 : cores > GW_MAX_THREADS ? GW_MAX_THREADS : (unsigned)cores;
     }
+    if ((cfg->tls_cert || cfg->tls_key) && nth > 1) {
+        /* a connection that changes threads (a request for another
+         * thread's session) would have to take its SSL state along: not
+         * done yet, so TLS keeps every connection on one thread */
+        sio_log_info(topic, "TLS: 1 I/O thread instead of %u (TLS connections are not handed "
+                     "over between threads yet)", nth);
+        nth = 1;
+    }
     gw->cfg.io_threads = nth;
     gw->th = calloc(nth, sizeof *gw->th);
     if (!gw->th)
@@ -1284,8 +1323,8 @@ int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *
         il += SIO_GW_ID_LEN;
         ids[il++] = i + 1 < nth ? ',' : 0;
     }
-    sio_log_info(topic, "gateway %s listening on %s:%u%s (%u I/O thread%s)", ids, gw->host,
-                 gw->port, gw->path, nth, nth == 1 ? "" : "s");
+    sio_log_info(topic, "gateway %s listening on %s:%u%s (%u I/O thread%s%s)", ids, gw->host,
+                 gw->port, gw->path, nth, nth == 1 ? "" : "s", gw->tls ? ", TLS" : "");
     *out = gw;
     return 0;
 fail:
@@ -1360,6 +1399,15 @@ int sio_gateway_drain(sio_gateway *gw, unsigned timeout_ms)
 uint16_t sio_gateway_port(const sio_gateway *gw)
 {
     return gw->port;
+}
+
+int sio_gateway_tls_reload(sio_gateway *gw, char *err, size_t errlen)
+{
+    if (!gw->tls) {
+        snprintf(err, errlen, "TLS is off");
+        return -EINVAL;
+    }
+    return sio_tls_reload(gw->tls, err, errlen);
 }
 
 void sio_gateway_destroy(sio_gateway **gw_p)

@@ -38,6 +38,7 @@
 #include "http/cors.h"
 #include "http/static.h"
 #include "http/upstream.h"
+#include "http/tls.h"
 #include "ws/ws.h"
 #include "map.h"
 
@@ -224,6 +225,7 @@ struct sio_gateway {
     struct sio_static *statics;
     size_t nstatics;
     struct sio_upstream *upstream;  /* NULL: none */
+    struct sio_tls *tls;            /* NULL: plain TCP */
     uint16_t port;
     struct gw_thread *th;           /* the I/O threads */
     unsigned nth;
