@@ -189,6 +189,7 @@ suite_federation()   { count_suite federation /usr/bin/python3 tests/interop/fed
 suite_jobs()         { count_suite jobs bash tests/interop/jobs_test.sh; }
 suite_amqp()         { count_suite amqp /usr/bin/python3 tests/interop/amqp_test.py build; }
 suite_kafka()        { count_suite kafka bash tests/interop/kafka_test.sh; }
+suite_tls()          { count_suite tls bash tests/e2e/tls.sh; }
 
 self_contained() {  # no tracked file may read a path outside the repository
   local hits
@@ -229,7 +230,7 @@ test_all() {
   lane "$la" suite_interop suite_out_of_tree suite_c_client suite_config suite_browser \
        suite_client_cmd suite_doc_examples suite_bench_smoke suite_jobs suite_kafka &
   local pa=$!
-  lane "$lb" suite_interop_asan suite_split suite_bridge suite_federation suite_amqp &
+  lane "$lb" suite_interop_asan suite_split suite_bridge suite_federation suite_amqp suite_tls &
   local pb=$!
   wait $pa || true
   wait $pb || true

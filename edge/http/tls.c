@@ -64,10 +64,12 @@ static void sni_index_once(void)
     sni_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, sni_set_free);
 }
 
-/* "FILE: reason" from OpenSSL's error queue (emptied). */
+/* "WHAT FILE: reason" from OpenSSL's error queue (emptied): its first
+ * error, the cause ("no start line", "No such file or directory", "key
+ * values mismatch"), not the "PEM lib" that wraps it. */
 static int ssl_fail(char *err, size_t errlen, const char *what, const char *file)
 {
-    unsigned long e = ERR_peek_last_error();
+    unsigned long e = ERR_peek_error();
     char reason[256] = "unknown error";
     if (e)
         ERR_error_string_n(e, reason, sizeof reason);
