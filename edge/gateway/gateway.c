@@ -16,6 +16,7 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <stdio.h>
@@ -730,11 +731,11 @@ static void conn_start(struct gw_thread *t, int fd, const char *remote, const ch
          * no handshake, a broken one or none in time (the header timeout
          * below counts from here) is closed like a bad HTTP client */
         SSL *ssl = sio_tls_ssl_new(t->gw->tls);
+        /* BEV_OPT_CLOSE_ON_FREE: the bufferevent owns ssl (it frees it on
+         * failure too) and closes fd when freed */
         bev = ssl ? bufferevent_openssl_socket_new(t->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                                    BEV_OPT_CLOSE_ON_FREE)
                   : NULL;
-        if (ssl && !bev)
-            SSL_free(ssl);
     } else {
         bev = bufferevent_socket_new(t->base, fd, BEV_OPT_CLOSE_ON_FREE);
     }
@@ -826,6 +827,14 @@ static void *thread_main(void *arg)
     char name[16];
     snprintf(name, sizeof name, "sio-gw-%u", t->idx);
     pthread_setname_np(pthread_self(), name);   /* for top -H, perf */
+    /* OpenSSL writes to the socket with write(): a peer that reset the
+     * connection would kill the process with SIGPIPE. Blocked here, the
+     * write fails with EPIPE instead (the signal stays pending on this
+     * thread, never delivered), whatever the application does with it. */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     event_active(t->sub_ev, EV_READ, 0);    /* the FD is edge-triggered: drain once */
     hb_cb(-1, 0, t);                        /* the hub learns of us at once */
     event_base_dispatch(t->base);

@@ -12,7 +12,7 @@
 # Prints "ok - ..." lines and "N passed, N failed"; exit 1 on a failure.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${SIO_BUILD:-$ROOT/build}
+BUILD=$(cd "${SIO_BUILD:-$ROOT/build}" && pwd)
 SIO=$BUILD/tools/sio
 ECHO=$BUILD/plugins/echo/echo.so
 PY=/usr/bin/python3
@@ -195,6 +195,7 @@ timeout 20 "$SIO" client "https://127.0.0.1:$p2" --ca root.pem --cert client.pem
   --call echo '"m"' >sioc-mtls.out 2>&1
 check "sio client --cert/--key with a required client certificate" sioc-mtls.out '^ack / echo \["m"\]$'
 kill "$pid2"; wait "$pid2" 2>/dev/null
+status "client-certificate server exits 0 on SIGTERM" $? 0
 
 # ---- bad files: exit 1, the file named ----
 bad() {  # bad NAME REGEX ARGS...
@@ -217,6 +218,13 @@ bad "bad client CA: exit 1, named" 'tls: client CA junk\.pem' \
   --tls-cert server.pem --tls-key leaf.key --tls-client-ca junk.pem
 timeout 20 "$SIO" server --plugin "$ECHO" --tls-cert server.pem >bad2.out 2>&1
 status "--tls-cert without --tls-key: exit 2" $? 2
+
+# an ASan/UBSan build (SIO_BUILD=build-asan) reports into the logs
+if grep -lE 'Sanitizer|runtime error' "$work"/*.log "$work"/*.out >sanitizer.out 2>/dev/null; then
+  notok "no sanitizer report" "in $(tr '\n' ' ' <sanitizer.out)"
+else
+  ok "no sanitizer report in the server and client logs"
+fi
 
 echo "$pass passed, $fail failed"
 [[ $fail == 0 ]]
