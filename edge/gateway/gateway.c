@@ -476,6 +476,8 @@ static bool cors_request(struct gw_conn *c, struct sio_http_req *req)
 struct gw_handoff {
     struct gw_handoff *next;
     int fd;
+    SSL *ssl;               /* a TLS connection's state (owned with fd) */
+    unsigned owner;         /* the thread it goes to */
     char remote[64];
     char ip[48];
     bool counted;           /* still in the connection counts */
@@ -485,11 +487,23 @@ struct gw_handoff {
 
 static void handoff_free(struct gw_handoff *ho)
 {
+    if (ho->ssl)
+        SSL_free(ho->ssl);
     if (ho->fd >= 0)
         close(ho->fd);
     sio_buf_clear(&ho->in);
     sio_buf_clear(&ho->out);
     free(ho);
+}
+
+/* Into o's inbox (any thread). */
+static void post_handoff(struct gw_thread *o, struct gw_handoff *ho)
+{
+    pthread_mutex_lock(&o->inbox_lock);
+    *o->inbox_tail = ho;
+    o->inbox_tail = &ho->next;
+    pthread_mutex_unlock(&o->inbox_lock);
+    event_active(o->inbox_ev, EV_READ, 0);
 }
 
 /* A request for sid (on_headers, nothing answered yet): when another
@@ -505,10 +519,11 @@ static bool handover(struct gw_conn *c, const char *sid, size_t sidl)
     struct gw_thread *o = &gw->th[owner];
     struct gw_handoff *ho = calloc(1, sizeof *ho);
     int fd = -ENOMEM;
+    void *ssl = NULL;
     if (ho) {
         sio_buf_init(&ho->in);
         sio_buf_init(&ho->out);
-        fd = sio_http_conn_handoff(c->http, &ho->in, &ho->out);
+        fd = sio_http_conn_handoff(c->http, &ho->in, &ho->out, &ssl);
     }
     if (fd < 0) {
         if (ho) {
@@ -520,6 +535,8 @@ static bool handover(struct gw_conn *c, const char *sid, size_t sidl)
         return false;
     }
     ho->fd = fd;
+    ho->ssl = ssl;
+    ho->owner = (unsigned)owner;
     memcpy(ho->remote, c->remote, sizeof ho->remote);
     memcpy(ho->ip, c->ip, sizeof ho->ip);
     ho->counted = c->counted;
@@ -527,13 +544,33 @@ static bool handover(struct gw_conn *c, const char *sid, size_t sidl)
     c->http = NULL;     /* freed by http1 once on_request returns */
     conn_unlink(c);
     sio_log_debug(topic, "%s: request for %.*s (%zu bytes read, %zu unwritten) handed over to "
-                  "thread %d", ho->remote, (int)sidl, sid, ho->in.len, ho->out.len, owner);
-    pthread_mutex_lock(&o->inbox_lock);
-    *o->inbox_tail = ho;
-    o->inbox_tail = &ho->next;
-    pthread_mutex_unlock(&o->inbox_lock);
-    event_active(o->inbox_ev, EV_READ, 0);
+                  "thread %d%s", ho->remote, (int)sidl, sid, ho->in.len, ho->out.len, owner,
+                  ho->ssl ? " (TLS)" : "");
+    if (ho->ssl) {
+        /* we are inside libevent's read callback of the SSL bufferevent:
+         * the owner gets the SSL once that has returned (outbox_cb) */
+        ho->next = t->outbox;
+        t->outbox = ho;
+        event_active(t->outbox_ev, EV_READ, 0);
+        return true;
+    }
+    post_handoff(o, ho);
     return true;
+}
+
+/* TLS connections handed over from this thread: libevent is done with
+ * their SSL and their events are deleted; on to their owners. */
+static void outbox_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_thread *t = arg;
+    struct gw_handoff *ho = t->outbox;
+    t->outbox = NULL;
+    while (ho) {
+        struct gw_handoff *next = ho->next;
+        ho->next = NULL;
+        post_handoff(&t->gw->th[ho->owner], ho);
+        ho = next;
+    }
 }
 
 static void conn_start(struct gw_thread *t, int fd, const char *remote, const char *ip,
@@ -552,7 +589,8 @@ static void inbox_cb(evutil_socket_t fd, short what, void *arg)
         struct gw_handoff *next = ho->next;
         if (!t->stopping) {
             conn_start(t, ho->fd, ho->remote, ho->ip, ho->counted ? 0 : -1, ho);
-            ho->fd = -1;    /* the connection has it now (closed on failure) */
+            ho->fd = -1;    /* the connection has them now (freed on failure) */
+            ho->ssl = NULL;
         } else if (ho->counted) {
             gw_limits_closed(t, ho->ip);
         }
@@ -729,13 +767,17 @@ static void conn_start(struct gw_thread *t, int fd, const char *remote, const ch
     if (t->gw->tls) {
         /* the handshake runs inside the bufferevent; a client that sends
          * no handshake, a broken one or none in time (the header timeout
-         * below counts from here) is closed like a bad HTTP client */
-        SSL *ssl = sio_tls_ssl_new(t->gw->tls);
-        /* BEV_OPT_CLOSE_ON_FREE: the bufferevent owns ssl (it frees it on
-         * failure too) and closes fd when freed */
-        bev = ssl ? bufferevent_openssl_socket_new(t->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                   BEV_OPT_CLOSE_ON_FREE)
+         * below counts from here) is closed like a bad HTTP client. A
+         * connection handed over brings its SSL, open. No
+         * BEV_OPT_CLOSE_ON_FREE: ssl and fd stay ours, so that the
+         * connection can change threads; sio_tls_bev_free() frees them */
+        SSL *ssl = ho ? ho->ssl : sio_tls_ssl_new(t->gw->tls);
+        bev = ssl ? bufferevent_openssl_socket_new(t->base, fd, ssl,
+                                                   ho ? BUFFEREVENT_SSL_OPEN
+                                                      : BUFFEREVENT_SSL_ACCEPTING, 0)
                   : NULL;
+        if (ssl && !bev)
+            SSL_free(ssl);
     } else {
         bev = bufferevent_socket_new(t->base, fd, BEV_OPT_CLOSE_ON_FREE);
     }
@@ -869,6 +911,14 @@ static void *thread_main(void *arg)
     }
     gw_session_reap(t);
     gw_nsps_clear(t);
+    while (t->outbox) {         /* handed over, not sent on: closed */
+        struct gw_handoff *ho = t->outbox;
+        t->outbox = ho->next;
+        if (ho->counted)
+            gw_limits_closed(t, ho->ip);
+        handoff_free(ho);
+    }
+    sio_tls_reap_all();         /* the SSLs of the connections closed above */
     return NULL;
 }
 
@@ -878,7 +928,7 @@ static void thread_clear(struct gw_thread *t)
         evconnlistener_free(t->lis[i]);
     t->nlis = 0;
     struct event *evs[] = { t->sub_ev, t->stop_ev, t->reap_ev, t->hb_ev, t->inbox_ev, t->drain_ev,
-                            t->accept_ev };
+                            t->accept_ev, t->outbox_ev };
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i])
             event_free(evs[i]);
@@ -985,8 +1035,9 @@ static int thread_bus(struct gw_thread *t, const struct sio_gateway_cfg *cfg, ch
     t->reap_ev = event_new(t->base, -1, 0, reap_cb, t);
     t->hb_ev = event_new(t->base, -1, EV_PERSIST, hb_cb, t);
     t->inbox_ev = event_new(t->base, -1, 0, inbox_cb, t);
+    t->outbox_ev = event_new(t->base, -1, 0, outbox_cb, t);
     const struct timeval hb_tv = { 1, 0 };
-    if (!t->sub_ev || !t->stop_ev || !t->reap_ev || !t->hb_ev || !t->inbox_ev ||
+    if (!t->sub_ev || !t->stop_ev || !t->reap_ev || !t->hb_ev || !t->inbox_ev || !t->outbox_ev ||
         event_add(t->sub_ev, NULL) < 0 || event_add(t->hb_ev, &hb_tv) < 0)
         return -ENOMEM;
     return 0;
@@ -1287,14 +1338,6 @@ int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *
         if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
             cores = CPU_COUNT(&set);
         nth = cores < 1 ? 1 : cores > GW_MAX_THREADS ? GW_MAX_THREADS : (unsigned)cores;
-    }
-    if ((cfg->tls_cert || cfg->tls_key) && nth > 1) {
-        /* a connection that changes threads (a request for another
-         * thread's session) would have to take its SSL state along: not
-         * done yet, so TLS keeps every connection on one thread */
-        sio_log_info(topic, "TLS: 1 I/O thread instead of %u (TLS connections are not handed "
-                     "over between threads yet)", nth);
-        nth = 1;
     }
     gw->cfg.io_threads = nth;
     gw->th = calloc(nth, sizeof *gw->th);

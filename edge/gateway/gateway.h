@@ -91,7 +91,8 @@ struct sio_gateway_cfg {
                                          * 0 = 256 */
     /* TLS (docs/SERVER.md "TLS"): on when tls_cert is set. Files are read
      * by sio_gateway_new (errors name the file) and again by
-     * sio_gateway_tls_reload. TLS runs on one I/O thread for now. */
+     * sio_gateway_tls_reload. A TLS connection handed over between I/O
+     * threads takes its SSL along. */
     const char *tls_cert;               /* PEM: the leaf, then its chain */
     const char *tls_key;                /* PEM private key */
     const char *tls_client_ca;          /* require client certificates from this CA */

@@ -206,6 +206,10 @@ struct gw_thread {
     bool inbox_lock_ok;
     struct gw_handoff *inbox, **inbox_tail;
     struct event *inbox_ev;
+    /* TLS connections given up by this thread, sent on by outbox_ev once
+     * libevent has left their SSL (this thread only) */
+    struct gw_handoff *outbox;
+    struct event *outbox_ev;
     /* sio_gateway_drain() */
     struct event *drain_ev;
     bool drain_started;         /* this thread only */

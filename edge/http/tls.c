@@ -14,6 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+#include <event2/event.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -302,4 +306,75 @@ SSL *sio_tls_ssl_new(struct sio_tls *tls)
     SSL *ssl = SSL_new(tls->cur);
     pthread_mutex_unlock(&tls->lock);
     return ssl;
+}
+
+/* ---- freeing TLS bufferevents ---- */
+
+/* SSLs (with their sockets) waiting for the next loop iteration, per
+ * thread, so that a thread that stops frees them too. */
+struct reap {
+    struct reap *prev, *next;
+    SSL *ssl;
+};
+static _Thread_local struct reap *reaps;
+
+static void ssl_close(SSL *ssl)
+{
+    BIO *b = SSL_get_wbio(ssl);
+    int fd = b ? (int)BIO_get_fd(b, NULL) : -1;
+    SSL_free(ssl);
+    if (fd >= 0)
+        close(fd);
+}
+
+static void reap_one(struct reap *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        reaps = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    ssl_close(r->ssl);
+    free(r);
+}
+
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    reap_one(arg);
+}
+
+void sio_tls_bev_free(struct bufferevent *bev)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    if (!ssl) {
+        bufferevent_free(bev);
+        return;
+    }
+    struct event_base *base = bufferevent_get_base(bev);
+    bufferevent_disable(bev, EV_READ | EV_WRITE);
+    /* no BEV_OPT_CLOSE_ON_FREE: libevent touches neither ssl nor the
+     * socket; the socket's events are deleted when the bufferevent is
+     * finalized, at the latest when the libevent callback we may be in
+     * returns, before the next iteration */
+    bufferevent_free(bev);
+    struct reap *r = calloc(1, sizeof *r);
+    static const struct timeval now = { 0, 0 };
+    if (!r) {
+        ssl_close(ssl);     /* out of memory: now, not quite as safe */
+        return;
+    }
+    r->ssl = ssl;
+    r->next = reaps;
+    if (reaps)
+        reaps->prev = r;
+    reaps = r;
+    if (event_base_once(base, -1, EV_TIMEOUT, reap_cb, r, &now) < 0)
+        reap_one(r);
+}
+
+void sio_tls_reap_all(void)
+{
+    while (reaps)
+        reap_one(reaps);
 }

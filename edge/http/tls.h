@@ -45,4 +45,16 @@ int  sio_tls_reload(struct sio_tls *tls, char *err, size_t errlen);
 SSL *sio_tls_ssl_new(struct sio_tls *tls);
 void sio_tls_free(struct sio_tls **tls_p);
 
+/* Free a bufferevent of the gateway (loop thread). A TLS one is made
+ * without BEV_OPT_CLOSE_ON_FREE (so that a connection can change threads
+ * with its SSL, see gateway.c handover()): its SSL is freed and its socket
+ * closed here, from an event of the next loop iteration, once libevent has
+ * left the SSL and deleted the socket's events. Any other bufferevent is
+ * freed at once. */
+struct bufferevent;
+void sio_tls_bev_free(struct bufferevent *bev);
+/* On a loop thread that stops: free now what sio_tls_bev_free() left for
+ * the next iteration (which will not come). */
+void sio_tls_reap_all(void);
+
 #endif

@@ -10,6 +10,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <sio/log.h>
 #include "proto/text.h"
+#include "http/tls.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.ws");
 
@@ -152,7 +153,7 @@ static void ws_free(struct sio_ws *ws)
     if (ws->fr)
         wslay_frame_context_free(ws->fr);
     sio_buf_clear(&ws->msg);
-    bufferevent_free(ws->bev);
+    sio_tls_bev_free(ws->bev);
     free(ws);
 }
 
@@ -486,7 +487,7 @@ struct sio_ws *sio_ws_new(struct bufferevent *bev, size_t max_msg,
 {
     struct sio_ws *ws = calloc(1, sizeof *ws + event_get_struct_event_size() + 16);
     if (!ws) {
-        bufferevent_free(bev);
+        sio_tls_bev_free(bev);
         return NULL;
     }
     ws->max_msg = max_msg;

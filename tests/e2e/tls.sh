@@ -6,7 +6,8 @@
 # python-socketio (/usr/bin/python3, a requests session's verify) and
 # `sio client` (--ca, --insecure, --cert/--key). Covers the chain, ALPN,
 # SNI, SIGHUP reload with an open wss connection, client certificates,
-# TLS garbage and a stalled handshake beside a working client, and bad
+# TLS garbage and a stalled handshake beside a working client, TLS
+# connections handed over between I/O threads (tls_handover.py), and bad
 # files (exit 1 naming the file).
 # SIO_BUILD=build-asan runs it against the ASan build.
 # Prints "ok - ..." lines and "N passed, N failed"; exit 1 on a failure.
@@ -177,6 +178,23 @@ curl -s --http1.1 --cacert root.pem "https://127.0.0.1:$p1$hs" >curl-keep.out 2>
 check "after a failed reload the previous certificate still serves" curl-keep.out '^0\{"sid"'
 kill "$pid1"; wait "$pid1" 2>/dev/null
 status "server exits 0 on SIGTERM" $? 0
+
+# ---- I/O threads: TLS connections handed over with their SSL state ----
+start "$work/s3.log" --io-threads 4 --log-level debug --tls-cert server.pem --tls-key leaf.key ||
+  notok "server starts with --io-threads 4 and TLS" "$(tr '\n' '|' <"$work/s3.log")"
+p3=$port pid3=$pid
+check "TLS with 4 I/O threads" s3.log 'listening on .*\(4 I/O threads, TLS\)'
+timeout 120 "$PY" "$ROOT/tests/e2e/tls_handover.py" "$p3" root.pem >handover.out 2>&1
+check "sessions on several threads" handover.out '^ok sessions on threads [A-D]{2,}$'
+check "polling on new TLS connections reaches the owner thread" handover.out '^ok every session polled'
+check "one keep-alive TLS connection changes threads with its SSL" handover.out '^ok one keep-alive TLS connection'
+check "the debug log shows TLS handovers" s3.log 'handed over to thread [0-3] \(TLS\)'
+for tr in polling websocket; do
+  timeout 30 node "$ROOT/tests/e2e/tls_client.mjs" "https://127.0.0.1:$p3" root.pem "$tr" >"node3-$tr.out" 2>&1
+  check "socket.io-client over $tr with 4 I/O threads" "node3-$tr.out" "^ack $tr hi$"
+done
+kill "$pid3"; wait "$pid3" 2>/dev/null
+status "the 4-thread TLS server exits 0 on SIGTERM" $? 0
 
 # ---- client certificates (flags from --config) ----
 printf '{"tls-cert": "server.pem", "tls-key": "leaf.key", "tls-client-ca": "root.pem"}\n' >mtls.json
