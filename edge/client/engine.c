@@ -292,9 +292,20 @@ static int build_request(struct sio_eng *e, struct sio_buf *b, const char *metho
     rc |= sio_buf_append_str(b, " HTTP/1.1\r\n");
     rc |= append_host(b, &e->cfg);
     rc |= sio_buf_append_str(b, "User-Agent: sio-client/" SIO_VERSION "\r\nAccept: */*\r\n");
-    for (char **h = e->headers; h && *h; h++)
+    bool cookies_sent = e->ncookies == 0;
+    for (char **h = e->headers; h && *h; h++) {
+        if (!cookies_sent && strncasecmp(*h, "cookie:", 7) == 0) {
+            /* the application's Cookie header, then ours: one header */
+            rc |= sio_buf_append_str(b, *h);
+            for (size_t i = 0; i < e->ncookies; i++)
+                rc |= sio_buf_printf(b, "; %s", e->cookies[i]);
+            rc |= sio_buf_append_str(b, "\r\n");
+            cookies_sent = true;
+            continue;
+        }
         rc |= sio_buf_printf(b, "%s\r\n", *h);
-    for (size_t i = 0; i < e->ncookies; i++)
+    }
+    for (size_t i = 0; !cookies_sent && i < e->ncookies; i++)
         rc |= sio_buf_printf(b, "%s%s%s", i ? "; " : "Cookie: ", e->cookies[i],
                              i + 1 == e->ncookies ? "\r\n" : "");
     if (extra_headers)

@@ -176,7 +176,7 @@ static void basic(unsigned transports, bool expect_ws)
  * the handshake and refuses every later request without its cookie: the
  * client keeps them and sends them on each polling request and on the
  * WebSocket upgrade. */
-static void sticky(unsigned transports, bool expect_ws)
+static void sticky(unsigned transports, bool expect_ws, bool app_cookie)
 {
     if (!peer_available())
         cr_skip_test("node or tests/interop/node_modules missing");
@@ -186,6 +186,9 @@ static void sticky(unsigned transports, bool expect_ws)
     struct sio_client_opts o;
     sio_client_opts_init(&o);
     o.transports = transports;
+    const char *hdrs[] = { "Cookie: app=1", NULL };
+    if (app_cookie)
+        o.headers = hdrs;
     struct ctx x;
     ctx_init(&x, &o);
     watch(&x, "/");
@@ -207,13 +210,19 @@ static void sticky(unsigned transports, bool expect_ws)
     const char *sent = json_string_value(json_array_get(x.ack_args, 0));
     cr_assert_not_null(sent);
     cr_assert(strstr(sent, "lb=node-7") && strstr(sent, "other=x"), "Cookie: %s", sent);
+    if (app_cookie)     /* one Cookie header: the application's value first */
+        cr_assert(strncmp(sent, "app=1; ", 7) == 0, "Cookie: %s", sent);
     cr_assert_eq(x.disconnects, 0, "%s", x.reason);
     ctx_fini(&x);
     peer_stop(&p);
 }
 
-Test(client, sticky_cookies_polling, .timeout = 30) { sticky(SIO_TRANSPORT_POLLING, false); }
-Test(client, sticky_cookies_upgrade, .timeout = 30) { sticky(SIO_TRANSPORT_DEFAULT, true); }
+Test(client, sticky_cookies_polling, .timeout = 30) { sticky(SIO_TRANSPORT_POLLING, false, false); }
+Test(client, sticky_cookies_upgrade, .timeout = 30) { sticky(SIO_TRANSPORT_DEFAULT, true, false); }
+Test(client, sticky_cookies_with_app_cookie, .timeout = 30)
+{
+    sticky(SIO_TRANSPORT_DEFAULT, true, true);
+}
 
 Test(client, polling, .timeout = 30) { basic(SIO_TRANSPORT_POLLING, false); }
 Test(client, websocket, .timeout = 30) { basic(SIO_TRANSPORT_WEBSOCKET, true); }
