@@ -105,6 +105,14 @@ openssl s_client -connect "127.0.0.1:$p1" -tls1_1 </dev/null >tls11.out 2>&1
 if grep -q 'Cipher is (NONE)\|alert\|error' tls11.out; then ok "TLS 1.1 refused"
 else notok "TLS 1.1 refused" "$(tr '\n' '|' <tls11.out | head -c 300)"; fi
 
+openssl s_client -connect "127.0.0.1:$p1" -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256 </dev/null \
+  >tls12.out 2>&1
+check "TLS 1.2 with ECDHE + AES-GCM accepted" tls12.out 'Cipher is ECDHE-ECDSA-AES128-GCM-SHA256'
+openssl s_client -connect "127.0.0.1:$p1" -tls1_2 -cipher ECDHE-ECDSA-AES128-SHA </dev/null \
+  >tls12cbc.out 2>&1
+check "TLS 1.2 CBC cipher refused (AEAD only)" tls12cbc.out 'alert handshake failure'
+
+
 # ---- clients ----
 for tr in polling websocket; do
   timeout 30 node "$ROOT/tests/e2e/tls_client.mjs" "https://127.0.0.1:$p1" root.pem "$tr" >"node-$tr.out" 2>&1
