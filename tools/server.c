@@ -29,6 +29,7 @@ SIO_LOG_TOPIC_STATIC(topic, "tools.server");
 #define MAX_PLUGINS 64
 #define MAX_STATICS 32
 #define MAX_BRIDGES 8
+#define MAX_SNI 32
 
 static void server_usage(FILE *f)
 {
@@ -70,6 +71,13 @@ static void server_usage(FILE *f)
         "                            (default: by extension); repeatable\n"
         "  --static-default-file NAME  file a directory URL serves (default index.html)\n"
         "  --upstream http://HOST:PORT  forward every other request to this HTTP app\n"
+        "\n"
+        "TLS options (docs/SERVER.md \"TLS\"):\n"
+        "  --tls-cert FILE           serve HTTPS/WSS with this PEM certificate (chain after\n"
+        "                            the leaf); needs --tls-key; reloaded on SIGHUP\n"
+        "  --tls-key FILE            the certificate's PEM private key\n"
+        "  --tls-sni HOST=CERT:KEY   another certificate for SNI name HOST (repeatable)\n"
+        "  --tls-client-ca FILE      require a client certificate signed by this PEM CA\n"
         "  --config FILE             read flags from a JSON file; command-line flags win\n"
         "  --bridge URL              relay python-socketio / socket.io emitters from a broker:\n"
         "                            redis://HOST[:PORT][/CHANNEL], amqp://USER:PASS@HOST[:PORT]/VHOST,\n"
@@ -155,6 +163,7 @@ enum {
     OPT_STATIC_FILE, OPT_STATIC_DEFAULT, OPT_UPSTREAM, OPT_CONFIG,
     OPT_ALLOW_UPGRADES, OPT_NO_ALLOW_UPGRADES, OPT_EIO_LOG_LEVEL, OPT_SIO_LOG_LEVEL,
     OPT_BRIDGE, OPT_IO_THREADS, OPT_BRIDGE_PUBLISH,
+    OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SNI, OPT_TLS_CLIENT_CA,
     OPT_LIMIT,          /* one of limit_opts (docs/RELIABILITY.md) */
 };
 
@@ -244,6 +253,10 @@ int sio_cmd_server(int argc, char **argv)
         { "config", required_argument, NULL, OPT_CONFIG },
         { "bridge", required_argument, NULL, OPT_BRIDGE },
         { "bridge-publish", no_argument, NULL, OPT_BRIDGE_PUBLISH },
+        { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+        { "tls-key", required_argument, NULL, OPT_TLS_KEY },
+        { "tls-sni", required_argument, NULL, OPT_TLS_SNI },
+        { "tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA },
 #define LIMIT_GETOPT(n, f, sz, lo, hi, w) { n, required_argument, NULL, OPT_LIMIT },
         SIO_LIMITS(LIMIT_GETOPT)
         { NULL, 0, NULL, 0 },
@@ -260,6 +273,9 @@ int sio_cmd_server(int argc, char **argv)
         .cors_mode = SIO_CORS_PYTHON, .compression_threshold = 1024,
     };
     struct sio_static_mount statics[MAX_STATICS];
+    struct sio_gateway_sni snis[MAX_SNI];
+    /* the --tls-sni values split in place (one run per process) */
+    static char sni_text[MAX_SNI][4096];
     char *eq;
     unsigned workers = 1;
     int log_level = -1, eio_log_level = -1, sio_log_level = -1;
@@ -267,8 +283,9 @@ int sio_cmd_server(int argc, char **argv)
     bool polling, websocket;
 
     /* --config FILE: its flags go first, so the command line's win */
-    static const char *const cfg_rep[] = { "plugin", "static", "static-file", "bridge", NULL };
-    static const char *const cfg_maps[] = { "static", "static-file", NULL };
+    static const char *const cfg_rep[] = { "plugin", "static", "static-file", "bridge",
+                                           "tls-sni", NULL };
+    static const char *const cfg_maps[] = { "static", "static-file", "tls-sni", NULL };
     static const char *const cfg_lists[] = { "transports", "cors-allowed-origins", NULL };
     static const char *const cfg_excl[] = { "help", "config", NULL };
     const struct sio_config_spec cspec = { .cmd = "sio server", .opts = opts,
@@ -449,6 +466,31 @@ int sio_cmd_server(int argc, char **argv)
         case OPT_BRIDGE_PUBLISH:
             bridge_publish = true;
             break;
+        case OPT_TLS_CERT:
+            gcfg.tls_cert = optarg;
+            break;
+        case OPT_TLS_KEY:
+            gcfg.tls_key = optarg;
+            break;
+        case OPT_TLS_CLIENT_CA:
+            gcfg.tls_client_ca = optarg;
+            break;
+        case OPT_TLS_SNI: {
+            /* HOST=CERT:KEY (the last ':' splits, so CERT may hold one) */
+            if (gcfg.ntls_sni == MAX_SNI)
+                return bad_usage("too many --tls-sni (at most %d)", MAX_SNI);
+            char *d = sni_text[gcfg.ntls_sni];
+            if (strlen(optarg) >= sizeof sni_text[0])
+                return bad_usage("--tls-sni '%s' is too long", optarg);
+            strcpy(d, optarg);
+            char *e = strchr(d, '='), *k = e ? strrchr(e + 1, ':') : NULL;
+            if (!e || e == d || !k || k == e + 1 || !k[1])
+                return bad_usage("bad --tls-sni '%s' (HOST=CERT:KEY)", optarg);
+            *e = *k = 0;
+            snis[gcfg.ntls_sni++] = (struct sio_gateway_sni){ d, e + 1, k + 1 };
+            gcfg.tls_sni = snis;
+            break;
+        }
         case OPT_CONFIG:    /* read by sio_config_argv() above */
             break;
         case ':':
@@ -461,6 +503,10 @@ int sio_cmd_server(int argc, char **argv)
         return bad_usage("unexpected argument '%s'", argv[optind]);
     if (nplugins == 0 && !role)
         return bad_usage("at least one --plugin is required%s", "");
+    if (!gcfg.tls_cert != !gcfg.tls_key)
+        return bad_usage("--tls-cert and --tls-key go together%s", "");
+    if (!gcfg.tls_cert && (gcfg.ntls_sni || gcfg.tls_client_ca))
+        return bad_usage("--tls-sni and --tls-client-ca need --tls-cert and --tls-key%s", "");
     if (log_level >= 0)
         sio_log_set_level((enum sio_log_level)log_level);
     for (size_t i = 0; eio_log_level >= 0 && eio_log_topics[i]; i++)
@@ -474,6 +520,8 @@ int sio_cmd_server(int argc, char **argv)
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
+    if (gcfg.tls_cert)
+        sigaddset(&stop, SIGHUP);   /* reload the certificates */
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
     int status = 1;
@@ -524,15 +572,29 @@ int sio_cmd_server(int argc, char **argv)
 
     bool v6 = strchr(gcfg.host, ':') != NULL;
     char url[512];
-    snprintf(url, sizeof url, "http://%s%s%s:%u%s", v6 ? "[" : "", gcfg.host, v6 ? "]" : "",
+    snprintf(url, sizeof url, "%s://%s%s%s:%u%s", gcfg.tls_cert ? "https" : "http",
+             v6 ? "[" : "", gcfg.host, v6 ? "]" : "",
              (unsigned)sio_gateway_port(gw), gcfg.path);
     sio_log_info(topic, "listening on %s", url);
     printf("listening on %s\n", url);
     fflush(stdout);
 
     int sig = 0;
-    while (sigwait(&stop, &sig) != 0)
-        ;
+    for (;;) {
+        if (sigwait(&stop, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        /* new connections get the new files; open ones keep theirs */
+        if (sio_gateway_tls_reload(gw, err, sizeof err) < 0) {
+            sio_log_error(topic, "SIGHUP: %s (the previous certificates stay in use)", err);
+            fprintf(stderr, "sio server: SIGHUP: %s (the previous certificates stay in use)\n",
+                    err);
+        } else {
+            sio_log_info(topic, "SIGHUP: TLS certificates reloaded");
+        }
+        err[0] = 0;
+    }
     sio_log_info(topic, "signal %d: stopping", sig);
     if (role && role->on_stop)
         role->on_stop(gw, sig);

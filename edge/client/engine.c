@@ -53,6 +53,7 @@ struct resp {
     bool too_big;
     size_t max_body;
     char accept[64];            /* Sec-WebSocket-Accept */
+    struct sio_eng *jar;        /* keep its Set-Cookie in this engine; NULL = ignore */
 };
 
 struct http_req {
@@ -101,6 +102,11 @@ struct sio_eng {
     const char *close_reason;
     char close_detail[256];
     unsigned long reqno;
+    /* cookies of the server's polling responses ("name=value" each, one
+     * per name), sent back on every request and the WebSocket upgrade:
+     * a sticky-session load balancer needs its cookie on each */
+    char **cookies;
+    size_t ncookies;
 };
 
 static void fail(struct sio_eng *e, const char *reason, const char *fmt, ...)
@@ -108,6 +114,63 @@ static void fail(struct sio_eng *e, const char *reason, const char *fmt, ...)
 static void flush(struct sio_eng *e);
 static void ws_free(struct ws *w);
 static void deliver(struct sio_eng *e, const struct sio_eio_packet *pkt, bool from_ws);
+
+/* ---- cookies ----------------------------------------------------------- */
+
+static bool cookie_deletes(const char *attrs)
+{
+    /* "Max-Age=0" (or negative) asks the client to drop the cookie */
+    for (const char *a = attrs; a && *a; a = strchr(a, ';') ? strchr(a, ';') + 1 : NULL) {
+        while (*a == ' ' || *a == '\t')
+            a++;
+        if (strncasecmp(a, "max-age=", 8) == 0 && (a[8] == '0' || a[8] == '-'))
+            return true;
+    }
+    return false;
+}
+
+/* One Set-Cookie header: keep its name=value (replacing a cookie of that
+ * name). The attributes (Path, Domain, Expires, Secure, ...) are not
+ * applied: every cookie goes back to the one server of this engine. */
+static void jar_set(struct sio_eng *e, const char *v)
+{
+    while (*v == ' ' || *v == '\t')
+        v++;
+    const char *semi = strchr(v, ';');
+    size_t n = semi ? (size_t)(semi - v) : strlen(v);
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    const char *eq = memchr(v, '=', n);
+    if (!eq || eq == v || n > 4096 || memchr(v, '\r', n) || memchr(v, '\n', n))
+        return;
+    size_t nl = (size_t)(eq - v);
+    size_t i = 0;
+    for (; i < e->ncookies; i++)
+        if (strncmp(e->cookies[i], v, nl) == 0 && e->cookies[i][nl] == '=')
+            break;
+    if (cookie_deletes(semi)) {
+        if (i < e->ncookies) {
+            free(e->cookies[i]);
+            e->cookies[i] = e->cookies[--e->ncookies];
+        }
+        return;
+    }
+    char *c = strndup(v, n);
+    if (!c)
+        return;
+    if (i < e->ncookies) {
+        free(e->cookies[i]);
+        e->cookies[i] = c;
+        return;
+    }
+    char **nc = e->ncookies < 64 ? realloc(e->cookies, (e->ncookies + 1) * sizeof *nc) : NULL;
+    if (!nc) {
+        free(c);
+        return;
+    }
+    e->cookies = nc;
+    e->cookies[e->ncookies++] = c;
+}
 
 /* ---- HTTP response parsing (http_parser callbacks) ------------------- */
 
@@ -120,6 +183,9 @@ static void resp_end_header(struct resp *r)
     if (r->field.data && r->value.data &&
         strcasecmp((char *)r->field.data, "sec-websocket-accept") == 0)
         snprintf(r->accept, sizeof r->accept, "%s", (char *)r->value.data);
+    if (r->jar && r->field.data && r->value.data &&
+        strcasecmp((char *)r->field.data, "set-cookie") == 0)
+        jar_set(r->jar, (char *)r->value.data);
     sio_buf_reset(&r->field);
     sio_buf_reset(&r->value);
     r->in_value = false;
@@ -226,8 +292,22 @@ static int build_request(struct sio_eng *e, struct sio_buf *b, const char *metho
     rc |= sio_buf_append_str(b, " HTTP/1.1\r\n");
     rc |= append_host(b, &e->cfg);
     rc |= sio_buf_append_str(b, "User-Agent: sio-client/" SIO_VERSION "\r\nAccept: */*\r\n");
-    for (char **h = e->headers; h && *h; h++)
+    bool cookies_sent = e->ncookies == 0;
+    for (char **h = e->headers; h && *h; h++) {
+        if (!cookies_sent && strncasecmp(*h, "cookie:", 7) == 0) {
+            /* the application's Cookie header, then ours: one header */
+            rc |= sio_buf_append_str(b, *h);
+            for (size_t i = 0; i < e->ncookies; i++)
+                rc |= sio_buf_printf(b, "; %s", e->cookies[i]);
+            rc |= sio_buf_append_str(b, "\r\n");
+            cookies_sent = true;
+            continue;
+        }
         rc |= sio_buf_printf(b, "%s\r\n", *h);
+    }
+    for (size_t i = 0; !cookies_sent && i < e->ncookies; i++)
+        rc |= sio_buf_printf(b, "%s%s%s", i ? "; " : "Cookie: ", e->cookies[i],
+                             i + 1 == e->ncookies ? "\r\n" : "");
     if (extra_headers)
         rc |= sio_buf_append_str(b, extra_headers);
     if (body)
@@ -359,6 +439,7 @@ static struct http_req *req_start(struct sio_eng *e, enum req_kind kind,
     r->eng = e;
     r->kind = kind;
     resp_init(&r->r, e->cfg.max_payload);
+    r->r.jar = e;
     struct sio_buf b = SIO_BUF_INIT;
     if (build_request(e, &b, kind == REQ_POST ? "POST" : "GET", "polling", NULL,
                       body, body_len) < 0)
@@ -1057,6 +1138,9 @@ void sio__eng_destroy(struct sio_eng **e_p)
     for (char **h = e->headers; h && *h; h++)
         free(*h);
     free(e->headers);
+    for (size_t i = 0; i < e->ncookies; i++)
+        free(e->cookies[i]);
+    free(e->cookies);
     free((char *)e->cfg.host);
     free((char *)e->cfg.path);
     free((char *)e->cfg.query);

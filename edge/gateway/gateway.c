@@ -16,6 +16,7 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #include <unistd.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/thread.h>
 #include <http_parser.h>
 #include <zmq.h>
@@ -474,6 +476,8 @@ static bool cors_request(struct gw_conn *c, struct sio_http_req *req)
 struct gw_handoff {
     struct gw_handoff *next;
     int fd;
+    SSL *ssl;               /* a TLS connection's state (owned with fd) */
+    unsigned owner;         /* the thread it goes to */
     char remote[64];
     char ip[48];
     bool counted;           /* still in the connection counts */
@@ -483,11 +487,23 @@ struct gw_handoff {
 
 static void handoff_free(struct gw_handoff *ho)
 {
+    if (ho->ssl)
+        SSL_free(ho->ssl);
     if (ho->fd >= 0)
         close(ho->fd);
     sio_buf_clear(&ho->in);
     sio_buf_clear(&ho->out);
     free(ho);
+}
+
+/* Into o's inbox (any thread). */
+static void post_handoff(struct gw_thread *o, struct gw_handoff *ho)
+{
+    pthread_mutex_lock(&o->inbox_lock);
+    *o->inbox_tail = ho;
+    o->inbox_tail = &ho->next;
+    pthread_mutex_unlock(&o->inbox_lock);
+    event_active(o->inbox_ev, EV_READ, 0);
 }
 
 /* A request for sid (on_headers, nothing answered yet): when another
@@ -503,10 +519,11 @@ static bool handover(struct gw_conn *c, const char *sid, size_t sidl)
     struct gw_thread *o = &gw->th[owner];
     struct gw_handoff *ho = calloc(1, sizeof *ho);
     int fd = -ENOMEM;
+    void *ssl = NULL;
     if (ho) {
         sio_buf_init(&ho->in);
         sio_buf_init(&ho->out);
-        fd = sio_http_conn_handoff(c->http, &ho->in, &ho->out);
+        fd = sio_http_conn_handoff(c->http, &ho->in, &ho->out, &ssl);
     }
     if (fd < 0) {
         if (ho) {
@@ -518,6 +535,8 @@ static bool handover(struct gw_conn *c, const char *sid, size_t sidl)
         return false;
     }
     ho->fd = fd;
+    ho->ssl = ssl;
+    ho->owner = (unsigned)owner;
     memcpy(ho->remote, c->remote, sizeof ho->remote);
     memcpy(ho->ip, c->ip, sizeof ho->ip);
     ho->counted = c->counted;
@@ -525,13 +544,33 @@ static bool handover(struct gw_conn *c, const char *sid, size_t sidl)
     c->http = NULL;     /* freed by http1 once on_request returns */
     conn_unlink(c);
     sio_log_debug(topic, "%s: request for %.*s (%zu bytes read, %zu unwritten) handed over to "
-                  "thread %d", ho->remote, (int)sidl, sid, ho->in.len, ho->out.len, owner);
-    pthread_mutex_lock(&o->inbox_lock);
-    *o->inbox_tail = ho;
-    o->inbox_tail = &ho->next;
-    pthread_mutex_unlock(&o->inbox_lock);
-    event_active(o->inbox_ev, EV_READ, 0);
+                  "thread %d%s", ho->remote, (int)sidl, sid, ho->in.len, ho->out.len, owner,
+                  ho->ssl ? " (TLS)" : "");
+    if (ho->ssl) {
+        /* we are inside libevent's read callback of the SSL bufferevent:
+         * the owner gets the SSL once that has returned (outbox_cb) */
+        ho->next = t->outbox;
+        t->outbox = ho;
+        event_active(t->outbox_ev, EV_READ, 0);
+        return true;
+    }
+    post_handoff(o, ho);
     return true;
+}
+
+/* TLS connections handed over from this thread: libevent is done with
+ * their SSL and their events are deleted; on to their owners. */
+static void outbox_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_thread *t = arg;
+    struct gw_handoff *ho = t->outbox;
+    t->outbox = NULL;
+    while (ho) {
+        struct gw_handoff *next = ho->next;
+        ho->next = NULL;
+        post_handoff(&t->gw->th[ho->owner], ho);
+        ho = next;
+    }
 }
 
 static void conn_start(struct gw_thread *t, int fd, const char *remote, const char *ip,
@@ -550,7 +589,8 @@ static void inbox_cb(evutil_socket_t fd, short what, void *arg)
         struct gw_handoff *next = ho->next;
         if (!t->stopping) {
             conn_start(t, ho->fd, ho->remote, ho->ip, ho->counted ? 0 : -1, ho);
-            ho->fd = -1;    /* the connection has it now (closed on failure) */
+            ho->fd = -1;    /* the connection has them now (freed on failure) */
+            ho->ssl = NULL;
         } else if (ho->counted) {
             gw_limits_closed(t, ho->ip);
         }
@@ -732,7 +772,24 @@ static void conn_start(struct gw_thread *t, int fd, const char *remote, const ch
     c->refuse = refused > 0 ? (uint16_t)refused : 0;
     snprintf(c->remote, sizeof c->remote, "%s", remote);
     snprintf(c->ip, sizeof c->ip, "%s", ip);
-    struct bufferevent *bev = bufferevent_socket_new(t->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev;
+    if (t->gw->tls) {
+        /* the handshake runs inside the bufferevent; a client that sends
+         * no handshake, a broken one or none in time (the header timeout
+         * below counts from here) is closed like a bad HTTP client. A
+         * connection handed over brings its SSL, open. No
+         * BEV_OPT_CLOSE_ON_FREE: ssl and fd stay ours, so that the
+         * connection can change threads; sio_tls_bev_free() frees them */
+        SSL *ssl = ho ? ho->ssl : sio_tls_ssl_new(t->gw->tls);
+        bev = ssl ? bufferevent_openssl_socket_new(t->base, fd, ssl,
+                                                   ho ? BUFFEREVENT_SSL_OPEN
+                                                      : BUFFEREVENT_SSL_ACCEPTING, 0)
+                  : NULL;
+        if (ssl && !bev)
+            SSL_free(ssl);
+    } else {
+        bev = bufferevent_socket_new(t->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (!bev) {
         close(fd);
         if (c->counted)
@@ -821,6 +878,14 @@ static void *thread_main(void *arg)
     char name[16];
     snprintf(name, sizeof name, "sio-gw-%u", t->idx);
     pthread_setname_np(pthread_self(), name);   /* for top -H, perf */
+    /* OpenSSL writes to the socket with write(): a peer that reset the
+     * connection would kill the process with SIGPIPE. Blocked here, the
+     * write fails with EPIPE instead (the signal stays pending on this
+     * thread, never delivered), whatever the application does with it. */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     event_active(t->sub_ev, EV_READ, 0);    /* the FD is edge-triggered: drain once */
     hb_cb(-1, 0, t);                        /* the hub learns of us at once */
     event_base_dispatch(t->base);
@@ -855,6 +920,14 @@ static void *thread_main(void *arg)
     }
     gw_session_reap(t);
     gw_nsps_clear(t);
+    while (t->outbox) {         /* handed over, not sent on: closed */
+        struct gw_handoff *ho = t->outbox;
+        t->outbox = ho->next;
+        if (ho->counted)
+            gw_limits_closed(t, ho->ip);
+        handoff_free(ho);
+    }
+    sio_tls_reap_all();         /* the SSLs of the connections closed above */
     return NULL;
 }
 
@@ -864,7 +937,7 @@ static void thread_clear(struct gw_thread *t)
         evconnlistener_free(t->lis[i]);
     t->nlis = 0;
     struct event *evs[] = { t->sub_ev, t->stop_ev, t->reap_ev, t->hb_ev, t->inbox_ev, t->drain_ev,
-                            t->accept_ev };
+                            t->accept_ev, t->outbox_ev };
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i])
             event_free(evs[i]);
@@ -971,8 +1044,9 @@ static int thread_bus(struct gw_thread *t, const struct sio_gateway_cfg *cfg, ch
     t->reap_ev = event_new(t->base, -1, 0, reap_cb, t);
     t->hb_ev = event_new(t->base, -1, EV_PERSIST, hb_cb, t);
     t->inbox_ev = event_new(t->base, -1, 0, inbox_cb, t);
+    t->outbox_ev = event_new(t->base, -1, 0, outbox_cb, t);
     const struct timeval hb_tv = { 1, 0 };
-    if (!t->sub_ev || !t->stop_ev || !t->reap_ev || !t->hb_ev || !t->inbox_ev ||
+    if (!t->sub_ev || !t->stop_ev || !t->reap_ev || !t->hb_ev || !t->inbox_ev || !t->outbox_ev ||
         event_add(t->sub_ev, NULL) < 0 || event_add(t->hb_ev, &hb_tv) < 0)
         return -ENOMEM;
     return 0;
@@ -1145,6 +1219,22 @@ static int http_cfg_init(struct sio_gateway *gw, const struct sio_gateway_cfg *c
     }
     gw->cfg.static_default_file = NULL;
     gw->cfg.upstream = NULL;
+    if (cfg->tls_cert || cfg->tls_key) {
+        struct sio_tls_sni *sni = NULL;
+        if (cfg->ntls_sni && !(sni = calloc(cfg->ntls_sni, sizeof *sni)))
+            goto nomem;
+        for (size_t i = 0; i < cfg->ntls_sni; i++)
+            sni[i] = (struct sio_tls_sni){ cfg->tls_sni[i].host, cfg->tls_sni[i].cert,
+                                           cfg->tls_sni[i].key };
+        const struct sio_tls_cfg tc = { .cert = cfg->tls_cert, .key = cfg->tls_key,
+            .client_ca = cfg->tls_client_ca, .sni = sni, .nsni = cfg->ntls_sni };
+        int r = sio_tls_new(&gw->tls, &tc, err, errlen);
+        free(sni);
+        if (r < 0)
+            return r;
+    }
+    gw->cfg.tls_cert = gw->cfg.tls_key = gw->cfg.tls_client_ca = NULL;
+    gw->cfg.tls_sni = NULL;
     if (cfg->upstream) {
         gw->upstream = calloc(1, sizeof *gw->upstream);
         if (!gw->upstream)
@@ -1172,6 +1262,7 @@ static void http_cfg_clear(struct sio_gateway *gw)
     if (gw->upstream)
         sio_upstream_clear(gw->upstream);
     free(gw->upstream);
+    sio_tls_free(&gw->tls);
 }
 
 static void use_threads_once(void)
@@ -1293,8 +1384,8 @@ int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *
         il += SIO_GW_ID_LEN;
         ids[il++] = i + 1 < nth ? ',' : 0;
     }
-    sio_log_info(topic, "gateway %s listening on %s:%u%s (%u I/O thread%s)", ids, gw->host,
-                 gw->port, gw->path, nth, nth == 1 ? "" : "s");
+    sio_log_info(topic, "gateway %s listening on %s:%u%s (%u I/O thread%s%s)", ids, gw->host,
+                 gw->port, gw->path, nth, nth == 1 ? "" : "s", gw->tls ? ", TLS" : "");
     *out = gw;
     return 0;
 fail:
@@ -1369,6 +1460,15 @@ int sio_gateway_drain(sio_gateway *gw, unsigned timeout_ms)
 uint16_t sio_gateway_port(const sio_gateway *gw)
 {
     return gw->port;
+}
+
+int sio_gateway_tls_reload(sio_gateway *gw, char *err, size_t errlen)
+{
+    if (!gw->tls) {
+        snprintf(err, errlen, "TLS is off");
+        return -EINVAL;
+    }
+    return sio_tls_reload(gw->tls, err, errlen);
 }
 
 void sio_gateway_destroy(sio_gateway **gw_p)

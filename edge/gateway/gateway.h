@@ -89,6 +89,22 @@ struct sio_gateway_cfg {
     unsigned inflight_max;              /* events of one socket a worker may hold unhandled
                                          * before the gateway stops reading that client;
                                          * 0 = 256 */
+    /* TLS (docs/SERVER.md "TLS"): on when tls_cert is set. Files are read
+     * by sio_gateway_new (errors name the file) and again by
+     * sio_gateway_tls_reload. A TLS connection handed over between I/O
+     * threads takes its SSL along. */
+    const char *tls_cert;               /* PEM: the leaf, then its chain */
+    const char *tls_key;                /* PEM private key */
+    const char *tls_client_ca;          /* require client certificates from this CA */
+    const struct sio_gateway_sni *tls_sni;  /* more certificates, by SNI name */
+    size_t ntls_sni;
+};
+
+/* One --tls-sni HOST=CERT:KEY. */
+struct sio_gateway_sni {
+    const char *host;
+    const char *cert;
+    const char *key;
 };
 
 /* Counters of the limits above, for the whole gateway (any thread). */
@@ -105,6 +121,10 @@ void sio_gateway_stats(const sio_gateway *gw, struct sio_gateway_stats *out);
 int  sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *err, size_t errlen);
 /* The bound TCP port (useful with port 0). */
 uint16_t sio_gateway_port(const sio_gateway *gw);
+/* Read the TLS certificate and key files again; new connections use them,
+ * open ones keep theirs. Any thread. 0, or <0 with err set (the old files
+ * stay in use); -EINVAL also when TLS is off. */
+int  sio_gateway_tls_reload(sio_gateway *gw, char *err, size_t errlen);
 void sio_gateway_destroy(sio_gateway **gw_p);
 
 /* Graceful stop, before sio_gateway_destroy() (any thread but the

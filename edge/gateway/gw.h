@@ -38,6 +38,7 @@
 #include "http/cors.h"
 #include "http/static.h"
 #include "http/upstream.h"
+#include "http/tls.h"
 #include "ws/ws.h"
 #include "map.h"
 
@@ -205,6 +206,10 @@ struct gw_thread {
     bool inbox_lock_ok;
     struct gw_handoff *inbox, **inbox_tail;
     struct event *inbox_ev;
+    /* TLS connections given up by this thread, sent on by outbox_ev once
+     * libevent has left their SSL (this thread only) */
+    struct gw_handoff *outbox;
+    struct event *outbox_ev;
     /* sio_gateway_drain() */
     struct event *drain_ev;
     bool drain_started;         /* this thread only */
@@ -224,6 +229,7 @@ struct sio_gateway {
     struct sio_static *statics;
     size_t nstatics;
     struct sio_upstream *upstream;  /* NULL: none */
+    struct sio_tls *tls;            /* NULL: plain TCP */
     uint16_t port;
     struct gw_thread *th;           /* the I/O threads */
     unsigned nth;

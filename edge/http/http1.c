@@ -13,6 +13,8 @@
  * plus the input still buffered is the stream from the request on.
  */
 #include "http1.h"
+#include "tls.h"
+#include <event2/bufferevent_ssl.h>
 
 #include <ctype.h>
 #include <limits.h>
@@ -103,7 +105,7 @@ static void conn_free(struct sio_http_conn *c)
     if (!c->detached) {
         if (c->cbs.on_close)
             c->cbs.on_close(c, c->ud);
-        bufferevent_free(c->bev);
+        sio_tls_bev_free(c->bev);
     }
     event_free(c->timer);
     sio_buf_clear(&c->arena);
@@ -582,7 +584,7 @@ struct sio_http_conn *sio_http_conn_new(struct bufferevent *bev,
 fail_c:
     free(c);
 fail:
-    bufferevent_free(bev);
+    sio_tls_bev_free(bev);
     return NULL;
 }
 
@@ -596,7 +598,7 @@ struct sio_http_conn *sio_http_conn_adopt(struct bufferevent *bev,
      * and these bytes come before any it reads. */
     if ((out->len && evbuffer_add(bufferevent_get_output(bev), out->data, out->len) < 0) ||
         (in->len && evbuffer_prepend(bufferevent_get_input(bev), in->data, in->len) < 0)) {
-        bufferevent_free(bev);
+        sio_tls_bev_free(bev);
         return NULL;
     }
     struct sio_http_conn *c = sio_http_conn_new(bev, lim, cbs, ud);
@@ -628,8 +630,10 @@ static int copy_evbuf(struct evbuffer *b, struct sio_buf *out)
     return 0;
 }
 
-int sio_http_conn_handoff(struct sio_http_conn *c, struct sio_buf *in, struct sio_buf *out)
+int sio_http_conn_handoff(struct sio_http_conn *c, struct sio_buf *in, struct sio_buf *out,
+                          void **tls)
 {
+    *tls = NULL;
     if (!c->lim.keep_raw || !c->at_headers || c->dead || c->closing || c->depth == 0)
         return -EINVAL;
     if (c->raw_lost)
@@ -646,10 +650,21 @@ int sio_http_conn_handoff(struct sio_http_conn *c, struct sio_buf *in, struct si
         return -ENOMEM;
     }
     evutil_socket_t fd = bufferevent_getfd(c->bev);
-    /* the bufferevent forgets the socket (its events are deleted now, on
-     * this thread), so freeing it does not close it */
+    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
     bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
-    bufferevent_setfd(c->bev, -1);
+    if (ssl) {
+        /* not bufferevent_setfd(): on an OpenSSL bufferevent it resets the
+         * SSL. Made without BEV_OPT_CLOSE_ON_FREE, the bufferevent frees
+         * neither the SSL nor the socket; its events go when it is
+         * finalized, at the latest when the libevent callback we are in
+         * returns (the caller hands it on only after that) */
+        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+        *tls = ssl;
+    } else {
+        /* the bufferevent forgets the socket (its events are deleted now,
+         * on this thread), so freeing it does not close it */
+        bufferevent_setfd(c->bev, -1);
+    }
     bufferevent_free(c->bev);
     c->bev = NULL;
     evtimer_del(c->timer);

@@ -119,10 +119,15 @@ bool sio_http_conn_busy(const struct sio_http_conn *c);
  * yet (its body, pipelined requests), and to out the output not yet
  * written (an earlier reply); c's buffers are emptied here, on its own
  * thread. Returns the socket, which c will never touch again (not even
- * close); c is freed (deferred, no on_close). Errors leave c as it was:
+ * close); c is freed (deferred, no on_close). *tls is set to the SSL of
+ * a TLS connection (an OpenSSL bufferevent made without
+ * BEV_OPT_CLOSE_ON_FREE), which the caller then owns too, else NULL; the
+ * caller must not let another thread use it before the libevent callback
+ * that called on_headers has returned. Errors leave c as it was:
  * -EINVAL (keep_raw off, or not inside on_headers), -EMSGSIZE (the head
  * was too big to keep), -ENOMEM. */
-int sio_http_conn_handoff(struct sio_http_conn *c, struct sio_buf *in, struct sio_buf *out);
+int sio_http_conn_handoff(struct sio_http_conn *c, struct sio_buf *in, struct sio_buf *out,
+                          void **tls);
 
 /* sio_http_conn_new() for a connection given up by another loop: out is
  * queued for writing first, in is parsed as if just read (from a deferred

@@ -7,8 +7,10 @@
 #include <openssl/sha.h>
 #include <wslay/wslay.h>
 #include <event2/event.h>
+#include <event2/bufferevent_ssl.h>
 #include <sio/log.h>
 #include "proto/text.h"
+#include "http/tls.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.ws");
 
@@ -24,7 +26,9 @@ enum { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PO
  * the callbacks already active, writing everything queued meanwhile with one
  * evbuffer_write. Only when the socket is full is EV_WRITE enabled (the
  * bufferevent then writes), and it is disabled again once the output is
- * empty: no epoll_ctl per write.
+ * empty: no epoll_ctl per write. Over TLS (an OpenSSL bufferevent) the
+ * bytes must go through SSL_write: the flush enables EV_WRITE and the
+ * bufferevent writes, as when the socket is full.
  *
  * Reads: wslay's frame layer parses the frames (header, lengths, unmasking);
  * the rules of RFC 6455 on top of it (masking, opcodes, fragmentation,
@@ -40,6 +44,7 @@ struct sio_ws {
     bool dead;
     bool flush_pending; /* flush event active */
     bool write_armed;   /* EV_WRITE enabled: the socket was full */
+    bool tls;           /* an OpenSSL bufferevent: it writes (encrypts) itself */
     bool in_frame;      /* a frame's payload is being received */
     bool frag;          /* inside a fragmented data message */
     uint8_t op;         /* opcode of the frame being received */
@@ -148,7 +153,7 @@ static void ws_free(struct sio_ws *ws)
     if (ws->fr)
         wslay_frame_context_free(ws->fr);
     sio_buf_clear(&ws->msg);
-    bufferevent_free(ws->bev);
+    sio_tls_bev_free(ws->bev);
     free(ws);
 }
 
@@ -228,6 +233,17 @@ static bool ws_check_out(struct sio_ws *ws)
 static void ws_write_now(struct sio_ws *ws)
 {
     struct evbuffer *out = bufferevent_get_output(ws->bev);
+    if (ws->tls) {
+        /* the bytes go through SSL_write: the bufferevent writes them
+         * once EV_WRITE is on, and ws_write_cb turns it off when done */
+        if (evbuffer_get_length(out)) {
+            ws->write_armed = true;
+            bufferevent_enable(ws->bev, EV_WRITE);
+        } else if (ws->closing) {
+            ws_kill(ws);
+        }
+        return;
+    }
     evutil_socket_t fd = bufferevent_getfd(ws->bev);
     size_t left = evbuffer_get_length(out);
     /* a few writes at most (one writev takes up to 128 chains) */
@@ -471,13 +487,14 @@ struct sio_ws *sio_ws_new(struct bufferevent *bev, size_t max_msg,
 {
     struct sio_ws *ws = calloc(1, sizeof *ws + event_get_struct_event_size() + 16);
     if (!ws) {
-        bufferevent_free(bev);
+        sio_tls_bev_free(bev);
         return NULL;
     }
     ws->max_msg = max_msg;
     ws->bev = bev;
     ws->cbs = *cbs;
     ws->ud = ud;
+    ws->tls = bufferevent_openssl_get_ssl(bev) != NULL;
     /* the event's storage follows the struct, 16-byte aligned */
     uintptr_t at = ((uintptr_t)(ws + 1) + 15) & ~(uintptr_t)15;
     ws->flush_ev = (struct event *)at;

@@ -3,7 +3,7 @@
 // shared tests/interop/ref-server.js does not have (it uses that
 // directory's node_modules).
 // Usage: node peer-server.js [--port P] [--tls DIR [--require-client-cert]
-//                            [--server-cert NAME]]
+//                            [--server-cert NAME]] [--sticky]
 // Prints "listening on http://127.0.0.1:PORT/socket.io/" when ready (https
 // with --tls: DIR holds server.pem, server.key (or NAME.pem/.key) and ca.pem; with
 // --require-client-cert only clients with a certificate signed by ca.pem
@@ -12,6 +12,11 @@
 //   "ask-me" (args)   -> server emits "question" with args and an ack
 //                        callback; the client's ack comes back as "answer"
 //   with an ack       -> acked with its own arguments
+// --sticky: acts as a sticky-session load balancer: the handshake sets the
+// cookies "lb=node-7" and "other=x"; any later request (polling or the
+// WebSocket upgrade) without "lb=node-7" in its Cookie header gets 400
+// "sticky cookie missing"; "cookies" (ack) answers with the Cookie header
+// of the last request after the handshake (a poll or the upgrade).
 "use strict";
 const path = require("path");
 const fs = require("fs");
@@ -39,9 +44,26 @@ const httpServer = tlsDir
     })
   : http.createServer();
 const io = new Server(httpServer, {});
+const lastCookie = new Map();   // engine sid -> Cookie of its last request
+if (argv.includes("--sticky"))
+  io.engine.use((req, res, next) => {
+    const sid = new URL(req.url, "http://x").searchParams.get("sid");
+    if (!sid) {
+      res.setHeader("Set-Cookie", ["lb=node-7; Path=/; HttpOnly", "other=x; Path=/"]);
+      return next();
+    }
+    const jar = (req.headers.cookie || "").split(/;\s*/);
+    if (!jar.includes("lb=node-7")) {
+      res.writeHead(400, { "Content-Type": "text/plain" });
+      return res.end("sticky cookie missing");
+    }
+    lastCookie.set(sid, req.headers.cookie);
+    next();
+  });
 io.on("connection", (socket) => {
   socket.onAny((event, ...args) => {
     const ack = args.length && typeof args[args.length - 1] === "function" ? args.pop() : null;
+    if (ack && event === "cookies") return ack(lastCookie.get(socket.conn.id) || "");
     if (ack) return ack(...args);
     if (event === "disconnect-me") return socket.disconnect(true);
     if (event === "ask-me")

@@ -172,6 +172,58 @@ static void basic(unsigned transports, bool expect_ws)
     peer_stop(&p);
 }
 
+/* A sticky-session load balancer (peer-server.js --sticky) sets cookies on
+ * the handshake and refuses every later request without its cookie: the
+ * client keeps them and sends them on each polling request and on the
+ * WebSocket upgrade. */
+static void sticky(unsigned transports, bool expect_ws, bool app_cookie)
+{
+    if (!peer_available())
+        cr_skip_test("node or tests/interop/node_modules missing");
+    struct peer p;
+    const char *args[] = { "--sticky", NULL };
+    cr_assert_eq(peer_start(&p, EXTRA, 0, args), 0);
+    struct sio_client_opts o;
+    sio_client_opts_init(&o);
+    o.transports = transports;
+    const char *hdrs[] = { "Cookie: app=1", NULL };
+    if (app_cookie)
+        o.headers = hdrs;
+    struct ctx x;
+    ctx_init(&x, &o);
+    watch(&x, "/");
+    cr_assert_eq(sio_client_connect(x.c, p.url, NULL, NULL), 0);
+    RUN_UNTIL(&x, x.connects == 1, 5000);
+    cr_assert_eq(x.connects, 1, "%s", sio_client_last_error(x.c));
+    if (expect_ws)
+        RUN_UNTIL(&x, sio_client_transport(x.c) &&
+                      strcmp(sio_client_transport(x.c), "websocket") == 0, 3000);
+    cr_assert_str_eq(sio_client_transport(x.c), expect_ws ? "websocket" : "polling");
+    /* several polling round trips (or frames on the upgraded WebSocket) */
+    for (int i = 1; i <= 3; i++) {
+        cr_assert_eq(sio_client_emit_ack(x.c, "/", "cookies", NULL, on_ack, &x, 5000), 0);
+        RUN_UNTIL(&x, x.acks == i, 5000);
+        cr_assert_eq(x.acks, i, "%s", sio_client_last_error(x.c));
+    }
+    cr_assert_eq(x.ack_status, 0);
+    /* the handshake request had none; the upgrade / the later polls had both */
+    const char *sent = json_string_value(json_array_get(x.ack_args, 0));
+    cr_assert_not_null(sent);
+    cr_assert(strstr(sent, "lb=node-7") && strstr(sent, "other=x"), "Cookie: %s", sent);
+    if (app_cookie)     /* one Cookie header: the application's value first */
+        cr_assert(strncmp(sent, "app=1; ", 7) == 0, "Cookie: %s", sent);
+    cr_assert_eq(x.disconnects, 0, "%s", x.reason);
+    ctx_fini(&x);
+    peer_stop(&p);
+}
+
+Test(client, sticky_cookies_polling, .timeout = 30) { sticky(SIO_TRANSPORT_POLLING, false, false); }
+Test(client, sticky_cookies_upgrade, .timeout = 30) { sticky(SIO_TRANSPORT_DEFAULT, true, false); }
+Test(client, sticky_cookies_with_app_cookie, .timeout = 30)
+{
+    sticky(SIO_TRANSPORT_DEFAULT, true, true);
+}
+
 Test(client, polling, .timeout = 30) { basic(SIO_TRANSPORT_POLLING, false); }
 Test(client, websocket, .timeout = 30) { basic(SIO_TRANSPORT_WEBSOCKET, true); }
 Test(client, upgrade, .timeout = 30) { basic(SIO_TRANSPORT_DEFAULT, true); }
