@@ -100,7 +100,7 @@ static int parse_endpoints(const char *spec, struct endpoints *out, char *err, s
     const char *all[] = { out->ev, out->cmd, out->wk };
     for (int i = 0; i < 3; i++)
         if (strncmp(all[i], "ipc://", 6) != 0 && strncmp(all[i], "tcp://", 6) != 0) {
-            snprintf(err, errlen, "'%s': not an ipc:// or tcp:// endpoint", all[i]);
+            snprintf(err, errlen, "'%.400s': not an ipc:// or tcp:// endpoint", all[i]);
             return -EINVAL;
         }
     out->ep = (struct sio_bus_endpoints){ .events = out->ev, .commands = out->cmd,
