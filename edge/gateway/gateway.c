@@ -599,6 +599,21 @@ static void inbox_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* Which Engine.IO service req is for: 0 the Socket.IO path, 1 the raw
+ * Engine.IO path (--engineio-path), -1 neither. */
+static int eio_service(const struct sio_gateway *gw, const struct sio_http_req *req)
+{
+    size_t pl = strlen(gw->path);
+    if (req->path_len >= pl && memcmp(req->path, gw->path, pl) == 0)
+        return 0;
+    if (gw->engineio_path) {
+        size_t el = strlen(gw->engineio_path);
+        if (req->path_len >= el && memcmp(req->path, gw->engineio_path, el) == 0)
+            return 1;
+    }
+    return -1;
+}
+
 /* The request's head, before its body is read: a request for another
  * thread's session changes threads now (the owner reads the body, so no
  * copy of it is made and every thread answers alike), and a POST to an
@@ -610,15 +625,9 @@ static int on_headers(struct sio_http_conn *h, struct sio_http_req *req, void *u
     struct sio_gateway *gw = t->gw;
     if (c->refuse)
         return SIO_HTTP_BODY_DISCARD;
-    size_t pl = strlen(gw->path);
-    bool eio = req->path_len >= pl && memcmp(req->path, gw->path, pl) == 0;
-    if (!eio && gw->engineio_path) {
-        size_t el = strlen(gw->engineio_path);
-        eio = req->path_len >= el && memcmp(req->path, gw->engineio_path, el) == 0;
-    }
     const char *sid;
     size_t sidl;
-    if (!eio || !qparam(req, "sid", &sid, &sidl) || sidl == 0)
+    if (eio_service(gw, req) < 0 || !qparam(req, "sid", &sid, &sidl) || sidl == 0)
         return SIO_HTTP_BODY_KEEP;
     if (gw->nth > 1 && handover(c, sid, sidl))
         return SIO_HTTP_BODY_DISCARD;   /* c is gone */
@@ -644,14 +653,9 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
         refuse(c, c->refuse);
         return;
     }
-    bool raw = false;
-    size_t pl = strlen(gw->path);
-    if (req->path_len >= pl && memcmp(req->path, gw->path, pl) == 0) {
-        raw = false;
-    } else if (gw->engineio_path && req->path_len >= strlen(gw->engineio_path) &&
-               memcmp(req->path, gw->engineio_path, strlen(gw->engineio_path)) == 0) {
-        raw = true;
-    } else {
+    int service = eio_service(gw, req);
+    bool raw = service == 1;
+    if (service < 0) {
         static const char nf[] = "Not Found";
         const struct sio_static *m = req->upgrade ? NULL
                                    : sio_static_match(gw->statics, gw->nstatics, req);

@@ -198,14 +198,19 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 /* The client left more than max_client_buffer bytes unread: dropped. The
  * close is deferred (flush_ev), as the caller may be walking a broadcast's
  * recipients; nothing more is queued meanwhile. */
-static void slow_client(struct gw_session *s, size_t bytes)
+static void count_slow_client(struct gw_session *s)
+{
+    unsigned long long n = atomic_fetch_add(&s->t->gw->st_slow, 1) + 1;
+    sio_log_info(topic, "%s: slow client (%s): more than %zu bytes unread: disconnected "
+                 "(%llu so far)", s->sid, s->remote, s->t->gw->cfg.max_client_buffer, n);
+}
+
+static void slow_client(struct gw_session *s)
 {
     if (s->overflow)
         return;
     s->overflow = true;
-    unsigned long long n = atomic_fetch_add(&s->t->gw->st_slow, 1) + 1;
-    sio_log_info(topic, "%s: slow client (%s): %zu bytes unread, limit %zu: disconnected "
-                 "(%llu so far)", s->sid, s->remote, bytes, s->t->gw->cfg.max_client_buffer, n);
+    count_slow_client(s);
     for (size_t i = 0; i < s->qn; i++)
         gw_pkt_unref(s->q[i]);
     s->qn = 0;
@@ -225,7 +230,7 @@ void gw_session_send(struct gw_session *s, struct gw_pkt *p)
      * to that does not finish) cannot make the queue grow past the cap */
     size_t most = s->t->gw->cfg.max_client_buffer;
     if (most && s->qbytes + p->data.len > most) {
-        slow_client(s, s->qbytes + p->data.len);
+        slow_client(s);
         return;
     }
     if (s->qn == s->qcap) {
@@ -637,10 +642,6 @@ static int post_packet(const struct sio_eio_packet *pkt, void *ud)
 void gw_session_poll_post(struct gw_session *s, struct gw_conn *c, struct sio_http_req *req)
 {
     struct sio_http_conn *h = c->http;
-    if (req->body_too_large) {
-        sio_http_reply(h, "413 Payload Too Large", "", true, NULL, 0);
-        return;
-    }
     const struct sio_http_hdr *ct = sio_http_header(req, "content-type");
     if (ct && strncasecmp(ct->value, "application/octet-stream", 24) == 0) {
         sio_http_reply(h, "400 Bad Request", "", true, NULL, 0);
@@ -725,10 +726,7 @@ void gw_session_ws_closed(struct gw_conn *c)
     } else if (c == s->ws) {
         s->ws = NULL;
         if (c->ws && sio_ws_overflowed(c->ws)) {
-            unsigned long long n = atomic_fetch_add(&s->t->gw->st_slow, 1) + 1;
-            sio_log_info(topic, "%s: slow client (%s): more than %zu bytes unread: "
-                         "disconnected (%llu so far)", s->sid, s->remote,
-                         s->t->gw->cfg.max_client_buffer, n);
+            count_slow_client(s);
             gw_session_close(s, "transport error");
         } else {
             gw_session_close(s, "transport close");

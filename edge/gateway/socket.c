@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zmq.h>
 #include <sio/sio.h>
 #include "gw.h"
@@ -78,12 +77,6 @@ struct gw_pending {
     unsigned char bytes[];      /* route frame, then envelope frame */
 };
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void pending_drop(struct gw_sock *k)
 {
@@ -213,7 +206,7 @@ static void sock_give_up(struct gw_sock *k, const char *why)
 void gw_sio_hold_check(struct gw_thread *t)
 {
     const struct sio_gateway_cfg *cfg = &t->gw->cfg;
-    uint64_t now = now_ms();
+    uint64_t now = gw_now_ms();
     char why[96];
     snprintf(why, sizeof why, "no worker took it over within %u ms (hold timeout)",
              cfg->hold_timeout_ms);
@@ -701,7 +694,7 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
             if (!k->hold_since) {
                 /* the deadline counts from the first TAKEOVER: a re-sent
                  * one (a worker registered) does not extend it */
-                k->hold_since = now_ms();
+                k->hold_since = gw_now_ms();
                 t->nhold++;
             }
             struct sio_env c;
@@ -723,7 +716,7 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
         if (k && k->connected && k->hold_since) {
             /* a worker adopted the socket after a TAKEOVER */
             sio_log_info(topic, "socket %s on %s taken over after %llu ms", k->sid, n->name,
-                         (unsigned long long)(now_ms() - k->hold_since));
+                         (unsigned long long)(gw_now_ms() - k->hold_since));
             k->hold_since = 0;
             t->nhold--;
         }

@@ -411,11 +411,11 @@ static void send_error_close(struct sio_http_conn *c, int code)
     sio_http_conn_close(c);
 }
 
-/* keep_raw: the bound of one request as received (headers, a body up to
- * max_body, room for chunked framing). */
+/* keep_raw: the bound of one request's head as received (the header limit,
+ * and room for the empty lines a client may send first). */
 static size_t raw_max(const struct sio_http_conn *c)
 {
-    return c->lim.max_header_bytes + 2 * c->lim.max_body + 65536;
+    return c->lim.max_header_bytes + 65536;
 }
 
 static void keep_raw(struct sio_http_conn *c, const void *p, size_t n)

@@ -60,7 +60,6 @@ struct sio_http_req {
     size_t nhdrs;
     const uint8_t *body;    /* NUL-terminated copy; writable by the owner */
     size_t body_len;
-    bool body_too_large;    /* always false: such a body is refused 413 by the connection */
     bool body_discarded;    /* on_headers asked for SIO_HTTP_BODY_DISCARD: body_len 0 */
     bool upgrade;           /* Upgrade header seen (http_parser's upgrade) */
     bool keep_alive;
@@ -69,7 +68,7 @@ struct sio_http_req {
 struct sio_http_limits {
     size_t max_header_bytes;    /* request line + headers; default 16 KiB */
     size_t max_url;             /* default 8 KiB */
-    size_t max_body;            /* larger bodies are discarded, body_too_large */
+    size_t max_body;            /* larger bodies are refused 413, the connection closed */
     unsigned header_timeout_ms; /* default 30000 */
     unsigned idle_timeout_ms;   /* keep-alive idle; default 5000 */
     unsigned close_timeout_ms;  /* a close waits this long for the output to

@@ -232,10 +232,6 @@ void sio_upstream_forward(const struct sio_upstream *u, struct event_base *base,
                           const char *client_addr, struct sio_upstream_req **pending)
 {
     *pending = NULL;
-    if (req->body_too_large) {
-        reply_text(c, "413 Payload Too Large", "Payload Too Large\n");
-        return;
-    }
     int type = method_type(req->method);
     if (type < 0) {
         reply_text(c, "501 Not Implemented", "Not Implemented\n");
