@@ -21,11 +21,13 @@
   handshakes/s     --max-handshakes-per-ip-per-second 20: 100 handshakes as
                    fast as possible: some get 429, at most 20 per elapsed
                    second (+21) get 200; 1.5 s later a handshake succeeds.
-  connect timeout  --connect-timeout 1000: a WebSocket that joins no
-                   namespace is closed (within 5 s); of 10,000 polling
-                   sessions that join nothing 10 sampled are gone 2.5 s
-                   later (GET: 400), and 10,000 more after that grow RSS
-                   by less than half what the first 10,000 did, or 4 MB
+  connect timeout  --connect-timeout 4000 (longer than a round of 20,000
+                   handshakes takes): a WebSocket that joins no
+                   namespace is closed; of 20,000 polling
+                   sessions that join nothing 10 sampled are gone 1.5 s
+                   after the timeout (GET: 400; --max-connections 100000,
+                   above the sessions of two rounds), and 20,000 more after that grow RSS
+                   by less than half what the first 20,000 did, or 4 MB
                    (their memory was freed); a client that joined still echoes.
 
 --before leaves out the new flags.
@@ -102,6 +104,10 @@ def bystander():
             f"no in-flight bound, {p50b:.1f}/{p99b:.1f} ms with the default "
             f"--max-inflight-events 256 (bound: half the p99); {p50c:.1f}/{p99c:.1f} ms with "
             f"--max-events-per-second 2000 as well")
+
+
+ROUND = 20_000     # connect timeout: sessions per round
+CT_MS = 4000       # longer than a round of handshakes takes
 
 
 def delayed_not_lost():
@@ -211,47 +217,52 @@ def keepalive_handshakes(port, n, per_conn=1000):
 
 
 def connect_timeout():
-    with rel.Server("echo", rel.new_flags("--connect-timeout", "1000")) as srv:
+    # one I/O thread: each thread allocates from its own malloc arena, so with
+    # two the second round's sessions may land on the thread whose arena
+    # did not free the first round's, and RSS would say nothing of the free
+    with rel.Server("echo", ["--io-threads", "1"] + rel.new_flags("--connect-timeout", str(CT_MS), "--max-connections", "100000")) as srv:
         joined, _, _ = rel.sio_ws(srv.port)
         c, _, _ = rel.sio_ws(srv.port, connect=None)
         t0 = time.monotonic()
-        closed = rel.socket_closed(c.sock, 5)
+        closed = rel.socket_closed(c.sock, CT_MS / 1000 + 4)
         took = time.monotonic() - t0
         c.close()
-        R.check(closed, "connect timeout 1000: a WebSocket that joins no namespace "
-                + (f"is closed after {took:.1f} s" if closed else "is still open after 5 s"))
+        R.check(closed, f"connect timeout {CT_MS}: a WebSocket that joins no namespace "
+                + (f"is closed after {took:.1f} s" if closed else f"is still open after {took:.1f} s"))
         # sessions that never join must not pile up (the issue: 500,000
-        # polling handshakes held 687 MB): 10,000 handshakes, wait past the
-        # timeout, 10,000 more; the second round should reuse the memory
-        # the first one freed
+        # polling handshakes held 687 MB): ROUND handshakes, wait past the
+        # timeout, ROUND more; the second round should reuse the memory
+        # the first one freed (rounds of 20,000, so that what the sessions
+        # hold stands well above the allocator's few MB of noise)
         base = srv.rss_mb()
-        sids = keepalive_handshakes(srv.port, 10_000)
+        sids = keepalive_handshakes(srv.port, ROUND)
         grown1 = srv.rss_mb() - base
-        time.sleep(2.5)
+        time.sleep(CT_MS / 1000 + 1.5)
         gone = 0
-        for sid in sids[::1000]:
+        for sid in sids[::ROUND // 10]:
             try:
                 r = wire.get(srv.port, "/socket.io/", sid, timeout=0.5)
                 gone += r.status == 400
             except (OSError, wire.WireError):
                 pass         # a long-poll still held: the session lives
         mid = srv.rss_mb()
-        keepalive_handshakes(srv.port, 10_000)
+        keepalive_handshakes(srv.port, ROUND)
         grown2 = srv.rss_mb() - mid
-        R.check(gone == 10, f"connect timeout 1000: 10,000 polling sessions that join nothing: {gone}/10 "
-                f"sampled are gone 2.5 s later")
-        # with the timeout only ~1 s of sessions live at once, so the first
-        # round's growth is small too: 4 MB of slack for allocator noise
+        R.check(gone == 10, f"connect timeout {CT_MS}: {ROUND:,} polling sessions that join nothing: {gone}/10 "
+                f"sampled are gone {CT_MS / 1000 + 1.5:.1f} s later")
+        # the timeout is longer than a round takes, so the first round's
+        # sessions all live at once and its growth is what they hold; 4 MB
+        # of slack for allocator noise
         R.check(grown2 < max(4.0, grown1 / 2),
-                f"connect timeout 1000: RSS grew {grown1:.1f} MB over the first 10,000 unjoined sessions, "
-                f"{grown2:.1f} MB over 10,000 more after the timeout (bound: half the first, or 4 MB)")
+                f"connect timeout {CT_MS}: RSS grew {grown1:.1f} MB over the first {ROUND:,} unjoined sessions, "
+                f"{grown2:.1f} MB over {ROUND:,} more after the timeout (bound: half the first, or 4 MB)")
         try:
             joined.ws_send_text('4277["echo","joined"]')
             ok = rel.ws_wait_packet(joined, "4377", 3) == b'4377["joined"]'
         except (OSError, wire.WireError) as e:
             ok = f"{type(e).__name__}"
         joined.close()
-        R.check(ok is True, f"connect timeout 1000: a client that joined still echoes after 3 s: {ok}")
+        R.check(ok is True, f"connect timeout {CT_MS}: a client that joined still echoes after the timeout: {ok}")
 
 
 R.guarded("bystander", bystander)
