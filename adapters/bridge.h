@@ -6,8 +6,8 @@
  * topic "*". docs/BRIDGES.md lists what is understood.
  *
  * The translation (sio_bridge_py_message, sio_bridge_node_message) has no
- * I/O and is shared by every transport; sio_bridge_start() runs one Redis
- * bridge (hiredis on libevent) in its own thread.
+ * I/O and is shared by every transport (transport.h); dispatch.h starts a
+ * bridge by its URL.
  */
 #ifndef SIO_ADAPTERS_BRIDGE_H
 #define SIO_ADAPTERS_BRIDGE_H
@@ -177,21 +177,6 @@ void sio__bridge_hub_close(struct sio_bridge_hub *h);
  * left alone otherwise); *p moves past what was read. 0 or -EINVAL. */
 int  sio__bridge_parse_hostport(const char **p, const char *stop, char *host, size_t hostcap,
                                 int *port);
-
-typedef struct sio_bridge sio_bridge;
-
-/* Start a bridge thread for url ("redis://[:password@]host[:port][/channel]";
- * a path of digits is a database number, which pub/sub ignores; default
- * channel "socketio"), sending to hub_endpoint on zmq_ctx. Returns when
- * the thread runs (the broker may still be unreachable: it retries with
- * backoff). 0, -EINVAL (bad url, err set), -ENOTSUP (built without
- * hiredis), -ENOMEM. */
-int sio_bridge_start(sio_bridge **out, void *zmq_ctx, const char *hub_endpoint,
-                     const char *url, const struct sio_bridge_opts *opts,
-                     char *err, size_t errlen);
-/* Stop the thread, close everything; NULL-safe, sets *b_p = NULL. */
-void sio_bridge_stop(sio_bridge **b_p);
-void sio_bridge_get_stats(sio_bridge *b, struct sio_bridge_stats *out);
 
 /* Format a message into err (when given) and return code: the one way the
  * message translators (bridge_msg.c, publish_msg.c, publish_node.c) fail. */

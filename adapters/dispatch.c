@@ -1,17 +1,16 @@
-/* dispatch.c: pick the bridge transport by URL scheme (see dispatch.h). */
+/* dispatch.c: pick the bridge transport by URL scheme and run it: the
+ * start, stop and counters every transport shares (dispatch.h,
+ * transport.h). */
 #include "dispatch.h"
+#include "transport.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sio/log.h>
 
-enum kind { K_REDIS, K_AMQP, K_KAFKA };
-
-struct sio_bridge_any {
-    enum kind kind;
-    void *impl;
-};
+SIO_LOG_TOPIC_STATIC(topic, "bridge");
 
 static bool has_scheme(const char *url, const char *scheme)
 {
@@ -70,6 +69,29 @@ toolong:
     return -EINVAL;
 }
 
+static const struct sio_bridge_transport *const transports[] = {
+#define SIO_BRIDGE_ENTRY(name) &sio__bridge_##name,
+    SIO_BRIDGE_TRANSPORTS(SIO_BRIDGE_ENTRY)
+#undef SIO_BRIDGE_ENTRY
+};
+
+static const struct sio_bridge_transport *find(const char *url)
+{
+    for (size_t i = 0; i < sizeof transports / sizeof *transports; i++)
+        if (has_scheme(url, transports[i]->scheme))
+            return transports[i];
+    return NULL;
+}
+
+/* Free b, whatever state start() left it in. */
+static void destroy(struct sio_bridge_base *b)
+{
+    sio__bridge_pub_stop(&b->pub);
+    b->tp->close(b);
+    sio__bridge_hub_close(&b->hub);
+    free(b);
+}
+
 int sio_bridge_any_start(sio_bridge_any **out, void *zmq_ctx, const char *hub_endpoint,
                          const char *url, const struct sio_bridge_opts *opts,
                          char *err, size_t errlen)
@@ -85,61 +107,90 @@ int sio_bridge_any_start(sio_bridge_any **out, void *zmq_ctx, const char *hub_en
     int r = strip_options(url, clean, sizeof clean, &o, err, errlen);
     if (r < 0)
         return r;
+    const struct sio_bridge_transport *tp = find(clean);
+    if (!tp) {
+        char schemes[128] = "";
+        for (size_t i = 0, n = 0; i < sizeof transports / sizeof *transports; i++)
+            n += (size_t)snprintf(schemes + n, n < sizeof schemes ? sizeof schemes - n : 0, "%s%s://",
+                                  i ? ", " : "", transports[i]->scheme);
+        snprintf(err, errlen, "%s: unknown bridge scheme (%s)", url, schemes);
+        return -EINVAL;
+    }
     if (o.publish && !o.commands_endpoint) {
         snprintf(err, errlen, "%s: publishing needs the hub's commands endpoint", url);
         return -EINVAL;
     }
-    if (o.format == SIO_BRIDGE_NODE && !has_scheme(clean, "redis")) {
+    if (o.publish && !tp->pub) {
+        snprintf(err, errlen, "%s: %s:// bridges cannot publish", url, tp->scheme);
+        return -EINVAL;
+    }
+    if (o.format == SIO_BRIDGE_NODE && !tp->node_format) {
         snprintf(err, errlen, "%s: format=node-adapter is for redis:// bridges only", url);
         return -EINVAL;
     }
-    struct sio_bridge_any *b = calloc(1, sizeof *b);
+    struct sio_bridge_base *b = calloc(1, tp->size);
     if (!b)
         return -ENOMEM;
-    if (has_scheme(clean, "redis")) {
-        b->kind = K_REDIS;
-        r = sio_bridge_start((sio_bridge **)&b->impl, zmq_ctx, hub_endpoint, clean, &o, err,
-                             errlen);
-    } else if (has_scheme(clean, "amqp")) {
-        b->kind = K_AMQP;
-        r = sio__bridge_amqp_start(&b->impl, zmq_ctx, hub_endpoint, clean, &o, err, errlen);
-    } else if (has_scheme(clean, "kafka")) {
-        b->kind = K_KAFKA;
-        r = sio__bridge_kafka_start(&b->impl, zmq_ctx, hub_endpoint, clean, &o, err, errlen);
-    } else {
-        snprintf(err, errlen, "%s: unknown bridge scheme (redis://, amqp:// or kafka://)", url);
-        r = -EINVAL;
+    b->tp = tp;
+    b->log = topic;     /* open() sets the transport's own */
+    snprintf(b->host_id, sizeof b->host_id, "%s", o.host_id);
+    b->format = o.format;
+    snprintf(b->name, sizeof b->name, "%.1000s", clean);
+    if ((r = tp->open(b, clean, err, errlen)) < 0 ||
+        (r = sio__bridge_hub_open(&b->hub, zmq_ctx, hub_endpoint, err, errlen)) < 0)
+        goto fail;
+    if ((r = -pthread_create(&b->thread, NULL, tp->run, b)) < 0) {
+        snprintf(err, errlen, "bridge %s: cannot start a thread", b->name);
+        goto fail;
     }
-    if (r < 0) {
-        free(b);
-        return r;
+    b->started = true;
+    if (o.publish) {
+        const struct sio_bridge_pub_cfg pc = {
+            .commands_endpoint = o.commands_endpoint, .host_id = b->host_id,
+            .format = o.format, .name = b->name,
+        };
+        if ((r = sio__bridge_pub_start(&b->pub, zmq_ctx, &pc, tp->pub, b, err, errlen)) < 0) {
+            sio_bridge_any_stop(&b);
+            return r;
+        }
     }
+    sio_log_info(b->log, "bridge %s -> %s%s", b->name, hub_endpoint,
+                 o.publish ? " (and publishing)" : "");
     *out = b;
     return 0;
+fail:
+    destroy(b);
+    return r;
 }
 
 void sio_bridge_any_get_stats(sio_bridge_any *b, struct sio_bridge_stats *out)
 {
-    *out = (struct sio_bridge_stats){ 0 };
-    if (!b)
+    if (!b) {
+        *out = (struct sio_bridge_stats){ 0 };
         return;
-    switch (b->kind) {
-    case K_REDIS: sio_bridge_get_stats(b->impl, out); break;
-    case K_AMQP:  sio__bridge_amqp_stats(b->impl, out); break;
-    case K_KAFKA: sio__bridge_kafka_stats(b->impl, out); break;
     }
+    *out = (struct sio_bridge_stats){
+        .in = atomic_load(&b->in), .delivered = atomic_load(&b->delivered),
+        .ignored = atomic_load(&b->ignored), .rejected = atomic_load(&b->rejected),
+        .reconnects = atomic_load(&b->reconnects), .own = atomic_load(&b->own),
+    };
+    if (b->pub)
+        sio__bridge_pub_get_stats(b->pub, &out->pub);
 }
 
 void sio_bridge_any_stop(sio_bridge_any **b_p)
 {
-    struct sio_bridge_any *b = *b_p;
+    struct sio_bridge_base *b = *b_p;
     if (!b)
         return;
-    switch (b->kind) {
-    case K_REDIS: sio_bridge_stop((sio_bridge **)&b->impl); break;
-    case K_AMQP:  sio__bridge_amqp_stop(&b->impl); break;
-    case K_KAFKA: sio__bridge_kafka_stop(&b->impl); break;
-    }
-    free(b);
     *b_p = NULL;
+    if (b->started) {
+        atomic_store(&b->stopping, true);
+        if (b->tp->wake)
+            b->tp->wake(b);
+        pthread_join(b->thread, NULL);
+    }
+    sio__bridge_pub_stop(&b->pub);
+    sio__bridge_log_stats(b, "stopped: ", false);
+    destroy(b);
 }

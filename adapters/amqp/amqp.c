@@ -19,9 +19,10 @@
  * [topic, envelope] to the hub without blocking (a full queue counts the
  * message as rejected). When the broker goes away it reconnects with
  * backoff (100 ms doubling to 5 s) and declares everything again.
- * sio__bridge_amqp_stop() sets a flag that the thread polls every 200 ms.
+ * Stopping sets a flag that the thread polls every 200 ms. Start, stop,
+ * counters and publishing's queue are transport.c's and publish.c's.
  */
-#include "dispatch.h"
+#include "transport.h"
 #include "bus.h"
 
 #include <amqp.h>
@@ -41,8 +42,6 @@
 
 SIO_LOG_TOPIC_STATIC(topic, "bridge.amqp");
 
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
 #define STATS_EVERY_S 60
 #define POLL_MS 200
 #define TIMEOUT_S 5
@@ -51,23 +50,15 @@ SIO_LOG_TOPIC_STATIC(topic, "bridge.amqp");
 #define MAX_BODY (16u << 20)
 
 struct amqp_bridge {
-    pthread_t thread;
-    bool started;
-    atomic_bool stopping;
-    struct sio_bridge_hub hub;      /* the link to the hub */
+    struct sio_bridge_base base;    /* first: transport.c's part */
     char host[256];
     int port;
     char user[128], password[128], vhost[128];
     char exchange[128];
     char queue[160];
     unsigned backoff_ms;
-    atomic_uint_fast64_t in, delivered, ignored, rejected, reconnects, own;
-    uint64_t last_in;
     time_t last_stats;
-    char host_id[64];               /* this deployment's ("" when not given) */
     /* publishing: a connection of its own, used on the publisher's sender thread */
-    sio_bridge_pub *pub;
-    enum sio_bridge_format format;
     amqp_connection_state_t pconn;
     amqp_channel_t pch;
 };
@@ -170,39 +161,18 @@ bad:
 
 static void on_body(struct amqp_bridge *b, const amqp_envelope_t *e)
 {
-    char err[256] = "";
-    char ctype[64] = "";
+    char what[96] = "python-socketio (no content type)";
     const amqp_basic_properties_t *pr = &e->message.properties;
-    if ((pr->_flags & AMQP_BASIC_CONTENT_TYPE_FLAG) && pr->content_type.len < sizeof ctype) {
-        memcpy(ctype, pr->content_type.bytes, pr->content_type.len);
-        ctype[pr->content_type.len] = 0;
-    }
-    atomic_fetch_add(&b->in, 1);
-    int rc;
-    bool own = false;
+    if ((pr->_flags & AMQP_BASIC_CONTENT_TYPE_FLAG) && pr->content_type.len < 64)
+        snprintf(what, sizeof what, "python-socketio (%.*s)", (int)pr->content_type.len,
+                 (const char *)pr->content_type.bytes);
     if (e->message.body.len > MAX_BODY) {
-        rc = -E2BIG;
-        snprintf(err, sizeof err, "body of %zu bytes", e->message.body.len);
-    } else {
-        rc = sio_bridge_py_message_rx(e->message.body.bytes, e->message.body.len, b->host_id,
-                                      &own, sio__bridge_hub_send, &b->hub, err, sizeof err);
+        char why[64];
+        snprintf(why, sizeof why, "body of %zu bytes", e->message.body.len);
+        sio__bridge_reject(&b->base, what, why);
+        return;
     }
-    if (own) {
-        atomic_fetch_add(&b->own, 1);
-    } else if (rc > 0) {
-        atomic_fetch_add(&b->delivered, 1);
-    } else if (rc == 0) {
-        atomic_fetch_add(&b->ignored, 1);
-    } else {
-        atomic_fetch_add(&b->rejected, 1);
-        if (rc == -EPERM)
-            sio_log_warn(topic, "python-socketio message (%s) rejected: %s",
-                         ctype[0] ? ctype : "no content type", err);
-        else
-            sio_log_debug(topic, "python-socketio message (%s) rejected: %s",
-                          ctype[0] ? ctype : "no content type",
-                          err[0] ? err : sio_strerror(rc));
-    }
+    sio__bridge_py_in(&b->base, e->message.body.bytes, e->message.body.len, what);
 }
 
 static bool rpc_ok(struct amqp_bridge *b, amqp_rpc_reply_t r, const char *what)
@@ -300,23 +270,13 @@ static void log_stats(struct amqp_bridge *b)
     if (now - b->last_stats < STATS_EVERY_S)
         return;
     b->last_stats = now;
-    uint64_t in = atomic_load(&b->in);
-    if (in != b->last_in)
-        sio_log_info(topic, "%s:%d: in %llu, delivered %llu, ignored %llu, rejected %llu, "
-                     "own %llu, reconnects %llu",
-                     b->host, b->port, (unsigned long long)in,
-                     (unsigned long long)atomic_load(&b->delivered),
-                     (unsigned long long)atomic_load(&b->ignored),
-                     (unsigned long long)atomic_load(&b->rejected),
-                     (unsigned long long)atomic_load(&b->own),
-                     (unsigned long long)atomic_load(&b->reconnects));
-    b->last_in = in;
+    sio__bridge_log_stats(&b->base, "", true);
 }
 
 /* Consume until the connection fails or we are stopped. true: close it cleanly. */
 static bool consume(struct amqp_bridge *b, amqp_connection_state_t conn, amqp_channel_t ch)
 {
-    while (!atomic_load(&b->stopping)) {
+    while (!atomic_load(&b->base.stopping)) {
         log_stats(b);
         amqp_envelope_t e;
         struct timeval tv = { 0, POLL_MS * 1000 };
@@ -359,24 +319,14 @@ static bool consume(struct amqp_bridge *b, amqp_connection_state_t conn, amqp_ch
     return true;
 }
 
-static void sleep_ms(struct amqp_bridge *b, unsigned ms)
-{
-    while (ms > 0 && !atomic_load(&b->stopping)) {
-        unsigned step = ms < 50 ? ms : 50;
-        struct timespec ts = { 0, (long)step * 1000000L };
-        nanosleep(&ts, NULL);
-        ms -= step;
-    }
-}
-
 static void *run(void *arg)
 {
     struct amqp_bridge *b = arg;
     bool ever = false;
-    while (!atomic_load(&b->stopping)) {
+    while (!atomic_load(&b->base.stopping)) {
         amqp_connection_state_t conn = amqp_new_connection();
         if (!conn) {
-            sleep_ms(b, BACKOFF_MAX_MS);
+            sio__bridge_sleep(&b->base, SIO_BRIDGE_BACKOFF_MAX_MS);
             continue;
         }
         amqp_channel_t ch = setup(b, conn);
@@ -385,19 +335,19 @@ static void *run(void *arg)
             sio_log_info(topic, "%s:%d: consuming exchange '%s' through queue '%s'", b->host,
                          b->port, b->exchange, b->queue);
             if (ever)
-                atomic_fetch_add(&b->reconnects, 1);
+                atomic_fetch_add(&b->base.reconnects, 1);
             ever = true;
-            b->backoff_ms = BACKOFF_MIN_MS;
+            b->backoff_ms = SIO_BRIDGE_BACKOFF_MIN_MS;
             clean = consume(b, conn, ch);
         }
         if (clean)
             amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
         amqp_destroy_connection(conn);
-        if (atomic_load(&b->stopping))
+        if (atomic_load(&b->base.stopping))
             break;
-        sio_log_debug(topic, "%s:%d: reconnecting in %u ms", b->host, b->port, b->backoff_ms);
-        sleep_ms(b, b->backoff_ms);
-        b->backoff_ms = b->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b->backoff_ms * 2;
+        unsigned ms = sio__bridge_backoff(&b->backoff_ms);
+        sio_log_debug(topic, "%s:%d: reconnecting in %u ms", b->host, b->port, ms);
+        sio__bridge_sleep(&b->base, ms);
     }
     return NULL;
 }
@@ -460,7 +410,7 @@ static int pub_send(void *ud, const void *msg, size_t len)
     struct amqp_bridge *b = ud;
     /* as KombuManager: 5.7.2 pickles are application/data + binary, the
      * JSON of 5.14+ text/plain + utf-8; persistent delivery mode */
-    bool pk = b->format == SIO_BRIDGE_PICKLE;
+    bool pk = b->base.format == SIO_BRIDGE_PICKLE;
     amqp_basic_properties_t pr = {
         ._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_CONTENT_ENCODING_FLAG |
                   AMQP_BASIC_DELIVERY_MODE_FLAG,
@@ -478,93 +428,32 @@ static const struct sio_bridge_pub_ops pub_ops = {
     .connect = pub_connect, .send = pub_send, .disconnect = pub_disconnect,
 };
 
-static void destroy(struct amqp_bridge *b)
+static void close_bridge(struct sio_bridge_base *base)
 {
-    sio__bridge_pub_stop(&b->pub);
-    pub_disconnect(b);
-    sio__bridge_hub_close(&b->hub);
-    free(b);
+    pub_disconnect(base);
 }
 
-int sio__bridge_amqp_start(void **impl, void *zmq_ctx, const char *hub_endpoint,
-                           const char *url, const struct sio_bridge_opts *opts,
-                           char *err, size_t errlen)
+static int open_bridge(struct sio_bridge_base *base, const char *url, char *err, size_t errlen)
 {
-    *impl = NULL;
-    struct amqp_bridge *b = calloc(1, sizeof *b);
-    if (!b)
-        return -ENOMEM;
-    if (opts && opts->host_id)
-        snprintf(b->host_id, sizeof b->host_id, "%s", opts->host_id);
-    b->backoff_ms = BACKOFF_MIN_MS;
+    struct amqp_bridge *b = (struct amqp_bridge *)base;
+    base->log = topic;
+    b->backoff_ms = SIO_BRIDGE_BACKOFF_MIN_MS;
     b->last_stats = time(NULL);
     int rc = parse_url(b, url, err, errlen);
     if (rc < 0)
-        goto fail;
+        return rc;
     if (!b->queue[0]) {
         char id[17];
         sio_random_id(id, 16);
         id[16] = 0;
         snprintf(b->queue, sizeof b->queue, "sio-bridge.%s", id);
     }
-    if ((rc = sio__bridge_hub_open(&b->hub, zmq_ctx, hub_endpoint, err, errlen)) < 0)
-        goto fail;
-    if ((rc = -pthread_create(&b->thread, NULL, run, b)) < 0) {
-        snprintf(err, errlen, "bridge: cannot start a thread");
-        goto fail;
-    }
-    b->started = true;
-    if (opts && opts->publish) {
-        char name[600];
-        snprintf(name, sizeof name, "amqp://%s:%d exchange '%s'", b->host, b->port, b->exchange);
-        b->format = opts->format;
-        const struct sio_bridge_pub_cfg pc = {
-            .commands_endpoint = opts->commands_endpoint, .host_id = b->host_id,
-            .format = opts->format, .name = name,
-        };
-        if ((rc = sio__bridge_pub_start(&b->pub, zmq_ctx, &pc, &pub_ops, b, err, errlen)) < 0) {
-            sio__bridge_amqp_stop((void **)&b);
-            return rc;
-        }
-    }
-    sio_log_info(topic, "bridge amqp://%s:%d vhost '%s' exchange '%s' -> %s", b->host, b->port,
-                 b->vhost, b->exchange, hub_endpoint);
-    *impl = b;
+    snprintf(base->name, sizeof base->name, "amqp://%s:%d vhost '%s' exchange '%s'", b->host,
+             b->port, b->vhost, b->exchange);
     return 0;
-fail:
-    destroy(b);
-    return rc;
 }
 
-void sio__bridge_amqp_stop(void **impl)
-{
-    struct amqp_bridge *b = impl ? *impl : NULL;
-    if (!b)
-        return;
-    *impl = NULL;
-    if (b->started) {
-        atomic_store(&b->stopping, true);
-        pthread_join(b->thread, NULL);
-    }
-    sio__bridge_pub_stop(&b->pub);
-    b->last_stats = 0;
-    b->last_in = UINT64_MAX;
-    log_stats(b);       /* the counters at stop */
-    destroy(b);
-}
-
-void sio__bridge_amqp_stats(void *impl, struct sio_bridge_stats *out)
-{
-    struct amqp_bridge *b = impl;
-    if (!b) {
-        memset(out, 0, sizeof *out);
-        return;
-    }
-    *out = (struct sio_bridge_stats){
-        .in = atomic_load(&b->in), .delivered = atomic_load(&b->delivered),
-        .ignored = atomic_load(&b->ignored), .rejected = atomic_load(&b->rejected),
-        .reconnects = atomic_load(&b->reconnects), .own = atomic_load(&b->own),
-    };
-    if (b->pub)
-        sio__bridge_pub_get_stats(b->pub, &out->pub);
-}
+const struct sio_bridge_transport sio__bridge_amqp = {
+    .scheme = "amqp", .size = sizeof(struct amqp_bridge),
+    .open = open_bridge, .run = run, .close = close_bridge, .pub = &pub_ops,
+};

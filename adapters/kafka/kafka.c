@@ -11,13 +11,13 @@
  * through sio_bridge_py_message() (bridge_msg.c) and the commands are sent
  * [topic, envelope] to the hub's "workers" endpoint without blocking.
  * Connections, reconnects and backoff belong to librdkafka. One thread per
- * bridge; stop sets a flag and wakes the queue.
+ * bridge; stop sets a flag and wakes the queue. Start, stop, counters and
+ * publishing's queue are transport.c's and publish.c's.
  *
  * URL: kafka://host:port[,host:port...][/topic]  (kafka:// alone is
  * localhost:9092, as in python-socketio).
  */
-#include "bridge.h"
-#include "dispatch.h"
+#include "transport.h"
 
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
@@ -42,24 +42,17 @@ SIO_LOG_TOPIC_STATIC(topic, "bridge.kafka");
 #define MAX_PARTITIONS 4096
 
 struct kbridge {
-    pthread_t thread;
-    bool started;
-    atomic_bool stopping;
+    struct sio_bridge_base base;    /* first: transport.c's part */
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
     rd_kafka_queue_t *q;
-    struct sio_bridge_hub hub;      /* the link to the hub */
     char brokers[1024];
     char topic[256];
     bool *running;              /* per partition id: consuming */
     int nrunning;               /* size of running[] */
     bool baseline;              /* a first metadata answer was seen */
     bool down;                  /* all brokers down was reported */
-    atomic_uint_fast64_t in, delivered, ignored, rejected, reconnects, own;
-    uint64_t last_in;
-    char host_id[64];               /* this deployment's ("" when not given) */
     /* publishing: a producer, used on the publisher's sender thread */
-    sio_bridge_pub *pub;
     rd_kafka_t *prod;
     atomic_uint_fast64_t undelivered;   /* produced, then not delivered (librdkafka gave up) */
 };
@@ -110,27 +103,10 @@ static void on_message(struct kbridge *b, const rd_kafka_message_t *m)
                           rd_kafka_message_errstr(m));
         return;
     }
-    char err[256] = "";
-    atomic_fetch_add(&b->in, 1);
-    bool own = false;
-    int rc = sio_bridge_py_message_rx(m->payload ? m->payload : "", m->len, b->host_id, &own,
-                                      sio__bridge_hub_send, &b->hub, err, sizeof err);
-    if (own) {
-        atomic_fetch_add(&b->own, 1);
-    } else if (rc > 0) {
-        atomic_fetch_add(&b->delivered, 1);
-    } else if (rc == 0) {
-        atomic_fetch_add(&b->ignored, 1);
-    } else {
-        atomic_fetch_add(&b->rejected, 1);
-        if (rc == -EPERM)
-            sio_log_warn(topic, "%s [%d] offset %lld: message rejected: %s", b->topic,
-                         (int)m->partition, (long long)m->offset, err);
-        else
-            sio_log_debug(topic, "%s [%d] offset %lld: message rejected: %s", b->topic,
-                          (int)m->partition, (long long)m->offset,
-                          err[0] ? err : sio_strerror(rc));
-    }
+    char what[300];
+    snprintf(what, sizeof what, "%s [%d] offset %lld:", b->topic, (int)m->partition,
+             (long long)m->offset);
+    sio__bridge_py_in(&b->base, m->payload ? m->payload : "", m->len, what);
 }
 
 /* Reads the topic's partitions and starts those not consumed yet. Returns
@@ -161,7 +137,7 @@ static bool refresh(struct kbridge *b)
     int started = 0;
     for (int i = 0; i < t->partition_cnt; i++) {
         int32_t id = t->partitions[i].id;
-        if (atomic_load(&b->stopping)) {
+        if (atomic_load(&b->base.stopping)) {
             done = false;
             break;
         }
@@ -219,33 +195,18 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void log_stats(struct kbridge *b)
-{
-    uint64_t in = atomic_load(&b->in);
-    if (in != b->last_in)
-        sio_log_info(topic, "%s/%s: in %llu, delivered %llu, ignored %llu, rejected %llu, "
-                     "own %llu, undelivered %llu",
-                     b->brokers, b->topic, (unsigned long long)in,
-                     (unsigned long long)atomic_load(&b->delivered),
-                     (unsigned long long)atomic_load(&b->ignored),
-                     (unsigned long long)atomic_load(&b->rejected),
-                     (unsigned long long)atomic_load(&b->own),
-                     (unsigned long long)atomic_load(&b->undelivered));
-    b->last_in = in;
-}
-
 static void *run(void *arg)
 {
     struct kbridge *b = arg;
     uint64_t next_refresh = 0, next_stats = now_ms() + STATS_EVERY_MS;
-    while (!atomic_load(&b->stopping)) {
+    while (!atomic_load(&b->base.stopping)) {
         uint64_t now = now_ms();
         if (now >= next_refresh) {
             bool done = refresh(b);
             next_refresh = now_ms() + (done ? REFRESH_MS : RETRY_MS);
         }
         if (now >= next_stats) {
-            log_stats(b);
+            sio__bridge_log_stats(&b->base, "", true);
             next_stats = now + STATS_EVERY_MS;
         }
         rd_kafka_poll(b->rk, 0);        /* error and log callbacks */
@@ -253,7 +214,7 @@ static void *run(void *arg)
         while (m) {
             on_message(b, m);
             rd_kafka_message_destroy(m);
-            if (atomic_load(&b->stopping))
+            if (atomic_load(&b->base.stopping))
                 break;
             m = rd_kafka_consume_queue(b->q, 0);
         }
@@ -261,7 +222,6 @@ static void *run(void *arg)
     for (int i = 0; i < b->nrunning; i++)
         if (b->running[i])
             rd_kafka_consume_stop(b->rkt, i);
-    log_stats(b);
     return NULL;
 }
 
@@ -273,7 +233,7 @@ static void on_error(rd_kafka_t *rk, int e, const char *reason, void *opaque)
         if (!b->down)
             sio_log_warn(topic, "%s: all brokers down (%s); librdkafka retries", b->brokers, reason);
         b->down = true;
-        atomic_fetch_add(&b->reconnects, 1);
+        atomic_fetch_add(&b->base.reconnects, 1);
     } else {
         sio_log_debug(topic, "%s: %s: %s", b->brokers, rd_kafka_err2name((rd_kafka_resp_err_t)e),
                       reason);
@@ -357,11 +317,21 @@ static const struct sio_bridge_pub_ops pub_ops = {
     .connect = pub_connect, .send = pub_send, .disconnect = pub_disconnect,
 };
 
-static void destroy(struct kbridge *b)
+static void wake(struct sio_bridge_base *base)
 {
-    sio__bridge_pub_stop(&b->pub);
+    struct kbridge *b = (struct kbridge *)base;
+    rd_kafka_queue_yield(b->q);
+}
+
+static void close_bridge(struct sio_bridge_base *base)
+{
+    struct kbridge *b = (struct kbridge *)base;
     if (b->prod) {
         rd_kafka_flush(b->prod, 2000);
+        uint64_t n = atomic_load(&b->undelivered);
+        if (n)
+            sio_log_warn(topic, "%s: %llu published messages were not delivered", base->name,
+                         (unsigned long long)n);
         rd_kafka_destroy(b->prod);
     }
     if (b->q)
@@ -370,33 +340,21 @@ static void destroy(struct kbridge *b)
         rd_kafka_topic_destroy(b->rkt);
     if (b->rk)
         rd_kafka_destroy(b->rk);
-    sio__bridge_hub_close(&b->hub);
     free(b->running);
-    free(b);
 }
 
-
-int sio__bridge_kafka_start(void **impl, void *zmq_ctx, const char *hub_endpoint,
-                            const char *url, const struct sio_bridge_opts *opts,
-                            char *err, size_t errlen)
+static int open_bridge(struct sio_bridge_base *base, const char *url, char *err, size_t errlen)
 {
-    *impl = NULL;
-    struct kbridge *b = calloc(1, sizeof *b);
-    if (!b)
-        return -ENOMEM;
-    if (opts && opts->host_id)
-        snprintf(b->host_id, sizeof b->host_id, "%s", opts->host_id);
+    struct kbridge *b = (struct kbridge *)base;
+    base->log = topic;
     int rc = parse_url(b, url, err, errlen);
     if (rc < 0)
-        goto fail;
-    if ((rc = sio__bridge_hub_open(&b->hub, zmq_ctx, hub_endpoint, err, errlen)) < 0)
-        goto fail;
+        return rc;
+    snprintf(base->name, sizeof base->name, "kafka://%s topic '%s'", b->brokers, b->topic);
     char kerr[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (!conf) {
-        rc = -ENOMEM;
-        goto fail;
-    }
+    if (!conf)
+        return -ENOMEM;
     rd_kafka_conf_set_opaque(conf, b);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_log_cb(conf, on_log);
@@ -409,69 +367,23 @@ int sio__bridge_kafka_start(void **impl, void *zmq_ctx, const char *hub_endpoint
         conf_set(conf, "reconnect.backoff.max.ms", "5000", kerr, sizeof kerr) < 0) {
         rd_kafka_conf_destroy(conf);
         snprintf(err, errlen, "bridge %s: %s", url, kerr);
-        rc = -EINVAL;
-        goto fail;
+        return -EINVAL;
     }
     b->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr);
     if (!b->rk) {
         rd_kafka_conf_destroy(conf);
         snprintf(err, errlen, "bridge %s: %s", url, kerr);
-        rc = -EINVAL;
-        goto fail;
+        return -EINVAL;
     }
-    rc = -ENOMEM;
     if (!(b->rkt = rd_kafka_topic_new(b->rk, b->topic, NULL)) ||
         !(b->q = rd_kafka_queue_new(b->rk))) {
         snprintf(err, errlen, "bridge %s: cannot set up the consumer", url);
-        goto fail;
+        return -ENOMEM;
     }
-    if ((rc = -pthread_create(&b->thread, NULL, run, b)) < 0) {
-        snprintf(err, errlen, "bridge: cannot start a thread");
-        goto fail;
-    }
-    b->started = true;
-    if (opts && opts->publish) {
-        char name[1400];
-        snprintf(name, sizeof name, "kafka://%s topic '%s'", b->brokers, b->topic);
-        const struct sio_bridge_pub_cfg pc = {
-            .commands_endpoint = opts->commands_endpoint, .host_id = b->host_id,
-            .format = opts->format, .name = name,
-        };
-        if ((rc = sio__bridge_pub_start(&b->pub, zmq_ctx, &pc, &pub_ops, b, err, errlen)) < 0) {
-            sio__bridge_kafka_stop((void **)&b);
-            return rc;
-        }
-    }
-    sio_log_info(topic, "bridge kafka://%s topic '%s' -> %s", b->brokers, b->topic, hub_endpoint);
-    *impl = b;
     return 0;
-fail:
-    destroy(b);
-    return rc;
 }
 
-void sio__bridge_kafka_stop(void **impl)
-{
-    struct kbridge *b = impl ? *impl : NULL;
-    if (!b)
-        return;
-    *impl = NULL;
-    if (b->started) {
-        atomic_store(&b->stopping, true);
-        rd_kafka_queue_yield(b->q);
-        pthread_join(b->thread, NULL);
-    }
-    destroy(b);
-}
-
-void sio__bridge_kafka_stats(void *impl, struct sio_bridge_stats *out)
-{
-    struct kbridge *b = impl;
-    *out = (struct sio_bridge_stats){
-        .in = atomic_load(&b->in), .delivered = atomic_load(&b->delivered),
-        .ignored = atomic_load(&b->ignored), .rejected = atomic_load(&b->rejected),
-        .reconnects = atomic_load(&b->reconnects), .own = atomic_load(&b->own),
-    };
-    if (b->pub)
-        sio__bridge_pub_get_stats(b->pub, &out->pub);
-}
+const struct sio_bridge_transport sio__bridge_kafka = {
+    .scheme = "kafka", .size = sizeof(struct kbridge),
+    .open = open_bridge, .run = run, .wake = wake, .close = close_bridge, .pub = &pub_ops,
+};

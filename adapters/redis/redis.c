@@ -8,9 +8,10 @@
  * bus commands (bridge_msg.c) and sends them [topic, envelope] without
  * blocking (a full queue counts the message as rejected). When Redis goes
  * away it reconnects with backoff (100 ms doubling to 5 s) and subscribes
- * again. sio_bridge_stop() wakes the thread through a pipe.
+ * again. Stopping wakes the thread through a pipe. Start, stop, counters
+ * and publishing's queue are transport.c's and publish.c's.
  */
-#include "bridge.h"
+#include "transport.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -31,39 +32,34 @@
 
 SIO_LOG_TOPIC_STATIC(topic, "bridge.redis");
 
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
 #define STATS_EVERY_S 60
+#define URL_FORM "redis://[:password@]host[:port][/channel]"
 
-struct sio_bridge {
-    pthread_t thread;
-    bool started;
-    struct event_base *base;
+struct rbridge {
+    struct sio_bridge_base base;    /* first: transport.c's part */
+    struct event_base *evb;
     struct event *wake_ev, *retry_ev, *stats_ev;
     int wake[2];
     redisAsyncContext *ac;
-    struct sio_bridge_hub hub;      /* the link to the hub */
     char host[256];
     int port;
     char password[256];
     char channel[256];
     char kombu[300];      /* kombu's fanout channels: "/<db>.<channel>" */
     unsigned backoff_ms;
-    bool stopping;
-    bool subscribed;
-    atomic_uint_fast64_t in, delivered, ignored, rejected, reconnects, own;
-    uint64_t last_in;
-    char host_id[64];               /* this deployment's ("" when not given) */
     redisContext *pc;               /* publishing: its own connection (sender thread) */
-    sio_bridge_pub *pub;            /* NULL when the bridge only listens */
 };
 
-static int parse_url(struct sio_bridge *b, const char *url, char *err, size_t errlen)
+static bool stopping(struct rbridge *b)
+{
+    return atomic_load(&b->base.stopping);
+}
+
+static int parse_url(struct rbridge *b, const char *url, char *err, size_t errlen)
 {
     const char *p = url;
     if (strncmp(p, "redis://", 8) != 0) {
-        snprintf(err, errlen, "bad bridge url '%s' (redis://[:password@]host[:port][/channel])", url);
-        return -EINVAL;
+        goto bad;
     }
     p += 8;
     snprintf(b->channel, sizeof b->channel, "socketio");
@@ -93,32 +89,14 @@ static int parse_url(struct sio_bridge *b, const char *url, char *err, size_t er
     }
     return 0;
 bad:
-    snprintf(err, errlen, "bad bridge url '%s' (redis://[:password@]host[:port][/channel])", url);
+    snprintf(err, errlen, "bad bridge url '%s' (" URL_FORM ")", url);
     return -EINVAL;
-}
-
-static void count(struct sio_bridge *b, int rc, const char *what, const char *err)
-{
-    if (rc == 0 && what == NULL) {
-        atomic_fetch_add(&b->own, 1);
-    } else if (rc > 0) {
-        atomic_fetch_add(&b->delivered, 1);
-    } else if (rc == 0) {
-        atomic_fetch_add(&b->ignored, 1);
-    } else {
-        atomic_fetch_add(&b->rejected, 1);
-        if (rc == -EPERM)
-            sio_log_warn(topic, "%s message rejected: %s", what, err);
-        else
-            sio_log_debug(topic, "%s message rejected: %s", what, err[0] ? err : sio_strerror(rc));
-    }
 }
 
 static void on_message(redisAsyncContext *ac, void *r, void *priv)
 {
-    struct sio_bridge *b = priv;
+    struct rbridge *b = priv;
     redisReply *rep = r;
-    char err[256] = "";
     (void)ac;
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 ||
         rep->element[0]->type != REDIS_REPLY_STRING)
@@ -129,29 +107,15 @@ static void on_message(redisAsyncContext *ac, void *r, void *priv)
                  strcmp(rep->element[1]->str, b->kombu) == 0 &&
                  rep->element[3]->type == REDIS_REPLY_STRING;
     if (kombu) {
-        atomic_fetch_add(&b->in, 1);
-        bool own = false;
-        int rc = sio_bridge_py_message_rx(rep->element[3]->str, rep->element[3]->len,
-                                          b->host_id, &own, sio__bridge_hub_send, &b->hub,
-                                          err, sizeof err);
-        count(b, rc, own ? NULL : "python-socketio (kombu)", err);
+        sio__bridge_py_in(&b->base, rep->element[3]->str, rep->element[3]->len,
+                          "python-socketio (kombu)");
     } else if (strcmp(kind, "message") == 0 && rep->element[2]->type == REDIS_REPLY_STRING) {
-        atomic_fetch_add(&b->in, 1);
-        bool own = false;
-        int rc = sio_bridge_py_message_rx(rep->element[2]->str, rep->element[2]->len,
-                                          b->host_id, &own, sio__bridge_hub_send, &b->hub,
-                                          err, sizeof err);
-        count(b, rc, own ? NULL : "python-socketio", err);
+        sio__bridge_py_in(&b->base, rep->element[2]->str, rep->element[2]->len, "python-socketio");
     } else if (strcmp(kind, "pmessage") == 0 && rep->elements >= 4 &&
                rep->element[2]->type == REDIS_REPLY_STRING &&
                rep->element[3]->type == REDIS_REPLY_STRING) {
-        atomic_fetch_add(&b->in, 1);
-        bool own = false;
-        int rc = sio_bridge_node_message_rx(rep->element[2]->str, rep->element[2]->len,
-                                            rep->element[3]->str, rep->element[3]->len,
-                                            b->host_id, &own, sio__bridge_hub_send, &b->hub,
-                                            err, sizeof err);
-        count(b, rc, own ? NULL : "socket.io", err);
+        sio__bridge_node_in(&b->base, rep->element[2]->str, rep->element[2]->len,
+                            rep->element[3]->str, rep->element[3]->len);
     } else if (strcmp(kind, "subscribe") == 0 || strcmp(kind, "psubscribe") == 0) {
         sio_log_info(topic, "%s:%d: %s %s", b->host, b->port, kind,
                      rep->element[1]->type == REDIS_REPLY_STRING ? rep->element[1]->str : "?");
@@ -161,26 +125,26 @@ static void on_message(redisAsyncContext *ac, void *r, void *priv)
 static void on_auth(redisAsyncContext *ac, void *r, void *priv)
 {
     redisReply *rep = r;
-    struct sio_bridge *b = priv;
+    struct rbridge *b = priv;
     if (rep && rep->type == REDIS_REPLY_ERROR) {
         sio_log_error(topic, "%s:%d: AUTH failed: %s", b->host, b->port, rep->str);
         redisAsyncDisconnect(ac);   /* on_disconnect schedules a retry with backoff */
     }
 }
 
-static void schedule_retry(struct sio_bridge *b)
+static void schedule_retry(struct rbridge *b)
 {
-    if (b->stopping)
+    if (stopping(b))
         return;
-    struct timeval tv = { b->backoff_ms / 1000, (b->backoff_ms % 1000) * 1000 };
-    sio_log_debug(topic, "%s:%d: reconnecting in %u ms", b->host, b->port, b->backoff_ms);
+    unsigned ms = sio__bridge_backoff(&b->backoff_ms);
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    sio_log_debug(topic, "%s:%d: reconnecting in %u ms", b->host, b->port, ms);
     evtimer_add(b->retry_ev, &tv);
-    b->backoff_ms = b->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b->backoff_ms * 2;
 }
 
 static void on_connect(const redisAsyncContext *cac, int status)
 {
-    struct sio_bridge *b = cac->data;
+    struct rbridge *b = cac->data;
     redisAsyncContext *ac = (redisAsyncContext *)cac;
     if (status != REDIS_OK) {
         sio_log_info(topic, "%s:%d: cannot connect: %s", b->host, b->port, cac->errstr);
@@ -189,7 +153,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
         return;
     }
     sio_log_info(topic, "%s:%d: connected", b->host, b->port);
-    b->backoff_ms = BACKOFF_MIN_MS;
+    b->backoff_ms = SIO_BRIDGE_BACKOFF_MIN_MS;
     if (b->password[0])
         redisAsyncCommand(ac, on_auth, b, "AUTH %s", b->password);
     redisAsyncCommand(ac, on_message, b, "SUBSCRIBE %s", b->channel);
@@ -199,21 +163,21 @@ static void on_connect(const redisAsyncContext *cac, int status)
 
 static void on_disconnect(const redisAsyncContext *cac, int status)
 {
-    struct sio_bridge *b = cac->data;
+    struct rbridge *b = cac->data;
     b->ac = NULL;   /* hiredis frees it after this callback */
-    if (b->stopping)
+    if (stopping(b))
         return;
     sio_log_warn(topic, "%s:%d: connection lost%s%s", b->host, b->port,
                  status != REDIS_OK ? ": " : "", status != REDIS_OK ? cac->errstr : "");
-    atomic_fetch_add(&b->reconnects, 1);
+    atomic_fetch_add(&b->base.reconnects, 1);
     schedule_retry(b);
 }
 
 static void do_connect(evutil_socket_t fd, short what, void *arg)
 {
-    struct sio_bridge *b = arg;
+    struct rbridge *b = arg;
     (void)fd; (void)what;
-    if (b->stopping)
+    if (stopping(b))
         return;
     redisAsyncContext *ac = redisAsyncConnect(b->host, b->port);
     if (!ac || ac->err) {
@@ -225,22 +189,10 @@ static void do_connect(evutil_socket_t fd, short what, void *arg)
         return;
     }
     ac->data = b;
-    redisLibeventAttach(ac, b->base);
+    redisLibeventAttach(ac, b->evb);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     b->ac = ac;
-}
-
-static void log_stats(struct sio_bridge *b, const char *when)
-{
-    sio_log_info(topic, "%s:%d: %sin %llu, delivered %llu, ignored %llu, rejected %llu, "
-                 "own %llu, reconnects %llu", b->host, b->port, when,
-                 (unsigned long long)atomic_load(&b->in),
-                 (unsigned long long)atomic_load(&b->delivered),
-                 (unsigned long long)atomic_load(&b->ignored),
-                 (unsigned long long)atomic_load(&b->rejected),
-                 (unsigned long long)atomic_load(&b->own),
-                 (unsigned long long)atomic_load(&b->reconnects));
 }
 
 /* ---- publishing: a synchronous connection on the publisher's sender
@@ -248,7 +200,7 @@ static void log_stats(struct sio_bridge *b, const char *when)
 
 static void pub_disconnect(void *ud)
 {
-    struct sio_bridge *b = ud;
+    struct rbridge *b = ud;
     if (b->pc)
         redisFree(b->pc);
     b->pc = NULL;
@@ -256,7 +208,7 @@ static void pub_disconnect(void *ud)
 
 static int pub_connect(void *ud, char *err, size_t errlen)
 {
-    struct sio_bridge *b = ud;
+    struct rbridge *b = ud;
     struct timeval tmo = { 2, 0 };
     pub_disconnect(b);
     b->pc = redisConnectWithTimeout(b->host, b->port, tmo);
@@ -280,7 +232,7 @@ static int pub_connect(void *ud, char *err, size_t errlen)
 
 static int pub_send(void *ud, const void *msg, size_t len)
 {
-    struct sio_bridge *b = ud;
+    struct rbridge *b = ud;
     redisReply *r = redisCommand(b->pc, "PUBLISH %s %b", b->channel, msg, len);
     if (!r)
         return -EIO;    /* the connection is lost (or timed out) */
@@ -290,7 +242,7 @@ static int pub_send(void *ud, const void *msg, size_t len)
 
 static int pub_send_to(void *ud, const char *channel, const void *msg, size_t len)
 {
-    struct sio_bridge *b = ud;
+    struct rbridge *b = ud;
     redisReply *r = redisCommand(b->pc, "PUBLISH %s %b", channel, msg, len);
     if (!r)
         return -EIO;
@@ -305,41 +257,45 @@ static const struct sio_bridge_pub_ops pub_ops = {
 
 static void on_stats(evutil_socket_t fd, short what, void *arg)
 {
-    struct sio_bridge *b = arg;
+    struct rbridge *b = arg;
     (void)fd; (void)what;
-    uint64_t in = atomic_load(&b->in);
-    if (in != b->last_in)
-        log_stats(b, "");
-    b->last_in = in;
+    sio__bridge_log_stats(&b->base, "", true);
 }
 
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
-    struct sio_bridge *b = arg;
+    struct rbridge *b = arg;
     char c;
     (void)what;
     while (read(fd, &c, 1) > 0)
         ;
-    b->stopping = true;
     if (b->ac) {
         redisAsyncContext *ac = b->ac;
         b->ac = NULL;
         redisAsyncFree(ac);
     }
-    event_base_loopbreak(b->base);
+    event_base_loopbreak(b->evb);
 }
 
 static void *run(void *arg)
 {
-    struct sio_bridge *b = arg;
+    struct rbridge *b = arg;
     do_connect(-1, 0, b);
-    event_base_dispatch(b->base);
+    event_base_dispatch(b->evb);
     return NULL;
 }
 
-static void destroy(struct sio_bridge *b)
+static void wake(struct sio_bridge_base *base)
 {
-    sio__bridge_pub_stop(&b->pub);
+    struct rbridge *b = (struct rbridge *)base;
+    char c = 1;
+    while (write(b->wake[1], &c, 1) < 0 && errno == EINTR)
+        ;
+}
+
+static void close_bridge(struct sio_bridge_base *base)
+{
+    struct rbridge *b = (struct rbridge *)base;
     pub_disconnect(b);
     if (b->ac)
         redisAsyncFree(b->ac);
@@ -349,100 +305,45 @@ static void destroy(struct sio_bridge *b)
         event_free(b->retry_ev);
     if (b->stats_ev)
         event_free(b->stats_ev);
-    if (b->base)
-        event_base_free(b->base);
+    if (b->evb)
+        event_base_free(b->evb);
     if (b->wake[0] >= 0)
         close(b->wake[0]);
     if (b->wake[1] >= 0)
         close(b->wake[1]);
-    sio__bridge_hub_close(&b->hub);
-    free(b);
 }
 
-int sio_bridge_start(sio_bridge **out, void *zmq_ctx, const char *hub_endpoint,
-                     const char *url, const struct sio_bridge_opts *opts,
-                     char *err, size_t errlen)
+static int open_bridge(struct sio_bridge_base *base, const char *url, char *err, size_t errlen)
 {
-    *out = NULL;
-    struct sio_bridge *b = calloc(1, sizeof *b);
-    if (!b)
-        return -ENOMEM;
+    struct rbridge *b = (struct rbridge *)base;
+    base->log = topic;
     b->wake[0] = b->wake[1] = -1;
-    b->backoff_ms = BACKOFF_MIN_MS;
+    b->backoff_ms = SIO_BRIDGE_BACKOFF_MIN_MS;
     int rc = parse_url(b, url, err, errlen);
     if (rc < 0)
-        goto fail;
+        return rc;
     snprintf(b->kombu, sizeof b->kombu, "/[0-9]*.%s", b->channel);
-    if (opts && opts->host_id)
-        snprintf(b->host_id, sizeof b->host_id, "%s", opts->host_id);
-    rc = -ENOMEM;
+    snprintf(base->name, sizeof base->name, "redis://%s:%d channel '%s'", b->host, b->port,
+             b->channel);
     if (pipe2(b->wake, O_NONBLOCK | O_CLOEXEC) < 0) {
         rc = -errno;
         snprintf(err, errlen, "bridge: pipe: %s", strerror(errno));
-        goto fail;
+        return rc;
     }
-    if ((rc = sio__bridge_hub_open(&b->hub, zmq_ctx, hub_endpoint, err, errlen)) < 0)
-        goto fail;
-    if (!(b->base = event_base_new()) ||
-        !(b->wake_ev = event_new(b->base, b->wake[0], EV_READ | EV_PERSIST, on_wake, b)) ||
-        !(b->retry_ev = evtimer_new(b->base, do_connect, b)) ||
-        !(b->stats_ev = event_new(b->base, -1, EV_PERSIST, on_stats, b))) {
+    if (!(b->evb = event_base_new()) ||
+        !(b->wake_ev = event_new(b->evb, b->wake[0], EV_READ | EV_PERSIST, on_wake, b)) ||
+        !(b->retry_ev = evtimer_new(b->evb, do_connect, b)) ||
+        !(b->stats_ev = event_new(b->evb, -1, EV_PERSIST, on_stats, b))) {
         snprintf(err, errlen, "bridge: out of memory");
-        goto fail;
+        return -ENOMEM;
     }
     struct timeval every = { STATS_EVERY_S, 0 };
     event_add(b->wake_ev, NULL);
     event_add(b->stats_ev, &every);
-    if ((rc = -pthread_create(&b->thread, NULL, run, b)) < 0) {
-        snprintf(err, errlen, "bridge: cannot start a thread");
-        goto fail;
-    }
-    b->started = true;
-    if (opts && opts->publish) {
-        char name[600];
-        snprintf(name, sizeof name, "redis://%s:%d channel '%s'", b->host, b->port, b->channel);
-        const struct sio_bridge_pub_cfg pc = {
-            .commands_endpoint = opts->commands_endpoint, .host_id = b->host_id,
-            .format = opts->format, .name = name,
-        };
-        if ((rc = sio__bridge_pub_start(&b->pub, zmq_ctx, &pc, &pub_ops, b, err, errlen)) < 0) {
-            sio_bridge_stop(&b);
-            return rc;
-        }
-    }
-    sio_log_info(topic, "bridge redis://%s:%d channel '%s' -> %s", b->host, b->port,
-                 b->channel, hub_endpoint);
-    *out = b;
     return 0;
-fail:
-    destroy(b);
-    return rc;
 }
 
-void sio_bridge_stop(sio_bridge **b_p)
-{
-    struct sio_bridge *b = b_p ? *b_p : NULL;
-    if (!b)
-        return;
-    *b_p = NULL;
-    if (b->started) {
-        char c = 1;
-        while (write(b->wake[1], &c, 1) < 0 && errno == EINTR)
-            ;
-        pthread_join(b->thread, NULL);
-    }
-    sio__bridge_pub_stop(&b->pub);
-    log_stats(b, "stopped: ");
-    destroy(b);
-}
-
-void sio_bridge_get_stats(sio_bridge *b, struct sio_bridge_stats *out)
-{
-    *out = (struct sio_bridge_stats){
-        .in = atomic_load(&b->in), .delivered = atomic_load(&b->delivered),
-        .ignored = atomic_load(&b->ignored), .rejected = atomic_load(&b->rejected),
-        .reconnects = atomic_load(&b->reconnects), .own = atomic_load(&b->own),
-    };
-    if (b->pub)
-        sio__bridge_pub_get_stats(b->pub, &out->pub);
-}
+const struct sio_bridge_transport sio__bridge_redis = {
+    .scheme = "redis", .size = sizeof(struct rbridge), .node_format = true,
+    .open = open_bridge, .run = run, .wake = wake, .close = close_bridge, .pub = &pub_ops,
+};
