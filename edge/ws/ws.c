@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/sha.h>
-#include <wslay/wslay.h>
 #include <event2/event.h>
 #include <event2/bufferevent_ssl.h>
 #include <sio/log.h>
 #include "proto/text.h"
 #include "http/tls.h"
+#include "ws/frame.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.ws");
 
@@ -30,14 +30,16 @@ enum { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PO
  * bytes must go through SSL_write: the flush enables EV_WRITE and the
  * bufferevent writes, as when the socket is full.
  *
- * Reads: wslay's frame layer parses the frames (header, lengths, unmasking);
- * the rules of RFC 6455 on top of it (masking, opcodes, fragmentation,
- * control frames, close codes, UTF-8 of text messages, the size limit) are
- * checked here, so that a text message is validated eight bytes at a time
- * (sio_utf8_valid) rather than byte by byte. */
+ * Reads: frame headers are parsed and payloads unmasked here (frame.c,
+ * eight bytes at a time), straight from the bufferevent's input: a whole
+ * unfragmented message that is all in the input is unmasked in place there
+ * and delivered without a copy; a fragmented or partly received one is
+ * copied, unmasked, into ws->msg as it comes. The rules of RFC 6455 (masking,
+ * opcodes, fragmentation, control frames, close codes, UTF-8 of text
+ * messages, the size limit) are checked here too, a text message's UTF-8
+ * eight bytes at a time (sio_utf8_valid). */
 struct sio_ws {
     struct bufferevent *bev;
-    wslay_frame_context_ptr fr;
     struct sio_ws_cbs cbs;
     void *ud;
     bool closing;       /* close TCP once output is flushed */
@@ -53,8 +55,8 @@ struct sio_ws {
     int depth;
     size_t max_msg;
     uint64_t left;      /* payload bytes of the current frame still to come */
-    uint64_t fed;       /* bytes handed to wslay since fr was made */
-    uint64_t framed;    /* bytes of the complete frames among them */
+    uint8_t mask[4];    /* the current frame's masking key */
+    unsigned moff;      /* where in the key its next payload byte is */
     struct sio_buf msg; /* the data message being assembled */
     uint8_t ctl[125];   /* the control frame being received */
     size_t ctl_len;
@@ -66,47 +68,12 @@ struct sio_ws {
     struct event *close_ev; /* the close deadline, made when a close waits */
 };
 
-/* wslay's frame context (two 4 KiB buffers) and the message buffer exist
- * only while a frame is being received: made when bytes arrive, freed when
- * the input ended on a frame boundary outside a fragmented message. Frames
- * are sent without it (see ws_put_frame), so an idle connection holds none. */
-static ssize_t recv_cb(uint8_t *buf, size_t len, int flags, void *ud);
-
-static ssize_t frame_send_unused(const uint8_t *data, size_t len, int flags, void *ud)
+/* The message buffer exists only while a message is being assembled from
+ * pieces: an idle connection holds none. */
+static void ws_idle(struct sio_ws *ws)
 {
-    return -1;
-}
-
-static int frame_genmask_unused(uint8_t *buf, size_t len, void *ud)
-{
-    return -1;
-}
-
-static int ws_ctx(struct sio_ws *ws)
-{
-    if (ws->fr)
-        return 0;
-    static const struct wslay_frame_callbacks fcb = {
-        frame_send_unused, recv_cb, frame_genmask_unused,
-    };
-    if (wslay_frame_context_init(&ws->fr, &fcb, ws) != 0) {
-        ws->fr = NULL;
-        return -1;
-    }
-    ws->fed = ws->framed = 0;
-    ws->in_frame = ws->frag = false;
-    return 0;
-}
-
-/* Free the frame context when it holds no state worth keeping. */
-static void ws_ctx_idle(struct sio_ws *ws)
-{
-    if (ws->fr && !ws->dead && !ws->in_frame && !ws->frag && ws->fed == ws->framed &&
-        evbuffer_get_length(bufferevent_get_input(ws->bev)) == 0) {
-        wslay_frame_context_free(ws->fr);
-        ws->fr = NULL;
+    if (!ws->in_frame && !ws->frag && ws->msg.data)
         sio_buf_clear(&ws->msg);
-    }
 }
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -150,8 +117,6 @@ static void ws_free(struct sio_ws *ws)
     event_del(ws->flush_ev);
     if (ws->close_ev)
         event_free(ws->close_ev);
-    if (ws->fr)
-        wslay_frame_context_free(ws->fr);
     sio_buf_clear(&ws->msg);
     sio_tls_bev_free(ws->bev);
     free(ws);
@@ -290,16 +255,6 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
     ws_leave(ws);
 }
 
-static ssize_t recv_cb(uint8_t *buf, size_t len, int flags, void *ud)
-{
-    struct sio_ws *ws = ud;
-    int n = evbuffer_remove(bufferevent_get_input(ws->bev), buf, len);
-    if (n <= 0)
-        return -1;      /* the frame layer reports WSLAY_ERR_WANT_READ */
-    ws->fed += (uint64_t)n;
-    return n;
-}
-
 static int ws_put_frame(struct sio_ws *ws, int opcode, const void *data, size_t len);
 
 /* Send a close frame (code 0: none), stop reading, close TCP once flushed. */
@@ -344,34 +299,19 @@ static void on_control(struct sio_ws *ws)
     }
 }
 
-/* A data message is complete in ws->msg. */
-static void on_data(struct sio_ws *ws)
-{
-    bool binary = ws->msg_op == OP_BINARY;
-    if (!binary && !sio_utf8_valid(ws->msg.data, ws->msg.len)) {
-        sio_log_debug(topic, "%p: text message is not UTF-8", (void *)ws);
-        ws_send_close(ws, 1007);
-        return;
-    }
-    if (ws->cbs.on_message)
-        ws->cbs.on_message(ws, binary, ws->msg.data ? ws->msg.data : (const uint8_t *)"",
-                           ws->msg.len, ws->ud);
-    sio_buf_reset(&ws->msg);
-}
-
 /* The header of a new frame: 0, or the close code to answer with. */
-static uint16_t frame_start(struct sio_ws *ws, const struct wslay_frame_iocb *io)
+static uint16_t frame_start(struct sio_ws *ws, const struct sio_ws_hdr *h)
 {
-    uint64_t len = io->payload_length;
-    /* client frames are masked (4 bytes) and use the shortest length form
-     * (the frame layer rejects others) */
+    uint64_t len = h->len;
     ws->left = len;
-    ws->op = io->opcode;
-    ws->fin = io->fin;
+    ws->op = h->opcode;
+    ws->fin = h->fin;
     ws->ctl_len = 0;
-    if (io->rsv || !io->mask)
+    memcpy(ws->mask, h->mask, 4);
+    ws->moff = 0;
+    if (h->rsv || !h->masked)
         return 1002;    /* no extension negotiated; clients must mask */
-    switch (io->opcode) {
+    switch (h->opcode) {
     case OP_CONT:
         if (!ws->frag)
             return 1002;
@@ -380,13 +320,13 @@ static uint16_t frame_start(struct sio_ws *ws, const struct wslay_frame_iocb *io
     case OP_BINARY:
         if (ws->frag)
             return 1002;
-        ws->msg_op = io->opcode;
+        ws->msg_op = h->opcode;
         sio_buf_reset(&ws->msg);
         break;
     case OP_CLOSE:
     case OP_PING:
     case OP_PONG:
-        if (!io->fin || len > 125)
+        if (!h->fin || len > 125)
             return 1002;
         return 0;
     default:
@@ -394,53 +334,87 @@ static uint16_t frame_start(struct sio_ws *ws, const struct wslay_frame_iocb *io
     }
     if (len > ws->max_msg || ws->msg.len + len > ws->max_msg)
         return 1009;
-    if (sio_buf_reserve(&ws->msg, (size_t)len) < 0)
-        return 1011;
-    ws->frag = !io->fin;
+    ws->frag = !h->fin;
     return 0;
+}
+
+/* Deliver a whole data message. */
+static void deliver(struct sio_ws *ws, bool binary, const uint8_t *data, size_t len)
+{
+    if (!binary && !sio_utf8_valid(data, len)) {
+        sio_log_debug(topic, "%p: text message is not UTF-8", (void *)ws);
+        ws_send_close(ws, 1007);
+        return;
+    }
+    if (ws->cbs.on_message)
+        ws->cbs.on_message(ws, binary, data ? data : (const uint8_t *)"", len, ws->ud);
 }
 
 static void ws_recv(struct sio_ws *ws)
 {
+    struct evbuffer *in = bufferevent_get_input(ws->bev);
     while (!ws->closing && !ws->dead && !ws->paused) {
-        struct wslay_frame_iocb io;
-        ssize_t r = wslay_frame_recv(ws->fr, &io);
-        if (r == WSLAY_ERR_WANT_READ)
-            return;
-        if (r < 0) {
-            sio_log_debug(topic, "%p: bad frame", (void *)ws);
-            ws_send_close(ws, 1002);
-            return;
-        }
+        size_t avail = evbuffer_get_length(in);
         if (!ws->in_frame) {
-            uint16_t code = frame_start(ws, &io);
+            uint8_t hb[SIO_WS_HDR_MAX];
+            ev_ssize_t got = evbuffer_copyout(in, hb, avail < sizeof hb ? avail : sizeof hb);
+            struct sio_ws_hdr h;
+            int hl = got > 0 ? sio_ws_hdr_parse(hb, (size_t)got, &h) : 0;
+            if (hl == 0)
+                return;
+            uint16_t code = hl < 0 ? 1002 : frame_start(ws, &h);
             if (code) {
                 sio_log_debug(topic, "%p: frame refused (close %u)", (void *)ws, (unsigned)code);
                 ws_send_close(ws, code);
                 return;
             }
+            if (h.fin && ws->op != OP_CONT && ws->op < OP_CLOSE && avail - (size_t)hl >= h.len) {
+                /* a whole message, all here: unmask it where it is */
+                size_t total = (size_t)hl + (size_t)h.len;
+                uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)total);
+                if (!p) {
+                    ws_kill(ws);
+                    return;
+                }
+                sio_ws_unmask(p + hl, (size_t)h.len, h.mask, 0);
+                deliver(ws, ws->op == OP_BINARY, p + hl, (size_t)h.len);
+                evbuffer_drain(in, total);
+                continue;
+            }
+            evbuffer_drain(in, (size_t)hl);
+            avail -= (size_t)hl;
             ws->in_frame = true;
-            uint64_t len = io.payload_length;
-            ws->framed += 2 + 4 + len + (len < 126 ? 0 : len < 65536 ? 2 : 8);
+            if (ws->op < OP_CLOSE && sio_buf_reserve(&ws->msg, (size_t)h.len) < 0) {
+                ws_send_close(ws, 1011);
+                return;
+            }
         }
-        size_t n = io.data_length;
-        if (n > ws->left)
-            n = (size_t)ws->left;
-        ws->left -= n;
+        size_t n = avail < ws->left ? avail : (size_t)ws->left;
+        if (n == 0 && ws->left)
+            return;
+        uint8_t *dst;
         if (ws->op >= OP_CLOSE) {
-            memcpy(ws->ctl + ws->ctl_len, io.data, n);
+            dst = ws->ctl + ws->ctl_len;
             ws->ctl_len += n;
-        } else if (sio_buf_append(&ws->msg, io.data, n) < 0) {
+        } else {
+            dst = ws->msg.data + ws->msg.len;
+            ws->msg.len += n;
+        }
+        if (n && evbuffer_remove(in, dst, n) != (int)n) {
             ws_kill(ws);
             return;
         }
+        ws->moff = sio_ws_unmask(dst, n, ws->mask, ws->moff);
+        ws->left -= n;
         if (ws->left)
-            continue;
+            return;
         ws->in_frame = false;
-        if (ws->op >= OP_CLOSE)
+        if (ws->op >= OP_CLOSE) {
             on_control(ws);
-        else if (ws->fin)
-            on_data(ws);
+        } else if (ws->fin) {
+            deliver(ws, ws->msg_op == OP_BINARY, ws->msg.data, ws->msg.len);
+            sio_buf_reset(&ws->msg);
+        }
     }
 }
 
@@ -448,13 +422,11 @@ static void ws_read_cb(struct bufferevent *bev, void *arg)
 {
     struct sio_ws *ws = arg;
     ws->depth++;
-    if (!ws->closing && !ws->dead && !ws->paused && ws_ctx(ws) < 0)
-        ws_kill(ws);
     if (!ws->closing && !ws->dead && !ws->paused)
         ws_recv(ws);
     if (!ws->dead && ws->closing)
         evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
-    ws_ctx_idle(ws);
+    ws_idle(ws);
     ws_leave(ws);
 }
 
@@ -523,22 +495,7 @@ bool sio_ws_closing(const struct sio_ws *ws)
 static int ws_put_frame(struct sio_ws *ws, int opcode, const void *data, size_t len)
 {
     uint8_t h[10];
-    size_t hl;
-    h[0] = (uint8_t)(0x80 | opcode);
-    if (len < 126) {
-        h[1] = (uint8_t)len;
-        hl = 2;
-    } else if (len < 65536) {
-        h[1] = 126;
-        h[2] = (uint8_t)(len >> 8);
-        h[3] = (uint8_t)len;
-        hl = 4;
-    } else {
-        h[1] = 127;
-        for (int i = 0; i < 8; i++)
-            h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
-        hl = 10;
-    }
+    size_t hl = sio_ws_hdr_write(h, (unsigned)opcode, len);
     struct evbuffer *out = bufferevent_get_output(ws->bev);
     if (evbuffer_add(out, h, hl) < 0 || (len && evbuffer_add(out, data, len) < 0))
         return -ENOMEM;
@@ -591,9 +548,9 @@ void sio_ws_pause(struct sio_ws *ws, bool pause)
         return;
     }
     bufferevent_enable(ws->bev, EV_READ);
-    /* frames already read wait in the input, or in the frame layer's own
-     * buffer (it reads ahead): parse them now, not when more bytes come */
-    if (ws->fr || evbuffer_get_length(bufferevent_get_input(ws->bev)) > 0)
+    /* frames already read wait in the input: parse them now, not when
+     * more bytes come */
+    if (evbuffer_get_length(bufferevent_get_input(ws->bev)) > 0)
         bufferevent_trigger(ws->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
@@ -634,68 +591,29 @@ void sio_ws_close(struct sio_ws *ws, uint16_t code)
 /* --- framing once --- */
 
 struct sio_ws_framer {
-    wslay_frame_context_ptr ctx;
-    struct sio_buf *out;
+    int unused;     /* frames need no state; the type stays for the callers */
 };
-
-static ssize_t framer_send(const uint8_t *data, size_t len, int flags, void *ud)
-{
-    struct sio_ws_framer *f = ud;
-    if (sio_buf_append(f->out, data, len) < 0)
-        return -1;
-    return (ssize_t)len;
-}
-
-static ssize_t framer_recv(uint8_t *buf, size_t len, int flags, void *ud)
-{
-    return -1;
-}
-
-static int framer_genmask(uint8_t *buf, size_t len, void *ud)
-{
-    memset(buf, 0, len);
-    return 0;
-}
 
 struct sio_ws_framer *sio_ws_framer_new(void)
 {
-    struct sio_ws_framer *f = calloc(1, sizeof *f);
-    if (!f)
-        return NULL;
-    static const struct wslay_frame_callbacks cb = { framer_send, framer_recv, framer_genmask };
-    if (wslay_frame_context_init(&f->ctx, &cb, f) != 0) {
-        free(f);
-        return NULL;
-    }
-    return f;
+    return calloc(1, sizeof(struct sio_ws_framer));
 }
 
 void sio_ws_framer_destroy(struct sio_ws_framer **f_p)
 {
-    struct sio_ws_framer *f = *f_p;
-    if (!f)
-        return;
-    wslay_frame_context_free(f->ctx);
-    free(f);
+    free(*f_p);
     *f_p = NULL;
 }
 
 int sio_ws_frame(struct sio_ws_framer *f, struct sio_buf *out, bool binary,
                  const void *data, size_t len)
 {
-    f->out = out;
-    struct wslay_frame_iocb io = {
-        .fin = 1, .rsv = 0, .opcode = binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME,
-        .payload_length = len, .mask = 0, .data = data, .data_length = len,
-    };
-    size_t sent = 0;
-    do {
-        ssize_t r = wslay_frame_send(f->ctx, &io);
-        if (r < 0)
-            return -ENOMEM;
-        sent += (size_t)r;
-        io.data = (const uint8_t *)data + sent;
-        io.data_length = len - sent;
-    } while (sent < len);
+    (void)f;
+    uint8_t h[10];
+    size_t hl = sio_ws_hdr_write(h, binary ? OP_BINARY : OP_TEXT, len);
+    if (sio_buf_reserve(out, hl + len) < 0)
+        return -ENOMEM;
+    sio_buf_append(out, h, hl);
+    sio_buf_append(out, data, len);
     return 0;
 }

@@ -1,9 +1,10 @@
-/* ws.h: a server-side WebSocket connection on a bufferevent, via wslay.
+/* ws.h: a server-side WebSocket connection on a bufferevent.
  *
  * Owns the bufferevent handed over after the 101 response and, while a
- * frame is being received, a wslay frame context and the message being
- * assembled; an idle connection holds neither. wslay's frame layer parses
- * the frames; ws.c applies RFC 6455 on top (masking, RSV bits, opcodes,
+ * message arrives in pieces, the buffer it is assembled in; an idle
+ * connection holds none. Frame headers are parsed and payloads unmasked by
+ * frame.c (eight bytes at a time, in place); ws.c applies RFC 6455 on top
+ * (masking, RSV bits, opcodes,
  * fragmentation, control frames, close codes, UTF-8 of text messages via
  * sio_utf8_valid -> 1007, the max message size -> 1009, anything else
  * malformed -> 1002), answers pings and close frames. Data messages are
@@ -71,7 +72,7 @@ bool sio_ws_writable(const struct sio_ws *ws);
  * back) or read it again. */
 void sio_ws_pause(struct sio_ws *ws, bool pause);
 
-/* Frames a message once (unmasked, server side) with wslay's frame API. */
+/* Frames a message once (unmasked, server side). */
 struct sio_ws_framer;
 struct sio_ws_framer *sio_ws_framer_new(void);
 void sio_ws_framer_destroy(struct sio_ws_framer **f_p);
