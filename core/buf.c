@@ -20,6 +20,17 @@ void sio_buf_clear(struct sio_buf *b)
     sio_buf_init(b);
 }
 
+void sio_buf_fit(struct sio_buf *b)
+{
+    if (!b->data || b->cap <= b->len + 1)
+        return;
+    uint8_t *p = realloc(b->data, b->len + 1);
+    if (p) {
+        b->data = p;
+        b->cap = b->len + 1;
+    }
+}
+
 int sio_buf_reserve(struct sio_buf *b, size_t n)
 {
     if (b->cap - b->len > n)        /* keep one byte for a NUL */

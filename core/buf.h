@@ -26,6 +26,9 @@ void sio_buf_clear(struct sio_buf *b);                  /* frees storage */
 static inline void sio_buf_reset(struct sio_buf *b) { b->len = 0; }
 /* Make room for at least n more bytes. 0 or -ENOMEM. */
 int  sio_buf_reserve(struct sio_buf *b, size_t n);
+/* Give back the room past the bytes (and their NUL): for a buffer that is
+ * kept long and no longer grows. */
+void sio_buf_fit(struct sio_buf *b);
 int  sio__buf_append_slow(struct sio_buf *b, const void *p, size_t n);
 /* Inline while the bytes fit (msgpack packs field by field through it). */
 static inline int sio_buf_append(struct sio_buf *b, const void *p, size_t n)

@@ -187,7 +187,7 @@ struct sio_worker {
     struct sio__shard *shards;
     unsigned nshards;
     pthread_mutex_t mu;         /* rooms, pending, tasks */
-    json_t *rooms;              /* "nsp\x01sid" -> [sid, room...] */
+    json_t *rooms;              /* "nsp\x01sid" -> [sid, room...], or true: own room only */
     struct pending *pending;
     int64_t next_ack_id;
     struct task *tasks;
@@ -469,8 +469,10 @@ static void rooms_add_sock(struct sio_worker *w, const char *nsp, const char *si
     if (!k)
         return;
     pthread_mutex_lock(&w->mu);
+    /* true: connected, in its own room only (no array kept for the many
+     * sockets that join nothing: the mirror costs them one entry) */
     if (!json_object_get(w->rooms, k))
-        json_object_set_new_nocheck(w->rooms, k, json_pack("[s]", sid));
+        json_object_set_new_nocheck(w->rooms, k, json_true());
     pthread_mutex_unlock(&w->mu);
     free(k);
 }
@@ -504,12 +506,18 @@ int sio__rooms_update(struct sio__shard *sh, const char *nsp, const char *sid,
     int rc = 0;
     pthread_mutex_lock(&w->mu);
     json_t *a = json_object_get(w->rooms, k);
-    if (a) {
+    if (json_is_true(a) && join && strcmp(room, sid) != 0) {
+        json_t *b = json_pack("[s,s]", sid, room);
+        rc = b && json_object_set_new_nocheck(w->rooms, k, b) == 0 ? 0 : -ENOMEM;
+    } else if (json_is_array(a)) {
         size_t i = array_find(a, room);
-        if (join && i == (size_t)-1)
+        if (join && i == (size_t)-1) {
             rc = json_array_append_new(a, json_string_nocheck(room)) < 0 ? -ENOMEM : 0;
-        else if (!join && i != (size_t)-1 && i != 0)
+        } else if (!join && i != (size_t)-1 && i != 0) {
             json_array_remove(a, i);
+            if (json_array_size(a) == 1)
+                json_object_set_new_nocheck(w->rooms, k, json_true());
+        }
     }
     pthread_mutex_unlock(&w->mu);
     free(k);
@@ -526,6 +534,8 @@ void sio__rooms_close(struct sio__shard *sh, const char *nsp, const char *room)
     json_object_foreach(w->rooms, key, a) {
         if (strncmp(key, nsp, nl) != 0 || key[nl] != '\x01')
             continue;
+        if (!json_is_array(a))
+            continue;
         size_t i = array_find(a, room);
         if (i != (size_t)-1 && i != 0)
             json_array_remove(a, i);
@@ -540,7 +550,8 @@ json_t *sio__rooms_get(struct sio__shard *sh, const char *nsp, const char *sid)
     if (!k)
         return NULL;
     pthread_mutex_lock(&w->mu);
-    json_t *a = json_deep_copy(json_object_get(w->rooms, k));
+    json_t *v = json_object_get(w->rooms, k);
+    json_t *a = json_is_true(v) ? json_pack("[s]", sid) : json_deep_copy(v);
     pthread_mutex_unlock(&w->mu);
     free(k);
     return a;

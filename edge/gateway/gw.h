@@ -90,7 +90,7 @@ struct gw_session {
     struct event *flush_ev;
     size_t qbytes;          /* bytes of the packets in q */
     bool overflow;          /* over max_client_buffer: closing (flush_ev) */
-    struct event *conn_ev;  /* connect timeout (Socket.IO sessions) */
+    struct event *conn_ev;  /* connect timeout (Socket.IO sessions), until a join */
     struct event *rate_ev;  /* end of an event-rate pause, made when first needed */
     struct event *win_ev;   /* deadline of an in-flight-window pause, made when needed */
     struct gw_bucket events;    /* cfg.max_events_per_sec */
@@ -105,13 +105,13 @@ struct gw_session {
     char remote[64];
     /* Socket.IO */
     struct gw_sock *socks;      /* list through next_in_sess */
-    struct {                    /* a BINARY_* packet collecting attachments */
+    struct {                    /* a BINARY_* packet collecting attachments; an
+                                 * idle session holds no memory here */
         bool active;
         struct sio_buf text;    /* the packet text */
         unsigned want;
         struct sio_buf bins;    /* concatenated attachment bytes */
-        size_t offs[64 + 1];
-        size_t *offv;           /* offsets when want > 64 */
+        size_t *offs;           /* want + 1 offsets into bins, made per packet */
         unsigned have;
     } bin;
     struct gw_session *next_dead;
@@ -280,6 +280,8 @@ void gw_session_send_text(struct gw_session *s, int type, const char *data, size
 void gw_session_close(struct gw_session *s, const char *reason);
 void gw_session_on_packet(struct gw_session *s, int type, bool binary, const uint8_t *data, size_t len);
 void gw_session_start(struct gw_session *s);
+/* A namespace was joined: the connect timeout is over (its timer freed). */
+void gw_session_joined(struct gw_session *s);
 void gw_session_reap(struct gw_thread *t);
 /* HTTP polling */
 void gw_session_poll_get(struct gw_session *s, struct gw_conn *c);

@@ -405,7 +405,9 @@ static void rate_check(struct gw_session *s)
 struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct sio_http_req *req,
                                   const char *remote)
 {
-    struct gw_session *s = calloc(1, sizeof *s);
+    /* the ping timer and the flush event live in the same allocation */
+    size_t evsz = (event_get_struct_event_size() + 15) & ~(size_t)15;
+    struct gw_session *s = calloc(1, ((sizeof *s + 15) & ~(size_t)15) + 2 * evsz);
     if (!s)
         return NULL;
     s->t = t;
@@ -413,9 +415,10 @@ struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct si
     do
         gw_make_sid(s->sid, t->idx);
     while (sio_map_get(&t->sessions, s->sid, GW_SID_LEN));
-    s->ping_ev = evtimer_new(t->base, ping_cb, s);
-    s->flush_ev = event_new(t->base, -1, 0, flush_cb, s);
-    s->conn_ev = evtimer_new(t->base, conn_timeout_cb, s);
+    s->ping_ev = (struct event *)((char *)s + ((sizeof *s + 15) & ~(size_t)15));
+    s->flush_ev = (struct event *)((char *)s->ping_ev + evsz);
+    evtimer_assign(s->ping_ev, t->base, ping_cb, s);
+    event_assign(s->flush_ev, t->base, -1, 0, flush_cb, s);
     sio_buf_init(&s->env_arena);
     sio_buf_init(&s->bin.text);
     sio_buf_init(&s->bin.bins);
@@ -423,7 +426,7 @@ struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct si
     /* environ: copy the request's query and headers into one arena */
     size_t nh = req->nhdrs;
     s->headers = calloc(nh ? nh * 2 : 1, sizeof *s->headers);
-    if (!s->ping_ev || !s->flush_ev || !s->conn_ev || !s->headers)
+    if (!s->headers)
         goto fail;
     size_t *offs = calloc(nh * 2 + 1, sizeof *offs);
     if (!offs)
@@ -438,6 +441,7 @@ struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct si
     }
     if (r == 0 && !s->env_arena.data)
         r = sio_buf_reserve(&s->env_arena, 1);
+    sio_buf_fit(&s->env_arena);     /* kept as long as the session */
     if (r < 0) {
         free(offs);
         goto fail;
@@ -459,22 +463,25 @@ struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct si
     sio_log_debug(topic, "%s: open (%s)", s->sid, raw ? "raw" : "socket.io");
     return s;
 fail:
-    if (s->ping_ev)
-        event_free(s->ping_ev);
-    if (s->flush_ev)
-        event_free(s->flush_ev);
-    if (s->conn_ev)
-        event_free(s->conn_ev);
     free(s->headers);
     sio_buf_clear(&s->env_arena);
     free(s);
     return NULL;
 }
 
+void gw_session_joined(struct gw_session *s)
+{
+    if (s->conn_ev) {
+        event_free(s->conn_ev);
+        s->conn_ev = NULL;
+    }
+}
+
 void gw_session_start(struct gw_session *s)
 {
     arm(s->ping_ev, s->t->gw->cfg.ping_interval_ms);
-    if (!s->raw)
+    /* the connect timeout's timer lives until a namespace is joined */
+    if (!s->raw && (s->conn_ev = evtimer_new(s->t->base, conn_timeout_cb, s)))
         arm(s->conn_ev, s->t->gw->cfg.connect_timeout_ms);
     if (s->raw) {
         struct sio_env env;
@@ -527,7 +534,8 @@ void gw_session_close(struct gw_session *s, const char *reason)
         gw_pkt_unref(s->q[i]);
     s->qn = 0;
     s->qbytes = 0;
-    evtimer_del(s->conn_ev);
+    if (s->conn_ev)
+        evtimer_del(s->conn_ev);
     if (s->rate_ev)
         evtimer_del(s->rate_ev);
     if (s->win_ev)
@@ -550,9 +558,10 @@ void gw_session_reap(struct gw_thread *t)
     while (t->dead) {
         struct gw_session *s = t->dead;
         t->dead = s->next_dead;
-        event_free(s->ping_ev);
-        event_free(s->flush_ev);
-        event_free(s->conn_ev);
+        event_del(s->ping_ev);
+        event_del(s->flush_ev);
+        if (s->conn_ev)
+            event_free(s->conn_ev);
         if (s->rate_ev)
             event_free(s->rate_ev);
         if (s->win_ev)
@@ -563,7 +572,7 @@ void gw_session_reap(struct gw_thread *t)
         sio_buf_clear(&s->env_arena);
         sio_buf_clear(&s->bin.text);
         sio_buf_clear(&s->bin.bins);
-        free(s->bin.offv);
+        free(s->bin.offs);
         free(s);
     }
 }

@@ -355,10 +355,10 @@ bool gw_sio_window_open(const struct gw_session *s)
 static void bin_reset(struct gw_session *s)
 {
     s->bin.active = false;
-    sio_buf_reset(&s->bin.text);
-    sio_buf_reset(&s->bin.bins);
-    free(s->bin.offv);
-    s->bin.offv = NULL;
+    sio_buf_clear(&s->bin.text);
+    sio_buf_clear(&s->bin.bins);
+    free(s->bin.offs);
+    s->bin.offs = NULL;
     s->bin.have = s->bin.want = 0;
 }
 
@@ -373,7 +373,7 @@ static void bin_complete(struct gw_session *s)
         proto_error(s, r);
         return;
     }
-    size_t *offs = s->bin.offv ? s->bin.offv : s->bin.offs;
+    size_t *offs = s->bin.offs;
     struct sio_env_bin stackv[64];
     struct sio_env_bin *v = s->bin.want <= 64 ? stackv : calloc(s->bin.want, sizeof *v);
     if (v) {
@@ -397,7 +397,7 @@ void gw_sio_on_message(struct gw_session *s, bool binary, const uint8_t *data, s
             proto_error(s, SIO_ERR_ATTACH);
             return;
         }
-        size_t *offs = s->bin.offv ? s->bin.offv : s->bin.offs;
+        size_t *offs = s->bin.offs;
         /* one packet's attachments together obey max_payload, or a client
          * could make the gateway buffer N x max_payload bytes */
         if (len > cfg->max_payload - s->bin.bins.len) {
@@ -450,12 +450,10 @@ void gw_sio_on_message(struct gw_session *s, bool binary, const uint8_t *data, s
             break;
         }
         bin_reset(s);
-        if (h.attachments > 64) {
-            s->bin.offv = calloc(h.attachments + 1, sizeof *s->bin.offv);
-            if (!s->bin.offv) {
-                gw_session_close(s, "transport error");
-                break;
-            }
+        s->bin.offs = calloc(h.attachments + 1, sizeof *s->bin.offs);
+        if (!s->bin.offs) {
+            gw_session_close(s, "transport error");
+            break;
         }
         if (sio_buf_append(&s->bin.text, data, len) < 0) {
             bin_reset(s);
@@ -464,7 +462,7 @@ void gw_sio_on_message(struct gw_session *s, bool binary, const uint8_t *data, s
         }
         s->bin.active = true;
         s->bin.want = h.attachments;
-        (s->bin.offv ? s->bin.offv : s->bin.offs)[0] = 0;
+        s->bin.offs[0] = 0;
         break;
     default:
         proto_error(s, SIO_ERR_TYPE);
@@ -723,6 +721,7 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
         if (!k || k->connected)
             return;
         k->connected = true;
+        gw_session_joined(k->sess);
         char json[48];
         int jl = snprintf(json, sizeof json, "{\"sid\":\"%s\"}", k->sid);
         send_simple(k, SIO_PKT_CONNECT, json, (size_t)jl);

@@ -58,8 +58,6 @@ struct sio_ws {
     uint8_t mask[4];    /* the current frame's masking key */
     unsigned moff;      /* where in the key its next payload byte is */
     struct sio_buf msg; /* the data message being assembled */
-    uint8_t ctl[125];   /* the control frame being received */
-    size_t ctl_len;
     struct event *flush_ev;
     size_t max_out;     /* output bytes allowed to wait for the peer; 0 = no cap */
     unsigned close_ms;  /* a close waits this long for the output to drain; 0 = forever */
@@ -276,23 +274,23 @@ static bool close_code_valid(uint16_t c)
            (c >= 3000 && c <= 4999);
 }
 
-/* A whole control frame arrived (payload in ws->ctl). */
-static void on_control(struct sio_ws *ws)
+/* A whole control frame arrived (its payload unmasked at p). */
+static void on_control(struct sio_ws *ws, const uint8_t *p, size_t len)
 {
     if (ws->op == OP_PING) {
-        if (ws_put_frame(ws, OP_PONG, ws->ctl, ws->ctl_len) < 0)
+        if (ws_put_frame(ws, OP_PONG, p, len) < 0)
             ws_kill(ws);
     } else if (ws->op == OP_CLOSE) {
         /* answer with the peer's code (none when it sent none), 1002 for a
          * bad code, 1007 for a reason that is not UTF-8 */
         uint16_t code = 0;
-        if (ws->ctl_len == 1) {
+        if (len == 1) {
             code = 1002;
-        } else if (ws->ctl_len >= 2) {
-            code = (uint16_t)(ws->ctl[0] << 8 | ws->ctl[1]);
+        } else if (len >= 2) {
+            code = (uint16_t)(p[0] << 8 | p[1]);
             if (!close_code_valid(code))
                 code = 1002;
-            else if (!sio_utf8_valid(ws->ctl + 2, ws->ctl_len - 2))
+            else if (!sio_utf8_valid(p + 2, len - 2))
                 code = 1007;
         }
         ws_send_close(ws, code);
@@ -306,7 +304,6 @@ static uint16_t frame_start(struct sio_ws *ws, const struct sio_ws_hdr *h)
     ws->left = len;
     ws->op = h->opcode;
     ws->fin = h->fin;
-    ws->ctl_len = 0;
     memcpy(ws->mask, h->mask, 4);
     ws->moff = 0;
     if (h->rsv || !h->masked)
@@ -368,8 +365,12 @@ static void ws_recv(struct sio_ws *ws)
                 ws_send_close(ws, code);
                 return;
             }
-            if (h.fin && ws->op != OP_CONT && ws->op < OP_CLOSE && avail - (size_t)hl >= h.len) {
-                /* a whole message, all here: unmask it where it is */
+            bool control = ws->op >= OP_CLOSE;
+            if (control && avail - (size_t)hl < h.len)
+                return;     /* at most 139 bytes: wait for all of them */
+            if (control || (h.fin && ws->op != OP_CONT && avail - (size_t)hl >= h.len)) {
+                /* a control frame, or a whole message, all here: unmask it
+                 * where it is */
                 size_t total = (size_t)hl + (size_t)h.len;
                 uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)total);
                 if (!p) {
@@ -377,29 +378,27 @@ static void ws_recv(struct sio_ws *ws)
                     return;
                 }
                 sio_ws_unmask(p + hl, (size_t)h.len, h.mask, 0);
-                deliver(ws, ws->op == OP_BINARY, p + hl, (size_t)h.len);
+                if (control)
+                    on_control(ws, p + hl, (size_t)h.len);
+                else
+                    deliver(ws, ws->op == OP_BINARY, p + hl, (size_t)h.len);
                 evbuffer_drain(in, total);
                 continue;
             }
             evbuffer_drain(in, (size_t)hl);
             avail -= (size_t)hl;
             ws->in_frame = true;
-            if (ws->op < OP_CLOSE && sio_buf_reserve(&ws->msg, (size_t)h.len) < 0) {
+            if (sio_buf_reserve(&ws->msg, (size_t)h.len) < 0) {
                 ws_send_close(ws, 1011);
                 return;
             }
         }
+        /* a data frame's payload as it comes, into the message */
         size_t n = avail < ws->left ? avail : (size_t)ws->left;
         if (n == 0 && ws->left)
             return;
-        uint8_t *dst;
-        if (ws->op >= OP_CLOSE) {
-            dst = ws->ctl + ws->ctl_len;
-            ws->ctl_len += n;
-        } else {
-            dst = ws->msg.data + ws->msg.len;
-            ws->msg.len += n;
-        }
+        uint8_t *dst = ws->msg.data + ws->msg.len;
+        ws->msg.len += n;
         if (n && evbuffer_remove(in, dst, n) != (int)n) {
             ws_kill(ws);
             return;
@@ -409,9 +408,7 @@ static void ws_recv(struct sio_ws *ws)
         if (ws->left)
             return;
         ws->in_frame = false;
-        if (ws->op >= OP_CLOSE) {
-            on_control(ws);
-        } else if (ws->fin) {
+        if (ws->fin) {
             deliver(ws, ws->msg_op == OP_BINARY, ws->msg.data, ws->msg.len);
             sio_buf_reset(&ws->msg);
         }
