@@ -48,14 +48,13 @@ struct wsock {
     const struct sio_plugin *plugin;
     unsigned gen;           /* plugin generation s->plugin was looked up in */
     json_t *session;        /* user session (sio_session_get), or NULL */
+    char bytes[];           /* key, then gw: one allocation per socket */
 };
 
 static void wsock_free(struct wsock *s)
 {
     if (!s)
         return;
-    free(s->key);
-    free(s->gw);
     json_decref(s->session);
     free(s);
 }
@@ -100,16 +99,15 @@ static void sockmap_clear(struct sio_map *m)
 static struct wsock *wsock_new(const struct sio_str *nsp, const struct sio_str *sid,
                                const struct sio_str *gw, const struct sio_plugin *plugin)
 {
-    struct wsock *s = calloc(1, sizeof *s);
+    size_t klen = nsp->len + 1 + sid->len;
+    struct wsock *s = calloc(1, sizeof *s + klen + 1 + gw->len + 1);
     if (!s)
         return NULL;
-    s->klen = nsp->len + 1 + sid->len;
-    s->key = malloc(s->klen + 1);
-    s->gw = strndup(gw->p ? gw->p : "", gw->len);
-    if (!s->key || !s->gw) {
-        wsock_free(s);
-        return NULL;
-    }
+    s->klen = klen;
+    s->key = s->bytes;
+    s->gw = s->bytes + klen + 1;
+    if (gw->len)
+        memcpy(s->gw, gw->p, gw->len);
     if (nsp->len)
         memcpy(s->key, nsp->p, nsp->len);
     s->key[nsp->len] = '\0';

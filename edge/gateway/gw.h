@@ -102,7 +102,7 @@ struct gw_session {
     struct sio_str *headers;    /* name, value pairs (2*nheaders) */
     size_t nheaders;
     struct sio_str query;
-    char remote[64];
+    struct sio_str remote;      /* "ip:port" of the client (in env_arena) */
     /* Socket.IO */
     struct gw_sock *socks;      /* list through next_in_sess */
     struct {                    /* a BINARY_* packet collecting attachments; an

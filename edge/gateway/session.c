@@ -201,8 +201,9 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 static void count_slow_client(struct gw_session *s)
 {
     unsigned long long n = atomic_fetch_add(&s->t->gw->st_slow, 1) + 1;
-    sio_log_info(topic, "%s: slow client (%s): more than %zu bytes unread: disconnected "
-                 "(%llu so far)", s->sid, s->remote, s->t->gw->cfg.max_client_buffer, n);
+    sio_log_info(topic, "%s: slow client (%.*s): more than %zu bytes unread: disconnected "
+                 "(%llu so far)", s->sid, (int)s->remote.len, s->remote.p,
+                 s->t->gw->cfg.max_client_buffer, n);
 }
 
 static void slow_client(struct gw_session *s)
@@ -422,8 +423,8 @@ struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct si
     sio_buf_init(&s->env_arena);
     sio_buf_init(&s->bin.text);
     sio_buf_init(&s->bin.bins);
-    snprintf(s->remote, sizeof s->remote, "%s", remote);
-    /* environ: copy the request's query and headers into one arena */
+    /* environ: copy the request's query, headers and remote address into
+     * one arena */
     size_t nh = req->nhdrs;
     s->headers = calloc(nh ? nh * 2 : 1, sizeof *s->headers);
     if (!s->headers)
@@ -439,6 +440,9 @@ struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct si
         if (r == 0)
             r = sio_buf_append(&s->env_arena, req->hdrs[i].value, req->hdrs[i].value_len);
     }
+    size_t remote_at = s->env_arena.len, remote_len = strlen(remote);
+    if (r == 0)
+        r = sio_buf_append(&s->env_arena, remote, remote_len);
     if (r == 0 && !s->env_arena.data)
         r = sio_buf_reserve(&s->env_arena, 1);
     sio_buf_fit(&s->env_arena);     /* kept as long as the session */
@@ -449,6 +453,8 @@ struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct si
     const char *a = (const char *)s->env_arena.data;
     s->query.p = a;
     s->query.len = req->query_len;
+    s->remote.p = a + remote_at;
+    s->remote.len = remote_len;
     for (size_t i = 0; i < nh; i++) {
         s->headers[2 * i].p = a + offs[2 * i];
         s->headers[2 * i].len = req->hdrs[i].name_len;
@@ -489,8 +495,7 @@ void gw_session_start(struct gw_session *s)
         env.headers = s->headers;
         env.nheaders = s->nheaders;
         env.query = s->query;
-        env.remote.p = s->remote;
-        env.remote.len = strlen(s->remote);
+        env.remote = s->remote;
         gw_bus_send(s->t, &env);
     }
 }

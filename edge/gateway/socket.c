@@ -283,8 +283,7 @@ static void on_connect(struct gw_session *s, const struct sio_packet_hdr *h)
     env.headers = s->headers;
     env.nheaders = s->nheaders;
     env.query = s->query;
-    env.remote.p = s->remote;
-    env.remote.len = strlen(s->remote);
+    env.remote = s->remote;
     gw_bus_send(s->t, &env);
 }
 
