@@ -62,6 +62,7 @@ struct opts {
     unsigned nservers;
     bool spread_src;
     bool polling;               /* --transport polling */
+    bool noack;                 /* --no-ack: echo with plain emits, answered by an event */
     unsigned ports[8];          /* --ports: connection i goes to ports[i % nports] */
     unsigned nports;
 };
@@ -116,6 +117,7 @@ struct conn {
     size_t headlen;
     uint8_t head[HEAD_MAX];     /* HTTP response, then each message's first bytes */
     int64_t *tsend;             /* echo: send time per in-flight slot */
+    uint64_t sent, got;         /* echo --no-ack: emits sent, echoes received (FIFO) */
     unsigned inflight;          /* broadcast sender: bcasts not yet back */
     struct hsock *hs;           /* polling: [0] long-poll GETs, [1] POSTs */
     struct evbuffer *pq;        /* polling: packets for the next POST */
@@ -243,10 +245,18 @@ static int send_text(struct conn *c, const char *s)
     return send_pkt(c, s, strlen(s), NULL, 0);
 }
 
+/* An emit of "echo" with ack id `id` in slot; with --no-ack a plain emit,
+ * in the next slot of the connection's FIFO. */
 static void send_echo(struct conn *c, unsigned slot, uint64_t id)
 {
     char hdr[32];
-    int n = snprintf(hdr, sizeof hdr, "42%" PRIu64, id);
+    int n;
+    if (c->ch->o->noack) {
+        slot = (unsigned)(c->sent++ % c->ch->o->inflight);
+        n = snprintf(hdr, sizeof hdr, "42");
+    } else {
+        n = snprintf(hdr, sizeof hdr, "42%" PRIu64, id);
+    }
     c->tsend[slot] = c->ch->now;
     if (send_pkt(c, hdr, (size_t)n, c->ch->payload, c->ch->payload_len) < 0)
         conn_fail(c);
@@ -357,6 +367,26 @@ static void on_ack(struct conn *c)
         send_echo(c, slot, id + w);
 }
 
+/* --no-ack: the server emitted "echo" back; a socket's events come back
+ * in the order they were sent. */
+static void on_echo_event(struct conn *c)
+{
+    struct child *ch = c->ch;
+    if (!c->tsend || c->got == c->sent) {
+        count_error(ch);
+        return;
+    }
+    unsigned slot = (unsigned)(c->got++ % ch->o->inflight);
+    if (c->msglen != 2 + ch->payload_len)
+        ch->st->mismatched++;
+    if (ch->started && c->tsend[slot] >= ch->start_ns && ch->now <= ch->end_ns) {
+        atomic_fetch_add_explicit(&ch->st->msgs, 1, memory_order_relaxed);
+        sio_hist_add(&ch->st->hist, (uint64_t)(ch->now - c->tsend[slot]));
+    }
+    if (ch->started && !ch->stopping && ch->now < ch->end_ns)
+        send_echo(c, 0, 0);
+}
+
 static void on_bcast(struct conn *c)
 {
     struct child *ch = c->ch;
@@ -447,6 +477,8 @@ static void on_message(struct conn *c)
     case '2':
         if (n >= 9 && memcmp(h + 2, "[\"bcast\"", 8) == 0)
             on_bcast(c);
+        else if (ch->o->noack && n >= 9 && memcmp(h + 2, "[\"echo\"", 7) == 0)
+            on_echo_event(c);
         return;                                 /* "auth" and others */
     default:
         return;
@@ -1144,6 +1176,8 @@ static void usage(FILE *f)
         "  --clients N            connections (default 100, at most 100000)\n"
         "  --inflight W           emits (echo) / broadcasts in flight (default 10)\n"
         "  --size S               echo payload bytes (default 64)\n"
+        "  --no-ack               echo: plain emits, each answered by an `echo` event from\n"
+        "                         the server (the default asks for an ack)\n"
         "  --seconds T            measurement or idle hold (default 10)\n"
         "  --procs P              split the connections over P processes (default:\n"
         "                         one per 15,000 connections)\n"
@@ -1206,6 +1240,7 @@ int sio_cmd_bench(int argc, char **argv)
         { "spread-src", no_argument, NULL, 'x' },
         { "transport", required_argument, NULL, 'X' },
         { "ports", required_argument, NULL, 'L' },
+        { "no-ack", no_argument, NULL, 'A' },
         { "help", no_argument, NULL, '?' },
         { NULL, 0, NULL, 0 },
     };
@@ -1226,6 +1261,7 @@ int sio_cmd_bench(int argc, char **argv)
             o.path = optarg;
             continue;
         case 'x': o.spread_src = true; continue;
+        case 'A': o.noack = true; continue;
         case 'L':
             for (const char *q = optarg; *q; ) {
                 char *e;
@@ -1395,7 +1431,7 @@ int sio_cmd_bench(int argc, char **argv)
     if (o.sc != SC_CONNECT)
         printf("\"inflight\":%u,", o.inflight);
     if (o.sc == SC_ECHO)
-        printf("\"size\":%u,", o.size);
+        printf("\"size\":%u,\"ack\":%s,", o.size, o.noack ? "false" : "true");
     printf("\"seconds\":%.3f,\"connected\":%" PRIu64 ",\"failed\":%" PRIu64
            ",\"connect_seconds\":%.3f,\"connect_rate\":%.1f,",
            secs, t.connected, t.failed, csecs, csecs > 0 ? (double)t.connected / csecs : 0.0);

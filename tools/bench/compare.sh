@@ -7,11 +7,19 @@
 #   sio     `sio server --plugin echo.so` (SIO_BUILD, default ./build)
 #   js      npm socket.io 4.x (tools/bench/peers/js-server.js, node_modules of
 #           tests/interop, installed with npm when missing)
+#   jsn     the same with ws's optional native helpers bufferutil and
+#           utf-8-validate, as socket.io's docs recommend for production
+#           (installed with npm into OUTDIR/jsnative, found through NODE_PATH):
+#           the JS anchor of the ratios
+#   (js and jsn answer a plain emit of "echo" with an "echo" event, as sio's
+#   echo plugin does; py cannot tell an emit with ack from one without, so it
+#   has no plain-emit row)
 #   py      Debian python3-socketio on aiohttp (tools/bench/peers/py-server.py)
 #   split   `sio hub` + `sio worker` + `sio gateway` processes over ipc:// (when
 #           `sio hub` exists); CPU and RSS are the three processes summed
 # Scenarios (a fresh server for each), the load generator `sio bench`:
 #   echo      ECHO_CLIENTS x ECHO_INFLIGHT emits of 64 B with ack, SECONDS_RUN s
+#   echo-plain  the same with plain emits, each answered by an emit back
 #   echo64k   BIG_CLIENTS x BIG_INFLIGHT emits of 64 KiB text with ack
 #   broadcast BCAST_CLIENTS receivers, BCAST_INFLIGHT broadcasts in flight
 #   connect   IDLE_CLIENTS connections held idle IDLE_SECONDS: RSS per connection
@@ -33,9 +41,9 @@ BIG_CLIENTS=${BIG_CLIENTS:-20} BIG_INFLIGHT=${BIG_INFLIGHT:-4}
 BCAST_CLIENTS=${BCAST_CLIENTS:-1000} BCAST_INFLIGHT=${BCAST_INFLIGHT:-10}
 IDLE_CLIENTS=${IDLE_CLIENTS:-5000} IDLE_SECONDS=${IDLE_SECONDS:-5}
 SERVER_CPU=${SERVER_CPU:-0} BENCH_CPU=${BENCH_CPU:-1}
-SERVERS=${SERVERS:-sio js py split}
+SERVERS=${SERVERS:-sio jsn js py split}
 UNPINNED=${UNPINNED:-1}
-UNPINNED_SERVERS=${UNPINNED_SERVERS:-sio-t1 sio-t2 js}
+UNPINNED_SERVERS=${UNPINNED_SERVERS:-sio-t1 sio-t2 jsn}
 PIN=1       # 0 while the unpinned rows run
 PY=/usr/bin/python3
 SIO=$BUILD/tools/sio
@@ -51,6 +59,12 @@ if [[ ! -d $ROOT/tests/interop/node_modules/socket.io ]]; then
 fi
 mkdir -p "$OUT"
 : >"$OUT/results.jsonl"
+JSN=$OUT/jsnative/node_modules
+if [[ " $SERVERS $UNPINNED_SERVERS " == *" jsn "* && ! -d $JSN/bufferutil ]]; then
+  mkdir -p "$OUT/jsnative"
+  (cd "$OUT/jsnative" && npm install --no-audit --no-fund --loglevel=error bufferutil@4 utf-8-validate@6 >/dev/null) ||
+    { echo "compare.sh: npm install bufferutil utf-8-validate failed" >&2; exit 2; }
+fi
 
 spids=()   # the server's processes: the gateway (or the only one) first
 stop_server() {
@@ -89,7 +103,10 @@ start_server() {  # start_server NAME PORT: sets spids, waits for "listening"
            --port "$port" --log-level warn >"$log" 2>&1 & ;;
     sio-t*) pin "$SERVER_CPU" "$SIO" server --plugin "$BUILD/plugins/echo/echo.so" \
            --io-threads "${name#sio-t}" --port "$port" --log-level warn >"$log" 2>&1 & ;;
-    js)  pin "$SERVER_CPU" node "$ROOT/tools/bench/peers/js-server.js" --port "$port" >"$log" 2>&1 & ;;
+    js)  WS_NO_BUFFER_UTIL=1 WS_NO_UTF_8_VALIDATE=1 \
+           pin "$SERVER_CPU" node "$ROOT/tools/bench/peers/js-server.js" --port "$port" >"$log" 2>&1 & ;;
+    jsn) NODE_PATH=$JSN pin "$SERVER_CPU" node "$ROOT/tools/bench/peers/js-server.js" --port "$port" \
+           >"$log" 2>&1 & ;;
     py)  pin "$SERVER_CPU" $PY "$ROOT/tools/bench/peers/py-server.py" --port "$port" >"$log" 2>&1 & ;;
   esac
   [[ $name == split ]] || spids=($!)
@@ -127,6 +144,9 @@ for server in $SERVERS; do
     continue
   fi
   run "$server" echo echo --clients "$ECHO_CLIENTS" --inflight "$ECHO_INFLIGHT" --size 64 --seconds "$SECONDS_RUN"
+  [[ $server == py ]] ||
+    run "$server" echo-plain echo --no-ack --clients "$ECHO_CLIENTS" --inflight "$ECHO_INFLIGHT" --size 64 \
+      --seconds "$SECONDS_RUN"
   run "$server" echo64k echo --clients "$BIG_CLIENTS" --inflight "$BIG_INFLIGHT" --size 65536 --seconds "$SECONDS_RUN"
   run "$server" broadcast broadcast --clients "$BCAST_CLIENTS" --inflight "$BCAST_INFLIGHT" --seconds "$SECONDS_RUN"
   run "$server" connect connect --clients "$IDLE_CLIENTS" --seconds "$IDLE_SECONDS" --concurrency 200
@@ -148,23 +168,31 @@ import json, sys, os
 out = sys.argv[1]
 rows = [json.loads(l) for l in open(os.path.join(out, "results.jsonl")) if l.strip()]
 r = {(x["server"], x["tag"]): x["result"] for x in rows}
-servers = [s for s in ("sio", "split", "js", "py") if any(k[0] == s for k in r)]
+servers = [s for s in ("sio", "split", "jsn", "js", "py") if any(k[0] == s for k in r)]
 def get(s, t, k):
     v = r.get((s, t), {}).get(k)
     return v
 lines = []
-hdr = f"{'scenario':<22}" + "".join(f"{s:>12}" for s in servers) + f"{'sio/js':>9}{'sio/py':>9}"
+# jsn (JS with ws's native helpers) is the anchor; js is the plain install
+hdr = (f"{'scenario':<22}" + "".join(f"{s:>12}" for s in servers) +
+       f"{'sio/jsn':>9}{'sio/js':>9}{'sio/py':>9}{'split/sio':>10}")
 lines.append(hdr)
 def row(label, tag, key, fmt, better_low=False):
     vals = [get(s, tag, key) for s in servers]
     cells = "".join(f"{(fmt.format(v) if v is not None else '-'):>12}" for v in vals)
-    def ratio(o):
-        a, b = get("sio", tag, key), get(o, tag, key)
+    def ratio(o, a_srv="sio"):
+        if a_srv != "sio":
+            a, b = get(a_srv, tag, key), get("sio", tag, key)
+        else:
+            a, b = get("sio", tag, key), get(o, tag, key)
         if a is None or b is None or a == 0 or b == 0: return "-"
         return f"{a / b:.2f}"
-    lines.append(f"{label:<22}{cells}{ratio('js'):>9}{ratio('py'):>9}")
+    lines.append(f"{label:<22}{cells}{ratio('jsn'):>9}{ratio('js'):>9}{ratio('py'):>9}"
+                 f"{ratio('sio', 'split'):>10}")
 row("echo 64B msgs/s", "echo", "rate", "{:.0f}")
 row("echo 64B p99 us", "echo", "p99_us", "{:.0f}")
+row("echo 64B plain msgs/s", "echo-plain", "rate", "{:.0f}")
+row("echo 64B plain p99 us", "echo-plain", "p99_us", "{:.0f}")
 row("echo 64KiB msgs/s", "echo64k", "rate", "{:.0f}")
 row("echo 64KiB p99 us", "echo64k", "p99_us", "{:.0f}")
 row("bcast deliveries/s", "broadcast", "rate", "{:.0f}")
@@ -175,11 +203,13 @@ row("echo server CPU %", "echo", "server_cpu_pct", "{:.0f}")
 row("echo bench CPU %", "echo", "bench_cpu_pct", "{:.0f}")
 row("echo srv us/msg", "echo", "server_us_per_msg", "{:.2f}")
 row("bcast bench CPU %", "broadcast", "bench_cpu_pct", "{:.0f}")
-userv = [s for s in ("sio-t1", "sio-t2", "js") if (s, "u-echo") in r]
+userv = [s for s in ("sio-t1", "sio-t2", "jsn", "js") if (s, "u-echo") in r]
+ujs = "jsn" if "jsn" in userv else "js"
 if userv:
     lines.append("")
     lines.append("unpinned: server and load generator share both cores")
-    lines.append(f"{'scenario':<22}" + "".join(f"{s:>12}" for s in userv) + f"{'t1/js':>9}{'t2/js':>9}")
+    lines.append(f"{'scenario':<22}" + "".join(f"{s:>12}" for s in userv) +
+                 f"{'t1/' + ujs:>9}{'t2/' + ujs:>9}")
     for label, tag, key, fmt in (("echo 64B msgs/s", "u-echo", "rate", "{:.0f}"),
                                  ("echo 64B p99 us", "u-echo", "p99_us", "{:.0f}"),
                                  ("echo 64KiB msgs/s", "u-echo64k", "rate", "{:.0f}"),
@@ -191,7 +221,7 @@ if userv:
         vals = [get(s, tag, key) for s in userv]
         cells = "".join(f"{(fmt.format(v) if v is not None else '-'):>12}" for v in vals)
         def ur(a):
-            x, y = get(a, tag, key), get("js", tag, key)
+            x, y = get(a, tag, key), get(ujs, tag, key)
             return f"{x / y:.2f}" if x and y else "-"
         lines.append(f"{label:<22}{cells}{ur('sio-t1'):>9}{ur('sio-t2'):>9}")
 errs = [(k, v["errors"] + v.get("failed", 0)) for k, v in r.items() if v.get("errors") or v.get("failed")]
