@@ -40,8 +40,20 @@ SIO_API bool sio_ctx_wants_ack(const struct sio_ctx *ctx) { return ctx->ack_id >
 
 SIO_API int sio_refuse(struct sio_ctx *ctx, json_t *data)
 {
+    return sio_refuse_with(ctx, NULL, data);
+}
+
+SIO_API int sio_refuse_with(struct sio_ctx *ctx, const char *message, json_t *data)
+{
+    char *m = message ? strdup(message) : NULL;
+    if (message && !m)
+        return SIO_REFUSE;  /* refused all the same, with the default message */
+    /* our own reference: the payload is made after on_connect returns */
+    json_t *d = json_incref(data);
+    free(ctx->refuse_message);
     json_decref(ctx->refuse_data);
-    ctx->refuse_data = data;
+    ctx->refuse_message = m;
+    ctx->refuse_data = d;
     ctx->refused = true;
     return SIO_REFUSE;
 }
@@ -53,6 +65,18 @@ SIO_API int sio_ack(struct sio_ctx *ctx, json_t *args)
     if (ctx->acked)
         return 0;
     return sio__ctx_send_ack(ctx, args);
+}
+
+SIO_API sio_ack_token sio_ack_defer(struct sio_ctx *ctx)
+{
+    return sio__ack_defer(ctx);
+}
+
+SIO_API int sio_ack_token_send(sio_host *h, sio_ack_token token, json_t *args)
+{
+    if (!h)
+        return -EINVAL;
+    return sio__ack_token_answer(h, token, args);
 }
 
 static size_t count_list(const char *const *l)
@@ -472,7 +496,16 @@ SIO_API int sio_session_save(struct sio_ctx *ctx)
     env.session = STR(text);
     int rc = sio__shard_send(ctx->shard, ctx->gw, &env);
     free(text);
+    if (rc == 0)
+        rc = sio__session_mirror(ctx->shard, ctx->nsp, ctx->sid, sess);
     return rc;
+}
+
+SIO_API json_t *sio_session_of(sio_host *h, const char *nsp, const char *sid)
+{
+    if (!h || !nsp || !sid)
+        return NULL;
+    return sio__session_copy(h->sh, nsp, sid);
 }
 
 SIO_API int sio_task_start(sio_host *h, sio_task_fn fn, void *ud)

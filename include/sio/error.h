@@ -21,6 +21,7 @@ enum sio_err {
     SIO_ERR_TIMEOUT    = -1012, /* an ack or wait timed out */
     SIO_ERR_CLOSED     = -1013, /* the socket/connection is gone */
     SIO_ERR_ABI        = -1014, /* plugin ABI mismatch */
+    SIO_ERR_ANSWERED   = -1015, /* an ack token was already answered or released */
     SIO_ERR_FATAL      = -1900, /* below this, destroy the object */
     SIO_ERR_CALLBACK   = -1901, /* a user callback failed */
 };

@@ -17,8 +17,17 @@
  *
  * Build out of tree:  cc -shared -fPIC -o echo.so echo.c $(pkg-config --cflags --libs sio)
  *
- * Reference counting: handlers receive borrowed jansson values (valid until
- * they return). Host calls that take json_t say whether they borrow or steal.
+ * Reference counting, one rule: every json_t crosses the API borrowed.
+ * Handlers and callbacks receive borrowed values (valid until they
+ * return; incref or copy to keep one). Every host call that takes a
+ * json_t borrows it: the caller still owns it and decrefs it as usual
+ * (the host takes its own reference or copy when it needs one later).
+ * The only values that move are return values: an event handler's ack,
+ * and the host calls documented as returning "a new reference" or "a new
+ * copy" (sio_rooms, sio_session_of, sio_call's *out), which the caller
+ * decrefs. (Before issue 18, sio_refuse() stole its data; it borrows now,
+ * so `sio_refuse(ctx, json_pack(...))` leaks one value: keep the value
+ * and decref it, or pass a borrowed one.)
  */
 #ifndef SIO_PLUGIN_H
 #define SIO_PLUGIN_H
@@ -49,7 +58,7 @@ struct sio_environ {
 enum { SIO_ACCEPT = 0, SIO_REFUSE = 1 };
 
 /* Connect: return SIO_ACCEPT, SIO_REFUSE (refused with no data), or the
- * result of sio_refuse(ctx, data). auth is the client's auth object or NULL
+ * result of sio_refuse(ctx, data) or sio_refuse_with(ctx, message, data). auth is the client's auth object or NULL
  * when it sent none (borrowed). */
 typedef int (*sio_connect_fn)(struct sio_ctx *ctx, const struct sio_environ *env,
                               json_t *auth);
@@ -105,14 +114,44 @@ SIO_API bool sio_ctx_wants_ack(const struct sio_ctx *ctx);     /* the client ask
 
 /* Refuse a connection: the client gets CONNECT_ERROR
  * {"message":"Connection rejected by server","data":data}, or with
- * data a string, {"message":data}. Steals data (may be NULL). Returns
- * SIO_REFUSE, for use as on_connect's return value. */
+ * data a string, {"message":data}. Borrows data (may be NULL). Returns
+ * SIO_REFUSE, for use as on_connect's return value. From on_connect only. */
 SIO_API int sio_refuse(struct sio_ctx *ctx, json_t *data);
+/* since 1 (issue 18): refuse with a message and data, as python-socketio's
+ * ConnectionRefusedError('bad token', data) and JS's next(err) with
+ * err.data: CONNECT_ERROR {"message":message,"data":data} (no "data" key
+ * when data is NULL; message NULL: as sio_refuse()). The JS client's
+ * connect_error then has err.message == message and err.data == data.
+ * Borrows both. Returns SIO_REFUSE. */
+SIO_API int sio_refuse_with(struct sio_ctx *ctx, const char *message, json_t *data);
 
 /* Ack the current event explicitly with args (array of arguments or NULL;
  * borrowed). At most once; later acks and the return value are ignored.
  * 0, or SIO_ERR_PROTO when the client asked for no ack. */
 SIO_API int sio_ack(struct sio_ctx *ctx, json_t *args);
+
+/* A handle a plugin may keep (a host pointer, see below). */
+typedef struct sio_host sio_host;
+
+/* since 1 (issue 18): a deferred ack. A handler that can answer only
+ * after an asynchronous step (a timer, a task, an ack of another client:
+ * JS `cb(await other.emitWithAck(...))`, python's `return await
+ * sio.call(...)`) takes a token and returns; no ack is sent when it
+ * returns. Later, from any timer, task or callback of the same worker,
+ * sio_ack_token_send() sends the ack with args (as sio_ack(); borrowed).
+ *
+ * sio_ack_defer: in an event handler only; a token > 0, or SIO_ERR_PROTO
+ * when the client asked for no ack, -EALREADY when the event was acked
+ * already, -ENOMEM. The token is a plain number: copy it anywhere.
+ * sio_ack_token_send: 0 (the ack is sent), SIO_ERR_ANSWERED when the
+ * token was answered before or released because its socket disconnected
+ * (the worker forgets unanswered tokens on disconnect; nothing is
+ * leaked), -EINVAL for a token this worker never gave, or < 0 when the
+ * send failed (the token is used up all the same). Thread-safe on any
+ * host of the worker. */
+typedef int64_t sio_ack_token;
+SIO_API sio_ack_token sio_ack_defer(struct sio_ctx *ctx);
+SIO_API int sio_ack_token_send(sio_host *h, sio_ack_token token, json_t *args);
 
 struct sio_emit_opts {
     const char *room;               /* one room or sid (python-socketio's to=) */
@@ -162,7 +201,6 @@ SIO_API int sio_raw_send(struct sio_ctx *ctx, const void *data, size_t len, bool
  * and must only be used on that thread. Every call below is safe on any
  * host; an emit from a task is sent by the shard that started the task,
  * in the order the task made it. */
-typedef struct sio_host sio_host;
 
 SIO_API sio_host *sio_ctx_host(struct sio_ctx *ctx);
 
@@ -191,7 +229,10 @@ SIO_API json_t *sio_rooms(sio_host *h, const char *nsp, const char *sid);
 SIO_API int sio_disconnect_sid(struct sio_ctx *ctx, const char *sid, bool whole_client);
 SIO_API int sio_disconnect_ns(sio_host *h, const char *nsp, const char *sid, bool whole_client);
 
-/* Server-to-client emit with an ack callback. status is 0 with args the
+/* Server-to-client emit with an ack callback. The callback gets the
+ * socket as (h, nsp, sid), enough for every host call of this section, for
+ * sio_session_of(), and for answering a deferred ack (sio_ack_token_send).
+ * status is 0 with args the
  * client's ack arguments (an array, borrowed), SIO_ERR_TIMEOUT when no ack
  * came within timeout_ms (0 = wait forever), or SIO_ERR_CLOSED when the
  * socket disconnected first; args is NULL then. cb runs exactly once, on a
@@ -224,6 +265,14 @@ SIO_API int sio_session_save(struct sio_ctx *ctx);
 #define SIO_WITH_SESSION(ctx, s) \
     for (json_t *s = sio_session_get(ctx), *s##_once_ = s; s##_once_; \
          s##_once_ = NULL, sio_session_save(ctx))
+/* since 1 (issue 18): the session of any socket of nsp by sid, from any
+ * host (handler, timer, task, ack callback), as python-socketio's
+ * get_session(sid): a new copy (decref it) of the session as last saved
+ * with sio_session_save() or restored when the socket connected, {} for a
+ * connected socket without one, NULL when sid is not connected to this
+ * worker. Changing the copy changes nothing; save from the socket's own
+ * handler. */
+SIO_API json_t *sio_session_of(sio_host *h, const char *nsp, const char *sid);
 
 /* Timers run on the loop of the shard whose host starts them, between
  * events (a slow timer delays that shard's sockets only). From a shard

@@ -19,7 +19,7 @@ static int on_connect(struct sio_ctx *ctx, const struct sio_environ *env, json_t
     (void)env;
     json_t *refuse = json_object_get(auth, "refuse");    /* NULL-safe */
     if (refuse)
-        return sio_refuse(ctx, json_incref(refuse));
+        return sio_refuse(ctx, refuse);   /* borrowed, as every json_t */
     json_t *args = auth ? json_pack("[O]", auth) : json_pack("[{}]");   /* one argument */
     sio_emit_back(ctx, "auth", args);
     json_decref(args);
