@@ -1312,6 +1312,8 @@ static void on_disconnect_env(struct sio__shard *sh, const struct sio_env *env)
     if (!s)
         return;
     const struct sio_plugin *p = s->plugin;
+    /* before on_disconnect: an answer from then on is refused */
+    dacks_closed(sh->w, s->nsp, s->sid);
     if (p->on_disconnect) {
         char *reason = strndup(env->reason.p ? env->reason.p : "client disconnect",
                                env->reason.p ? env->reason.len : strlen("client disconnect"));
@@ -1321,7 +1323,6 @@ static void on_disconnect_env(struct sio__shard *sh, const struct sio_env *env)
         free(reason);
     }
     pending_closed(sh, s->nsp, s->sid);
-    dacks_closed(sh->w, s->nsp, s->sid);
     rooms_del_sock(sh->w, s->nsp, s->sid);
     sio_log_debug(topic, "shard %u: %s left %s", sh->index, s->sid, s->nsp);
     sockmap_del(&sh->socks, s->key, s->klen);
