@@ -43,5 +43,40 @@ s.on("connect_error", (e) => { console.error(e.message); process.exit(1); });
 else
   bad "JS client gets the ack from the out-of-tree plugin"
 fi
+# ---- installing into a private prefix (issue 18) ----
+# A build of its own with --prefix under $work, installed there: the
+# installed sio must find libsio without LD_LIBRARY_PATH (install RPATH),
+# the library file must carry the soname's number, and the installed
+# sio.pc alone must link an event-driven (libevent) client.
+prefix=$work/p
+if (cd "$ROOT" && meson setup "$work/B" --prefix="$prefix" -Dtests=false >"$work/setup.log" 2>&1 &&
+    ninja -C "$work/B" -j2 >"$work/ninja.log" 2>&1 &&
+    meson install -C "$work/B" >"$work/install.log" 2>&1); then
+  ok "meson setup --prefix, ninja, meson install into a private prefix"
+else
+  bad "install into a private prefix: $(tail -3 "$work"/setup.log "$work"/ninja.log "$work"/install.log 2>/dev/null)"
+  echo "$pass passed, $fail failed"; exit 1
+fi
+if env -u LD_LIBRARY_PATH "$prefix/bin/sio" help >"$work/help.log" 2>&1 && grep -q "usage: sio" "$work/help.log"; then
+  ok "installed sio runs from the prefix (finds libsio by its RUNPATH)"
+else
+  bad "installed sio runs from the prefix: $(head -2 "$work/help.log")"
+fi
+libfile=$(cd "$prefix" && ls lib*/*/libsio.so.*.*.* lib*/libsio.so.*.*.* 2>/dev/null | head -1)
+soname=$(readelf -d "$prefix/$libfile" 2>/dev/null | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+if [[ -n $soname && $(basename "$libfile") == "$soname".* ]]; then
+  ok "library file $(basename "$libfile") carries its soname $soname"
+else
+  bad "library file '$libfile' and soname '$soname' disagree"
+fi
+pcdir=$(dirname "$prefix/$libfile")/pkgconfig
+if grep -q '^Requires:.*libevent' "$pcdir/sio.pc" &&
+   cc -std=c11 -Wall -Werror -o "$work/example-client" "$ROOT/tests/unit/client/example-client.c" \
+      $(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs sio) 2>"$work/cc2.log"; then
+  ok "an event-driven client links with the installed pkg-config --libs sio alone"
+else
+  bad "event-driven client with the installed sio.pc: $(head -3 "$work/cc2.log")"
+fi
+
 echo "$pass passed, $fail failed"
 [[ $fail == 0 ]]
