@@ -31,10 +31,18 @@ struct sio_emitter {
     char err[256];
 };
 
-SIO_EXPORT int sio_emitter_new(sio_emitter **out, const struct sio_emitter_cfg *cfg)
+SIO_EXPORT int sio_emitter_new(sio_emitter **out, const struct sio_emitter_cfg *cfg_in)
 {
     *out = NULL;
-    if (!cfg || !cfg->endpoint)
+    if (!cfg_in)
+        return -EINVAL;
+    /* only the fields the caller's struct has; the rest stay 0 (defaults) */
+    struct sio_emitter_cfg cfgv = { 0 };
+    size_t n = cfg_in->size ? cfg_in->size : offsetof(struct sio_emitter_cfg, curve_secret_key) +
+                                             sizeof cfg_in->curve_secret_key;
+    memcpy(&cfgv, cfg_in, n < sizeof cfgv ? n : sizeof cfgv);
+    const struct sio_emitter_cfg *cfg = &cfgv;
+    if (!cfg->endpoint)
         return -EINVAL;
     bool curve = cfg->curve_server_key || cfg->curve_public_key || cfg->curve_secret_key;
     if (curve && (!cfg->curve_server_key || !cfg->curve_public_key || !cfg->curve_secret_key ||

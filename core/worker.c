@@ -405,7 +405,7 @@ static void heap_remove(struct sio__shard *sh, size_t i)
 
 static uint64_t now_ms(void);
 
-SIO_API int64_t sio_timer_start(sio_host *h, unsigned ms, bool repeat, sio_timer_fn cb, void *ud)
+SIO_EXPORT int64_t sio_timer_start(sio_host *h, unsigned ms, bool repeat, sio_timer_fn cb, void *ud)
 {
     if (!h || h->task || !cb || (repeat && ms == 0))
         return -EINVAL;
@@ -416,7 +416,7 @@ SIO_API int64_t sio_timer_start(sio_host *h, unsigned ms, bool repeat, sio_timer
     return rc < 0 ? rc : t.id;
 }
 
-SIO_API int sio_timer_stop(sio_host *h, int64_t id)
+SIO_EXPORT int sio_timer_stop(sio_host *h, int64_t id)
 {
     if (!h || h->task)
         return -EINVAL;

@@ -114,6 +114,7 @@ struct task {
 SIO_EXPORT void sio_client_opts_init(struct sio_client_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
     o->transports = SIO_TRANSPORT_DEFAULT;
     o->path = "/socket.io/";
     o->reconnection = true;
@@ -651,10 +652,16 @@ SIO_EXPORT int sio_client_new(sio_client **out, struct event_base *base,
     if (!c)
         return -ENOMEM;
     c->base = base;
-    if (opts)
-        c->opts = *opts;
-    else
-        sio_client_opts_init(&c->opts);
+    sio_client_opts_init(&c->opts);
+    if (opts) {
+        /* only the fields the caller's struct has (see .size) */
+        size_t n = opts->size ? opts->size : offsetof(struct sio_client_opts, tls_key_file) +
+                                             sizeof opts->tls_key_file;
+        if (n > sizeof c->opts)
+            n = sizeof c->opts;
+        memcpy(&c->opts, opts, n);
+        c->opts.size = sizeof c->opts;
+    }
     if (!c->opts.transports)
         c->opts.transports = SIO_TRANSPORT_DEFAULT;
     if (!c->opts.max_payload)

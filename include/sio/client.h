@@ -51,8 +51,15 @@ enum sio_transport {
 #define SIO_REASON_TRANSPORT_ERROR   "transport error"
 
 /* Client options. Fill with sio_client_opts_init() and change what you
- * need; the strings are copied by sio_client_new(). */
+ * need; the strings are copied by sio_client_new().
+ *
+ * Room to grow (issue 18): the struct only grows at the end, and .size
+ * (set by sio_client_opts_init() to the sizeof this program was built
+ * with) tells the library which fields the caller has; a field beyond it
+ * takes its default. size 0 means the fields up to tls_key_file (a struct
+ * filled without sio_client_opts_init()). */
 struct sio_client_opts {
+    uint32_t size;              /* sizeof(struct sio_client_opts); see above */
     unsigned transports;        /* enum sio_transport bits; default both */
     const char *path;           /* default "/socket.io/" */
     const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
@@ -76,7 +83,7 @@ struct sio_client_opts {
     const char *tls_key_file;   /* client key (PEM); NULL = in tls_cert_file */
 };
 
-/* Set every field of opts to its default. */
+/* Set every field of opts to its default, and opts->size. */
 SIO_EXPORT void sio_client_opts_init(struct sio_client_opts *opts);
 
 typedef struct sio_client sio_client;

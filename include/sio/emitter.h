@@ -17,11 +17,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sio/sio.h>
 
 typedef struct sio_emitter sio_emitter;
 
+/* Room to grow (issue 18): the struct only grows at the end; .size is
+ * sizeof(struct sio_emitter_cfg) as the caller was built, and a field
+ * beyond it takes its default. 0 (a designated initializer without it)
+ * means the fields up to curve_secret_key. */
 struct sio_emitter_cfg {
+    uint32_t size;              /* sizeof(struct sio_emitter_cfg), or 0 (see above) */
     const char *endpoint;       /* the hub's workers endpoint, e.g. ipc:///run/sio-workers */
     const char *nsp;            /* default namespace; NULL = "/" */
     unsigned timeout_ms;        /* wait for the hub's answer; 0 = 5000 */

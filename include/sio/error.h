@@ -6,6 +6,8 @@
 #ifndef SIO_ERROR_H
 #define SIO_ERROR_H
 
+#include <sio/export.h>
+
 enum sio_err {
     SIO_ERR_PROTO      = -1001, /* malformed Engine.IO/Socket.IO packet */
     SIO_ERR_TYPE       = -1002, /* unknown packet type */
@@ -27,6 +29,6 @@ enum sio_err {
 };
 
 /* A static English description of err (either range). Never NULL. */
-const char *sio_strerror(int err) __attribute__((visibility("default")));
+SIO_EXPORT const char *sio_strerror(int err);
 
 #endif

@@ -10,11 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(SIO_BUILDING_LIB) || defined(SIO_BUILDING_PLUGIN)
-#define SIO_EXPORT __attribute__((visibility("default")))
-#else
-#define SIO_EXPORT
-#endif
+#include <sio/export.h>
 
 #include <sio/error.h>
 #include <sio/log.h>

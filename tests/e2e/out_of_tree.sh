@@ -78,5 +78,38 @@ else
   bad "event-driven client with the installed sio.pc: $(head -3 "$work/cc2.log")"
 fi
 
+# ---- only include/sio is public (issue 18) ----
+# Every name libsio exports is a sio_ name declared in include/sio; and
+# there are exports at all (an empty list must not pass).
+decl=$(cat "$ROOT"/include/sio/*.h | grep -oE '\bsio_[a-z0-9_]+\b' | sort -u)
+exports=$(nm -D --defined-only "$prefix/$libfile" | awk '{print $3}' | sort -u)
+stray=$(comm -23 <(echo "$exports") <(echo "$decl") | tr '\n' ' ')
+if [[ -z $stray ]] && grep -qx sio_emit <<<"$exports" && grep -qx sio_client_new <<<"$exports"; then
+  ok "libsio exports only names declared in include/sio ($(wc -l <<<"$exports") names)"
+else
+  bad "libsio exports names not in include/sio: ${stray:-none, but sio_emit/sio_client_new missing}"
+fi
+# With only pkg-config's flags (installed and uninstalled), internal
+# headers are out of reach, by any spelling; a public one is in reach.
+printf '#include <sio/plugin.h>\nint f(void);\nint f(void) { return SIO_ACCEPT; }\n' >"$work/pub.c"
+reach() {   # reach PKG_CONFIG_PATH FILE -> 0 when FILE compiles
+  (cd "$work" && cc -std=c11 -c -o /dev/null "$2" $(PKG_CONFIG_PATH=$1 pkg-config --cflags sio)) 2>/dev/null
+}
+for pc in "$pcdir" "$BUILD/meson-uninstalled"; do
+  which=$([[ $pc == "$pcdir" ]] && echo installed || echo uninstalled)
+  if reach "$pc" "$work/pub.c"; then ok "$which sio.pc: <sio/plugin.h> compiles"; else bad "$which sio.pc: <sio/plugin.h> does not compile"; fi
+  leaked=
+  for h in buf.h core/buf.h bus.h core/worker_ctx.h proto/sio.h edge/proto/sio.h ws/ws.h \
+           gateway/gw.h client/engine.h http/http1.h sio-config.h; do
+    printf '#include "%s"\n' "$h" >"$work/int.c"
+    reach "$pc" "$work/int.c" && leaked+="$h "
+  done
+  if [[ -z $leaked ]]; then
+    ok "$which sio.pc: no internal header is reachable"
+  else
+    bad "$which sio.pc: internal headers reachable: $leaked"
+  fi
+done
+
 echo "$pass passed, $fail failed"
 [[ $fail == 0 ]]

@@ -5,6 +5,7 @@
 #include <event2/event.h>
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -680,6 +681,40 @@ Test(client, wait_all_and_task_cancel, .timeout = 30)
     /* a task never run is freed by destroy (ASan) */
     cr_assert_gt(sio_client_start_task(c2, 60000, set_flag, &flag), 0);
     sio_client_destroy(&c2);
+    ctx_fini(&x);
+    peer_stop(&p);
+}
+
+/* Options of an older program (a smaller .size): the fields it does not
+ * have take their defaults, whatever the bytes beyond say. */
+Test(client, opts_size_limits_the_fields_read, .timeout = 30)
+{
+    if (!peer_available())
+        cr_skip_test("node missing");
+    struct peer p;
+    cr_assert_eq(peer_start(&p, REF, 0, NULL), 0);
+    struct sio_client_opts o;
+    sio_client_opts_init(&o);
+    cr_assert_eq(o.size, sizeof o);
+    o.reconnection = false;
+    o.connect_timeout_ms = 1000;     /* the server never answers a wrong path */
+    o.path = "/not-socket.io/";
+    o.size = offsetof(struct sio_client_opts, path);    /* path is beyond it */
+    struct ctx x;
+    ctx_init(&x, &o);
+    watch(&x, "/");
+    cr_assert_eq(sio_client_connect(x.c, p.url, NULL, NULL), 0);
+    RUN_UNTIL(&x, x.connects + x.connect_errors == 1, 5000);
+    cr_assert_eq(x.connects, 1, "the default path was not used: %s", sio_client_last_error(x.c));
+    sio_client_disconnect(x.c);
+    ctx_fini(&x);
+    /* the same path within .size is used (and is wrong for this server) */
+    o.size = sizeof o;
+    ctx_init(&x, &o);
+    watch(&x, "/");
+    cr_assert_eq(sio_client_connect(x.c, p.url, NULL, NULL), 0);
+    RUN_UNTIL(&x, x.connects + x.connect_errors == 1, 5000);
+    cr_assert_eq(x.connect_errors, 1);
     ctx_fini(&x);
     peer_stop(&p);
 }
