@@ -151,15 +151,10 @@ typedef int64_t sio_ack_token;
 SIO_EXPORT sio_ack_token sio_ack_defer(struct sio_ctx *ctx);
 SIO_EXPORT int sio_ack_token_send(sio_host *h, sio_ack_token token, json_t *args);
 
-struct sio_emit_opts {
-    const char *room;               /* one room or sid (python-socketio's to=) */
-    const char *const *rooms;       /* several (NULL-terminated) */
-    const char *skip_sid;           /* exclude one sid */
-    const char *const *skip_sids;   /* exclude several (NULL-terminated) */
-    const char *const *except_rooms;/* exclude members of these rooms */
-    bool skip_self;                 /* exclude the current socket */
-    const char *nsp;                /* target namespace; NULL = ctx's */
-};
+/* The recipients of an emit: struct sio_to of <sio/sio.h> (room, rooms,
+ * skip_sid, skip_sids, except_rooms, skip_self, nsp), the same type as the
+ * emitter's struct sio_emitter_to. */
+#define sio_emit_opts sio_to
 
 /* Emit event with args (array of arguments, or NULL for none; borrowed).
  * opts NULL or with no room(s): every socket of the namespace. Returns 0 or
