@@ -10,9 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Internal API: exported from libsio for the sio tools and tests, not installed. */
-#pragma GCC visibility push(default)
-
+/* Internal API (not exported from libsio, not installed): linked statically into
+ * libsio, the sio tools and the tests. */
 struct sio_buf {
     uint8_t *data;
     size_t len;
@@ -55,7 +54,5 @@ int  sio_buf_append_base64(struct sio_buf *b, const void *p, size_t n);
 long sio_base64_decode(const char *in, size_t n, uint8_t *out);
 /* Take the storage out of b (NUL-terminated; caller frees with free()). */
 char *sio_buf_steal(struct sio_buf *b, size_t *len);
-
-#pragma GCC visibility pop
 
 #endif

@@ -36,8 +36,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#pragma GCC visibility push(default)
-
 #define SIO_GW_ID_LEN 8
 #define SIO_BUS_ALL_TOPIC "*"
 
@@ -88,7 +86,5 @@ void sio_random_bytes(void *buf, size_t n);
 
 /* Fill out with len random characters of [A-Za-z0-9_-] (getrandom). */
 void sio_random_id(char *out, size_t len);
-
-#pragma GCC visibility pop
 
 #endif

@@ -31,10 +31,18 @@ struct sio_emitter {
     char err[256];
 };
 
-SIO_EXPORT int sio_emitter_new(sio_emitter **out, const struct sio_emitter_cfg *cfg)
+SIO_EXPORT int sio_emitter_new(sio_emitter **out, const struct sio_emitter_cfg *cfg_in)
 {
     *out = NULL;
-    if (!cfg || !cfg->endpoint)
+    if (!cfg_in)
+        return -EINVAL;
+    /* only the fields the caller's struct has; the rest stay 0 (defaults) */
+    struct sio_emitter_cfg cfgv = { 0 };
+    size_t n = cfg_in->size ? cfg_in->size : offsetof(struct sio_emitter_cfg, curve_secret_key) +
+                                             sizeof cfg_in->curve_secret_key;
+    memcpy(&cfgv, cfg_in, n < sizeof cfgv ? n : sizeof cfgv);
+    const struct sio_emitter_cfg *cfg = &cfgv;
+    if (!cfg->endpoint)
         return -EINVAL;
     bool curve = cfg->curve_server_key || cfg->curve_public_key || cfg->curve_secret_key;
     if (curve && (!cfg->curve_server_key || !cfg->curve_public_key || !cfg->curve_secret_key ||
@@ -188,28 +196,38 @@ struct target {
     struct sio_str r2[EMITTER_MAX_LIST];
 };
 
-static int set_target(struct sio_emitter *e, struct sio_env *env, struct target *t,
-                      const struct sio_emitter_to *to)
+/* Fill out from an optional single string and a NULL-terminated list. */
+static int strs_of(struct sio_str *out, size_t *n, const char *one, const char *const *list)
 {
-    static const struct sio_emitter_to all;
+    *n = 0;
+    if (one)
+        out[(*n)++] = str_of(one);
+    for (size_t i = 0; list && list[i]; i++) {
+        if (*n == EMITTER_MAX_LIST)
+            return -EINVAL;
+        out[(*n)++] = str_of(list[i]);
+    }
+    return 0;
+}
+
+static int set_target(struct sio_emitter *e, struct sio_env *env, struct target *t,
+                      const struct sio_to *to)
+{
+    static const struct sio_to all;
     if (!to)
         to = &all;
     env->nsp = str_of(to->nsp ? to->nsp : e->nsp);
-    if (to->sid)
-        env->sid = str_of(to->sid);
-    else if (to->nrooms) {
-        if (strs(t->rooms, to->rooms, to->nrooms) < 0)
-            return -EINVAL;
-        env->rooms = t->rooms;
-        env->nrooms = to->nrooms;
-    }
-    if (strs(t->xr, to->except_rooms, to->nexcept_rooms) < 0 ||
-        strs(t->xs, to->except_sids, to->nexcept_sids) < 0)
+    size_t nr, nxr, nxs;
+    if (strs_of(t->rooms, &nr, to->room, to->rooms) < 0 ||
+        strs_of(t->xr, &nxr, NULL, to->except_rooms) < 0 ||
+        strs_of(t->xs, &nxs, to->skip_sid, to->skip_sids) < 0)
         return -EINVAL;
-    env->except_rooms = to->nexcept_rooms ? t->xr : NULL;
-    env->nexcept_rooms = to->nexcept_rooms;
-    env->except_sids = to->nexcept_sids ? t->xs : NULL;
-    env->nexcept_sids = to->nexcept_sids;
+    env->rooms = nr ? t->rooms : NULL;
+    env->nrooms = nr;
+    env->except_rooms = nxr ? t->xr : NULL;
+    env->nexcept_rooms = nxr;
+    env->except_sids = nxs ? t->xs : NULL;
+    env->nexcept_sids = nxs;
     return 0;
 }
 

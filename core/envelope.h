@@ -17,9 +17,8 @@
 #include <stdint.h>
 #include "buf.h"
 
-/* Internal API: exported from libsio for the sio tools and tests, not installed. */
-#pragma GCC visibility push(default)
-
+/* Internal API (not exported from libsio, not installed): linked statically into
+ * libsio, the sio tools and the tests. */
 #define SIO_ENV_VERSION 1
 #define SIO_ENV_MAX_LIST 65536     /* max entries in any array */
 
@@ -121,7 +120,5 @@ int sio_env_decode(const void *buf, size_t len, struct sio_env *env);
 
 /* Human-readable name of a kind ("emit", "connect", ...), or "?". */
 const char *sio_env_kind_name(int kind);
-
-#pragma GCC visibility pop
 
 #endif

@@ -26,6 +26,7 @@ SIO_EXPORT const char *sio_strerror(int err)
     case SIO_ERR_TIMEOUT:   return "timed out";
     case SIO_ERR_CLOSED:    return "closed";
     case SIO_ERR_ABI:       return "plugin ABI mismatch";
+    case SIO_ERR_ANSWERED:  return "already answered";
     case SIO_ERR_FATAL:     return "fatal error";
     case SIO_ERR_CALLBACK:  return "callback failed";
     default:

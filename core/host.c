@@ -33,26 +33,50 @@ static void env_for_socket(struct sio_env *env, enum sio_env_kind kind, const st
     env->sid = STR(ctx->sid);
 }
 
-SIO_API const char *sio_ctx_sid(const struct sio_ctx *ctx) { return ctx->sid; }
-SIO_API const char *sio_ctx_nsp(const struct sio_ctx *ctx) { return ctx->nsp; }
-SIO_API const char *sio_ctx_event(const struct sio_ctx *ctx) { return ctx->event; }
-SIO_API bool sio_ctx_wants_ack(const struct sio_ctx *ctx) { return ctx->ack_id >= 0; }
+SIO_EXPORT const char *sio_ctx_sid(const struct sio_ctx *ctx) { return ctx->sid; }
+SIO_EXPORT const char *sio_ctx_nsp(const struct sio_ctx *ctx) { return ctx->nsp; }
+SIO_EXPORT const char *sio_ctx_event(const struct sio_ctx *ctx) { return ctx->event; }
+SIO_EXPORT bool sio_ctx_wants_ack(const struct sio_ctx *ctx) { return ctx->ack_id >= 0; }
 
-SIO_API int sio_refuse(struct sio_ctx *ctx, json_t *data)
+SIO_EXPORT int sio_refuse(struct sio_ctx *ctx, json_t *data)
 {
+    return sio_refuse_with(ctx, NULL, data);
+}
+
+SIO_EXPORT int sio_refuse_with(struct sio_ctx *ctx, const char *message, json_t *data)
+{
+    char *m = message ? strdup(message) : NULL;
+    if (message && !m)
+        return SIO_REFUSE;  /* refused all the same, with the default message */
+    /* our own reference: the payload is made after on_connect returns */
+    json_t *d = json_incref(data);
+    free(ctx->refuse_message);
     json_decref(ctx->refuse_data);
-    ctx->refuse_data = data;
+    ctx->refuse_message = m;
+    ctx->refuse_data = d;
     ctx->refused = true;
     return SIO_REFUSE;
 }
 
-SIO_API int sio_ack(struct sio_ctx *ctx, json_t *args)
+SIO_EXPORT int sio_ack(struct sio_ctx *ctx, json_t *args)
 {
     if (ctx->ack_id < 0)
         return SIO_ERR_PROTO;
     if (ctx->acked)
         return 0;
     return sio__ctx_send_ack(ctx, args);
+}
+
+SIO_EXPORT sio_ack_token sio_ack_defer(struct sio_ctx *ctx)
+{
+    return sio__ack_defer(ctx);
+}
+
+SIO_EXPORT int sio_ack_token_send(sio_host *h, sio_ack_token token, json_t *args)
+{
+    if (!h)
+        return -EINVAL;
+    return sio__ack_token_answer(h, token, args);
 }
 
 static size_t count_list(const char *const *l)
@@ -107,14 +131,14 @@ static int emit_opts(struct sio_host *h, const char *nsp, const char *self_sid,
                      const struct sio_emit_opts *opts, const char *event, json_t *args,
                      bool vol);
 
-SIO_API int sio_emit(struct sio_ctx *ctx, const struct sio_emit_opts *opts,
+SIO_EXPORT int sio_emit(struct sio_ctx *ctx, const struct sio_emit_opts *opts,
                      const char *event, json_t *args)
 {
     return emit_opts(sio__shard_host(ctx->shard), opts && opts->nsp ? opts->nsp : ctx->nsp,
                      ctx->sid, opts, event, args, false);
 }
 
-SIO_API int sio_emit_volatile(struct sio_ctx *ctx, const struct sio_emit_opts *opts,
+SIO_EXPORT int sio_emit_volatile(struct sio_ctx *ctx, const struct sio_emit_opts *opts,
                               const char *event, json_t *args)
 {
     return emit_opts(sio__shard_host(ctx->shard), opts && opts->nsp ? opts->nsp : ctx->nsp,
@@ -166,7 +190,7 @@ static int emit_opts(struct sio_host *h, const char *nsp, const char *self_sid,
     return rc;
 }
 
-SIO_API int sio_emit_back(struct sio_ctx *ctx, const char *event, json_t *args)
+SIO_EXPORT int sio_emit_back(struct sio_ctx *ctx, const char *event, json_t *args)
 {
     struct sio_env env;
     env_for_socket(&env, SIO_ENV_EMIT, ctx);
@@ -177,7 +201,7 @@ SIO_API int sio_emit_back(struct sio_ctx *ctx, const char *event, json_t *args)
     return emit_packet(ctx, &env, ctx->gw, event, args);
 }
 
-SIO_API int sio_send(struct sio_ctx *ctx, const struct sio_emit_opts *opts, json_t *args)
+SIO_EXPORT int sio_send(struct sio_ctx *ctx, const struct sio_emit_opts *opts, json_t *args)
 {
     return sio_emit(ctx, opts, "message", args);
 }
@@ -212,29 +236,29 @@ static int room_cmd_sid(struct sio_host *h, enum sio_env_kind kind, const char *
     return sio__host_send(h, SIO_BUS_ALL_TOPIC, &env);
 }
 
-SIO_API int sio_enter_room(struct sio_ctx *ctx, const char *room)
+SIO_EXPORT int sio_enter_room(struct sio_ctx *ctx, const char *room)
 {
     return room_cmd(ctx, SIO_ENV_JOIN, room);
 }
 
-SIO_API int sio_leave_room(struct sio_ctx *ctx, const char *room)
+SIO_EXPORT int sio_leave_room(struct sio_ctx *ctx, const char *room)
 {
     return room_cmd(ctx, SIO_ENV_LEAVE, room);
 }
 
-SIO_API int sio_close_room(struct sio_ctx *ctx, const char *room)
+SIO_EXPORT int sio_close_room(struct sio_ctx *ctx, const char *room)
 {
     return sio_close_room_ns(sio__shard_host(ctx->shard), ctx->nsp, room);
 }
 
-SIO_API int sio_disconnect(struct sio_ctx *ctx)
+SIO_EXPORT int sio_disconnect(struct sio_ctx *ctx)
 {
     struct sio_env env;
     env_for_socket(&env, SIO_ENV_DISCONNECT_CMD, ctx);
     return sio__shard_send(ctx->shard, ctx->gw, &env);
 }
 
-SIO_API int sio_raw_send(struct sio_ctx *ctx, const void *data, size_t len, bool binary)
+SIO_EXPORT int sio_raw_send(struct sio_ctx *ctx, const void *data, size_t len, bool binary)
 {
     struct sio_env env;
     sio_env_init(&env, SIO_ENV_RAW_SEND);
@@ -248,12 +272,12 @@ SIO_API int sio_raw_send(struct sio_ctx *ctx, const void *data, size_t len, bool
 
 /* ---- host forms (issue 4) ---- */
 
-SIO_API sio_host *sio_ctx_host(struct sio_ctx *ctx)
+SIO_EXPORT sio_host *sio_ctx_host(struct sio_ctx *ctx)
 {
     return sio__shard_host(ctx->shard);
 }
 
-SIO_API int sio_emit_ns(sio_host *h, const char *nsp, const struct sio_emit_opts *opts,
+SIO_EXPORT int sio_emit_ns(sio_host *h, const char *nsp, const struct sio_emit_opts *opts,
                         const char *event, json_t *args)
 {
     if (!h)
@@ -261,23 +285,23 @@ SIO_API int sio_emit_ns(sio_host *h, const char *nsp, const struct sio_emit_opts
     return emit_opts(h, nsp, NULL, opts, event, args, false);
 }
 
-SIO_API int sio_send_ns(sio_host *h, const char *nsp, const struct sio_emit_opts *opts,
+SIO_EXPORT int sio_send_ns(sio_host *h, const char *nsp, const struct sio_emit_opts *opts,
                         json_t *args)
 {
     return sio_emit_ns(h, nsp, opts, "message", args);
 }
 
-SIO_API int sio_enter_room_sid(sio_host *h, const char *nsp, const char *sid, const char *room)
+SIO_EXPORT int sio_enter_room_sid(sio_host *h, const char *nsp, const char *sid, const char *room)
 {
     return room_cmd_sid(h, SIO_ENV_JOIN, nsp, sid, room);
 }
 
-SIO_API int sio_leave_room_sid(sio_host *h, const char *nsp, const char *sid, const char *room)
+SIO_EXPORT int sio_leave_room_sid(sio_host *h, const char *nsp, const char *sid, const char *room)
 {
     return room_cmd_sid(h, SIO_ENV_LEAVE, nsp, sid, room);
 }
 
-SIO_API int sio_close_room_ns(sio_host *h, const char *nsp, const char *room)
+SIO_EXPORT int sio_close_room_ns(sio_host *h, const char *nsp, const char *room)
 {
     if (!h || !nsp || !room)
         return -EINVAL;
@@ -291,14 +315,14 @@ SIO_API int sio_close_room_ns(sio_host *h, const char *nsp, const char *room)
     return sio__host_send(h, SIO_BUS_ALL_TOPIC, &env);
 }
 
-SIO_API json_t *sio_rooms(sio_host *h, const char *nsp, const char *sid)
+SIO_EXPORT json_t *sio_rooms(sio_host *h, const char *nsp, const char *sid)
 {
     if (!h || !nsp || !sid)
         return NULL;
     return sio__rooms_get(h->sh, nsp, sid);
 }
 
-SIO_API int sio_disconnect_ns(sio_host *h, const char *nsp, const char *sid, bool whole_client)
+SIO_EXPORT int sio_disconnect_ns(sio_host *h, const char *nsp, const char *sid, bool whole_client)
 {
     if (!h || !nsp || !sid)
         return -EINVAL;
@@ -310,7 +334,7 @@ SIO_API int sio_disconnect_ns(sio_host *h, const char *nsp, const char *sid, boo
     return sio__host_send(h, SIO_BUS_ALL_TOPIC, &env);
 }
 
-SIO_API int sio_disconnect_sid(struct sio_ctx *ctx, const char *sid, bool whole_client)
+SIO_EXPORT int sio_disconnect_sid(struct sio_ctx *ctx, const char *sid, bool whole_client)
 {
     return sio_disconnect_ns(sio__shard_host(ctx->shard), ctx->nsp, sid ? sid : ctx->sid,
                              whole_client);
@@ -361,7 +385,7 @@ static void ack_req_run(struct sio_host *h, void *arg)
     ack_req_free(r);
 }
 
-SIO_API int sio_emit_with_ack_ns(sio_host *h, const char *nsp, const char *sid,
+SIO_EXPORT int sio_emit_with_ack_ns(sio_host *h, const char *nsp, const char *sid,
                                  const char *event, json_t *args, unsigned timeout_ms,
                                  sio_ack_cb cb, void *ud)
 {
@@ -390,7 +414,7 @@ SIO_API int sio_emit_with_ack_ns(sio_host *h, const char *nsp, const char *sid,
     return rc;
 }
 
-SIO_API int sio_emit_with_ack(struct sio_ctx *ctx, const char *sid, const char *event,
+SIO_EXPORT int sio_emit_with_ack(struct sio_ctx *ctx, const char *sid, const char *event,
                               json_t *args, unsigned timeout_ms, sio_ack_cb cb, void *ud)
 {
     return sio_emit_with_ack_ns(sio__shard_host(ctx->shard), ctx->nsp, sid ? sid : ctx->sid,
@@ -419,7 +443,7 @@ static void call_done(sio_host *h, const char *nsp, const char *sid, int status,
     pthread_mutex_unlock(&cw->mu);
 }
 
-SIO_API int sio_call(sio_host *h, const char *nsp, const char *sid, const char *event,
+SIO_EXPORT int sio_call(sio_host *h, const char *nsp, const char *sid, const char *event,
                      json_t *args, unsigned timeout_ms, json_t **out)
 {
     if (out)
@@ -450,7 +474,7 @@ SIO_API int sio_call(sio_host *h, const char *nsp, const char *sid, const char *
     return rc;
 }
 
-SIO_API json_t *sio_session_get(struct sio_ctx *ctx)
+SIO_EXPORT json_t *sio_session_get(struct sio_ctx *ctx)
 {
     if (!ctx->session)
         return NULL;
@@ -459,7 +483,7 @@ SIO_API json_t *sio_session_get(struct sio_ctx *ctx)
     return *ctx->session;
 }
 
-SIO_API int sio_session_save(struct sio_ctx *ctx)
+SIO_EXPORT int sio_session_save(struct sio_ctx *ctx)
 {
     json_t *sess = sio_session_get(ctx);
     if (!sess)
@@ -472,22 +496,31 @@ SIO_API int sio_session_save(struct sio_ctx *ctx)
     env.session = STR(text);
     int rc = sio__shard_send(ctx->shard, ctx->gw, &env);
     free(text);
+    if (rc == 0)
+        rc = sio__session_mirror(ctx->shard, ctx->nsp, ctx->sid, sess);
     return rc;
 }
 
-SIO_API int sio_task_start(sio_host *h, sio_task_fn fn, void *ud)
+SIO_EXPORT json_t *sio_session_of(sio_host *h, const char *nsp, const char *sid)
+{
+    if (!h || !nsp || !sid)
+        return NULL;
+    return sio__session_copy(h->sh, nsp, sid);
+}
+
+SIO_EXPORT int sio_task_start(sio_host *h, sio_task_fn fn, void *ud)
 {
     if (!h)
         return -EINVAL;
     return sio__task_start(h, fn, ud);
 }
 
-SIO_API bool sio_task_stopping(sio_host *h)
+SIO_EXPORT bool sio_task_stopping(sio_host *h)
 {
     return !h || sio__worker_stopping(h->sh);
 }
 
-SIO_API void sio_sleep(unsigned ms)
+SIO_EXPORT void sio_sleep(unsigned ms)
 {
     struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)

@@ -9,8 +9,6 @@
 
 #include "bus.h"
 
-#pragma GCC visibility push(default)
-
 typedef struct sio_hub sio_hub;
 
 struct sio_hub_cfg {
@@ -22,7 +20,5 @@ struct sio_hub_cfg {
 /* 0, or a negative errno with a message in err (errlen bytes). */
 int  sio_hub_new(sio_hub **out, const struct sio_hub_cfg *cfg, char *err, size_t errlen);
 void sio_hub_destroy(sio_hub **hub_p);
-
-#pragma GCC visibility pop
 
 #endif

@@ -12,8 +12,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#pragma GCC visibility push(default)
-
 struct sio_map_ent {
     struct sio_map_ent *next;
     void *val;
@@ -42,7 +40,5 @@ struct sio_map_ent *sio_map_next(const struct sio_map *m, struct sio_map_ent *e,
 /* Call fn on every entry; those for which it returns true are removed
  * (their values are not freed: fn may free them before returning true). */
 void  sio_map_sweep(struct sio_map *m, bool (*fn)(struct sio_map_ent *e, void *ud), void *ud);
-
-#pragma GCC visibility pop
 
 #endif

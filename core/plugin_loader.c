@@ -7,19 +7,40 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sio/sio.h>
 #include "plugin_loader.h"
+#include "sio-config.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "core.plugin");
 
 /* The smallest descriptor this host accepts: everything before on_raw. */
 #define MIN_SIZE offsetof(struct sio_plugin, on_raw)
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* A plugin built out of tree (pkg-config --libs sio) needs libsio.so.1
+ * and has no RUNPATH, while this program has every host call in itself
+ * (linked statically, exported with --export-dynamic) and may not have
+ * libsio loaded at all. Load it once through the program's own RUNPATH:
+ * the plugin's dependency is then met by the loaded copy, and its host
+ * calls still bind to the program's functions, which come first in the
+ * global scope (RTLD_LOCAL: libsio's copies interpose nothing). Kept
+ * loaded for the life of the process. */
+static void preload_libsio(void)
+{
+    if (!dlopen("libsio.so." STR(SIO_ABI_MAJOR), RTLD_NOW | RTLD_LOCAL))
+        sio_log_debug(topic, "libsio.so.%d not preloaded: %s", SIO_ABI_MAJOR, dlerror());
+}
+
 int sio__plugin_open(const char *path, struct sio_loaded_plugin *out, char *err, size_t errlen)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, preload_libsio);
     memset(out, 0, sizeof *out);
     /* dlopen() searches the library path for a bare name: a plugin given
      * as "echo.so" means the file in the current directory. */

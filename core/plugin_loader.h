@@ -10,8 +10,6 @@
 #include <stddef.h>
 #include <sio/plugin.h>
 
-#pragma GCC visibility push(default)
-
 struct sio_loaded_plugin {
     void *dl;                       /* dlopen handle */
     const struct sio_plugin *desc;  /* borrowed from the .so */
@@ -31,7 +29,5 @@ void sio__plugin_close(struct sio_loaded_plugin *lp);
 /* The namespaces a plugin serves (nsp, else nsps, else "/"), one by one:
  * returns the i-th or NULL past the end. */
 const char *sio__plugin_nsp(const struct sio_plugin *d, size_t i);
-
-#pragma GCC visibility pop
 
 #endif

@@ -169,6 +169,13 @@ struct pending {                /* a server-to-client ack awaited */
     int64_t timer_id;
 };
 
+struct dack {                   /* a deferred ack (sio_ack_defer) not answered yet */
+    struct dack *next;
+    int64_t token;
+    int64_t ack_id;             /* the client's ack id */
+    char *gw, *nsp, *sid;
+};
+
 struct task {
     struct task *next;
     pthread_t thread;
@@ -188,6 +195,9 @@ struct sio_worker {
     json_t *rooms;              /* "nsp\x01sid" -> [sid, room...], or true: own room only */
     struct pending *pending;
     int64_t next_ack_id;
+    json_t *sessions;           /* "nsp\x01sid" -> session as last saved (sio_session_of) */
+    struct dack *dacks;         /* deferred acks not answered yet */
+    int64_t next_token;
     struct task *tasks;
     atomic_bool stopping;
     /* hot reload: descriptors are swapped with atomic stores (plugins[i].desc
@@ -393,7 +403,7 @@ static void heap_remove(struct sio__shard *sh, size_t i)
 
 static uint64_t now_ms(void);
 
-SIO_API int64_t sio_timer_start(sio_host *h, unsigned ms, bool repeat, sio_timer_fn cb, void *ud)
+SIO_EXPORT int64_t sio_timer_start(sio_host *h, unsigned ms, bool repeat, sio_timer_fn cb, void *ud)
 {
     if (!h || h->task || !cb || (repeat && ms == 0))
         return -EINVAL;
@@ -404,7 +414,7 @@ SIO_API int64_t sio_timer_start(sio_host *h, unsigned ms, bool repeat, sio_timer
     return rc < 0 ? rc : t.id;
 }
 
-SIO_API int sio_timer_stop(sio_host *h, int64_t id)
+SIO_EXPORT int sio_timer_stop(sio_host *h, int64_t id)
 {
     if (!h || h->task)
         return -EINVAL;
@@ -482,6 +492,7 @@ static void rooms_del_sock(struct sio_worker *w, const char *nsp, const char *si
         return;
     pthread_mutex_lock(&w->mu);
     json_object_del(w->rooms, k);
+    json_object_del(w->sessions, k);
     pthread_mutex_unlock(&w->mu);
     free(k);
 }
@@ -553,6 +564,126 @@ json_t *sio__rooms_get(struct sio__shard *sh, const char *nsp, const char *sid)
     pthread_mutex_unlock(&w->mu);
     free(k);
     return a;
+}
+
+/* ---- the session mirror: a copy of each socket's saved session, so that
+ * sio_session_of() answers on any thread ---- */
+
+int sio__session_mirror(struct sio__shard *sh, const char *nsp, const char *sid,
+                        const json_t *session)
+{
+    struct sio_worker *w = sh->w;
+    char *k = sock_key(nsp, sid);
+    json_t *copy = session ? json_deep_copy(session) : NULL;
+    if (!k || (session && !copy)) {
+        free(k);
+        json_decref(copy);
+        return -ENOMEM;
+    }
+    pthread_mutex_lock(&w->mu);
+    int rc = copy ? json_object_set_new_nocheck(w->sessions, k, copy) : json_object_del(w->sessions, k);
+    pthread_mutex_unlock(&w->mu);
+    free(k);
+    return rc < 0 && copy ? -ENOMEM : 0;
+}
+
+json_t *sio__session_copy(struct sio__shard *sh, const char *nsp, const char *sid)
+{
+    struct sio_worker *w = sh->w;
+    char *k = sock_key(nsp, sid);
+    if (!k)
+        return NULL;
+    pthread_mutex_lock(&w->mu);
+    json_t *rooms = json_object_get(w->rooms, k);
+    json_t *sess = json_object_get(w->sessions, k);
+    /* a connected socket without a saved session has an empty one */
+    json_t *copy = sess ? json_deep_copy(sess) : rooms ? json_object() : NULL;
+    pthread_mutex_unlock(&w->mu);
+    free(k);
+    return copy;
+}
+
+/* ---- deferred acks (sio_ack_defer) ---- */
+
+static void dack_free(struct dack *d)
+{
+    if (!d)
+        return;
+    free(d->gw);
+    free(d->nsp);
+    free(d->sid);
+    free(d);
+}
+
+int64_t sio__ack_defer(struct sio_ctx *ctx)
+{
+    if (ctx->ack_id < 0)
+        return SIO_ERR_PROTO;
+    if (ctx->acked)
+        return -EALREADY;
+    struct sio_worker *w = ctx->shard->w;
+    struct dack *d = calloc(1, sizeof *d);
+    if (!d)
+        return -ENOMEM;
+    d->gw = strdup(ctx->gw);
+    d->nsp = strdup(ctx->nsp);
+    d->sid = strdup(ctx->sid);
+    if (!d->gw || !d->nsp || !d->sid) {
+        dack_free(d);
+        return -ENOMEM;
+    }
+    d->ack_id = ctx->ack_id;
+    pthread_mutex_lock(&w->mu);
+    d->token = ++w->next_token;
+    d->next = w->dacks;
+    w->dacks = d;
+    pthread_mutex_unlock(&w->mu);
+    ctx->acked = true;      /* no automatic ack when the handler returns */
+    return d->token;
+}
+
+int sio__ack_token_answer(struct sio_host *h, int64_t token, json_t *args)
+{
+    struct sio_worker *w = h->sh->w;
+    struct dack *d = NULL;
+    pthread_mutex_lock(&w->mu);
+    int64_t issued = w->next_token;
+    for (struct dack **pp = &w->dacks; *pp; pp = &(*pp)->next)
+        if ((*pp)->token == token) {
+            d = *pp;
+            *pp = d->next;
+            break;
+        }
+    pthread_mutex_unlock(&w->mu);
+    if (!d)
+        return token > 0 && token <= issued ? SIO_ERR_ANSWERED : -EINVAL;
+    int rc = sio__send_ack(h, d->gw, d->nsp, d->sid, d->ack_id, args);
+    dack_free(d);
+    return rc;
+}
+
+/* The socket left: its unanswered tokens are released (an answer after
+ * this gets SIO_ERR_ANSWERED, as a second answer does). */
+static void dacks_closed(struct sio_worker *w, const char *nsp, const char *sid)
+{
+    struct dack *done = NULL;
+    pthread_mutex_lock(&w->mu);
+    for (struct dack **pp = &w->dacks; *pp;) {
+        struct dack *d = *pp;
+        if (strcmp(d->nsp, nsp) == 0 && strcmp(d->sid, sid) == 0) {
+            *pp = d->next;
+            d->next = done;
+            done = d;
+        } else {
+            pp = &d->next;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    while (done) {
+        struct dack *d = done;
+        done = d->next;
+        dack_free(d);
+    }
 }
 
 /* ---- pending server-to-client acks ---- */
@@ -856,6 +987,15 @@ void sio__env_json_release(struct sio_env *env, json_t **holder, struct sio_bins
 
 int sio__ctx_send_ack(struct sio_ctx *ctx, json_t *args)
 {
+    int rc = sio__send_ack(sio__shard_host(ctx->shard), ctx->gw, ctx->nsp, ctx->sid,
+                           ctx->ack_id, args);
+    ctx->acked = true;
+    return rc;
+}
+
+int sio__send_ack(struct sio_host *h, const char *gw, const char *nsp, const char *sid,
+                  int64_t ack_id, json_t *args)
+{
     json_t *arr;
     if (!args)
         arr = json_array();
@@ -870,19 +1010,18 @@ int sio__ctx_send_ack(struct sio_ctx *ctx, json_t *args)
         return -ENOMEM;
     struct sio_env env;
     sio_env_init(&env, SIO_ENV_ACK);
-    env.gw = (struct sio_str){ ctx->gw, strlen(ctx->gw) };
-    env.nsp = (struct sio_str){ ctx->nsp, strlen(ctx->nsp) };
-    env.sid = (struct sio_str){ ctx->sid, strlen(ctx->sid) };
-    env.id = ctx->ack_id;
+    env.gw = (struct sio_str){ gw, strlen(gw) };
+    env.nsp = (struct sio_str){ nsp, strlen(nsp) };
+    env.sid = (struct sio_str){ sid, strlen(sid) };
+    env.id = ack_id;
     json_t *holder;
     struct sio_bins bins;
-    int rc = sio__env_set_json(&ctx->shard->json_buf, &env, arr, &holder, &bins);
+    int rc = sio__env_set_json(sio__host_json_buf(h), &env, arr, &holder, &bins);
     json_decref(arr);
     if (rc < 0)
         return rc;
-    rc = sio__shard_send(ctx->shard, ctx->gw, &env);
+    rc = sio__host_send(h, gw, &env);
     sio__env_json_release(&env, &holder, &bins);
-    ctx->acked = true;
     return rc;
 }
 
@@ -987,6 +1126,8 @@ static void on_connect_env(struct sio__shard *sh, const struct sio_env *env)
         }
     }
     rooms_add_sock(w, s->nsp, s->sid);
+    if (s->session)
+        sio__session_mirror(sh, s->nsp, s->sid, s->session);
     struct sio_ctx ctx;
     ctx_init(&ctx, sh, s);
     int rc = SIO_ACCEPT;
@@ -1004,7 +1145,11 @@ static void on_connect_env(struct sio__shard *sh, const struct sio_env *env)
     } else {
         deferred_flush(sh, false);
         json_t *payload;
-        if (ctx.refuse_data && json_is_string(ctx.refuse_data))
+        if (ctx.refuse_message)
+            payload = ctx.refuse_data
+                ? json_pack("{s:s,s:O}", "message", ctx.refuse_message, "data", ctx.refuse_data)
+                : json_pack("{s:s}", "message", ctx.refuse_message);
+        else if (ctx.refuse_data && json_is_string(ctx.refuse_data))
             payload = json_pack("{s:O}", "message", ctx.refuse_data);
         else if (ctx.refuse_data)
             payload = json_pack("{s:s,s:O}", "message", "Connection rejected by server",
@@ -1021,6 +1166,7 @@ static void on_connect_env(struct sio__shard *sh, const struct sio_env *env)
         sio_log_debug(topic, "shard %u: %s refused on %s", sh->index, ctx.sid, ctx.nsp);
     }
     json_decref(ctx.refuse_data);
+    free(ctx.refuse_message);
 out:
     json_decref(auth);
     for (size_t i = 0; hn && hv && i < nh; i++) {
@@ -1084,6 +1230,8 @@ static struct wsock *lookup_sock(struct sio__shard *sh, const struct sio_env *en
     }
     if (s) {
         rooms_add_sock(sh->w, s->nsp, s->sid);
+        if (s->session)
+            sio__session_mirror(sh, s->nsp, s->sid, s->session);
         sio_log_info(topic, "shard %u: adopted socket %s on %s", sh->index, s->sid, s->nsp);
     }
     return s;
@@ -1173,6 +1321,8 @@ static void on_disconnect_env(struct sio__shard *sh, const struct sio_env *env)
     if (!s)
         return;
     const struct sio_plugin *p = s->plugin;
+    /* before on_disconnect: an answer from then on is refused */
+    dacks_closed(sh->w, s->nsp, s->sid);
     if (p->on_disconnect) {
         char *reason = strndup(env->reason.p ? env->reason.p : "client disconnect",
                                env->reason.p ? env->reason.len : strlen("client disconnect"));
@@ -1598,6 +1748,12 @@ void sio_worker_destroy(sio_worker **w_p)
     }
     free(w->shards);
     pending_clear(w);
+    while (w->dacks) {
+        struct dack *d = w->dacks;
+        w->dacks = d->next;
+        dack_free(d);
+    }
+    json_decref(w->sessions);
     json_decref(w->rooms);
     pthread_mutex_destroy(&w->mu);
     for (size_t i = w->nplugins; i-- > 0;)
@@ -1633,13 +1789,14 @@ int sio_worker_new(sio_worker **out, const struct sio_worker_cfg *cfg, char *err
     w->drain_ms = cfg->drain_ms;
     pthread_mutex_init(&w->mu, NULL);
     w->rooms = json_object();
+    w->sessions = json_object();
     w->next_ack_id = 1;
     w->plugins = calloc(cfg->nplugins, sizeof *w->plugins);
     unsigned nshards = cfg->threads ? cfg->threads : 1;
     w->shards = calloc(nshards, sizeof *w->shards);
     int rc = -ENOMEM;
     w->paths = calloc(cfg->nplugins, sizeof *w->paths);
-    if (!w->plugins || !w->shards || !w->rooms || !w->paths) {
+    if (!w->plugins || !w->shards || !w->rooms || !w->sessions || !w->paths) {
         snprintf(err, errlen, "worker: out of memory");
         goto fail;
     }

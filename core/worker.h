@@ -11,8 +11,6 @@
 #include <stddef.h>
 #include "bus.h"
 
-#pragma GCC visibility push(default)
-
 typedef struct sio_worker sio_worker;
 
 struct sio_worker_cfg {
@@ -40,7 +38,5 @@ void sio_worker_destroy(sio_worker **w_p);
  * says why in err. The namespaces served are those of the first load.
  * Returns 0 or a negative error. */
 int  sio_worker_reload(sio_worker *w, char *err, size_t errlen);
-
-#pragma GCC visibility pop
 
 #endif

@@ -25,7 +25,8 @@ struct sio_ctx {
     const char *event;          /* event handlers only, else NULL */
     int64_t ack_id;             /* -1: the client asked for no ack */
     bool acked;                 /* an ack was sent for this event */
-    json_t *refuse_data;        /* on_connect: what sio_refuse() was given */
+    json_t *refuse_data;        /* on_connect: what sio_refuse() was given (a reference of ours) */
+    char *refuse_message;       /* on_connect: sio_refuse_with()'s message (a copy) */
     bool refused;               /* sio_refuse() was called */
     json_t **session;           /* the socket's session slot (NULL: raw) */
 };
@@ -76,6 +77,20 @@ int sio__shard_send(struct sio__shard *sh, const char *topic, const struct sio_e
 /* Send an ACK for ctx's current event with args (array, other value = one
  * argument, NULL = none). Borrowed. 0 or < 0. */
 int sio__ctx_send_ack(struct sio_ctx *ctx, json_t *args);
+/* The same for any socket and ack id, from any host. */
+int sio__send_ack(struct sio_host *h, const char *gw, const char *nsp, const char *sid,
+                  int64_t ack_id, json_t *args);
+
+/* Deferred acks (sio_ack_defer in <sio/plugin.h>): a token > 0 or < 0;
+ * the answer sends the ACK once and forgets the token. */
+int64_t sio__ack_defer(struct sio_ctx *ctx);
+int sio__ack_token_answer(struct sio_host *h, int64_t token, json_t *args);
+
+/* The session mirror (thread-safe): set (session NULL: forget) and a new
+ * copy (NULL when the socket is unknown). */
+int sio__session_mirror(struct sio__shard *sh, const char *nsp, const char *sid,
+                        const json_t *session);
+json_t *sio__session_copy(struct sio__shard *sh, const char *nsp, const char *sid);
 
 /* Fill env.data/bins from a JSON value, deconstructing binary values.
  * The data text lives in the shard's JSON buffer, *holder keeps the

@@ -795,7 +795,7 @@ int sio_cmd_emit(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *hubspec = NULL, *nsp = "/", *to = NULL;
-    const char *rooms[64], *xr[64], *xs[64];
+    const char *rooms[65], *xr[65], *xs[65];
     size_t nrooms = 0, nxr = 0, nxs = 0;
     unsigned timeout = 5000;
     struct curve_opts co = { 0 };
@@ -876,9 +876,10 @@ int sio_cmd_emit(int argc, char **argv)
     sio_emitter *em = NULL;
     int rc = sio_emitter_new(&em, &ecfg);
     if (rc == 0) {
-        struct sio_emitter_to t = {
-            .sid = to, .rooms = rooms, .nrooms = nrooms,
-            .except_rooms = xr, .nexcept_rooms = nxr, .except_sids = xs, .nexcept_sids = nxs,
+        rooms[nrooms] = xr[nxr] = xs[nxs] = NULL;   /* NULL-terminated lists */
+        struct sio_to t = {
+            .room = to, .rooms = nrooms ? rooms : NULL,
+            .except_rooms = nxr ? xr : NULL, .skip_sids = nxs ? xs : NULL,
         };
         rc = sio_emitter_emit(em, &t, event, args_json, NULL, 0);
         if (rc < 0)

@@ -85,6 +85,10 @@ struct sio_client {
     bool ever_connected;        /* some namespace connected in this session */
     unsigned attempts;
     struct event *reconnect_timer;
+    void (*on_reconnect_failed)(sio_client *c, unsigned attempts, void *ud);
+    void *reconnect_failed_ud;
+    struct task *tasks;         /* sio_client_start_task(), not run yet */
+    int64_t next_task_id;
     int64_t next_id;
     struct pending_ack *acks;
     /* a binary packet waiting for its attachments */
@@ -96,10 +100,21 @@ struct sio_client {
 };
 
 static const struct sio_eng_cbs eng_cbs;
+static void task_free(struct task *t);
+
+struct task {
+    struct task *next;
+    sio_client *c;
+    int64_t id;
+    struct event *ev;
+    void (*fn)(sio_client *c, void *ud);
+    void *ud;
+};
 
 SIO_EXPORT void sio_client_opts_init(struct sio_client_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
     o->transports = SIO_TRANSPORT_DEFAULT;
     o->path = "/socket.io/";
     o->reconnection = true;
@@ -336,10 +351,14 @@ static void dispatch(sio_client *c, struct sio_packet *p)
     const struct sio_client_namespace *nh = find_nsph(c, ns->name);
     switch (p->type) {
     case SIO_PKT_CONNECT: {
+        /* a CONNECT reply after sio_client_disconnect() (which set the
+         * namespace idle) is stale: no on_connect, and the client must not
+         * look connected, or the engine's close would reconnect */
+        if (ns->state != NS_CONNECTING || c->state == C_DISCONNECTING ||
+            c->state == C_DISCONNECTED)
+            return;
         const char *sid = json_string_value(json_object_get(p->data, "sid"));
         snprintf(ns->sid, sizeof ns->sid, "%s", sid ? sid : "");
-        if (ns->state == NS_CONNECTED)
-            return;
         ns->state = NS_CONNECTED;
         c->state = C_CONNECTED;
         c->ever_connected = true;
@@ -524,6 +543,8 @@ static void schedule_reconnect(sio_client *c)
         sio_log_info(topic, "%p: giving up after %u reconnection attempts", (void *)c,
                      c->attempts);
         c->state = C_DISCONNECTED;
+        if (c->on_reconnect_failed)
+            c->on_reconnect_failed(c, c->attempts, c->reconnect_failed_ud);
         return;
     }
     unsigned ms = backoff_ms(c);
@@ -631,10 +652,16 @@ SIO_EXPORT int sio_client_new(sio_client **out, struct event_base *base,
     if (!c)
         return -ENOMEM;
     c->base = base;
-    if (opts)
-        c->opts = *opts;
-    else
-        sio_client_opts_init(&c->opts);
+    sio_client_opts_init(&c->opts);
+    if (opts) {
+        /* only the fields the caller's struct has (see .size) */
+        size_t n = opts->size ? opts->size : offsetof(struct sio_client_opts, tls_key_file) +
+                                             sizeof opts->tls_key_file;
+        if (n > sizeof c->opts)
+            n = sizeof c->opts;
+        memcpy(&c->opts, opts, n);
+        c->opts.size = sizeof c->opts;
+    }
     if (!c->opts.transports)
         c->opts.transports = SIO_TRANSPORT_DEFAULT;
     if (!c->opts.max_payload)
@@ -704,6 +731,11 @@ SIO_EXPORT void sio_client_destroy(sio_client **self_p)
     }
     if (c->reconnect_timer)
         event_free(c->reconnect_timer);
+    while (c->tasks) {          /* tasks that have not run are cancelled */
+        struct task *t = c->tasks;
+        c->tasks = t->next;
+        task_free(t);
+    }
     free(c->path);
     free_strv(c->headers);
     free(c->tls_ca_file);
@@ -1011,7 +1043,9 @@ SIO_EXPORT void sio_client_disconnect(sio_client *c)
         ns->state = NS_IDLE;
         ns->sid[0] = 0;
         const struct sio_client_namespace *nh = find_nsph(c, ns->name);
-        if (st == NS_CONNECTED && nh && nh->on_disconnect)
+        /* connecting too (before or after the Engine.IO open): the
+         * connect the caller started ends here, and says so */
+        if (st != NS_IDLE && nh && nh->on_disconnect)
             nh->on_disconnect(c, ns->name, SIO_REASON_CLIENT_DISCONNECT, nh->ud);
     }
     if (c->eng)
@@ -1049,38 +1083,97 @@ bool sio_client__finished(const sio_client *c)
 
 SIO_EXPORT int sio_client_wait(sio_client *c)
 {
-    while (c->state != C_IDLE && c->state != C_DISCONNECTED) {
-        int rc = event_base_loop(c->base, EVLOOP_ONCE);
+    return sio_client_wait_all(&c, 1);
+}
+
+SIO_EXPORT int sio_client_wait_all(sio_client *const *clients, size_t n)
+{
+    if (!clients || !n)
+        return -EINVAL;
+    for (size_t i = 1; i < n; i++)
+        if (clients[i]->base != clients[0]->base)
+            return -EINVAL;
+    for (;;) {
+        size_t busy = 0;
+        for (size_t i = 0; i < n; i++)
+            busy += !sio_client__finished(clients[i]);
+        if (!busy)
+            return 0;
+        int rc = event_base_loop(clients[0]->base, EVLOOP_ONCE);
         if (rc < 0 || rc == 1)
             return -1;
     }
-    return 0;
 }
 
-struct task {
-    sio_client *c;
-    void (*fn)(sio_client *c, void *ud);
-    void *ud;
-};
+SIO_EXPORT void sio_client_on_reconnect_failed(sio_client *c,
+                                               void (*fn)(sio_client *c, unsigned attempts,
+                                                          void *ud),
+                                               void *ud)
+{
+    c->on_reconnect_failed = fn;
+    c->reconnect_failed_ud = ud;
+}
+
+static struct task *task_unlink(sio_client *c, int64_t id)
+{
+    for (struct task **pp = &c->tasks; *pp; pp = &(*pp)->next)
+        if ((*pp)->id == id) {
+            struct task *t = *pp;
+            *pp = t->next;
+            return t;
+        }
+    return NULL;
+}
+
+static void task_free(struct task *t)
+{
+    event_free(t->ev);
+    free(t);
+}
 
 static void task_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct task t = *(struct task *)arg;
-    free(arg);
-    t.fn(t.c, t.ud);
+    struct task *t = arg;
+    sio_client *c = t->c;
+    task_unlink(c, t->id);
+    void (*fn)(sio_client *, void *) = t->fn;
+    void *ud = t->ud;
+    task_free(t);           /* before fn: fn may destroy the client */
+    fn(c, ud);
 }
 
-SIO_EXPORT int sio_client_start_task(sio_client *c, unsigned delay_ms,
-                                     void (*fn)(sio_client *c, void *ud), void *ud)
+SIO_EXPORT int64_t sio_client_start_task(sio_client *c, unsigned delay_ms,
+                                         void (*fn)(sio_client *c, void *ud), void *ud)
 {
-    struct task *t = malloc(sizeof *t);
+    if (!c || !fn)
+        return -EINVAL;
+    struct task *t = calloc(1, sizeof *t);
     if (!t)
         return -ENOMEM;
-    *t = (struct task){ c, fn, ud };
-    struct timeval tv = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
-    if (event_base_once(c->base, -1, EV_TIMEOUT, task_cb, t, &tv) < 0) {
+    t->ev = evtimer_new(c->base, task_cb, t);
+    if (!t->ev) {
         free(t);
         return -ENOMEM;
     }
+    t->c = c;
+    t->fn = fn;
+    t->ud = ud;
+    t->id = ++c->next_task_id;
+    struct timeval tv = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
+    if (evtimer_add(t->ev, &tv) < 0) {
+        task_free(t);
+        return -ENOMEM;
+    }
+    t->next = c->tasks;
+    c->tasks = t;
+    return t->id;
+}
+
+SIO_EXPORT int sio_client_cancel_task(sio_client *c, int64_t id)
+{
+    struct task *t = c ? task_unlink(c, id) : NULL;
+    if (!t)
+        return -ENOENT;
+    task_free(t);
     return 0;
 }

@@ -13,8 +13,6 @@
 #include <stdint.h>
 #include "bus.h"
 
-#pragma GCC visibility push(default)
-
 typedef struct sio_gateway sio_gateway;
 
 /* Cross-origin behaviour (docs/SERVER.md). The zero value adds no CORS
@@ -135,7 +133,5 @@ void sio_gateway_destroy(sio_gateway **gw_p);
  * wait up to timeout_ms for the clients to close their sessions. Returns
  * the number of Engine.IO sessions still open (0: drained). Call once. */
 int  sio_gateway_drain(sio_gateway *gw, unsigned timeout_ms);
-
-#pragma GCC visibility pop
 
 #endif

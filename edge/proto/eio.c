@@ -27,7 +27,7 @@ static int decode_text(const uint8_t *p, size_t len, struct sio_eio_packet *out)
     return 0;
 }
 
-SIO_EXPORT int sio_eio_decode_frame(const uint8_t *buf, size_t len, bool binary_frame,
+int sio_eio_decode_frame(const uint8_t *buf, size_t len, bool binary_frame,
                                     struct sio_eio_packet *out)
 {
     if (binary_frame) {
@@ -41,7 +41,7 @@ SIO_EXPORT int sio_eio_decode_frame(const uint8_t *buf, size_t len, bool binary_
     return r;
 }
 
-SIO_EXPORT int sio_eio_decode_payload(uint8_t *buf, size_t len, size_t max_packets,
+int sio_eio_decode_payload(uint8_t *buf, size_t len, size_t max_packets,
                                       sio_eio_packet_fn fn, void *ud)
 {
     if (len == 0)
@@ -87,7 +87,7 @@ SIO_EXPORT int sio_eio_decode_payload(uint8_t *buf, size_t len, size_t max_packe
     }
 }
 
-SIO_EXPORT int sio_eio_encode_frame(struct sio_buf *out, enum sio_eio_type type,
+int sio_eio_encode_frame(struct sio_buf *out, enum sio_eio_type type,
                                     bool binary, const void *data, size_t len)
 {
     if ((unsigned)type > SIO_EIO_NOOP || (binary && type != SIO_EIO_MESSAGE))
@@ -101,7 +101,7 @@ SIO_EXPORT int sio_eio_encode_frame(struct sio_buf *out, enum sio_eio_type type,
     return r;
 }
 
-SIO_EXPORT int sio_eio_encode_payload(struct sio_buf *out, enum sio_eio_type type,
+int sio_eio_encode_payload(struct sio_buf *out, enum sio_eio_type type,
                                       bool binary, const void *data, size_t len)
 {
     if ((unsigned)type > SIO_EIO_NOOP || (binary && type != SIO_EIO_MESSAGE))
@@ -117,7 +117,7 @@ SIO_EXPORT int sio_eio_encode_payload(struct sio_buf *out, enum sio_eio_type typ
     return r;
 }
 
-SIO_EXPORT int sio_eio_encode_open(struct sio_buf *out, const char *sid,
+int sio_eio_encode_open(struct sio_buf *out, const char *sid,
                                    bool upgrades_websocket, unsigned ping_interval_ms,
                                    unsigned ping_timeout_ms, size_t max_payload)
 {
@@ -153,7 +153,7 @@ static int get_uint(const json_t *o, const char *key, bool required, json_int_t 
     return 0;
 }
 
-SIO_EXPORT int sio_eio_parse_open(const uint8_t *data, size_t len, struct sio_eio_open *out)
+int sio_eio_parse_open(const uint8_t *data, size_t len, struct sio_eio_open *out)
 {
     memset(out, 0, sizeof(*out));
     if (len > 0 && data[0] == '0') {    /* accept the packet with its type digit */

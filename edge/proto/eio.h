@@ -19,9 +19,8 @@
 #include <stdint.h>
 #include "buf.h"
 
-/* Internal API: exported from libsio for the sio tools and tests, not installed. */
-#pragma GCC visibility push(default)
-
+/* Internal API (not exported from libsio, not installed): linked statically into
+ * libsio, the sio tools and the tests. */
 enum sio_eio_type {
     SIO_EIO_OPEN = 0, SIO_EIO_CLOSE = 1, SIO_EIO_PING = 2, SIO_EIO_PONG = 3,
     SIO_EIO_MESSAGE = 4, SIO_EIO_UPGRADE = 5, SIO_EIO_NOOP = 6,
@@ -93,7 +92,5 @@ struct sio_eio_open {
     size_t max_payload;      /* 0 when absent (python-socketio 5.7) */
 };
 int sio_eio_parse_open(const uint8_t *data, size_t len, struct sio_eio_open *out);
-
-#pragma GCC visibility pop
 
 #endif

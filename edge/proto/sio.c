@@ -143,7 +143,7 @@ static int parse_header(const char *buf, size_t len, size_t max_len,
     return 0;
 }
 
-SIO_EXPORT int sio_packet_parse_header(const char *buf, size_t len, size_t max_len,
+int sio_packet_parse_header(const char *buf, size_t len, size_t max_len,
                                        struct sio_packet_hdr *out)
 {
     *out = (struct sio_packet_hdr){ .nsp = "/", .nsp_len = 1, .id = -1 };
@@ -176,14 +176,14 @@ static int check_shape(enum sio_packet_type type, const json_t *data)
     return SIO_ERR_TYPE;
 }
 
-SIO_EXPORT void sio_packet_clear(struct sio_packet *p)
+void sio_packet_clear(struct sio_packet *p)
 {
     free(p->nsp);
     json_decref(p->data);
     *p = (struct sio_packet){ .id = -1 };
 }
 
-SIO_EXPORT int sio_packet_decode(const char *buf, size_t len, size_t max_len,
+int sio_packet_decode(const char *buf, size_t len, size_t max_len,
                                  struct sio_packet *out)
 {
     *out = (struct sio_packet){ .id = -1 };
@@ -320,7 +320,7 @@ static int fill_placeholders(json_t *v, const struct sio_bin *bins)
     return 0;
 }
 
-SIO_EXPORT int sio_packet_reconstruct(json_t *data, const struct sio_bin *bins, size_t nbins)
+int sio_packet_reconstruct(json_t *data, const struct sio_bin *bins, size_t nbins)
 {
     if (nbins > SIO_MAX_ATTACHMENTS)
         return SIO_ERR_ATTACH;
@@ -337,7 +337,7 @@ SIO_EXPORT int sio_packet_reconstruct(json_t *data, const struct sio_bin *bins, 
     return fill_placeholders(data, bins);
 }
 
-SIO_EXPORT void sio_bins_clear(struct sio_bins *b)
+void sio_bins_clear(struct sio_bins *b)
 {
     free(b->v);
     b->v = NULL;
@@ -433,7 +433,7 @@ static json_t *deconstruct(json_t *v, struct sio_bins *bins)
     return json_incref(v);  /* scalars are shared */
 }
 
-SIO_EXPORT json_t *sio_json_deconstruct(json_t *data, struct sio_bins *bins)
+json_t *sio_json_deconstruct(json_t *data, struct sio_bins *bins)
 {
     bins->n = 0;
     if (!data)
@@ -451,7 +451,7 @@ SIO_EXPORT json_t *sio_json_deconstruct(json_t *data, struct sio_bins *bins)
 
 /* --- encoding ------------------------------------------------------------ */
 
-SIO_EXPORT int sio_packet_encode(struct sio_buf *out, enum sio_packet_type type,
+int sio_packet_encode(struct sio_buf *out, enum sio_packet_type type,
                                  const char *nsp, size_t nsp_len, int64_t id,
                                  unsigned attachments, const char *json_text, size_t json_len)
 {
@@ -651,7 +651,7 @@ static int dump(struct sio_buf *out, const json_t *v, int depth)
     return -EINVAL;
 }
 
-SIO_EXPORT int sio_json_dump(struct sio_buf *out, const json_t *data)
+int sio_json_dump(struct sio_buf *out, const json_t *data)
 {
     if (!data)
         return -EINVAL;

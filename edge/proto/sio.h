@@ -29,9 +29,8 @@
 #include <stdint.h>
 #include "buf.h"
 
-/* Internal API: exported from libsio for the sio tools and tests, not installed. */
-#pragma GCC visibility push(default)
-
+/* Internal API (not exported from libsio, not installed): linked statically into
+ * libsio, the sio tools and the tests. */
 enum sio_packet_type {
     SIO_PKT_CONNECT = 0, SIO_PKT_DISCONNECT = 1, SIO_PKT_EVENT = 2,
     SIO_PKT_ACK = 3, SIO_PKT_CONNECT_ERROR = 4, SIO_PKT_BINARY_EVENT = 5,
@@ -141,7 +140,5 @@ int sio_packet_encode(struct sio_buf *out, enum sio_packet_type type,
  * refused (-EINVAL: sio_json_deconstruct() first), as are data NULL and
  * nesting over 4096 (-ELOOP). 0 or < 0; out is unchanged on error. */
 int sio_json_dump(struct sio_buf *out, const json_t *data);
-
-#pragma GCC visibility pop
 
 #endif

@@ -26,8 +26,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#pragma GCC visibility push(default)
-
 /* Sixteen bytes as one vector (GCC/clang vector extensions: SSE2 on x86-64,
  * NEON on arm64, plain code elsewhere). */
 typedef uint8_t sio_v16 __attribute__((vector_size(16)));
@@ -73,7 +71,5 @@ json_t *sio_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *
  * Process-wide, for tests and the fuzz target: 1 sends every plain string
  * through it, SIZE_MAX turns it off. */
 extern size_t sio_json_fast_min;
-
-#pragma GCC visibility pop
 
 #endif

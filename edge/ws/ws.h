@@ -25,9 +25,8 @@
 #include <event2/buffer.h>
 #include "buf.h"
 
-/* Internal API: exported from libsio for the tests and the fuzz target, not installed. */
-#pragma GCC visibility push(default)
-
+/* Internal API (not exported from libsio, not installed): linked statically into
+ * libsio, the sio tools and the tests. */
 struct sio_ws;
 
 struct sio_ws_cbs {
@@ -79,7 +78,5 @@ void sio_ws_framer_destroy(struct sio_ws_framer **f_p);
 /* Append the whole frame to out. 0 or -ENOMEM. */
 int  sio_ws_frame(struct sio_ws_framer *f, struct sio_buf *out, bool binary,
                   const void *data, size_t len);
-
-#pragma GCC visibility pop
 
 #endif

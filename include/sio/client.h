@@ -26,6 +26,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sio/sio.h>
 #include <sio/msg.h>
 
@@ -50,8 +51,15 @@ enum sio_transport {
 #define SIO_REASON_TRANSPORT_ERROR   "transport error"
 
 /* Client options. Fill with sio_client_opts_init() and change what you
- * need; the strings are copied by sio_client_new(). */
+ * need; the strings are copied by sio_client_new().
+ *
+ * Room to grow (issue 18): the struct only grows at the end, and .size
+ * (set by sio_client_opts_init() to the sizeof this program was built
+ * with) tells the library which fields the caller has; a field beyond it
+ * takes its default. size 0 means the fields up to tls_key_file (a struct
+ * filled without sio_client_opts_init()). */
 struct sio_client_opts {
+    uint32_t size;              /* sizeof(struct sio_client_opts); see above */
     unsigned transports;        /* enum sio_transport bits; default both */
     const char *path;           /* default "/socket.io/" */
     const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
@@ -75,7 +83,7 @@ struct sio_client_opts {
     const char *tls_key_file;   /* client key (PEM); NULL = in tls_cert_file */
 };
 
-/* Set every field of opts to its default. */
+/* Set every field of opts to its default, and opts->size. */
 SIO_EXPORT void sio_client_opts_init(struct sio_client_opts *opts);
 
 typedef struct sio_client sio_client;
@@ -164,7 +172,10 @@ SIO_EXPORT int sio_client_emit_ack(sio_client *c, const char *nsp, const char *e
                                    unsigned timeout_ms);
 
 /* Leave every namespace and close the connection; on_disconnect runs with
- * "client disconnect". No reconnection follows. Safe inside callbacks. */
+ * "client disconnect" for every namespace connected or still connecting
+ * (also before the Engine.IO handshake finished, and between it and the
+ * server's CONNECT reply: a reply arriving after this is ignored, so no
+ * on_connect follows). No reconnection follows. Safe inside callbacks. */
 SIO_EXPORT void sio_client_disconnect(sio_client *c);
 
 /* True while namespace nsp (NULL = "/") is connected. */
@@ -182,12 +193,27 @@ SIO_EXPORT const char *sio_client_last_error(const sio_client *c);
  * disconnect, a server disconnect, a failed connect or once reconnection
  * gives up). Returns 0, or -1 when the loop has nothing left to do. */
 SIO_EXPORT int sio_client_wait(sio_client *c);
+/* since issue 18: the same for n clients on one event_base: returns when
+ * every one of them is disconnected for good. 0, -1 as above, or -EINVAL
+ * (n == 0, or clients on different bases). */
+SIO_EXPORT int sio_client_wait_all(sio_client *const *clients, size_t n);
 
-/* Call fn(ud) after delay_ms on the client's loop (a background task /
- * sleep). The task must have run before the client is destroyed.
- * 0 or -ENOMEM. */
-SIO_EXPORT int sio_client_start_task(sio_client *c, unsigned delay_ms,
-                                     void (*fn)(sio_client *c, void *ud), void *ud);
+/* since issue 18: fn(c, attempts, ud) runs once when the client gives up
+ * reconnecting (opts.reconnection_attempts tried; the JS Manager's
+ * "reconnect_failed"); sio_client_wait() returns after it. NULL clears. */
+SIO_EXPORT void sio_client_on_reconnect_failed(sio_client *c,
+                                               void (*fn)(sio_client *c, unsigned attempts,
+                                                          void *ud),
+                                               void *ud);
+
+/* Call fn(c, ud) after delay_ms on the client's loop (a background task /
+ * sleep). Returns a task id > 0 (since issue 18; before, 0), -EINVAL or
+ * -ENOMEM. A task that has not run yet is cancelled by
+ * sio_client_cancel_task() or sio_client_destroy(). */
+SIO_EXPORT int64_t sio_client_start_task(sio_client *c, unsigned delay_ms,
+                                         void (*fn)(sio_client *c, void *ud), void *ud);
+/* Cancel task id: 0, or -ENOENT when it already ran or was cancelled. */
+SIO_EXPORT int sio_client_cancel_task(sio_client *c, int64_t id);
 
 /* ---- simple (blocking) client ----------------------------------------- */
 

@@ -17,11 +17,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sio/sio.h>
 
 typedef struct sio_emitter sio_emitter;
 
+/* Room to grow (issue 18): the struct only grows at the end; .size is
+ * sizeof(struct sio_emitter_cfg) as the caller was built, and a field
+ * beyond it takes its default. 0 (a designated initializer without it)
+ * means the fields up to curve_secret_key. */
 struct sio_emitter_cfg {
+    uint32_t size;              /* sizeof(struct sio_emitter_cfg), or 0 (see above) */
     const char *endpoint;       /* the hub's workers endpoint, e.g. ipc:///run/sio-workers */
     const char *nsp;            /* default namespace; NULL = "/" */
     unsigned timeout_ms;        /* wait for the hub's answer; 0 = 5000 */
@@ -31,17 +37,12 @@ struct sio_emitter_cfg {
     const char *curve_secret_key;
 };
 
-/* Who a command is for. Zero = every socket of the emitter's namespace. */
-struct sio_emitter_to {
-    const char *nsp;                    /* NULL = the emitter's namespace */
-    const char *sid;                    /* one socket (then rooms are ignored) */
-    const char *const *rooms;           /* sockets in any of these rooms */
-    size_t nrooms;
-    const char *const *except_rooms;    /* minus sockets in any of these */
-    size_t nexcept_rooms;
-    const char *const *except_sids;     /* minus these sockets */
-    size_t nexcept_sids;
-};
+/* Who a command is for: struct sio_to of <sio/sio.h>, the type plugins
+ * use for sio_emit() (.room: a room or one sid; .rooms, .except_rooms,
+ * .skip_sids: NULL-terminated lists of at most 1024; .skip_self unused).
+ * NULL or zero = every socket of the emitter's namespace. Since issue 18;
+ * before, this struct had counted lists (.sid, .nrooms, .except_sids). */
+#define sio_emitter_to sio_to
 
 struct sio_emitter_bin {
     const void *data;

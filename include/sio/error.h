@@ -6,6 +6,8 @@
 #ifndef SIO_ERROR_H
 #define SIO_ERROR_H
 
+#include <sio/export.h>
+
 enum sio_err {
     SIO_ERR_PROTO      = -1001, /* malformed Engine.IO/Socket.IO packet */
     SIO_ERR_TYPE       = -1002, /* unknown packet type */
@@ -21,11 +23,12 @@ enum sio_err {
     SIO_ERR_TIMEOUT    = -1012, /* an ack or wait timed out */
     SIO_ERR_CLOSED     = -1013, /* the socket/connection is gone */
     SIO_ERR_ABI        = -1014, /* plugin ABI mismatch */
+    SIO_ERR_ANSWERED   = -1015, /* an ack token was already answered or released */
     SIO_ERR_FATAL      = -1900, /* below this, destroy the object */
     SIO_ERR_CALLBACK   = -1901, /* a user callback failed */
 };
 
 /* A static English description of err (either range). Never NULL. */
-const char *sio_strerror(int err) __attribute__((visibility("default")));
+SIO_EXPORT const char *sio_strerror(int err);
 
 #endif

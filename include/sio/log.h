@@ -9,6 +9,8 @@
 #ifndef SIO_LOG_H
 #define SIO_LOG_H
 
+#include <sio/export.h>
+
 #include <stdarg.h>
 #include <stdbool.h>
 
@@ -26,19 +28,19 @@ struct sio_log_topic {
     static struct sio_log_topic var##_storage = { .name = (nm), .level = -1 }; \
     static struct sio_log_topic *const var = &var##_storage
 
-__attribute__((visibility("default"))) extern int sio_log_global_level;
+SIO_EXPORT extern int sio_log_global_level;
 
 /* Set the global level; returns the previous one. */
-__attribute__((visibility("default"))) int sio_log_set_level(enum sio_log_level lvl);
+SIO_EXPORT int sio_log_set_level(enum sio_log_level lvl);
 /* Parse "error|warn|info|debug|trace|none" (case-insensitive); -1 when unknown. */
-__attribute__((visibility("default"))) int sio_log_level_parse(const char *s);
+SIO_EXPORT int sio_log_level_parse(const char *s);
 /* Set the level of every topic whose name starts with prefix (e.g. "edge.eio"). */
-__attribute__((visibility("default"))) void sio_log_set_topic_level(const char *prefix, enum sio_log_level lvl);
+SIO_EXPORT void sio_log_set_topic_level(const char *prefix, enum sio_log_level lvl);
 
-__attribute__((visibility("default"), format(printf, 3, 4)))
+SIO_EXPORT __attribute__((format(printf, 3, 4)))
 void sio_log_write(struct sio_log_topic *topic, enum sio_log_level lvl, const char *fmt, ...);
 
-__attribute__((visibility("default")))
+SIO_EXPORT
 bool sio_log_enabled(struct sio_log_topic *topic, enum sio_log_level lvl);
 
 #define sio_log_at(t, lvl, ...) \

@@ -16,6 +16,8 @@
 #ifndef SIO_MSG_H
 #define SIO_MSG_H
 
+#include <sio/export.h>
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,24 +27,24 @@
 
 /* A new binary value holding a copy of len bytes at data (data may be NULL
  * when len is 0). Returns a new reference, NULL on allocation failure. */
-__attribute__((visibility("default")))
+SIO_EXPORT
 json_t *sio_binary_new(const void *data, size_t len);
 
 /* True when v is a binary value. When it is and data/len are not NULL, they
  * receive a pointer to the bytes (borrowed, valid while v lives) and the
  * length. */
-__attribute__((visibility("default")))
+SIO_EXPORT
 bool sio_binary_get(const json_t *v, const void **data, size_t *len);
 
 /* A deep copy that keeps binary values binary (jansson's json_deep_copy()
  * turns them into plain objects: it copies keys as C strings). A new
  * reference, NULL on allocation failure. */
-__attribute__((visibility("default")))
+SIO_EXPORT
 json_t *sio_json_deep_copy(const json_t *v);
 
 /* Deep equality that understands binary values (jansson's json_equal()
  * cannot compare them: it looks keys up as C strings). */
-__attribute__((visibility("default")))
+SIO_EXPORT
 bool sio_json_equal(const json_t *a, const json_t *b);
 
 #endif

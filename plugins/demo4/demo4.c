@@ -23,9 +23,20 @@
  *  - sess_get: ack the session
  *  - reason [sid]: ack the reason on_disconnect got for sid (or null)
  *  - bin: ack [binary 01 02 03, {"nested": binary ff}, 3]
+ *  - defer {via, ms, args}: a deferred ack (issue 18): the handler takes a
+ *    token and returns; the ack is args, sent after ms from a timer (via
+ *    "timer") or a task (via "task"). The timer then answers the token a
+ *    second time and emits `defer_again` [status of that answer].
+ *  - defer_call {event, args}: defers, asks the sender `event` with an ack
+ *    callback, and acks [the sender's answer, sio_session_of(sender)]
+ *  - defer_keep: defers and never answers; emits `token` [token]
+ *  - answer {token, args}: answers a token kept by defer_keep; ack the status
  *  - anything else: ack one argument ["any", event, namespace, args...]
+ * Connect: auth {"refuse": message, "data": value} is refused with
+ * sio_refuse_with(message, data).
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sio/plugin.h>
@@ -312,6 +323,131 @@ static json_t *on_bin(struct sio_ctx *ctx, json_t *args)
                      "nested", sio_binary_new("\xff", 1), 3);
 }
 
+/* ---- deferred acks (issue 18) ---- */
+
+struct later {
+    char *nsp, *sid;
+    sio_ack_token token;
+    json_t *args;
+    unsigned ms;
+};
+
+static void later_free(struct later *l)
+{
+    free(l->nsp);
+    free(l->sid);
+    json_decref(l->args);
+    free(l);
+}
+
+static struct later *later_new(struct sio_ctx *ctx, json_t *spec)
+{
+    struct later *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->nsp = strdup(sio_ctx_nsp(ctx));
+    l->sid = strdup(sio_ctx_sid(ctx));
+    json_t *a = json_object_get(spec, "args");
+    l->args = a ? sio_json_deep_copy(a) : json_array();
+    l->ms = (unsigned)json_integer_value(json_object_get(spec, "ms"));
+    if (!l->nsp || !l->sid || !l->args) {
+        later_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+static void later_timer(sio_host *h, void *ud)
+{
+    struct later *l = ud;
+    sio_ack_token_send(h, l->token, l->args);
+    int again = sio_ack_token_send(h, l->token, l->args);     /* refused */
+    json_t *st = json_pack("[i]", again);
+    sio_emit_ns(h, l->nsp, &(struct sio_emit_opts){ .room = l->sid }, "defer_again", st);
+    json_decref(st);
+    later_free(l);
+}
+
+static void later_task(sio_host *h, void *ud)
+{
+    struct later *l = ud;
+    sio_sleep(l->ms);
+    sio_ack_token_send(h, l->token, l->args);
+    later_free(l);
+}
+
+static json_t *on_defer(struct sio_ctx *ctx, json_t *args)
+{
+    json_t *spec = first(args);
+    struct later *l = later_new(ctx, spec);
+    if (!l)
+        return json_false();
+    l->token = sio_ack_defer(ctx);
+    if (l->token < 0) {
+        later_free(l);
+        return json_false();
+    }
+    sio_host *h = sio_ctx_host(ctx);
+    const char *via = json_string_value(json_object_get(spec, "via"));
+    int rc = via && strcmp(via, "task") == 0 ? sio_task_start(h, later_task, l)
+           : (int)(sio_timer_start(h, l->ms, false, later_timer, l) < 0 ? -1 : 0);
+    if (rc < 0) {
+        sio_ack_token_send(h, l->token, json_false());
+        later_free(l);
+    }
+    return NULL;
+}
+
+static void defer_call_cb(sio_host *h, const char *nsp, const char *sid, int status,
+                          json_t *args, void *ud)
+{
+    sio_ack_token token = (sio_ack_token)(intptr_t)ud;
+    json_t *sess = sio_session_of(h, nsp, sid);
+    json_t *ack = json_pack("[oo]", status == 0 ? json_incref(args) : json_string(sio_strerror(status)),
+                            sess ? sess : json_null());
+    sio_ack_token_send(h, token, ack);
+    json_decref(ack);
+}
+
+static json_t *on_defer_call(struct sio_ctx *ctx, json_t *args)
+{
+    json_t *spec = first(args);
+    const char *ev = json_string_value(json_object_get(spec, "event"));
+    sio_ack_token token = sio_ack_defer(ctx);
+    if (token < 0)
+        return json_false();
+    if (sio_emit_with_ack(ctx, NULL, ev ? ev : "ping", json_object_get(spec, "args"), 3000,
+                          defer_call_cb, (void *)(intptr_t)token) < 0)
+        sio_ack_token_send(sio_ctx_host(ctx), token, json_false());
+    return NULL;
+}
+
+static json_t *on_defer_keep(struct sio_ctx *ctx, json_t *args)
+{
+    (void)args;
+    json_t *t = json_pack("[I]", (json_int_t)sio_ack_defer(ctx));
+    sio_emit_back(ctx, "token", t);
+    json_decref(t);
+    return NULL;
+}
+
+static json_t *on_answer(struct sio_ctx *ctx, json_t *args)
+{
+    json_t *spec = first(args);
+    sio_ack_token token = json_integer_value(json_object_get(spec, "token"));
+    return json_pack("[i]", sio_ack_token_send(sio_ctx_host(ctx), token,
+                                               json_object_get(spec, "args")));
+}
+
+static int on_connect(struct sio_ctx *ctx, const struct sio_environ *env, json_t *auth)
+{
+    (void)env;
+    const char *msg = json_string_value(json_object_get(auth, "refuse"));
+    if (msg)
+        return sio_refuse_with(ctx, msg, json_object_get(auth, "data"));
+    return SIO_ACCEPT;
+}
+
 static json_t *on_any(struct sio_ctx *ctx, json_t *args)
 {
     json_t *r = json_pack("[sss]", "any", sio_ctx_event(ctx), sio_ctx_nsp(ctx));
@@ -328,6 +464,7 @@ static void on_disconnect(struct sio_ctx *ctx, const char *reason)
 
 SIO_PLUGIN(.name = "demo4",
            .nsps = SIO_NSPS("/", "/rooms/*", "*"),
+           .on_connect = on_connect,
            .on_disconnect = on_disconnect,
            .on_load = on_load,
            .on_unload = on_unload,
@@ -339,4 +476,6 @@ SIO_PLUGIN(.name = "demo4",
                                 { "call", on_call }, { "task_call", on_task_call },
                                 { "kick", on_kick }, { "sess_set", on_sess_set },
                                 { "sess_get", on_sess_get }, { "reason", on_reason },
-                                { "bin", on_bin }, { "*", on_any }));
+                                { "bin", on_bin }, { "defer", on_defer },
+                                { "defer_call", on_defer_call }, { "defer_keep", on_defer_keep },
+                                { "answer", on_answer }, { "*", on_any }));

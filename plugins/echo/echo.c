@@ -3,7 +3,8 @@
  *
  * Namespaces "/" and "/custom":
  *  - connect: an auth object with a key "refuse" is refused with that value
- *    as data; anyone else is accepted and gets `auth` with the auth payload
+ *    as data, or, when it also has a key "data", with "refuse" as the
+ *    message and "data" as the data; anyone else is accepted and gets `auth` with the auth payload
  *    (or {} when none);
  *  - `message` comes back to the sender as `message-back`;
  *  - an event sent with an ack request is acked with its own arguments;
@@ -18,8 +19,11 @@ static int on_connect(struct sio_ctx *ctx, const struct sio_environ *env, json_t
 {
     (void)env;
     json_t *refuse = json_object_get(auth, "refuse");    /* NULL-safe */
+    json_t *data = json_object_get(auth, "data");
+    if (json_is_string(refuse) && data)     /* python: ConnectionRefusedError(msg, data) */
+        return sio_refuse_with(ctx, json_string_value(refuse), data);
     if (refuse)
-        return sio_refuse(ctx, json_incref(refuse));
+        return sio_refuse(ctx, refuse);   /* borrowed, as every json_t */
     json_t *args = auth ? json_pack("[O]", auth) : json_pack("[{}]");   /* one argument */
     sio_emit_back(ctx, "auth", args);
     json_decref(args);

@@ -43,5 +43,73 @@ s.on("connect_error", (e) => { console.error(e.message); process.exit(1); });
 else
   bad "JS client gets the ack from the out-of-tree plugin"
 fi
+# ---- installing into a private prefix (issue 18) ----
+# A build of its own with --prefix under $work, installed there: the
+# installed sio must find libsio without LD_LIBRARY_PATH (install RPATH),
+# the library file must carry the soname's number, and the installed
+# sio.pc alone must link an event-driven (libevent) client.
+prefix=$work/p
+if (cd "$ROOT" && meson setup "$work/B" --prefix="$prefix" -Dtests=false >"$work/setup.log" 2>&1 &&
+    ninja -C "$work/B" -j2 >"$work/ninja.log" 2>&1 &&
+    meson install -C "$work/B" >"$work/install.log" 2>&1); then
+  ok "meson setup --prefix, ninja, meson install into a private prefix"
+else
+  bad "install into a private prefix: $(tail -3 "$work"/setup.log "$work"/ninja.log "$work"/install.log 2>/dev/null)"
+  echo "$pass passed, $fail failed"; exit 1
+fi
+if env -u LD_LIBRARY_PATH "$prefix/bin/sio" help >"$work/help.log" 2>&1 && grep -q "usage: sio" "$work/help.log"; then
+  ok "installed sio runs from the prefix (finds libsio by its RUNPATH)"
+else
+  bad "installed sio runs from the prefix: $(head -2 "$work/help.log")"
+fi
+libfile=$(cd "$prefix" && ls lib*/*/libsio.so.*.*.* lib*/libsio.so.*.*.* 2>/dev/null | head -1)
+soname=$(readelf -d "$prefix/$libfile" 2>/dev/null | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+if [[ -n $soname && $(basename "$libfile") == "$soname".* ]]; then
+  ok "library file $(basename "$libfile") carries its soname $soname"
+else
+  bad "library file '$libfile' and soname '$soname' disagree"
+fi
+pcdir=$(dirname "$prefix/$libfile")/pkgconfig
+if grep -q '^Requires:.*libevent' "$pcdir/sio.pc" &&
+   cc -std=c11 -Wall -Werror -o "$work/example-client" "$ROOT/tests/unit/client/example-client.c" \
+      $(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs sio) 2>"$work/cc2.log"; then
+  ok "an event-driven client links with the installed pkg-config --libs sio alone"
+else
+  bad "event-driven client with the installed sio.pc: $(head -3 "$work/cc2.log")"
+fi
+
+# ---- only include/sio is public (issue 18) ----
+# Every name libsio exports is a sio_ name declared in include/sio; and
+# there are exports at all (an empty list must not pass).
+decl=$(cat "$ROOT"/include/sio/*.h | grep -oE '\bsio_[a-z0-9_]+\b' | sort -u)
+exports=$(nm -D --defined-only "$prefix/$libfile" | awk '{print $3}' | sort -u)
+stray=$(comm -23 <(echo "$exports") <(echo "$decl") | tr '\n' ' ')
+if [[ -z $stray ]] && grep -qx sio_emit <<<"$exports" && grep -qx sio_client_new <<<"$exports"; then
+  ok "libsio exports only names declared in include/sio ($(wc -l <<<"$exports") names)"
+else
+  bad "libsio exports names not in include/sio: ${stray:-none, but sio_emit/sio_client_new missing}"
+fi
+# With only pkg-config's flags (installed and uninstalled), internal
+# headers are out of reach, by any spelling; a public one is in reach.
+printf '#include <sio/plugin.h>\nint f(void);\nint f(void) { return SIO_ACCEPT; }\n' >"$work/pub.c"
+reach() {   # reach PKG_CONFIG_PATH FILE -> 0 when FILE compiles
+  (cd "$work" && cc -std=c11 -c -o /dev/null "$2" $(PKG_CONFIG_PATH=$1 pkg-config --cflags sio)) 2>/dev/null
+}
+for pc in "$pcdir" "$BUILD/meson-uninstalled"; do
+  which=$([[ $pc == "$pcdir" ]] && echo installed || echo uninstalled)
+  if reach "$pc" "$work/pub.c"; then ok "$which sio.pc: <sio/plugin.h> compiles"; else bad "$which sio.pc: <sio/plugin.h> does not compile"; fi
+  leaked=
+  for h in buf.h core/buf.h bus.h core/worker_ctx.h proto/sio.h edge/proto/sio.h ws/ws.h \
+           gateway/gw.h client/engine.h http/http1.h sio-config.h; do
+    printf '#include "%s"\n' "$h" >"$work/int.c"
+    reach "$pc" "$work/int.c" && leaked+="$h "
+  done
+  if [[ -z $leaked ]]; then
+    ok "$which sio.pc: no internal header is reachable"
+  else
+    bad "$which sio.pc: internal headers reachable: $leaked"
+  fi
+done
+
 echo "$pass passed, $fail failed"
 [[ $fail == 0 ]]

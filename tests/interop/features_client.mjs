@@ -187,6 +187,43 @@ await check("sessions kept across events, separate per namespace, gone after rec
   eq(await call(b, "sess_get"), {}, "new socket");
 });
 
+// Deferred acks (issue 18): the handler returns at once, the ack comes later.
+await check("deferred ack answered from a timer reaches emitWithAck, once", async (conn) => {
+  const a = await conn();
+  const again = next(a, "defer_again");
+  eq(await call(a, "defer", { via: "timer", ms: 150, args: ["late", { n: 1 }] }), "late",
+     "first ack argument");
+  eq(await again, [-1015], "a second answer of the token is refused with SIO_ERR_ANSWERED");
+});
+
+await check("deferred ack answered from a background task", async (conn) => {
+  const a = await conn();
+  const r = await a.timeout(3000).emitWithAck("defer", { via: "task", ms: 100, args: [1, 2] });
+  eq(r, 1, "ack");
+});
+
+await check("deferred ack answered in an ack callback (cb(await emitWithAck)), with the session", async (conn) => {
+  const a = await conn();
+  await call(a, "sess_set", { user: "ann" });
+  a.on("question", (x, cb) => cb(x * 2));
+  const r = await new Promise((res) => a.emit("defer_call", { event: "question", args: [21] },
+                                               (...args) => res(args)));
+  eq(r, [[42], { user: "ann" }], "ack arguments: [the client's answer, its session]");
+});
+
+await check("a kept token is released when its socket leaves", async (conn) => {
+  const a = await conn(), b = await conn();
+  const tok = next(a, "token");
+  a.emit("defer_keep", () => {});
+  const [token] = await tok;
+  assert(Number.isInteger(token) && token > 0, `token ${token}`);
+  const sid = a.id;
+  a.disconnect();
+  // wait until the worker has seen the disconnect (on_disconnect recorded it)
+  while ((await call(b, "reason", sid)) === null) await sleep(20);
+  eq(await call(b, "answer", { token, args: [1] }), -1015, "answer after the disconnect");
+});
+
 // HTTP compression: polling over fetch() (Node's fetch sends Accept-Encoding
 // and decodes gzip/deflate; the default XHR transport of Node sends none).
 // A wrapped fetch records each response's Content-Encoding.

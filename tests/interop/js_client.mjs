@@ -269,6 +269,15 @@ async function suite(mode) {
     assertEq(e2.data, { why: "custom" }, "err.data on /custom");
   });
 
+  await check(p + "refused with a message and data (err.message, err.data)", async (ctx) => {
+    const data = { code: 7, hint: ["renew", null], ok: false };
+    const s = ctx.track(io(url, clientOpts(mode, { auth: { refuse: "bad token", data } })));
+    const e = await connectErr(s);
+    assertEq(e.message, "bad token", "err.message");
+    assertEq(e.data, data, "err.data");
+    assert(!s.connected, "socket connected");
+  });
+
   await check(p + "refused with a string value", async (ctx) => {
     const s = ctx.track(io(url, clientOpts(mode, { auth: { refuse: "go away" } })));
     const e = await connectErr(s);

@@ -188,6 +188,15 @@ def main():
         true(any(p.startswith("40{") for p in packets), f"no connect reply: {packets!r}")
     run_check("healthy clients connect (WebSocket and polling)", t_healthy_start)
 
+    def t_refused_message_data():
+        # the exact CONNECT_ERROR bytes socket.io 4.x sends for
+        # next(Object.assign(new Error("bad token"), {data: {...}}))
+        sid, packets = sio_polling_session(
+            P, path, '40{"refuse":"bad token","data":{"code":7,"l":[1,"x"]}}', expect_auth=False)
+        true('44{"message":"bad token","data":{"code":7,"l":[1,"x"]}}' in packets,
+             f"no CONNECT_ERROR with message and data: {packets!r}")
+    run_check("refusal with a message and data: exact CONNECT_ERROR bytes", t_refused_message_data)
+
     # ---- malformed HTTP ----
     def raw_http(data, what):
         c = Conn(P)

@@ -16,6 +16,8 @@
 // Echo semantics (namespaces "/" and "/custom"):
 //   connect: auth has key "refuse" -> refused with that value as the error
 //            data (a string value becomes the error message, like sio_refuse);
+//            with a key "data" too, "refuse" is the message and "data" the
+//            error's data (like sio_refuse_with);
 //            otherwise accepted and "auth" is emitted with the auth object.
 //   any event with an ack request -> acked with its own arguments
 //   "message"  -> "message-back" to the sender, same args
@@ -81,6 +83,7 @@ function setup(nsp) {
       let err;
       if (typeof v === "string") {
         err = new Error(v);
+        if (Object.prototype.hasOwnProperty.call(auth, "data")) err.data = auth.data;
       } else {
         err = new Error("Connection rejected by server");
         err.data = v;

@@ -3,7 +3,9 @@
  * peer-server.js) and a fake server for bad input. */
 #include <criterion/criterion.h>
 #include <event2/event.h>
+#include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -539,4 +541,180 @@ Test(client, oversize_payload, .timeout = 20)
     memset(big + n, 'x', 2000);
     big[n] = '4';
     bad_server((const char *const[]){ big, NULL }, "max_payload");
+}
+
+/* ---- issue 18: disconnect while connecting, giving up, several clients, tasks ---- */
+
+static json_t *leave_on_event(sio_client *c, const char *nsp, const char *event, json_t *args,
+                              bool want_ack, void *ud)
+{
+    struct ctx *x = ud;
+    x->events++;
+    sio_client_disconnect(c);
+    return NULL;
+}
+
+/* The server's CONNECT reply is already on its way (here: in the same
+ * polling payload, right after an event whose handler disconnects) when
+ * the client disconnects: no on_connect, no reconnection. */
+Test(client, disconnect_between_open_and_connect_reply, .timeout = 30)
+{
+    char open[512], pay[256];
+    snprintf(open, sizeof open, RESP("%zu") "%s", strlen(OPEN_PKT), OPEN_PKT);
+    const char *body = "42[\"hi\"]\x1e" "40{\"sid\":\"s1\"}";
+    snprintf(pay, sizeof pay, RESP("%zu") "%s", strlen(body), body);
+    unsigned port;
+    struct fake *f = fake_start((const char *const[]){ open, pay, NULL }, &port);
+    cr_assert_not_null(f);
+    struct sio_client_opts o;
+    sio_client_opts_init(&o);
+    o.transports = SIO_TRANSPORT_POLLING;
+    o.reconnection_delay_ms = 10;
+    struct ctx x;
+    ctx_init(&x, &o);
+    watch(&x, "/");
+    cr_assert_eq(sio_client_on(x.c, "/", "hi", leave_on_event, &x), 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+    cr_assert_eq(sio_client_connect(x.c, url, NULL, NULL), 0);
+    RUN_UNTIL(&x, x.events == 1, 5000);
+    cr_assert_eq(x.events, 1);
+    cr_assert_eq(x.disconnects, 1);
+    cr_assert_str_eq(x.reason, SIO_REASON_CLIENT_DISCONNECT);
+    cr_assert_eq(sio_client_wait(x.c), 0);
+    RUN_UNTIL(&x, x.connects > 0 || x.events > 1, 300);
+    cr_assert_eq(x.connects, 0, "on_connect after sio_client_disconnect()");
+    cr_assert_eq(x.events, 1, "reconnected after sio_client_disconnect()");
+    cr_assert_not(sio_client_connected(x.c, "/"));
+    ctx_fini(&x);
+    fake_stop(f);
+}
+
+Test(client, disconnect_before_open_calls_on_disconnect, .timeout = 30)
+{
+    if (!peer_available())
+        cr_skip_test("node missing");
+    struct peer p;
+    cr_assert_eq(peer_start(&p, REF, 0, NULL), 0);
+    struct ctx x;
+    ctx_init(&x, NULL);
+    watch(&x, "/");
+    cr_assert_eq(sio_client_connect(x.c, p.url, NULL, NULL), 0);
+    sio_client_disconnect(x.c);       /* no loop turn yet: nothing is open */
+    cr_assert_eq(x.disconnects, 1);
+    cr_assert_str_eq(x.reason, SIO_REASON_CLIENT_DISCONNECT);
+    cr_assert_eq(sio_client_wait(x.c), 0);
+    RUN_UNTIL(&x, x.connects > 0, 500);
+    cr_assert_eq(x.connects, 0);
+    ctx_fini(&x);
+    peer_stop(&p);
+}
+
+static void gave_up(sio_client *c, unsigned attempts, void *ud)
+{
+    int *n = ud;
+    n[0]++;
+    n[1] = (int)attempts;
+}
+
+Test(client, reconnect_failed_callback, .timeout = 30)
+{
+    if (!peer_available())
+        cr_skip_test("node missing");
+    struct peer p;
+    cr_assert_eq(peer_start(&p, REF, 0, NULL), 0);
+    struct sio_client_opts o;
+    sio_client_opts_init(&o);
+    o.reconnection_delay_ms = 20;
+    o.reconnection_delay_max_ms = 40;
+    o.reconnection_attempts = 2;
+    struct ctx x;
+    ctx_init(&x, &o);
+    watch(&x, "/");
+    int n[2] = { 0, 0 };
+    sio_client_on_reconnect_failed(x.c, gave_up, n);
+    cr_assert_eq(sio_client_connect(x.c, p.url, NULL, NULL), 0);
+    RUN_UNTIL(&x, x.connects == 1, 5000);
+    cr_assert_eq(x.connects, 1);
+    peer_kill(&p);
+    cr_assert_eq(sio_client_wait(x.c), 0);  /* returns once it gave up */
+    cr_assert_eq(n[0], 1, "the give-up callback ran %d times", n[0]);
+    cr_assert_eq(n[1], 2);
+    cr_assert_eq(x.disconnects, 1);
+    ctx_fini(&x);
+}
+
+static void set_flag(sio_client *c, void *ud) { *(int *)ud = 1; }
+static void leave(sio_client *c, void *ud) { sio_client_disconnect(c); }
+
+Test(client, wait_all_and_task_cancel, .timeout = 30)
+{
+    if (!peer_available())
+        cr_skip_test("node missing");
+    struct peer p;
+    cr_assert_eq(peer_start(&p, REF, 0, NULL), 0);
+    struct ctx x;
+    ctx_init(&x, NULL);
+    watch(&x, "/");
+    sio_client *c2;
+    cr_assert_eq(sio_client_new(&c2, x.base, NULL), 0);
+    struct sio_client_namespace h = { .nsp = "/", .on_connect = on_connect,
+        .on_disconnect = on_disconnect, .ud = &x };
+    cr_assert_eq(sio_client_on_namespace(c2, &h), 0);
+    cr_assert_eq(sio_client_connect(x.c, p.url, NULL, NULL), 0);
+    cr_assert_eq(sio_client_connect(c2, p.url, NULL, NULL), 0);
+    RUN_UNTIL(&x, x.connects == 2, 5000);
+    cr_assert_eq(x.connects, 2);
+    int flag = 0;
+    int64_t t = sio_client_start_task(x.c, 50, set_flag, &flag);
+    cr_assert_gt(t, 0);
+    cr_assert_eq(sio_client_cancel_task(x.c, t), 0);
+    cr_assert_eq(sio_client_cancel_task(x.c, t), -ENOENT);
+    cr_assert_gt(sio_client_start_task(x.c, 100, leave, NULL), 0);
+    cr_assert_gt(sio_client_start_task(c2, 300, leave, NULL), 0);
+    sio_client *both[] = { x.c, c2 };
+    cr_assert_eq(sio_client_wait_all(both, 2), 0);
+    cr_assert_eq(x.disconnects, 2, "wait_all returned with a client still connected");
+    cr_assert_not(sio_client_connected(c2, "/"));
+    RUN_UNTIL(&x, flag, 200);
+    cr_assert_eq(flag, 0, "a cancelled task ran");
+    /* a task never run is freed by destroy (ASan) */
+    cr_assert_gt(sio_client_start_task(c2, 60000, set_flag, &flag), 0);
+    sio_client_destroy(&c2);
+    ctx_fini(&x);
+    peer_stop(&p);
+}
+
+/* Options of an older program (a smaller .size): the fields it does not
+ * have take their defaults, whatever the bytes beyond say. */
+Test(client, opts_size_limits_the_fields_read, .timeout = 30)
+{
+    if (!peer_available())
+        cr_skip_test("node missing");
+    struct peer p;
+    cr_assert_eq(peer_start(&p, REF, 0, NULL), 0);
+    struct sio_client_opts o;
+    sio_client_opts_init(&o);
+    cr_assert_eq(o.size, sizeof o);
+    o.reconnection = false;
+    o.connect_timeout_ms = 1000;     /* the server never answers a wrong path */
+    o.path = "/not-socket.io/";
+    o.size = offsetof(struct sio_client_opts, path);    /* path is beyond it */
+    struct ctx x;
+    ctx_init(&x, &o);
+    watch(&x, "/");
+    cr_assert_eq(sio_client_connect(x.c, p.url, NULL, NULL), 0);
+    RUN_UNTIL(&x, x.connects + x.connect_errors == 1, 5000);
+    cr_assert_eq(x.connects, 1, "the default path was not used: %s", sio_client_last_error(x.c));
+    sio_client_disconnect(x.c);
+    ctx_fini(&x);
+    /* the same path within .size is used (and is wrong for this server) */
+    o.size = sizeof o;
+    ctx_init(&x, &o);
+    watch(&x, "/");
+    cr_assert_eq(sio_client_connect(x.c, p.url, NULL, NULL), 0);
+    RUN_UNTIL(&x, x.connects + x.connect_errors == 1, 5000);
+    cr_assert_eq(x.connect_errors, 1);
+    ctx_fini(&x);
+    peer_stop(&p);
 }

@@ -181,3 +181,102 @@ Test(features, catch_all_namespace_and_pattern)
     connect("/rooms/k", "b");
     ask("/rooms/k", "b", 1, "[\"hey\"]", "[[\"any\",\"hey\",\"/rooms/k\"]]");
 }
+
+/* ---- issue 18: deferred acks, sio_session_of, refusal with message and data ---- */
+
+Test(features, deferred_ack_from_a_timer_is_sent_once)
+{
+    connect("/", "a");
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "a", 5,
+                  "[\"defer\",{\"via\":\"timer\",\"ms\":50,\"args\":[\"late\",2]}]");
+    /* the handler returned without an ack: the first ACK is the timer's */
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_ACK);
+    cr_assert_eq(e->id, 5);
+    cr_assert_str_eq(f.topic, FGW_ID);
+    fgw_assert_json(e, "[\"late\",2]");
+    /* the timer's second answer was refused, and sent nothing */
+    e = fgw_expect(&f, SIO_ENV_EMIT);
+    char want[64];
+    snprintf(want, sizeof want, "[\"defer_again\",%d]", SIO_ERR_ANSWERED);
+    fgw_assert_json(e, want);
+    cr_assert_not(fgw_recv(&f, 200));
+}
+
+Test(features, deferred_ack_from_a_task)
+{
+    connect("/", "a");
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "a", 6,
+                  "[\"defer\",{\"via\":\"task\",\"ms\":30,\"args\":[{\"k\":true}]}]");
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_ACK);
+    cr_assert_eq(e->id, 6);
+    fgw_assert_json(e, "[{\"k\":true}]");
+}
+
+Test(features, deferred_ack_answered_by_an_ack_callback_with_the_session)
+{
+    connect("/", "a");
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "a", 1, "[\"sess_set\",{\"user\":\"ann\"}]");
+    fgw_expect(&f, SIO_ENV_SESSION);
+    fgw_expect(&f, SIO_ENV_ACK);
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "a", 7, "[\"defer_call\",{\"event\":\"q\"}]");
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_EMIT);
+    cr_assert_geq(e->id, 0);
+    int64_t id = e->id;
+    fgw_send_kind(&f, SIO_ENV_CLIENT_ACK, "/", "a", id, "[\"yes\"]");
+    e = fgw_expect(&f, SIO_ENV_ACK);
+    cr_assert_eq(e->id, 7);
+    fgw_assert_json(e, "[[\"yes\"],{\"user\":\"ann\"}]");
+}
+
+Test(features, unanswered_token_is_released_on_disconnect)
+{
+    connect("/", "a");
+    connect("/", "b");
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "a", 3, "[\"defer_keep\"]");
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_EMIT);
+    json_t *got = fgw_json(e);
+    json_int_t token = json_integer_value(json_array_get(got, 1));
+    json_decref(got);
+    cr_assert_gt(token, 0);
+    fgw_send_kind(&f, SIO_ENV_DISCONNECT, "/", "a", -1, NULL);
+    char data[128], want[32];
+    snprintf(data, sizeof data, "[\"answer\",{\"token\":%lld,\"args\":[1]}]", (long long)token);
+    snprintf(want, sizeof want, "[%d]", SIO_ERR_ANSWERED);
+    ask("/", "b", 1, data, want);
+    /* a token never given */
+    snprintf(want, sizeof want, "[%d]", -EINVAL);
+    ask("/", "b", 2, "[\"answer\",{\"token\":987654321}]", want);
+    /* no ACK ever went to a */
+    cr_assert_not(fgw_recv(&f, 200));
+}
+
+Test(features, session_of_a_socket_without_one_is_empty)
+{
+    connect("/", "b");
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "b", 4, "[\"defer_call\",{\"event\":\"q\"}]");
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_EMIT);
+    fgw_send_kind(&f, SIO_ENV_CLIENT_ACK, "/", "b", e->id, "[]");
+    e = fgw_expect(&f, SIO_ENV_ACK);
+    cr_assert_eq(e->id, 4);
+    fgw_assert_json(e, "[[],{}]");
+}
+
+Test(features, refusal_with_message_and_data)
+{
+    fgw_send_kind(&f, SIO_ENV_CONNECT, "/", "a", -1,
+                  "{\"refuse\":\"bad token\",\"data\":{\"code\":7,\"retry\":false}}");
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_CONNECT_ERR);
+    cr_assert(fgw_str_eq(e->sid, "a"));
+    json_error_t jerr;
+    json_t *got = json_loadb(e->data.p, e->data.len, 0, &jerr);
+    json_t *want = json_pack("{s:s,s:{s:i,s:b}}", "message", "bad token", "data",
+                             "code", 7, "retry", 0);
+    cr_assert(json_equal(got, want), "got %.*s", (int)e->data.len, e->data.p);
+    json_decref(got);
+    json_decref(want);
+    /* without data: no "data" key */
+    fgw_send_kind(&f, SIO_ENV_CONNECT, "/", "b", -1, "{\"refuse\":\"go away\"}");
+    e = fgw_expect(&f, SIO_ENV_CONNECT_ERR);
+    cr_assert(fgw_str_eq(e->data, "{\"message\":\"go away\"}"), "got %.*s",
+              (int)e->data.len, e->data.p);
+}
