@@ -17,7 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#pragma GCC visibility push(default)
 
 struct sio_ws_hdr {
     bool fin;
@@ -45,6 +44,5 @@ unsigned sio_ws_unmask(uint8_t *p, size_t n, const uint8_t key[4], unsigned off)
  * bytes. Returns its length (2, 4 or 10). */
 size_t sio_ws_hdr_write(uint8_t h[10], unsigned opcode, uint64_t len);
 
-#pragma GCC visibility pop
 
 #endif
