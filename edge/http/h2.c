@@ -227,6 +227,7 @@ static int stream_build(struct h2_stream *s)
     r->body_len = s->body.len;
     r->keep_alive = true;
     r->protocol = proto;
+    r->scheme = pseudo(s, ":scheme", NULL);
     s->head = m == HTTP_HEAD;
     return 0;
 }

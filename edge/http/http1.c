@@ -345,6 +345,7 @@ static int fill_req(struct sio_http_conn *c, http_parser *p)
     r->hdrs = c->hdrs;
     r->nhdrs = c->nhdrs;
     r->upgrade = p->upgrade;
+    r->scheme = bufferevent_openssl_get_ssl(c->bev) ? "https" : NULL;
     return 0;
 }
 

@@ -63,6 +63,7 @@ struct sio_http_req {
     bool body_discarded;    /* on_headers asked for SIO_HTTP_BODY_DISCARD: body_len 0 */
     bool upgrade;           /* Upgrade header seen (http_parser's upgrade) */
     bool keep_alive;
+    const char *scheme;     /* "https" over TLS (HTTP/2: :scheme); NULL = "http" */
     const char *protocol;   /* HTTP/2 extended CONNECT (RFC 8441): the :protocol
                              * pseudo-header ("websocket"); NULL otherwise */
 };
