@@ -963,9 +963,33 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
 /* ---------- thread ---------- */
 
+/* GOAWAY to every HTTP/2 connection of t; true when there was one. An
+ * idle one may close (and leave the list) at once: the next connection is
+ * taken first, and it is never one of c's streams (those are made after
+ * c, so they come before it in the list). */
+static bool h2_goaway_all(struct gw_thread *t)
+{
+    bool any = false;
+    for (struct gw_conn *c = t->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->h2) {
+            any = true;
+            sio_h2_conn_goaway(c->h2);
+        }
+    }
+    return any;
+}
+
 static void stop_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_thread *t = arg;
+    /* HTTP/2 clients are told (GOAWAY NO_ERROR) before their connections
+     * close: the loop runs 100 ms more to write it */
+    if (h2_goaway_all(t)) {
+        struct timeval tv = { 0, 100000 };
+        event_base_loopexit(t->base, &tv);
+        return;
+    }
     event_base_loopbreak(t->base);
 }
 
@@ -1555,9 +1579,7 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
         }
         free(names);
         /* HTTP/2 clients: GOAWAY, no new streams; the open ones finish */
-        for (struct gw_conn *c = t->conns; c; c = c->next)
-            if (c->h2)
-                sio_h2_conn_goaway(c->h2);
+        h2_goaway_all(t);
         sio_log_info(topic, "gateway %s draining: %zu sessions", t->id, t->sessions.n);
     }
     atomic_store(&t->drain_left, (int)t->sessions.n);

@@ -11,7 +11,8 @@ hpack-bomb (one big header in the dynamic table, referenced again and again),
 ping-flood (PING frames, never reading), settings-flood (SETTINGS frames,
 never reading), garbage (bytes that are no preface), bad-frame (preface, then
 a frame of an unknown size), streams (101 streams open at once: the 101st is
-refused), ok (one good GET: the control).
+refused), ok (one good GET: the control), wait-goaway (an idle client that
+waits 15 s for the server to go away).
 
 Prints one line: "closed goaway=<code>" (the server sent GOAWAY with that
 error code, then closed), "closed" (closed without a GOAWAY we could read),
@@ -181,6 +182,10 @@ def main():
         for i in range(3000):
             if not send_all(s, one * 1000):
                 break
+    elif mode == "wait-goaway":
+        send_all(s, frame(SETTINGS, 0x1, 0))   # ack the server's SETTINGS
+        verdict(s, 15.0)
+        return
     elif mode == "bad-frame":
         send_all(s, frame(PING, 0, 0, b"toolong-pingpayload"))
     else:
