@@ -8,7 +8,10 @@
  * Reentrancy: nghttp2_session_send() must not run inside nghttp2's own
  * callbacks, and a reply may come from inside one (on_request runs from
  * on_frame_recv). send_now() therefore only marks the connection while
- * nghttp2 is on the stack; whoever called nghttp2 sends on return.
+ * nghttp2 is on the stack; whoever called nghttp2 sends on return. A
+ * reply (or cancel, or tunnel) is sent from the loop (send_soon), so
+ * that the stream, and with it the exchange, never ends inside the
+ * owner's sio_http_reply*() call.
  * Freeing follows http1.c: marked dead, freed when the outermost entry
  * point returns.
  */
@@ -82,6 +85,7 @@ struct sio_h2_conn {
 
 static void conn_leave(struct sio_h2_conn *c);
 static void send_now(struct sio_h2_conn *c);
+static void send_soon(struct sio_h2_conn *c);
 
 /* ---------- streams ---------- */
 
@@ -385,7 +389,7 @@ static void x_respond(void *impl, struct evbuffer *head, struct evbuffer *body)
     if (!s->out || parse_head(s, head, &r) < 0) {
         sio_log_debug(topic, "%p: stream %d: reply not understood", (void *)c, s->id);
         nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
-        send_now(c);
+        send_soon(c);
         return;
     }
     nghttp2_nv nv[97];
@@ -404,7 +408,7 @@ static void x_respond(void *impl, struct evbuffer *head, struct evbuffer *body)
                                      evbuffer_get_length(s->out) ? &dp : NULL);
     if (rc < 0)
         nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
-    send_now(c);
+    send_soon(c);
 }
 
 static void x_cancel(void *impl)
@@ -414,7 +418,7 @@ static void x_cancel(void *impl)
         return;
     s->responded = true;
     nghttp2_submit_rst_stream(s->c->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
-    send_now(s->c);
+    send_soon(s->c);
 }
 
 static void tunnel_read_cb(struct bufferevent *bev, void *arg)
@@ -489,7 +493,7 @@ static struct bufferevent *x_tunnel(void *impl, struct evbuffer *head)
     s->x = NULL;        /* the exchange is freed by the caller's http1.c */
     bufferevent_setcb(s->mine, tunnel_read_cb, NULL, tunnel_event_cb, s);
     bufferevent_enable(s->mine, EV_READ | EV_WRITE);
-    send_now(c);
+    send_soon(c);
     return pair[1];
 }
 
@@ -680,6 +684,15 @@ static void send_now(struct sio_h2_conn *c)
     if (c->send_pending)    /* a reply made by a callback of that send */
         event_active(c->send_ev, EV_WRITE, 0);
     check_done(c);
+}
+
+/* A reply from the owner: sent from the loop, never inside the owner's
+ * call, which must not see its exchange freed (the stream may end in the
+ * send) before it returns, as with HTTP/1.1. */
+static void send_soon(struct sio_h2_conn *c)
+{
+    if (!c->dead)
+        event_active(c->send_ev, EV_WRITE, 0);
 }
 
 static void send_ev_cb(evutil_socket_t fd, short what, void *arg)

@@ -170,9 +170,12 @@ void sio_http_conn_close(struct sio_http_conn *c)
         return;
     c->closing = true;
     if (c->xops) {
-        if (c->busy && c->ximpl)
-            c->xops->cancel(c->ximpl);
+        bool busy = c->busy;
         c->busy = false;
+        c->depth++;
+        if (busy && c->ximpl)
+            c->xops->cancel(c->ximpl);
+        conn_leave(c);
         return;
     }
     c->depth++;
@@ -799,6 +802,8 @@ static void x_reply(struct sio_http_conn *c, const char *status, const char *pre
 {
     struct evbuffer *head = evbuffer_new();
     c->busy = false;
+    /* the carrier may end its stream (and free c) inside respond */
+    c->depth++;
     if (head) {
         write_head(c, head, status, pre, cl, post);
         evbuffer_add(head, "\r\n", 2);
@@ -814,6 +819,7 @@ static void x_reply(struct sio_http_conn *c, const char *status, const char *pre
         evbuffer_drain(bodybuf, evbuffer_get_length(bodybuf));
     sio_buf_reset(&c->xlead);
     sio_buf_reset(&c->xct);
+    conn_leave(c);
 }
 
 void sio_http_reply(struct sio_http_conn *c, const char *status, const char *pre,
@@ -893,12 +899,14 @@ void sio_http_reply_raw_close(struct sio_http_conn *c, const char *raw, size_t l
         /* the carrier ends the stream, not the connection it shares */
         struct evbuffer *head = evbuffer_new();
         c->busy = false;
+        c->depth++;
         if (head && evbuffer_add(head, raw, len) == 0 && c->ximpl)
             c->xops->respond(c->ximpl, head, NULL);
         else if (c->ximpl)
             c->xops->cancel(c->ximpl);
         if (head)
             evbuffer_free(head);
+        conn_leave(c);
         return;
     }
     evbuffer_add(bufferevent_get_output(c->bev), raw, len);
@@ -964,15 +972,15 @@ struct bufferevent *sio_http_conn_tunnel(struct sio_http_conn *c, const char *st
         return NULL;
     write_head(c, head, status, pre, -1, "");
     evbuffer_add(head, "\r\n", 2);
+    c->depth++;
     struct bufferevent *bev = c->xops->tunnel(c->ximpl, head);
     evbuffer_free(head);
-    if (!bev)
-        return NULL;
-    c->busy = false;
-    c->ximpl = NULL;
-    c->detached = true;
-    c->dead = true;
-    if (c->depth == 0)
-        conn_free(c);
+    if (bev) {
+        c->busy = false;
+        c->ximpl = NULL;
+        c->detached = true;
+        c->dead = true;
+    }
+    conn_leave(c);
     return bev;
 }
