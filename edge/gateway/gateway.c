@@ -167,6 +167,11 @@ static void sub_cb(evutil_socket_t fd, short what, void *arg)
 
 static void conn_unlink(struct gw_conn *c)
 {
+    if (c->h2) {            /* its streams go first (each unlinks itself) */
+        struct sio_h2_conn *h2 = c->h2;
+        c->h2 = NULL;
+        sio_h2_conn_abort(h2);
+    }
     if (c->counted)
         gw_limits_closed(c->t, c->ip);
     if (c->prev)
@@ -186,6 +191,88 @@ static void http_on_close(struct sio_http_conn *h, void *ud)
     sio_upstream_detach(&c->up);
     c->http = NULL;
     conn_unlink(c);
+}
+
+/* ---------- HTTP/2 (h2.h) ----------
+ * An HTTP/2 connection stays on the thread that accepted it: its streams
+ * carry requests for many sessions, and a session it made (its polling
+ * handshake) belongs to this thread, so the session's later requests on
+ * the same connection are served here. A request on it for a session of
+ * another thread (a second connection of the same client, landed
+ * elsewhere) is answered as for an unknown session: HTTP/2 has no way to
+ * give one stream to another thread. */
+
+static void h2_on_close(struct sio_h2_conn *h, void *ud)
+{
+    struct gw_conn *c = ud;
+    c->h2 = NULL;
+    conn_unlink(c);
+}
+
+/* A request stream: a gw_conn of its own, as an HTTP/1.1 connection with
+ * one request (not counted: its TCP connection is). */
+static void *h2_on_stream(struct sio_h2_conn *h, void *ud)
+{
+    struct gw_conn *p = ud;
+    struct gw_thread *t = p->t;
+    struct gw_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->t = t;
+    c->stream = true;
+    c->refuse = p->refuse;
+    memcpy(c->remote, p->remote, sizeof c->remote);
+    memcpy(c->ip, p->ip, sizeof c->ip);
+    c->next = t->conns;
+    if (t->conns)
+        t->conns->prev = c;
+    t->conns = c;
+    return c;
+}
+
+static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *ud);
+
+static void h2_limits(const struct sio_gateway_cfg *cfg, struct sio_h2_limits *lim)
+{
+    *lim = (struct sio_h2_limits){ .max_body = cfg->max_payload,
+                                   .max_tunnel_out = cfg->max_client_buffer,
+                                   .close_timeout_ms = cfg->close_timeout_ms };
+}
+
+static const struct sio_h2_cbs h2cbs = { h2_on_stream, { on_request, http_on_close, NULL, NULL },
+                                         h2_on_close };
+
+/* ALPN h2 or the h2c preface: the connection becomes HTTP/2. */
+static void on_h2(struct sio_http_conn *h, void *ud)
+{
+    struct gw_conn *c = ud;
+    struct bufferevent *bev = sio_http_conn_detach(h);
+    c->http = NULL;
+    struct sio_h2_limits lim;
+    h2_limits(&c->t->gw->cfg, &lim);
+    sio_log_debug(topic, "%s: HTTP/2", c->remote);
+    c->h2 = sio_h2_conn_new(bev, &lim, &h2cbs, c, NULL);
+    if (!c->h2)
+        conn_unlink(c);
+}
+
+/* An HTTP/1.1 request with Upgrade: h2c (plain TCP only, RFC 7540 3.2):
+ * 101, then the request is stream 1 of the new HTTP/2 connection. */
+static void upgrade_h2c(struct gw_conn *c, struct sio_http_req *req,
+                        const struct sio_http_hdr *settings)
+{
+    struct bufferevent *bev = sio_http_conn_detach(c->http);
+    c->http = NULL;
+    static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                             "Upgrade: h2c\r\n\r\n";
+    evbuffer_add(bufferevent_get_output(bev), sw, sizeof sw - 1);
+    struct sio_h2_limits lim;
+    h2_limits(&c->t->gw->cfg, &lim);
+    struct sio_h2_upgrade up = { req, settings->value };
+    sio_log_debug(topic, "%s: upgrade to h2c", c->remote);
+    c->h2 = sio_h2_conn_new(bev, &lim, &h2cbs, c, &up);
+    if (!c->h2)
+        conn_unlink(c);
 }
 
 static void ws_on_message(struct sio_ws *ws, bool binary, const uint8_t *data, size_t len, void *ud)
@@ -295,6 +382,8 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
 {
     struct gw_thread *t = c->t;
     const struct sio_gateway_cfg *cfg = &t->gw->cfg;
+    /* RFC 8441: an extended CONNECT on an HTTP/2 stream, no key, 200 */
+    bool h2 = req->protocol != NULL;
     bool ws_ok = !cfg->no_websocket, poll_ok = !cfg->no_polling;
     bool is_ws = streq(tr, trl, "websocket"), is_poll = streq(tr, trl, "polling");
     bool bad_eio = false;
@@ -319,7 +408,7 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
             return;
         }
     } else {
-        if (req->method != HTTP_GET) {
+        if (req->method != (h2 ? HTTP_CONNECT : HTTP_GET)) {
             ws_err(c, "Bad handshake method");
             return;
         }
@@ -335,12 +424,13 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
     }
     const struct sio_http_hdr *key = sio_http_header(req, "sec-websocket-key");
     const struct sio_http_hdr *ver = sio_http_header(req, "sec-websocket-version");
-    if (req->method != HTTP_GET || !header_has_token(req, "upgrade", "websocket") ||
-        !header_has_token(req, "connection", "upgrade")) {
+    if (h2 ? req->method != HTTP_CONNECT
+           : (req->method != HTTP_GET || !header_has_token(req, "upgrade", "websocket") ||
+              !header_has_token(req, "connection", "upgrade"))) {
         ws_err(c, "Bad request");
         return;
     }
-    if (!key || !sio_ws_key_valid(key->value, key->value_len)) {
+    if (!h2 && (!key || !sio_ws_key_valid(key->value, key->value_len))) {
         ws_err(c, "Missing or invalid Sec-WebSocket-Key header");
         return;
     }
@@ -355,8 +445,13 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
             return;
         }
     }
-    char accept[29];
-    sio_ws_accept_key(key->value, key->value_len, accept);
+    if (h2 && bad_eio) {
+        ws_err(c, "Unsupported protocol version");
+        return;
+    }
+    char accept[29] = "";
+    if (!h2)
+        sio_ws_accept_key(key->value, key->value_len, accept);
     if (bad_eio) {
         static const char msg[] = "Unsupported protocol version";
         char quirk[512];
@@ -369,15 +464,26 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
         return;
     }
     struct sio_http_conn *h = c->http;
-    struct bufferevent *bev = sio_http_conn_detach(h);
-    c->http = NULL;
-    /* the JS `cors` option also puts its headers on the 101 (python does not) */
-    struct evbuffer *bout = bufferevent_get_output(bev);
-    evbuffer_add_printf(bout, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                              "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n", accept);
-    if (t->xlead.len)
-        evbuffer_add(bout, t->xlead.data, t->xlead.len);
-    evbuffer_add(bout, "\r\n", 2);
+    struct bufferevent *bev;
+    if (h2) {
+        /* the CORS lines are on the exchange already (cors_request) */
+        bev = sio_http_conn_tunnel(h, "200 OK", "");
+        if (!bev) {
+            sio_http_reply(h, "500 Internal Server Error", "", true, NULL, 0);
+            return;
+        }
+        c->http = NULL;
+    } else {
+        bev = sio_http_conn_detach(h);
+        c->http = NULL;
+        /* the JS `cors` option also puts its headers on the 101 (python does not) */
+        struct evbuffer *bout = bufferevent_get_output(bev);
+        evbuffer_add_printf(bout, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                  "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n", accept);
+        if (t->xlead.len)
+            evbuffer_add(bout, t->xlead.data, t->xlead.len);
+        evbuffer_add(bout, "\r\n", 2);
+    }
     static const struct sio_ws_cbs wcbs = { ws_on_message, ws_on_close };
     /* A session made by this request must copy the environ before the
      * request memory goes away with the detached HTTP connection; the
@@ -649,8 +755,16 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
     struct gw_conn *c = ud;
     struct gw_thread *t = c->t;
     struct sio_gateway *gw = t->gw;
+    c->http = h;    /* an HTTP/2 stream's gw_conn meets its exchange here */
     if (c->refuse) {
         refuse(c, c->refuse);
+        return;
+    }
+    const struct sio_http_hdr *h2set;
+    if (req->upgrade && !gw->tls && !sio_http_is_exchange(h) && req->body_len == 0 &&
+        header_has_token(req, "upgrade", "h2c") && !header_has_token(req, "upgrade", "websocket") &&
+        (h2set = sio_http_header(req, "http2-settings")) != NULL) {
+        upgrade_h2c(c, req, h2set);
         return;
     }
     int service = eio_service(gw, req);
@@ -689,7 +803,8 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
     c->enc = SIO_ENC_IDENTITY;
     if (cors_request(c, req))
         return;
-    if (req->upgrade && header_has_token(req, "upgrade", "websocket")) {
+    if ((req->upgrade && header_has_token(req, "upgrade", "websocket")) ||
+        (req->protocol && strcmp(req->protocol, "websocket") == 0)) {
         handle_upgrade(c, req, raw, eio, eiol, has_eio, tr, trl, sid, sidl, has_sid);
         return;
     }
@@ -807,7 +922,7 @@ static void conn_start(struct gw_thread *t, int fd, const char *remote, const ch
                                    .close_timeout_ms = cfg->close_timeout_ms,
                                    /* a refused client gets little time to ask */
                                    .header_timeout_ms = c->refuse ? 2000 : 0 };
-    static const struct sio_http_cbs hcbs = { on_request, http_on_close, on_headers };
+    static const struct sio_http_cbs hcbs = { on_request, http_on_close, on_headers, on_h2 };
     c->next = t->conns;
     if (t->conns)
         t->conns->prev = c;
@@ -848,9 +963,33 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
 /* ---------- thread ---------- */
 
+/* GOAWAY to every HTTP/2 connection of t; true when there was one. An
+ * idle one may close (and leave the list) at once: the next connection is
+ * taken first, and it is never one of c's streams (those are made after
+ * c, so they come before it in the list). */
+static bool h2_goaway_all(struct gw_thread *t)
+{
+    bool any = false;
+    for (struct gw_conn *c = t->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->h2) {
+            any = true;
+            sio_h2_conn_goaway(c->h2);
+        }
+    }
+    return any;
+}
+
 static void stop_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_thread *t = arg;
+    /* HTTP/2 clients are told (GOAWAY NO_ERROR) before their connections
+     * close: the loop runs 100 ms more to write it */
+    if (h2_goaway_all(t)) {
+        struct timeval tv = { 0, 100000 };
+        event_base_loopexit(t->base, &tv);
+        return;
+    }
     event_base_loopbreak(t->base);
 }
 
@@ -915,6 +1054,18 @@ static void *thread_main(void *arg)
         gw_session_close(e->val, "transport close");
     while (t->conns) {
         struct gw_conn *c = t->conns;
+        if (c->stream && c->http) {
+            /* an HTTP/2 request: its connection frees it, and with it */
+            struct gw_conn *p = c->next;
+            while (p && !p->h2)
+                p = p->next;
+            if (p) {
+                conn_unlink(p);
+                continue;
+            }
+            sio_http_exchange_free(c->http);    /* no connection: cannot be */
+            continue;
+        }
         if (c->http)
             sio_http_conn_abort(c->http);
         else if (c->ws)
@@ -1427,6 +1578,8 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
             free(names[i]);
         }
         free(names);
+        /* HTTP/2 clients: GOAWAY, no new streams; the open ones finish */
+        h2_goaway_all(t);
         sio_log_info(topic, "gateway %s draining: %zu sessions", t->id, t->sessions.n);
     }
     atomic_store(&t->drain_left, (int)t->sessions.n);

@@ -35,6 +35,7 @@
 #include "envelope.h"
 #include "gateway.h"
 #include "http/http1.h"
+#include "http/h2.h"
 #include "http/cors.h"
 #include "http/static.h"
 #include "http/upstream.h"
@@ -131,6 +132,12 @@ struct gw_conn {
     bool counted;               /* in the connection counts (limits.c) */
     struct gw_session *post_of; /* the session whose reply to this POST is held */
     struct sio_upstream_req *up;    /* request forwarded upstream, in flight */
+    /* HTTP/2 (gateway.c): a connection that speaks it has h2 and no http;
+     * each of its request streams gets a gw_conn of its own (stream set,
+     * not in t->conns nor in the counts), whose http is the stream's
+     * exchange, then maybe its ws (RFC 8441) */
+    struct sio_h2_conn *h2;
+    bool stream;
 };
 
 /* ---- Socket.IO (socket.c, room.c) ---- */

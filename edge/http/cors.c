@@ -105,7 +105,12 @@ static bool same_origin(const struct sio_http_req *req, const char *origin)
     const struct sio_http_hdr *host = sio_http_header(req, "host");
     if (!host)
         return false;
-    if (origin_is(origin, "http", 4, host->value, host->value_len))
+    /* the request's scheme: https over TLS (python-engineio's url_scheme);
+     * http too, as before TLS existed (websocket-client sends an http
+     * Origin for wss) */
+    if (origin_is(origin, "http", 4, host->value, host->value_len) ||
+        (req->scheme && origin_is(origin, req->scheme, strlen(req->scheme), host->value,
+                                  host->value_len)))
         return true;
     const struct sio_http_hdr *xp = sio_http_header(req, "x-forwarded-proto");
     const struct sio_http_hdr *xh = sio_http_header(req, "x-forwarded-host");

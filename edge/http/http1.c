@@ -70,6 +70,10 @@ struct sio_http_conn {
     bool detached;
     bool dead;                  /* free when the outermost callback returns */
     int depth;                  /* callback nesting */
+    bool h2_checked;            /* on_h2: the first bytes are not HTTP/2's */
+    /* an exchange (sio_http_exchange_new): no bufferevent, no parser */
+    const struct sio_http_xops *xops;
+    void *ximpl;                /* NULL once the carrier is gone */
 };
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
@@ -105,9 +109,11 @@ static void conn_free(struct sio_http_conn *c)
     if (!c->detached) {
         if (c->cbs.on_close)
             c->cbs.on_close(c, c->ud);
-        sio_tls_bev_free(c->bev);
+        if (c->bev)
+            sio_tls_bev_free(c->bev);
     }
-    event_free(c->timer);
+    if (c->timer)
+        event_free(c->timer);
     sio_buf_clear(&c->arena);
     sio_buf_clear(&c->body);
     sio_buf_clear(&c->xlead);
@@ -131,7 +137,7 @@ static void conn_leave(struct sio_http_conn *c)
 static void conn_kill(struct sio_http_conn *c)
 {
     c->dead = true;
-    if (!c->detached)
+    if (!c->detached && c->bev)
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 }
 
@@ -163,6 +169,15 @@ void sio_http_conn_close(struct sio_http_conn *c)
     if (c->dead || c->closing)
         return;
     c->closing = true;
+    if (c->xops) {
+        bool busy = c->busy;
+        c->busy = false;
+        c->depth++;
+        if (busy && c->ximpl)
+            c->xops->cancel(c->ximpl);
+        conn_leave(c);
+        return;
+    }
     c->depth++;
     bufferevent_disable(c->bev, EV_READ);
     /* a peer that does not read gets close_timeout_ms to take the output */
@@ -174,6 +189,10 @@ void sio_http_conn_close(struct sio_http_conn *c)
 
 void sio_http_conn_abort(struct sio_http_conn *c)
 {
+    if (c->xops) {
+        sio_http_conn_close(c);
+        return;
+    }
     c->depth++;
     conn_kill(c);
     conn_leave(c);
@@ -329,6 +348,7 @@ static int fill_req(struct sio_http_conn *c, http_parser *p)
     r->hdrs = c->hdrs;
     r->nhdrs = c->nhdrs;
     r->upgrade = p->upgrade;
+    r->scheme = bufferevent_openssl_get_ssl(c->bev) ? "https" : NULL;
     return 0;
 }
 
@@ -507,10 +527,48 @@ static void conn_parse(struct sio_http_conn *c)
     }
 }
 
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/* Before the first request: is this HTTP/2 (ALPN h2, or the connection
+ * preface of h2c with prior knowledge)? true: on_h2 was called, or more
+ * bytes are needed to tell. */
+static bool check_h2(struct sio_http_conn *c)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+    if (ssl) {
+        const unsigned char *alpn = NULL;
+        unsigned alpnl = 0;
+        SSL_get0_alpn_selected(ssl, &alpn, &alpnl);
+        c->h2_checked = true;
+        if (alpnl == 2 && memcmp(alpn, "h2", 2) == 0) {
+            c->cbs.on_h2(c, c->ud);
+            return true;
+        }
+        return false;
+    }
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t n = evbuffer_get_length(in), want = sizeof h2_preface - 1;
+    char head[sizeof h2_preface];
+    size_t k = n < want ? n : want;
+    if (evbuffer_copyout(in, head, k) != (ev_ssize_t)k || memcmp(head, h2_preface, k) != 0) {
+        c->h2_checked = true;
+        return false;
+    }
+    if (k < want)
+        return true;
+    c->h2_checked = true;
+    c->cbs.on_h2(c, c->ud);
+    return true;
+}
+
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
     struct sio_http_conn *c = arg;
     c->depth++;
+    if (!c->h2_checked && c->cbs.on_h2 && check_h2(c)) {
+        conn_leave(c);
+        return;
+    }
     if (c->lingering) {
         struct evbuffer *in = bufferevent_get_input(bev);
         c->lingered += evbuffer_get_length(in);
@@ -737,11 +795,42 @@ static void write_head(struct sio_http_conn *c, struct evbuffer *out, const char
                                           : "Connection: close\r\n");
 }
 
+/* An exchange's reply: the head as HTTP/1.1 would write it, then the
+ * body (inline bytes, or moved out of bodybuf), to the carrier. */
+static void x_reply(struct sio_http_conn *c, const char *status, const char *pre, long long cl,
+                    const char *post, const void *body, size_t len, struct evbuffer *bodybuf)
+{
+    struct evbuffer *head = evbuffer_new();
+    c->busy = false;
+    /* the carrier may end its stream (and free c) inside respond */
+    c->depth++;
+    if (head) {
+        write_head(c, head, status, pre, cl, post);
+        evbuffer_add(head, "\r\n", 2);
+        if (len)
+            evbuffer_add(head, body, len);
+        if (c->ximpl)
+            c->xops->respond(c->ximpl, head, bodybuf);
+        evbuffer_free(head);
+    } else if (c->ximpl) {
+        c->xops->cancel(c->ximpl);
+    }
+    if (bodybuf)
+        evbuffer_drain(bodybuf, evbuffer_get_length(bodybuf));
+    sio_buf_reset(&c->xlead);
+    sio_buf_reset(&c->xct);
+    conn_leave(c);
+}
+
 void sio_http_reply(struct sio_http_conn *c, const char *status, const char *pre,
                     bool chunked, const void *body, size_t len)
 {
     if (!c->busy || c->dead || c->closing)
         return;
+    if (c->xops) {
+        x_reply(c, status, pre, -1, "", body, len, NULL);
+        return;
+    }
     struct evbuffer *out = bufferevent_get_output(c->bev);
     write_head(c, out, status, pre, -1, "");
     if (chunked) {
@@ -767,6 +856,10 @@ void sio_http_reply_evbuf(struct sio_http_conn *c, const char *status,
         evbuffer_drain(body, evbuffer_get_length(body));
         return;
     }
+    if (c->xops) {
+        x_reply(c, status, pre_ct, (long long)evbuffer_get_length(body), post_cl, NULL, 0, body);
+        return;
+    }
     struct evbuffer *out = bufferevent_get_output(c->bev);
     write_head(c, out, status, pre_ct, (long long)evbuffer_get_length(body), post_cl);
     evbuffer_add(out, "\r\n", 2);
@@ -779,6 +872,10 @@ void sio_http_reply_chunked_evbuf(struct sio_http_conn *c, const char *status, c
 {
     if (!c->busy || c->dead || c->closing) {
         evbuffer_drain(body, evbuffer_get_length(body));
+        return;
+    }
+    if (c->xops) {
+        x_reply(c, status, pre, -1, "", NULL, 0, body);
         return;
     }
     struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -798,7 +895,92 @@ void sio_http_reply_raw_close(struct sio_http_conn *c, const char *raw, size_t l
 {
     if (c->dead || c->closing)
         return;
+    if (c->xops) {
+        /* the carrier ends the stream, not the connection it shares */
+        struct evbuffer *head = evbuffer_new();
+        c->busy = false;
+        c->depth++;
+        if (head && evbuffer_add(head, raw, len) == 0 && c->ximpl)
+            c->xops->respond(c->ximpl, head, NULL);
+        else if (c->ximpl)
+            c->xops->cancel(c->ximpl);
+        if (head)
+            evbuffer_free(head);
+        conn_leave(c);
+        return;
+    }
     evbuffer_add(bufferevent_get_output(c->bev), raw, len);
     c->busy = false;
     sio_http_conn_close(c);
+}
+
+/* ---------- exchanges (http1.h) ---------- */
+
+struct sio_http_conn *sio_http_exchange_new(const struct sio_http_xops *ops, void *impl,
+                                            const struct sio_http_cbs *cbs, void *ud)
+{
+    struct sio_http_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->xops = ops;
+    c->ximpl = impl;
+    c->cbs = *cbs;
+    c->cbs.on_headers = NULL;
+    c->cbs.on_h2 = NULL;
+    c->ud = ud;
+    c->h2_checked = true;
+    sio_buf_init(&c->arena);
+    sio_buf_init(&c->body);
+    sio_buf_init(&c->xlead);
+    sio_buf_init(&c->xct);
+    sio_buf_init(&c->raw);
+    return c;
+}
+
+void sio_http_exchange_request(struct sio_http_conn *c, struct sio_http_req *req)
+{
+    if (c->dead || c->busy)
+        return;
+    c->req = *req;
+    c->busy = true;
+    c->depth++;
+    c->cbs.on_request(c, &c->req, c->ud);
+    conn_leave(c);
+}
+
+void sio_http_exchange_free(struct sio_http_conn *c)
+{
+    c->ximpl = NULL;
+    c->busy = false;
+    c->depth++;
+    c->dead = true;
+    conn_leave(c);
+}
+
+bool sio_http_is_exchange(const struct sio_http_conn *c)
+{
+    return c->xops != NULL;
+}
+
+struct bufferevent *sio_http_conn_tunnel(struct sio_http_conn *c, const char *status,
+                                         const char *pre)
+{
+    if (!c->xops || !c->ximpl || !c->busy || c->dead)
+        return NULL;
+    struct evbuffer *head = evbuffer_new();
+    if (!head)
+        return NULL;
+    write_head(c, head, status, pre, -1, "");
+    evbuffer_add(head, "\r\n", 2);
+    c->depth++;
+    struct bufferevent *bev = c->xops->tunnel(c->ximpl, head);
+    evbuffer_free(head);
+    if (bev) {
+        c->busy = false;
+        c->ximpl = NULL;
+        c->detached = true;
+        c->dead = true;
+    }
+    conn_leave(c);
+    return bev;
 }

@@ -63,6 +63,9 @@ struct sio_http_req {
     bool body_discarded;    /* on_headers asked for SIO_HTTP_BODY_DISCARD: body_len 0 */
     bool upgrade;           /* Upgrade header seen (http_parser's upgrade) */
     bool keep_alive;
+    const char *scheme;     /* "https" over TLS (HTTP/2: :scheme); NULL = "http" */
+    const char *protocol;   /* HTTP/2 extended CONNECT (RFC 8441): the :protocol
+                             * pseudo-header ("websocket"); NULL otherwise */
 };
 
 struct sio_http_limits {
@@ -96,7 +99,51 @@ struct sio_http_cbs {
      * NULL). May hand the connection over (sio_http_conn_handoff) or abort
      * it; else returns an enum sio_http_body_action. on_request follows. */
     int (*on_headers)(struct sio_http_conn *c, struct sio_http_req *req, void *ud);
+    /* Optional: the client speaks HTTP/2 (ALPN "h2" on TLS, or the HTTP/2
+     * connection preface as its first bytes). The owner takes the
+     * bufferevent with sio_http_conn_detach() (the preface is still in its
+     * input) or the connection goes on as HTTP/1.1 (and fails to parse). */
+    void (*on_h2)(struct sio_http_conn *c, void *ud);
 };
+
+/* An exchange: one request and its reply carried by something other than
+ * an HTTP/1.1 connection (an HTTP/2 stream, h2.c). The owner of a request
+ * handles it exactly as one from HTTP/1.1 (same struct sio_http_req, same
+ * sio_http_reply*() calls); each reply reaches the carrier as the HTTP/1.1
+ * message it would have been ("HTTP/1.1 <status>\r\n" header lines
+ * "\r\n", then maybe body bytes: the carrier maps it to its own framing,
+ * dropping the connection-specific headers) plus a body moved out of an
+ * evbuffer, never chunk-encoded. */
+struct sio_http_xops {
+    /* head: the reply's head, maybe followed by body bytes; body: more body
+     * (NULL or moved out). Both are the carrier's to drain. */
+    void (*respond)(void *impl, struct evbuffer *head, struct evbuffer *body);
+    /* sio_http_conn_close() before any reply: drop the exchange */
+    void (*cancel)(void *impl);
+    /* sio_http_conn_tunnel(): answer head (no body) and give the stream's
+     * bytes both ways as a bufferevent; NULL when it cannot */
+    struct bufferevent *(*tunnel)(void *impl, struct evbuffer *head);
+};
+
+/* A new exchange for impl (loop thread); NULL on ENOMEM. cbs.on_request
+ * and cbs.on_close are used. */
+struct sio_http_conn *sio_http_exchange_new(const struct sio_http_xops *ops, void *impl,
+                                            const struct sio_http_cbs *cbs, void *ud);
+/* Deliver the exchange's request (on_request runs now). req must stay
+ * valid until the reply or sio_http_exchange_free(). */
+void sio_http_exchange_request(struct sio_http_conn *c, struct sio_http_req *req);
+/* The carrier is gone: on_close runs (unless tunnelled) and c is freed
+ * (once its own callbacks have returned); impl is not used again. */
+void sio_http_exchange_free(struct sio_http_conn *c);
+/* true for an exchange (not an HTTP/1.1 connection) */
+bool sio_http_is_exchange(const struct sio_http_conn *c);
+/* Answer the current request with status and the header lines pre, and
+ * turn it into a byte tunnel (RFC 8441's WebSocket over an HTTP/2
+ * stream): returns the bufferevent of the tunnel (the caller's, freed with
+ * sio_tls_bev_free()); c is freed as by sio_http_conn_detach (no on_close).
+ * Exchanges only; NULL (c unchanged) otherwise or on error. */
+struct bufferevent *sio_http_conn_tunnel(struct sio_http_conn *c, const char *status,
+                                         const char *pre);
 
 /* Takes bev (freed with the connection). Returns NULL on ENOMEM (bev is
  * then freed). */

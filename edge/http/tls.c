@@ -43,7 +43,7 @@ struct sni_set {
 
 /* The protocols we speak, in order of preference; "h2" goes first here
  * once the gateway speaks HTTP/2. Wire format: length-prefixed. */
-static const unsigned char alpn_protos[] = "\x08http/1.1";
+static const unsigned char alpn_protos[] = "\x02h2\x08http/1.1";
 
 static int sni_idx = -1;
 static pthread_once_t sni_once = PTHREAD_ONCE_INIT;

@@ -9,7 +9,7 @@
  *
  * Settings: TLS 1.2 at least; TLS 1.3 with OpenSSL's default suites, TLS
  * 1.2 with ECDHE key exchange and AEAD ciphers only; no renegotiation;
- * ALPN: "http/1.1" (a client that offers ALPN without it gets no ALPN
+ * ALPN: "h2" first, then "http/1.1" (a client that offers neither gets no ALPN
  * answer and HTTP/1.1 anyway).
  */
 #ifndef SIO_EDGE_TLS_H

@@ -46,7 +46,9 @@ struct sio_ws {
     bool dead;
     bool flush_pending; /* flush event active */
     bool write_armed;   /* EV_WRITE enabled: the socket was full */
-    bool tls;           /* an OpenSSL bufferevent: it writes (encrypts) itself */
+    bool tls;           /* the bufferevent writes itself: an OpenSSL one (it
+                         * encrypts), or one with no socket (the tunnel of a
+                         * WebSocket over an HTTP/2 stream, RFC 8441) */
     bool in_frame;      /* a frame's payload is being received */
     bool frag;          /* inside a fragmented data message */
     uint8_t op;         /* opcode of the frame being received */
@@ -116,6 +118,9 @@ static void ws_free(struct sio_ws *ws)
     if (ws->close_ev)
         event_free(ws->close_ev);
     sio_buf_clear(&ws->msg);
+    /* a tunnel's other end learns of the close from an EOF */
+    if (bufferevent_getfd(ws->bev) < 0)
+        bufferevent_flush(ws->bev, EV_WRITE, BEV_FINISHED);
     sio_tls_bev_free(ws->bev);
     free(ws);
 }
@@ -463,7 +468,7 @@ struct sio_ws *sio_ws_new(struct bufferevent *bev, size_t max_msg,
     ws->bev = bev;
     ws->cbs = *cbs;
     ws->ud = ud;
-    ws->tls = bufferevent_openssl_get_ssl(bev) != NULL;
+    ws->tls = bufferevent_openssl_get_ssl(bev) != NULL || bufferevent_getfd(bev) < 0;
     /* the event's storage follows the struct, 16-byte aligned */
     uintptr_t at = ((uintptr_t)(ws + 1) + 15) & ~(uintptr_t)15;
     ws->flush_ev = (struct event *)at;

@@ -100,7 +100,9 @@ check "s_client -servername b.test: CN=b.test" sni-b.out 'CN ?= ?b\.test'
 subject a.test "$p1" >sni-a.out
 check "s_client -servername a.test: the default (CN=localhost)" sni-a.out 'CN ?= ?localhost'
 openssl s_client -connect "127.0.0.1:$p1" -alpn h2,http/1.1 </dev/null >alpn.out 2>&1
-check "ALPN: http/1.1 chosen from h2,http/1.1" alpn.out 'ALPN protocol: http/1\.1'
+check "ALPN: h2 chosen from h2,http/1.1 (HTTP/2: tests/e2e/h2.sh)" alpn.out 'ALPN protocol: h2$'
+openssl s_client -connect "127.0.0.1:$p1" -alpn spdy/3,http/1.1 </dev/null >alpn11.out 2>&1
+check "ALPN: http/1.1 chosen from spdy/3,http/1.1" alpn11.out 'ALPN protocol: http/1\.1'
 openssl s_client -connect "127.0.0.1:$p1" -tls1_1 </dev/null >tls11.out 2>&1
 if grep -q 'Cipher is (NONE)\|alert\|error' tls11.out; then ok "TLS 1.1 refused"
 else notok "TLS 1.1 refused" "$(tr '\n' '|' <tls11.out | head -c 300)"; fi

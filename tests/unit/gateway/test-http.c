@@ -57,6 +57,13 @@ Test(http, cors_python_same_origin)
     r = mkreq(HTTP_GET, "host", "127.0.0.1:5000", NULL);
     cr_assert_eq(check(SIO_CORS_PYTHON, NULL, &r, lead, ct), SIO_CORS_PASS);
     cr_assert_str_eq(ct, "Access-Control-Allow-Credentials: true\r\n");
+    /* over TLS the request's scheme is https: an https page is same-origin */
+    r = mkreq(HTTP_GET, "host", "127.0.0.1:5000", "origin", "https://127.0.0.1:5000", NULL);
+    r.scheme = "https";
+    cr_assert_eq(check(SIO_CORS_PYTHON, NULL, &r, lead, ct), SIO_CORS_PASS);
+    r = mkreq(HTTP_GET, "host", "127.0.0.1:5000", "origin", "https://elsewhere:5000", NULL);
+    r.scheme = "https";
+    cr_assert_eq(check(SIO_CORS_PYTHON, NULL, &r, lead, ct), SIO_CORS_REJECT);
     /* behind a proxy */
     r = mkreq(HTTP_GET, "host", "127.0.0.1:5000", "x-forwarded-proto", "https",
               "x-forwarded-host", "chat.example, x", "origin", "https://chat.example", NULL);

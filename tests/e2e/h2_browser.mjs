@@ -1,0 +1,115 @@
+// h2_browser.mjs: the chat demo page over https in headless Chromium, which
+// speaks HTTP/2 to the gateway (ALPN h2):
+//
+//   node tests/e2e/h2_browser.mjs CERT KEY
+//
+// Starts `sio server --tls-cert CERT --tls-key KEY --plugin chat.so` with
+// the page and the socket.io-client bundle as static files on a free
+// loopback port ($SIO_BIN, $SIO_PLUGIN_DIR; default build/), opens the page
+// in two tabs of /usr/bin/chromium (npm playwright-core,
+// --ignore-certificate-errors), checks that the page and the polling
+// requests came over h2 (nextHopProtocol), that the socket upgraded to a
+// WebSocket, and that a message typed in one tab shows in the other.
+// Prints "ok - ..." / "not ok - ...", then "N passed, N failed".
+// Bounded: the whole run gives up after 30 s.
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import net from "node:net";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const SIO_BIN = resolve(process.env.SIO_BIN || join(ROOT, "build/tools/sio"));
+const PLUGIN_DIR = resolve(process.env.SIO_PLUGIN_DIR || join(ROOT, "build/plugins"));
+const [CERT, KEY] = process.argv.slice(2);
+
+let passed = 0, failed = 0;
+const ok = (name) => { console.log(`ok - ${name}`); passed++; };
+const notOk = (name, why) => { console.log(`not ok - ${name}: ${why}`); failed++; };
+const require = createRequire(join(ROOT, "tests/interop/package.json"));
+const { chromium } = require("playwright-core");
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = net.createServer();
+    s.on("error", rej);
+    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => res(port)); });
+  });
+}
+
+let server, browser, profile, serverLog = "";
+async function main() {
+  const port = await freePort();
+  server = spawn(SIO_BIN, [
+    "server", "--plugin", join(PLUGIN_DIR, "chat/chat.so"), "--port", String(port),
+    "--tls-cert", CERT, "--tls-key", KEY,
+    "--static", `/=${join(ROOT, "plugins/chat/www")}`,
+    "--static", `/socket.io-client/=${join(ROOT, "tests/interop/node_modules/socket.io-client/dist")}`,
+  ], { stdio: ["ignore", "pipe", "pipe"] });
+  server.stdout.on("data", (d) => { serverLog += d; });
+  server.stderr.on("data", (d) => { serverLog += d; });
+  await new Promise((res, rej) => {
+    const t = setTimeout(() => rej(new Error("no listening line within 10 s")), 10000);
+    const look = () => { if (/^listening on https:\/\//m.test(serverLog)) { clearTimeout(t); res(); } };
+    server.stdout.on("data", look);
+    server.once("exit", (code) => { clearTimeout(t); rej(new Error(`server exited (${code}): ${serverLog}`)); });
+    look();
+  });
+  const url = `https://127.0.0.1:${port}/`;
+  profile = mkdtempSync(join(tmpdir(), "sio-chromium-h2-"));
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: "/usr/bin/chromium", headless: true, ignoreHTTPSErrors: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--ignore-certificate-errors", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync"],
+  });
+  const errors = [];
+  const open = async (name) => {
+    const p = await browser.newPage();
+    p.on("pageerror", (e) => errors.push(`${name}: ${e.message}`));
+    p.on("requestfailed", (r) => errors.push(`${name}: request failed: ${r.url()}`));
+    await p.goto(url);
+    await p.waitForFunction(() => document.getElementById("status").textContent === "connected",
+                            null, { timeout: 8000 });
+    return p;
+  };
+  const ann = await open("ann");
+  const bob = await open("bob");
+  const proto = await ann.evaluate(() => performance.getEntriesByType("navigation")[0].nextHopProtocol);
+  if (proto === "h2") ok("the page came over HTTP/2 (nextHopProtocol h2)");
+  else notOk("the page came over HTTP/2", `nextHopProtocol ${proto}`);
+  const polls = await ann.evaluate(() => performance.getEntriesByType("resource")
+    .filter((e) => e.name.includes("/socket.io/?")).map((e) => e.nextHopProtocol));
+  if (polls.length && polls.every((p) => p === "h2")) ok(`polling requests over h2 (${polls.length})`);
+  else notOk("polling requests over h2", JSON.stringify(polls));
+  await ann.waitForFunction(() => socket.io.engine.transport.name === "websocket", null, { timeout: 8000 })
+    .then(() => ok("the socket upgraded to a WebSocket"),
+          () => notOk("the socket upgraded to a WebSocket", "still polling"));
+  await ann.fill("#msg", "hello over h2");
+  await ann.press("#msg", "Enter");
+  await bob.waitForFunction(() => [...document.querySelectorAll("#log li")]
+    .some((li) => li.textContent === "hello over h2"), null, { timeout: 5000 })
+    .then(() => ok("a message typed in one tab shows in the other"),
+          () => notOk("a message typed in one tab shows in the other", "not seen"));
+  if (errors.length) notOk("no page errors", errors.join("; "));
+  else ok("no page errors and no failed requests");
+}
+
+let timer;
+try {
+  await Promise.race([main(), new Promise((_, rej) => {
+    timer = setTimeout(() => rej(new Error("gave up after 30 s")), 30000);
+  })]);
+} catch (e) {
+  notOk("browser over h2", e.message.split("\n")[0]);
+  console.log(serverLog.trim().split("\n").slice(-10).map((l) => `# server: ${l}`).join("\n"));
+} finally {
+  clearTimeout(timer);
+  if (browser) await browser.close().catch(() => {});
+  if (server && server.exitCode === null) server.kill("SIGTERM");
+  if (profile) rmSync(profile, { recursive: true, force: true });
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
