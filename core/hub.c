@@ -489,6 +489,16 @@ static bool on_gateway(struct sio_hub *h)
         gateway_seen(h, sid, sid_len);
         goto out;
     }
+    if (kind == SIO_ENV_ADMIN) {
+        /* Admin UI traffic between gateways (docs/ADMIN.md): republish the
+         * envelope untouched on the topic the route names ("*" or one
+         * gateway id) */
+        if ((sid_len == 1 && sid[0] == '*') || sid_len == SIO_GW_ID_LEN)
+            publish(h, sid, sid_len, zmq_msg_data(&part[2]), zmq_msg_size(&part[2]));
+        else
+            sio_log_debug(topic, "admin relay with a bad topic dropped");
+        goto out;
+    }
     char key[KEY_MAX];
     size_t klen = route_key(key, nsp, nsp_len, sid, sid_len);
     if (!klen) {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 #include <sio/sio.h>
 #include "bus.h"
@@ -103,6 +104,23 @@ static void server_usage(FILE *f)
         "                            (default 45000)\n"
         "  --max-inflight-events N   events of one socket waiting for its handler before the\n"
         "                            client is not read (default 256)\n"
+        "\n"
+        "Admin UI (docs/ADMIN.md):\n"
+        "  --admin                   serve the Socket.IO Admin UI protocol (default off);\n"
+        "                            credentials from SIO_ADMIN_USER (default admin) and\n"
+        "                            SIO_ADMIN_PASSWORD (plain or a bcrypt $2a$/$2b$ hash)\n"
+        "  --admin-namespace NSP     its namespace (default /admin)\n"
+        "  --admin-user NAME         the user name (overrides SIO_ADMIN_USER)\n"
+        "  --admin-password PASS     the password or bcrypt hash (overrides SIO_ADMIN_PASSWORD;\n"
+        "                            prefer the environment or --config: argv is public)\n"
+        "  --admin-no-auth           no credentials asked (logs a warning)\n"
+        "  --admin-readonly          advertise no actions and refuse them\n"
+        "  --admin-mode MODE         development (default: every event) or production\n"
+        "                            (aggregated data only)\n"
+        "  --admin-ui PREFIX         serve the UI itself under URL PREFIX, e.g. /admin-ui/\n"
+        "  --admin-ui-dir DIR        the UI's files: the ui/dist folder of npm\n"
+        "                            @socket.io/admin-ui (default SIO_ADMIN_UI_DIR, then\n"
+        "                            ./node_modules/@socket.io/admin-ui/ui/dist)\n"
         "  --help                    show this help\n");
 }
 
@@ -164,6 +182,8 @@ enum {
     OPT_ALLOW_UPGRADES, OPT_NO_ALLOW_UPGRADES, OPT_EIO_LOG_LEVEL, OPT_SIO_LOG_LEVEL,
     OPT_BRIDGE, OPT_IO_THREADS, OPT_BRIDGE_PUBLISH,
     OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SNI, OPT_TLS_CLIENT_CA,
+    OPT_ADMIN, OPT_ADMIN_NSP, OPT_ADMIN_USER, OPT_ADMIN_PASSWORD, OPT_ADMIN_NO_AUTH,
+    OPT_ADMIN_READONLY, OPT_ADMIN_MODE, OPT_ADMIN_UI, OPT_ADMIN_UI_DIR,
     OPT_LIMIT,          /* one of limit_opts (docs/RELIABILITY.md) */
 };
 
@@ -257,6 +277,15 @@ int sio_cmd_server(int argc, char **argv)
         { "tls-key", required_argument, NULL, OPT_TLS_KEY },
         { "tls-sni", required_argument, NULL, OPT_TLS_SNI },
         { "tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA },
+        { "admin", no_argument, NULL, OPT_ADMIN },
+        { "admin-namespace", required_argument, NULL, OPT_ADMIN_NSP },
+        { "admin-user", required_argument, NULL, OPT_ADMIN_USER },
+        { "admin-password", required_argument, NULL, OPT_ADMIN_PASSWORD },
+        { "admin-no-auth", no_argument, NULL, OPT_ADMIN_NO_AUTH },
+        { "admin-readonly", no_argument, NULL, OPT_ADMIN_READONLY },
+        { "admin-mode", required_argument, NULL, OPT_ADMIN_MODE },
+        { "admin-ui", required_argument, NULL, OPT_ADMIN_UI },
+        { "admin-ui-dir", required_argument, NULL, OPT_ADMIN_UI_DIR },
 #define LIMIT_GETOPT(n, f, sz, lo, hi, w) { n, required_argument, NULL, OPT_LIMIT },
         SIO_LIMITS(LIMIT_GETOPT)
         { NULL, 0, NULL, 0 },
@@ -278,6 +307,7 @@ int sio_cmd_server(int argc, char **argv)
     static char sni_text[MAX_SNI][4096];
     char *eq;
     unsigned workers = 1;
+    const char *admin_ui = NULL, *admin_ui_dir = NULL;
     int log_level = -1, eio_log_level = -1, sio_log_level = -1;
     unsigned long long v;
     bool polling, websocket;
@@ -491,6 +521,43 @@ int sio_cmd_server(int argc, char **argv)
             gcfg.tls_sni = snis;
             break;
         }
+        case OPT_ADMIN:
+            gcfg.admin = true;
+            break;
+        case OPT_ADMIN_NSP:
+            if (optarg[0] != '/')
+                return bad_usage("bad --admin-namespace '%s' (must start with '/')", optarg);
+            gcfg.admin_nsp = optarg;
+            break;
+        case OPT_ADMIN_USER:
+            if (!*optarg)
+                return bad_usage("--admin-user needs a name%s", "");
+            gcfg.admin_user = optarg;
+            break;
+        case OPT_ADMIN_PASSWORD:
+            gcfg.admin_password = optarg;
+            break;
+        case OPT_ADMIN_NO_AUTH:
+            gcfg.admin_no_auth = true;
+            break;
+        case OPT_ADMIN_READONLY:
+            gcfg.admin_readonly = true;
+            break;
+        case OPT_ADMIN_MODE:
+            if (strcmp(optarg, "development") && strcmp(optarg, "production"))
+                return bad_usage("bad --admin-mode '%s' (development or production)", optarg);
+            gcfg.admin_production = !strcmp(optarg, "production");
+            break;
+        case OPT_ADMIN_UI:
+            if (optarg[0] != '/')
+                return bad_usage("bad --admin-ui '%s' (a URL prefix starting with '/')", optarg);
+            admin_ui = optarg;
+            break;
+        case OPT_ADMIN_UI_DIR:
+            if (!*optarg)
+                return bad_usage("--admin-ui-dir needs a directory%s", "");
+            admin_ui_dir = optarg;
+            break;
         case OPT_CONFIG:    /* read by sio_config_argv() above */
             break;
         case ':':
@@ -562,6 +629,34 @@ int sio_cmd_server(int argc, char **argv)
     gcfg.zmq_ctx = zctx;
     gcfg.ep = role ? role->ep : ep;
     gcfg.at_least_once = role != NULL;  /* split roles: a worker may die alone */
+    if (gcfg.admin) {
+        /* the environment gives the credentials unless a flag (or --config) does */
+        if (!gcfg.admin_user && getenv("SIO_ADMIN_USER") && *getenv("SIO_ADMIN_USER"))
+            gcfg.admin_user = getenv("SIO_ADMIN_USER");
+        if (!gcfg.admin_password && getenv("SIO_ADMIN_PASSWORD"))
+            gcfg.admin_password = getenv("SIO_ADMIN_PASSWORD");
+    }
+    if (admin_ui) {
+        /* the built UI of npm @socket.io/admin-ui (its ui/dist) */
+        static const char *const guesses[] = {
+            "node_modules/@socket.io/admin-ui/ui/dist",
+            "tests/interop/node_modules/@socket.io/admin-ui/ui/dist", NULL };
+        if (!admin_ui_dir)
+            admin_ui_dir = getenv("SIO_ADMIN_UI_DIR");
+        for (size_t i = 0; !admin_ui_dir && guesses[i]; i++) {
+            char f[256];
+            snprintf(f, sizeof f, "%s/index.html", guesses[i]);
+            if (access(f, R_OK) == 0)
+                admin_ui_dir = guesses[i];
+        }
+        if (!admin_ui_dir)
+            return bad_usage("--admin-ui %s: where is the UI? pass --admin-ui-dir DIR (the ui/dist "
+                             "folder of npm @socket.io/admin-ui) or set SIO_ADMIN_UI_DIR", admin_ui);
+        if (gcfg.nstatics == MAX_STATICS)
+            return bad_usage("too many --static and --static-file (at most %d)", MAX_STATICS);
+        statics[gcfg.nstatics++] = (struct sio_static_mount){ .prefix = admin_ui, .dir = admin_ui_dir };
+        gcfg.statics = statics;
+    }
     if (role) {
         gcfg.hold_timeout_ms = role->hold_timeout_ms;
         gcfg.hold_max_events = role->hold_max_events;

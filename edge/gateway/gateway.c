@@ -108,6 +108,20 @@ void gw_bus_send(struct gw_thread *t, const struct sio_env *env)
     }
 }
 
+void gw_bus_relay(struct gw_thread *t, const char *tp, const struct sio_env *env)
+{
+    char route[1 + 1 + SIO_GW_ID_LEN + 1];
+    int rl = sio_bus_route_make(route, sizeof route, SIO_ENV_ADMIN, "", 0, tp, strlen(tp));
+    sio_buf_reset(&t->envbuf);
+    if (rl < 0 || sio_env_encode(env, &t->envbuf) < 0) {
+        sio_log_warn(topic, "admin relay encode failed (kind %d)", (int)env->kind);
+        return;
+    }
+    if (zmq_send(t->dealer, route, (size_t)rl, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        sio_bus_send_buf(t->dealer, &t->envbuf, ZMQ_DONTWAIT) < 0)
+        sio_log_warn(topic, "bus send failed: %s (admin relay dropped)", zmq_strerror(zmq_errno()));
+}
+
 static void bus_drain(struct gw_thread *t)
 {
     if (t->bus_busy)
@@ -145,7 +159,10 @@ static void bus_drain(struct gw_thread *t)
         if (mine) {
             struct sio_env env;
             int r = sio_env_decode(zmq_msg_data(&m), zmq_msg_size(&m), &env);
-            if (r == 0) {
+            if (r == 0 && env.kind == SIO_ENV_ADMIN) {
+                gw_admin_command(t, &env);
+                sio_env_clear(&env);
+            } else if (r == 0) {
                 gw_sio_command(t, &env);
                 sio_env_clear(&env);
             } else {
@@ -869,6 +886,8 @@ static void hb_cb(evutil_socket_t fd, short what, void *arg)
     gw_bus_send(t, &env);
     if (t->nhold)
         gw_sio_hold_check(t);
+    if (t->gw->cfg.admin)
+        gw_admin_tick(t);
 }
 
 static void reap_cb(evutil_socket_t fd, short what, void *arg)
@@ -923,6 +942,7 @@ static void *thread_main(void *arg)
             conn_unlink(c);
     }
     gw_session_reap(t);
+    gw_admin_thread_clear(t);
     gw_nsps_clear(t);
     while (t->outbox) {         /* handed over, not sent on: closed */
         struct gw_handoff *ho = t->outbox;
@@ -1296,6 +1316,7 @@ static void gateway_free(struct sio_gateway *gw)
     free(gw->th);
     gw_limits_clear(gw);
     http_cfg_clear(gw);
+    gw_admin_clear(gw);
     free(gw->host);
     free(gw->path);
     free(gw->engineio_path);
@@ -1362,6 +1383,9 @@ int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *
         if ((r = thread_init(gw, &gw->th[i], i)) < 0)
             goto fail;
     r = http_cfg_init(gw, cfg, err, errlen);
+    if (r < 0)
+        goto fail;
+    r = gw_admin_init(gw, err, errlen);
     if (r < 0)
         goto fail;
     r = bind_listeners(gw, err, errlen);

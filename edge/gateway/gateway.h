@@ -98,6 +98,16 @@ struct sio_gateway_cfg {
     const char *tls_client_ca;          /* require client certificates from this CA */
     const struct sio_gateway_sni *tls_sni;  /* more certificates, by SNI name */
     size_t ntls_sni;
+    /* Admin UI instrumentation (docs/ADMIN.md): the gateway itself serves
+     * the admin namespace; every gateway of the deployment feeds it over the
+     * bus. Off unless admin is set. */
+    bool admin;
+    const char *admin_nsp;              /* NULL = "/admin" */
+    const char *admin_user;             /* NULL = "admin" */
+    const char *admin_password;         /* plain, or a bcrypt hash ($2a$/$2b$/$2y$) */
+    bool admin_no_auth;                 /* no credentials asked (warned about) */
+    bool admin_readonly;                /* no actions advertised; refused */
+    bool admin_production;              /* aggregated data only (no per-socket events) */
 };
 
 /* One --tls-sni HOST=CERT:KEY. */

@@ -103,6 +103,7 @@ struct gw_session {
     size_t nheaders;
     struct sio_str query;
     char remote[64];
+    int64_t issued;             /* wall clock ms of the handshake (Admin UI) */
     /* Socket.IO */
     struct gw_sock *socks;      /* list through next_in_sess */
     struct {                    /* a BINARY_* packet collecting attachments */
@@ -152,6 +153,7 @@ struct gw_sock {
     struct gw_session *sess;
     struct gw_nsp *nsp;
     bool connected;             /* CONNECT_OK seen */
+    bool admin;                 /* of the admin namespace: served here (admin.c) */
     struct gw_sock *next_in_sess;
     struct gw_room **rooms;
     size_t nrooms, roomcap;
@@ -214,6 +216,14 @@ struct gw_thread {
     struct event *drain_ev;
     bool drain_started;         /* this thread only */
     _Atomic int drain_left;     /* sessions still open; -1 until the first check */
+    /* Admin UI (admin.c): while some admin socket of the deployment is
+     * connected (its gateway says so on the bus every second), admin_watch
+     * is set and this thread reports its sockets' changes */
+    bool admin_watch;
+    uint64_t admin_watch_until;     /* ms, monotonic */
+    unsigned admin_ticks;
+    struct gw_admin_query *admin_q; /* all_sockets being collected */
+    unsigned long long admin_agg[6];    /* aggregated events since the last server_stats */
     /* accept() out of fds (limits.c) */
     struct event *accept_ev;
     unsigned long long accept_fails;
@@ -238,6 +248,10 @@ struct sio_gateway {
     /* limits.c: counts over every thread */
     _Atomic unsigned long long nconns, nsessions;
     _Atomic unsigned long long st_slow, st_busy, st_ip, st_accept_err, st_conn_to;
+    /* Admin UI (admin.c) */
+    char *admin_nsp, *admin_user, *admin_password;
+    unsigned char admin_key[32];    /* signs session ids */
+    int64_t started_ms;             /* wall clock, for uptime */
     bool ips_on;                    /* a per-address limit is set: ips is used */
     pthread_mutex_t ip_lock;
     struct sio_map ips;             /* address -> struct gw_ip */
@@ -245,6 +259,8 @@ struct sio_gateway {
 
 /* gateway.c */
 void gw_bus_send(struct gw_thread *t, const struct sio_env *env);
+/* Have the hub publish env to topic ("*" or a gateway id) (SIO_ENV_ADMIN route). */
+void gw_bus_relay(struct gw_thread *t, const char *topic, const struct sio_env *env);
 /* A fresh sid (engine or socket) of thread owner. */
 void gw_make_sid(char out[GW_SID_LEN + 1], unsigned owner);
 /* The thread that made sid, or -1 (not one of ours: wrong length or owner
@@ -308,6 +324,31 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env);
 void gw_nsps_clear(struct gw_thread *t);
 /* Disconnect the sockets held past cfg.hold_timeout_ms (every second). */
 void gw_sio_hold_check(struct gw_thread *t);
+
+/* socket.c, for admin.c */
+void gw_sock_send_simple(struct gw_sock *k, int type, const char *json, size_t jl);
+void gw_sock_remove(struct gw_sock *k, const char *reason);
+
+/* admin.c: the Admin UI namespace (docs/ADMIN.md) */
+enum { GW_AGG_CONN, GW_AGG_DISC, GW_AGG_PIN, GW_AGG_POUT, GW_AGG_BIN, GW_AGG_BOUT };
+int  gw_admin_init(struct sio_gateway *gw, char *err, size_t errlen);
+void gw_admin_clear(struct sio_gateway *gw);
+void gw_admin_thread_clear(struct gw_thread *t);
+bool gw_admin_nsp(const struct sio_gateway *gw, const char *nsp, size_t len);
+/* A CONNECT to the admin namespace (k is new, not connected): accepted or
+ * refused here; may free k. */
+void gw_admin_connect(struct gw_sock *k, const char *auth, size_t len);
+/* An event of an admin socket (an action of the UI). */
+void gw_admin_on_event(struct gw_sock *k, const char *data, size_t len);
+/* SIO_ENV_ADMIN from the bus. */
+void gw_admin_command(struct gw_thread *t, const struct sio_env *env);
+void gw_admin_tick(struct gw_thread *t);        /* every second */
+/* Changes reported while t->admin_watch (callers test it: the cost when off) */
+void gw_admin_sock_connected(struct gw_sock *k);
+void gw_admin_sock_disconnected(struct gw_sock *k, const char *reason);
+void gw_admin_upgraded(struct gw_session *s);
+void gw_admin_room(struct gw_sock *k, const char *room, size_t len, bool joined);
+void gw_admin_event(struct gw_sock *k, const char *data, size_t len, bool sent);
 
 /* room.c */
 struct gw_room *gw_room_get(struct gw_nsp *n, const char *name, size_t len, bool create);

@@ -59,12 +59,16 @@ int gw_room_join(struct gw_sock *s, const char *name, size_t len)
     if (sio_map_put(&r->members, s->sid, GW_SID_LEN, s) < 0)
         return -ENOMEM;
     s->rooms[s->nrooms++] = r;
+    if (s->sess->t->admin_watch && s->connected)
+        gw_admin_room(s, name, len, true);
     return 0;
 }
 
 static void drop(struct gw_sock *s, size_t i)
 {
     struct gw_room *r = s->rooms[i];
+    if (s->sess->t->admin_watch && s->connected)
+        gw_admin_room(s, r->name, r->name_len, false);
     sio_map_del(&r->members, s->sid, GW_SID_LEN);
     s->rooms[i] = s->rooms[--s->nrooms];
     if (r->members.n == 0) {

@@ -157,7 +157,9 @@ static struct gw_sock *sess_sock(struct gw_session *s, const char *nsp, size_t l
 static void sock_remove(struct gw_sock *k, const char *reason)
 {
     struct gw_thread *t = k->sess->t;
-    if (reason) {
+    if (t->admin_watch && k->connected)
+        gw_admin_sock_disconnected(k, reason ? reason : "server namespace disconnect");
+    if (reason && !k->admin) {
         struct sio_env env;
         env_sock(k, &env, SIO_ENV_DISCONNECT);
         env.reason.p = reason;
@@ -165,6 +167,8 @@ static void sock_remove(struct gw_sock *k, const char *reason)
         gw_bus_send(t, &env);
     }
     gw_room_leave_all(k);
+    if (t->admin_watch && k->connected)
+        gw_admin_room(k, k->sid, GW_SID_LEN, false);
     struct gw_nsp *n = k->nsp;
     sio_map_del(&n->socks, k->sid, GW_SID_LEN);
     for (struct gw_sock **pp = &k->sess->socks; *pp; pp = &(*pp)->next_in_sess)
@@ -274,6 +278,10 @@ static void on_connect(struct gw_session *s, const struct sio_packet_hdr *h)
     }
     k->next_in_sess = s->socks;
     s->socks = k;
+    if (s->t->gw->cfg.admin && gw_admin_nsp(s->t->gw, h->nsp, h->nsp_len)) {
+        gw_admin_connect(k, h->data, h->data_len);
+        return;
+    }
     struct sio_env env;
     env_sock(k, &env, SIO_ENV_CONNECT);
     if (h->data_len) {
@@ -302,6 +310,13 @@ static void dispatch(struct gw_session *s, const struct sio_packet_hdr *h,
     }
     struct sio_env env;
     bool ev = h->type == SIO_PKT_EVENT || h->type == SIO_PKT_BINARY_EVENT;
+    if (k->admin) {
+        if (ev)
+            gw_admin_on_event(k, h->data, h->data_len);
+        return;
+    }
+    if (s->t->admin_watch && ev)
+        gw_admin_event(k, h->data, h->data_len, false);
     env_sock(k, &env, ev ? SIO_ENV_EVENT : SIO_ENV_CLIENT_ACK);
     env.id = h->id;
     env.data.p = h->data;
@@ -472,6 +487,16 @@ void gw_sio_on_message(struct gw_session *s, bool binary, const uint8_t *data, s
     }
 }
 
+void gw_sock_send_simple(struct gw_sock *k, int type, const char *json, size_t jl)
+{
+    send_simple(k, (enum sio_packet_type)type, json, jl);
+}
+
+void gw_sock_remove(struct gw_sock *k, const char *reason)
+{
+    sock_remove(k, reason);
+}
+
 /* ---------- commands from the hub ---------- */
 
 static bool streq(const struct sio_str *a, const char *b, size_t bl)
@@ -626,6 +651,8 @@ static void cmd_emit(struct gw_thread *t, struct gw_nsp *n, const struct sio_env
         }
     } else {
         select_socks(t, n, env);
+        if (t->admin_watch && env->sid.p && t->nsel == 1 && !t->sel[0]->admin)
+            gw_admin_event(t->sel[0], env->data.p, env->data.len, true);
         if (t->nsel) {
             size_t np = encode_pkts(t, v, cap, type, n->name, n->name_len, env->id, env);
             for (size_t i = 0; i < t->nsel; i++)
@@ -726,6 +753,8 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
         char json[48];
         int jl = snprintf(json, sizeof json, "{\"sid\":\"%s\"}", k->sid);
         send_simple(k, SIO_PKT_CONNECT, json, (size_t)jl);
+        if (t->admin_watch)
+            gw_admin_sock_connected(k);
         break;
     }
     case SIO_ENV_CONNECT_ERR: {
