@@ -23,6 +23,8 @@ APT_PACKAGES=(
   python3-celery
   rabbitmq-server librabbitmq-dev
   librdkafka-dev python3-kafka
+  libcrypt-dev            # crypt(3): the Admin UI's bcrypt password hashes (docs/ADMIN.md)
+  python3-prometheus-client   # its text-format parser checks GET /metrics (docs/ADMIN.md)
 )
 
 log() { printf '== [%ds] %s\n' "$SECONDS" "$*" >&2; }
@@ -193,6 +195,7 @@ suite_jobs()         { count_suite jobs bash tests/interop/jobs_test.sh; }
 suite_amqp()         { count_suite amqp /usr/bin/python3 tests/interop/amqp_test.py build; }
 suite_kafka()        { count_suite kafka bash tests/interop/kafka_test.sh; }
 suite_tls()          { count_suite tls bash tests/e2e/tls.sh; }
+suite_admin()        { count_suite admin bash tests/e2e/admin.sh; }
 
 self_contained() {  # no tracked file may read a path outside the repository
   local hits
@@ -234,7 +237,7 @@ test_all() {
        suite_client_cmd suite_doc_examples suite_bench_smoke suite_jobs suite_kafka suite_tls &
   local pa=$!
   lane "$lb" suite_interop_asan suite_split suite_bridge suite_federation suite_node_adapter \
-       suite_amqp &
+       suite_amqp suite_admin &
   local pb=$!
   wait $pa || true
   wait $pb || true
