@@ -196,6 +196,7 @@ suite_amqp()         { count_suite amqp /usr/bin/python3 tests/interop/amqp_test
 suite_kafka()        { count_suite kafka bash tests/interop/kafka_test.sh; }
 suite_tls()          { count_suite tls bash tests/e2e/tls.sh; }
 suite_admin()        { count_suite admin bash tests/e2e/admin.sh; }
+suite_metrics()      { count_suite metrics /usr/bin/python3 tests/e2e/metrics.py; }
 
 self_contained() {  # no tracked file may read a path outside the repository
   local hits
@@ -237,7 +238,7 @@ test_all() {
        suite_client_cmd suite_doc_examples suite_bench_smoke suite_jobs suite_kafka suite_tls &
   local pa=$!
   lane "$lb" suite_interop_asan suite_split suite_bridge suite_federation suite_node_adapter \
-       suite_amqp suite_admin &
+       suite_amqp suite_admin suite_metrics &
   local pb=$!
   wait $pa || true
   wait $pb || true

@@ -24,6 +24,8 @@
 #include "server.h"
 #include "config.h"
 #include "dispatch.h"
+#include "buf.h"
+#include "metrics_http.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "tools.server");
 
@@ -121,6 +123,11 @@ static void server_usage(FILE *f)
         "  --admin-ui-dir DIR        the UI's files: the ui/dist folder of npm\n"
         "                            @socket.io/admin-ui (default SIO_ADMIN_UI_DIR, then\n"
         "                            ./node_modules/@socket.io/admin-ui/ui/dist)\n"
+        "\n"
+        "Metrics (docs/ADMIN.md):\n"
+        "  --metrics                 serve GET /metrics (Prometheus text format) on the\n"
+        "                            gateway's port\n"
+        "  --metrics-port PORT       serve it on this port of --host instead (0: pick one)\n"
         "  --help                    show this help\n");
 }
 
@@ -184,6 +191,7 @@ enum {
     OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SNI, OPT_TLS_CLIENT_CA,
     OPT_ADMIN, OPT_ADMIN_NSP, OPT_ADMIN_USER, OPT_ADMIN_PASSWORD, OPT_ADMIN_NO_AUTH,
     OPT_ADMIN_READONLY, OPT_ADMIN_MODE, OPT_ADMIN_UI, OPT_ADMIN_UI_DIR,
+    OPT_METRICS, OPT_METRICS_PORT,
     OPT_LIMIT,          /* one of limit_opts (docs/RELIABILITY.md) */
 };
 
@@ -238,6 +246,60 @@ int sio_server_run_gateway(int argc, char **argv, const struct sio_server_role *
     return rc;
 }
 
+/* The embedded parts whose metrics follow the gateway's. */
+struct server_metrics {
+    sio_hub *hub;
+    sio_worker *worker;
+    sio_bridge_any **br;
+    size_t nbr;
+};
+
+static void metrics_extra(struct sio_buf *b, void *ud)
+{
+    struct server_metrics *m = ud;
+    if (m->hub)
+        sio_hub_metrics(m->hub, b);
+    if (m->worker)
+        sio_worker_metrics(m->worker, b);
+    if (!m->nbr)
+        return;
+    static const struct { const char *name, *help; size_t off; } f[] = {
+        { "sio_bridge_in_total", "messages received from the broker",
+          offsetof(struct sio_bridge_stats, in) },
+        { "sio_bridge_delivered_total", "broker messages turned into commands",
+          offsetof(struct sio_bridge_stats, delivered) },
+        { "sio_bridge_rejected_total", "malformed or refused broker messages",
+          offsetof(struct sio_bridge_stats, rejected) },
+        { "sio_bridge_reconnects_total", "broker reconnections",
+          offsetof(struct sio_bridge_stats, reconnects) },
+        { "sio_bridge_published_total", "broadcasts published to the broker",
+          offsetof(struct sio_bridge_stats, pub.published) },
+        { "sio_bridge_dropped_total", "broadcasts dropped (queue full or broker down)",
+          offsetof(struct sio_bridge_stats, pub.dropped_full) },
+    };
+    for (size_t k = 0; k < sizeof f / sizeof *f; k++) {
+        char line[256];
+        int n = snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s counter\n", f[k].name,
+                         f[k].help, f[k].name);
+        sio_buf_append(b, line, (size_t)n);
+        for (size_t i = 0; i < m->nbr; i++) {
+            struct sio_bridge_stats st;
+            sio_bridge_any_get_stats(m->br[i], &st);
+            uint64_t v = *(const uint64_t *)((const char *)&st + f[k].off);
+            if (f[k].off == offsetof(struct sio_bridge_stats, pub.dropped_full))
+                v += st.pub.dropped_down;
+            n = snprintf(line, sizeof line, "%s{bridge=\"%zu\"} %llu\n", f[k].name, i,
+                         (unsigned long long)v);
+            sio_buf_append(b, line, (size_t)n);
+        }
+    }
+}
+
+static int render_gateway(struct sio_buf *b, void *ud)
+{
+    return sio_gateway_metrics(ud, b);
+}
+
 int sio_cmd_server(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -286,6 +348,8 @@ int sio_cmd_server(int argc, char **argv)
         { "admin-mode", required_argument, NULL, OPT_ADMIN_MODE },
         { "admin-ui", required_argument, NULL, OPT_ADMIN_UI },
         { "admin-ui-dir", required_argument, NULL, OPT_ADMIN_UI_DIR },
+        { "metrics", no_argument, NULL, OPT_METRICS },
+        { "metrics-port", required_argument, NULL, OPT_METRICS_PORT },
 #define LIMIT_GETOPT(n, f, sz, lo, hi, w) { n, required_argument, NULL, OPT_LIMIT },
         SIO_LIMITS(LIMIT_GETOPT)
         { NULL, 0, NULL, 0 },
@@ -308,6 +372,9 @@ int sio_cmd_server(int argc, char **argv)
     char *eq;
     unsigned workers = 1;
     const char *admin_ui = NULL, *admin_ui_dir = NULL;
+    int metrics_port = -1;
+    sio_metrics_http *mhttp = NULL;
+    struct server_metrics smx = { 0 };
     int log_level = -1, eio_log_level = -1, sio_log_level = -1;
     unsigned long long v;
     bool polling, websocket;
@@ -558,6 +625,15 @@ int sio_cmd_server(int argc, char **argv)
                 return bad_usage("--admin-ui-dir needs a directory%s", "");
             admin_ui_dir = optarg;
             break;
+        case OPT_METRICS:
+            gcfg.metrics = true;
+            break;
+        case OPT_METRICS_PORT:
+            if (!parse_num(optarg, 0, 65535, &v))
+                return bad_usage("bad --metrics-port '%s' (0-65535)", optarg);
+            metrics_port = (int)v;
+            gcfg.metrics = gcfg.metrics_elsewhere = true;
+            break;
         case OPT_CONFIG:    /* read by sio_config_argv() above */
             break;
         case ':':
@@ -662,8 +738,24 @@ int sio_cmd_server(int argc, char **argv)
         gcfg.hold_max_events = role->hold_max_events;
         gcfg.hold_max_bytes = role->hold_max_bytes;
     }
+    if (gcfg.metrics) {
+        /* the embedded hub, worker and bridges follow the gateway's metrics */
+        smx.hub = hub;
+        smx.worker = worker;
+        smx.br = br;
+        smx.nbr = role ? 0 : nbridges;
+        gcfg.metrics_extra = metrics_extra;
+        gcfg.metrics_ud = &smx;
+    }
     if (sio_gateway_new(&gw, &gcfg, err, sizeof err) < 0)
         goto out;
+    if (metrics_port >= 0) {
+        uint16_t mp = 0;
+        if (sio_metrics_http_start(&mhttp, gcfg.host, (uint16_t)metrics_port, render_gateway, gw,
+                                   &mp, err, sizeof err) < 0)
+            goto out;
+        printf("metrics on http://%s:%u/metrics\n", gcfg.host, (unsigned)mp);
+    }
 
     bool v6 = strchr(gcfg.host, ':') != NULL;
     char url[512];
@@ -697,6 +789,7 @@ int sio_cmd_server(int argc, char **argv)
 out:
     if (status != 0)
         fprintf(stderr, "sio server: %s\n", err[0] ? err : "cannot start");
+    sio_metrics_http_stop(&mhttp);
     for (size_t i = 0; i < nbridges; i++)
         sio_bridge_any_stop(&br[i]);
     sio_gateway_destroy(&gw);

@@ -426,6 +426,8 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
         return;
     }
     s->ws_transport = true;
+    if (GW_METRICS(t))
+        GW_M_ADD(t, ws_sessions, 1);
     s->ws = c;
     c->sess = s;
     gw_session_send_open(s, false);
@@ -672,6 +674,21 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
     }
     int service = eio_service(gw, req);
     bool raw = service == 1;
+    if (service < 0 && gw->cfg.metrics && !gw->cfg.metrics_elsewhere && !req->upgrade && req->path_len == 8 &&
+        memcmp(req->path, "/metrics", 8) == 0) {
+        struct sio_buf b;
+        sio_buf_init(&b);
+        if (sio_gateway_metrics(gw, &b) == 0) {
+            char pre[128];
+            snprintf(pre, sizeof pre, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+                     "Content-Length: %zu\r\n", b.len);
+            sio_http_reply(h, "200 OK", pre, false, b.data, b.len);
+        } else {
+            sio_http_reply(h, "500 Internal Server Error", "Content-Length: 0\r\n", false, "", 0);
+        }
+        sio_buf_clear(&b);
+        return;
+    }
     if (service < 0) {
         static const char nf[] = "Not Found";
         const struct sio_static *m = req->upgrade ? NULL
@@ -1317,6 +1334,7 @@ static void gateway_free(struct sio_gateway *gw)
     gw_limits_clear(gw);
     http_cfg_clear(gw);
     gw_admin_clear(gw);
+    gw_metrics_clear(gw);
     free(gw->host);
     free(gw->path);
     free(gw->engineio_path);
@@ -1385,6 +1403,7 @@ int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *
     r = http_cfg_init(gw, cfg, err, errlen);
     if (r < 0)
         goto fail;
+    gw_metrics_init(gw);
     r = gw_admin_init(gw, err, errlen);
     if (r < 0)
         goto fail;

@@ -16,6 +16,7 @@
 #pragma GCC visibility push(default)
 
 typedef struct sio_gateway sio_gateway;
+struct sio_buf;
 
 /* Cross-origin behaviour (docs/SERVER.md). The zero value adds no CORS
  * headers and refuses no Origin (the JS server without `cors`); `sio
@@ -108,7 +109,18 @@ struct sio_gateway_cfg {
     bool admin_no_auth;                 /* no credentials asked (warned about) */
     bool admin_readonly;                /* no actions advertised; refused */
     bool admin_production;              /* aggregated data only (no per-socket events) */
+    /* Prometheus metrics (docs/ADMIN.md): GET /metrics on the gateway's
+     * port; metrics_extra (optional) appends more families to the text */
+    bool metrics;
+    bool metrics_elsewhere;             /* count, but GET /metrics is served elsewhere
+                                         * (--metrics-port): the gateway's port has none */
+    void (*metrics_extra)(struct sio_buf *out, void *ud);
+    void *metrics_ud;
 };
+
+/* The gateway's metrics in the Prometheus text format, appended to out
+ * (any thread). 0 or -ENOMEM. */
+int sio_gateway_metrics(sio_gateway *gw, struct sio_buf *out);
 
 /* One --tls-sni HOST=CERT:KEY. */
 struct sio_gateway_sni {

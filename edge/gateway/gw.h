@@ -142,6 +142,7 @@ struct gw_room {
 };
 
 struct gw_nsp {
+    struct gw_thread *t;
     char *name;
     size_t name_len;
     struct sio_map socks;        /* sid -> gw_sock */
@@ -154,6 +155,7 @@ struct gw_sock {
     struct gw_nsp *nsp;
     bool connected;             /* CONNECT_OK seen */
     bool admin;                 /* of the admin namespace: served here (admin.c) */
+    uint64_t connect_us;        /* when its CONNECT went to the hub (metrics) */
     struct gw_sock *next_in_sess;
     struct gw_room **rooms;
     size_t nrooms, roomcap;
@@ -170,6 +172,28 @@ struct gw_sock {
 };
 
 struct gw_handoff;
+
+/* ---- Prometheus counters of one thread (metrics.c) ----
+ * Written by the owning thread only (a relaxed load and store, no locked
+ * instruction), read by any thread that renders GET /metrics. Gauges are
+ * kept as wrapping sums of +1/-1. */
+enum { GW_R_CLIENT, GW_R_SERVER, GW_R_TRANSPORT_CLOSE, GW_R_PING_TIMEOUT, GW_R_TRANSPORT_ERROR,
+       GW_R_OTHER, GW_NREASONS };
+#define GW_RTT_BUCKETS 10
+struct gw_metrics {
+    _Atomic uint64_t ws_sessions;       /* gauge: sessions on WebSocket */
+    _Atomic uint64_t pkt_in, pkt_out, bytes_in, bytes_out;
+    _Atomic uint64_t connects, refused;
+    _Atomic uint64_t disc[GW_NREASONS];
+    _Atomic uint64_t rooms;             /* gauge */
+    _Atomic uint64_t inflight;          /* gauge: events sent to workers, not confirmed */
+    _Atomic uint64_t rtt[GW_RTT_BUCKETS + 1], rtt_sum_us, rtt_n;
+    _Atomic uint64_t proto_errors;
+};
+#define GW_M_ADD(t, f, n) \
+    atomic_store_explicit(&(t)->m.f, atomic_load_explicit(&(t)->m.f, memory_order_relaxed) + \
+                          (uint64_t)(n), memory_order_relaxed)
+#define GW_METRICS(t) ((t)->gw->cfg.metrics)
 
 struct gw_thread {
     struct sio_gateway *gw;
@@ -224,6 +248,7 @@ struct gw_thread {
     unsigned admin_ticks;
     struct gw_admin_query *admin_q; /* all_sockets being collected */
     unsigned long long admin_agg[6];    /* aggregated events since the last server_stats */
+    struct gw_metrics m;
     /* accept() out of fds (limits.c) */
     struct event *accept_ev;
     unsigned long long accept_fails;
@@ -252,6 +277,9 @@ struct sio_gateway {
     char *admin_nsp, *admin_user, *admin_password;
     unsigned char admin_key[32];    /* signs session ids */
     int64_t started_ms;             /* wall clock, for uptime */
+    pthread_mutex_t nsp_lock;       /* metrics: sockets per namespace, every thread */
+    bool nsp_lock_ok;
+    struct sio_map nsp_counts;      /* name -> (void *)(uintptr_t)count */
     bool ips_on;                    /* a per-address limit is set: ips is used */
     pthread_mutex_t ip_lock;
     struct sio_map ips;             /* address -> struct gw_ip */
@@ -349,6 +377,14 @@ void gw_admin_sock_disconnected(struct gw_sock *k, const char *reason);
 void gw_admin_upgraded(struct gw_session *s);
 void gw_admin_room(struct gw_sock *k, const char *room, size_t len, bool joined);
 void gw_admin_event(struct gw_sock *k, const char *data, size_t len, bool sent);
+
+/* metrics.c */
+void gw_metrics_init(struct sio_gateway *gw);
+void gw_metrics_clear(struct sio_gateway *gw);
+void gw_metrics_nsp(struct gw_thread *t, const struct gw_nsp *n, int delta);
+void gw_metrics_disconnect(struct gw_thread *t, const char *reason);
+void gw_metrics_rtt(struct gw_thread *t, uint64_t start_us);
+uint64_t gw_now_us(void);
 
 /* room.c */
 struct gw_room *gw_room_get(struct gw_nsp *n, const char *name, size_t len, bool create);

@@ -26,6 +26,8 @@ struct gw_room *gw_room_get(struct gw_nsp *n, const char *name, size_t len, bool
     r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
+    if (GW_METRICS(n->t))
+        GW_M_ADD(n->t, rooms, 1);
     r->name = malloc(len + 1);
     if (r->name) {
         memcpy(r->name, name, len);
@@ -72,6 +74,8 @@ static void drop(struct gw_sock *s, size_t i)
     sio_map_del(&r->members, s->sid, GW_SID_LEN);
     s->rooms[i] = s->rooms[--s->nrooms];
     if (r->members.n == 0) {
+        if (GW_METRICS(s->sess->t))
+            GW_M_ADD(s->sess->t, rooms, -1);
         sio_map_del(&s->nsp->rooms, r->name, r->name_len);
         gw_room_free(r);
     }

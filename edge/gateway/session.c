@@ -227,6 +227,10 @@ void gw_session_send(struct gw_session *s, struct gw_pkt *p)
         s->t->admin_agg[GW_AGG_POUT]++;
         s->t->admin_agg[GW_AGG_BOUT] += p->data.len;
     }
+    if (GW_METRICS(s->t)) {
+        GW_M_ADD(s->t, pkt_out, 1);
+        GW_M_ADD(s->t, bytes_out, p->data.len);
+    }
     if (s->ws_transport && s->ws) {
         ws_write_pkt(s, s->ws, p);
         return;
@@ -571,6 +575,8 @@ void gw_session_reap(struct gw_thread *t)
         atomic_fetch_sub(&t->gw->nsessions, 1);
         if (t->admin_watch)
             t->admin_agg[GW_AGG_DISC]++;
+        if (GW_METRICS(t) && s->ws_transport)
+            GW_M_ADD(t, ws_sessions, -1);
         free(s->q);
         free(s->headers);
         sio_buf_clear(&s->env_arena);
@@ -590,6 +596,10 @@ void gw_session_on_packet(struct gw_session *s, int type, bool binary, const uin
     if (s->t->admin_watch && type == SIO_EIO_MESSAGE) {
         s->t->admin_agg[GW_AGG_PIN]++;
         s->t->admin_agg[GW_AGG_BIN] += len;
+    }
+    if (GW_METRICS(s->t)) {
+        GW_M_ADD(s->t, pkt_in, 1);
+        GW_M_ADD(s->t, bytes_in, len);
     }
     switch (type) {
     case SIO_EIO_PONG:
@@ -706,6 +716,8 @@ void gw_session_ws_message(struct gw_conn *c, bool binary, const uint8_t *data, 
             release_get(s, '6');
             if (s->t->admin_watch)
                 gw_admin_upgraded(s);
+            if (GW_METRICS(s->t))
+                GW_M_ADD(s->t, ws_sessions, 1);
             flush_ws_queue(s);
             if (s->paused)
                 sio_ws_pause(c->ws, true);

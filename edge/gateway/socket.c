@@ -34,6 +34,7 @@ static struct gw_nsp *nsp_get(struct gw_thread *t, const char *name, size_t len,
     n = calloc(1, sizeof *n);
     if (!n)
         return NULL;
+    n->t = t;
     n->name = strndup(name, len);
     n->name_len = len;
     sio_map_init(&n->socks);
@@ -159,6 +160,14 @@ static void sock_remove(struct gw_sock *k, const char *reason)
     struct gw_thread *t = k->sess->t;
     if (t->admin_watch && k->connected)
         gw_admin_sock_disconnected(k, reason ? reason : "server namespace disconnect");
+    if (GW_METRICS(t)) {
+        if (k->connected) {
+            gw_metrics_nsp(t, k->nsp, -1);
+            gw_metrics_disconnect(t, reason);
+        }
+        if (k->seq > k->done)
+            GW_M_ADD(t, inflight, -(uint64_t)(k->seq - k->done));
+    }
     if (reason && !k->admin) {
         struct sio_env env;
         env_sock(k, &env, SIO_ENV_DISCONNECT);
@@ -252,6 +261,8 @@ void gw_sio_session_closed(struct gw_session *s, const char *reason)
 
 static void proto_error(struct gw_session *s, int err)
 {
+    if (GW_METRICS(s->t))
+        GW_M_ADD(s->t, proto_errors, 1);
     sio_log_debug(topic, "%s: bad packet: %s", s->sid, sio_strerror(err));
     gw_session_close(s, "transport error");
 }
@@ -293,6 +304,8 @@ static void on_connect(struct gw_session *s, const struct sio_packet_hdr *h)
     env.query = s->query;
     env.remote.p = s->remote;
     env.remote.len = strlen(s->remote);
+    if (GW_METRICS(s->t))
+        k->connect_us = gw_now_us();
     gw_bus_send(s->t, &env);
 }
 
@@ -336,6 +349,8 @@ static void dispatch(struct gw_session *s, const struct sio_packet_hdr *h,
          * sends faster than its handlers run is not read until they catch
          * up, so it cannot delay other sockets' events without bound. */
         k->seq++;
+        if (GW_METRICS(s->t))
+            GW_M_ADD(s->t, inflight, 1);
         unsigned step = cfg->inflight_max / 4 ? cfg->inflight_max / 4 : 1;
         if (keep || k->seq % step == 0)
             env.confirm = k->seq;
@@ -703,8 +718,11 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
         if (!k)
             break;
         pending_done(k, env->confirm);
-        if (env->confirm > k->done)
+        if (env->confirm > k->done) {
+            if (GW_METRICS(t))
+                GW_M_ADD(t, inflight, -(uint64_t)(env->confirm - k->done));
             k->done = env->confirm;
+        }
         if (k->sess->paused)
             gw_session_resume(k->sess);
         break;
@@ -755,12 +773,23 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
         send_simple(k, SIO_PKT_CONNECT, json, (size_t)jl);
         if (t->admin_watch)
             gw_admin_sock_connected(k);
+        if (GW_METRICS(t)) {
+            GW_M_ADD(t, connects, 1);
+            gw_metrics_nsp(t, n, 1);
+            if (k->connect_us)
+                gw_metrics_rtt(t, k->connect_us);
+        }
         break;
     }
     case SIO_ENV_CONNECT_ERR: {
         struct gw_sock *k = find_sock(n, &env->sid);
         if (!k || k->connected)
             return;
+        if (GW_METRICS(t)) {
+            GW_M_ADD(t, refused, 1);
+            if (k->connect_us)
+                gw_metrics_rtt(t, k->connect_us);
+        }
         send_simple(k, SIO_PKT_CONNECT_ERROR, env->data.p, env->data.len);
         sock_remove(k, NULL);
         break;
