@@ -197,6 +197,7 @@ suite_kafka()        { count_suite kafka bash tests/interop/kafka_test.sh; }
 suite_tls()          { count_suite tls bash tests/e2e/tls.sh; }
 suite_admin()        { count_suite admin bash tests/e2e/admin.sh; }
 suite_metrics()      { count_suite metrics /usr/bin/python3 tests/e2e/metrics.py; }
+suite_admin_ui()     { count_suite admin-ui node tests/e2e/admin_ui.mjs; }
 
 self_contained() {  # no tracked file may read a path outside the repository
   local hits
@@ -234,7 +235,7 @@ test_all() {
   local la lb
   la=$(mktemp); lb=$(mktemp)
   # the AMQP suites each start a rabbitmq node: they share a lane
-  lane "$la" suite_interop suite_out_of_tree suite_c_client suite_config suite_browser \
+  lane "$la" suite_interop suite_out_of_tree suite_c_client suite_config suite_browser suite_admin_ui \
        suite_client_cmd suite_doc_examples suite_bench_smoke suite_jobs suite_kafka suite_tls &
   local pa=$!
   lane "$lb" suite_interop_asan suite_split suite_bridge suite_federation suite_node_adapter \
