@@ -193,10 +193,12 @@ static bool password_ok(const struct sio_gateway *gw, const char *user, const ch
         size_t a = strlen(pass), b = strlen(want);
         return a == b && CRYPTO_memcmp(pass, want, a) == 0;
     }
+    /* crypt_rn (libxcrypt): crypt_r's thread-safe twin that never
+     * returns a "*0" failure token as a hash (NULL instead) */
     struct crypt_data *cd = calloc(1, sizeof *cd);
     if (!cd)
         return false;
-    const char *h = crypt_r(pass, want, cd);
+    const char *h = crypt_rn(pass, want, cd, (int)sizeof *cd);
     bool ok = h && h[0] != '*' && strcmp(h, want) == 0;
     OPENSSL_cleanse(cd, sizeof *cd);
     free(cd);
@@ -286,7 +288,7 @@ static json_t *query_json(const struct sio_str *q)
             json_t *k = qs_string(p, (size_t)((eq ? eq : e) - p));
             json_t *v = eq ? qs_string(eq + 1, (size_t)(e - eq - 1)) : json_string("");
             if (k && v && json_is_string(k))
-                json_object_setn(o, json_string_value(k), json_string_length(k), v);
+                json_object_setn_new(o, json_string_value(k), json_string_length(k), v);
             else
                 json_decref(v);
             json_decref(k);
