@@ -8,7 +8,8 @@
 // URL is the server's base (http://127.0.0.1:PORT); credentials come from
 // SIO_ADMIN_USER (default admin) and SIO_ADMIN_PASSWORD. --second URL: a
 // second gateway of the same deployment: the test client connects there, so
-// the admin socket only sees it through the bus. The same script runs
+// the admin socket only sees it through the bus, and the reconnect with
+// the session id goes there too. The same script runs
 // against sio and against ref-server.js --admin (the JS reference). Prints
 // "ok - ..." / "not ok - ..." lines and "N passed, N failed"; exit 1 on a
 // failure. Every wait is bounded.
@@ -163,7 +164,8 @@ async function main() {
 
   // a later reconnect with the session id
   if (session) {
-    const again = io(base + NSP, opts({ sessionId: session[1] }));
+    // with --second: on the other gateway, which never saw the login
+    const again = io(clientBase + NSP, opts({ sessionId: session[1] }));
     const rr = await connectResult(again);
     check(rr.ok, "reconnecting with auth.sessionId succeeds", rr);
     again.close();
