@@ -38,7 +38,7 @@ start() {
   pids+=($!)
   PORT=
   for _ in $(seq 1 100); do
-    PORT=$(grep -om1 'listening on http://127.0.0.1:[0-9]*' "$work/$name.log" | sed 's/.*://')
+    PORT=$(grep -om1 'listening on http://127.0.0.1:[0-9]*' "$work/$name.log" 2>/dev/null | sed 's/.*://')
     [[ -n $PORT ]] && return 0
     sleep 0.1
   done
