@@ -46,6 +46,9 @@ SIO_LOG_TOPIC_STATIC(topic, "edge.admin");
 #define ADMIN_QUERY_MS 300      /* how long an all_sockets waits for other gateways */
 #define ADMIN_WATCH_MS 3000     /* a "watch" lasts this long */
 #define SESSION_ID_LEN 48       /* 16 hex nonce + 32 hex MAC */
+#define ADMIN_LOGINS_PER_SEC 5  /* password checks per I/O thread and second: a
+                                 * bcrypt check holds the thread for milliseconds
+                                 * or more, so a login flood must not stall it */
 
 struct gw_admin_query {
     struct gw_admin_query *next;
@@ -629,6 +632,10 @@ void gw_admin_connect(struct gw_sock *k, const char *auth, size_t len)
         const char *pass = json_string_value(json_object_get(a, "password"));
         if (sid && session_ok(gw, sid))
             ok = true;
+        else if (user && pass && gw_bucket_take(&t->admin_logins, ADMIN_LOGINS_PER_SEC,
+                                                gw_now_ms(), false) != 0)
+            sio_log_warn(topic, "%s: admin login refused unchecked: more than %d password "
+                         "checks a second", k->sess->remote, ADMIN_LOGINS_PER_SEC);
         else if (user && pass && password_ok(gw, user, pass))
             ok = fresh = true;
         json_decref(a);

@@ -248,6 +248,7 @@ struct gw_thread {
     unsigned admin_ticks;
     struct gw_admin_query *admin_q; /* all_sockets being collected */
     unsigned long long admin_agg[6];    /* aggregated events since the last server_stats */
+    struct gw_bucket admin_logins;      /* password checks per second (bcrypt is slow) */
     struct gw_metrics m;
     /* accept() out of fds (limits.c) */
     struct event *accept_ev;
