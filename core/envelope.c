@@ -61,6 +61,7 @@ const char *sio_env_kind_name(int kind)
     case SIO_ENV_RAW_SEND:       return "raw_send";
     case SIO_ENV_EVENT_DONE:     return "event_done";
     case SIO_ENV_TAKEOVER:       return "takeover";
+    case SIO_ENV_ADMIN:          return "admin";
     case SIO_ENV_HELLO:          return "hello";
     case SIO_ENV_HEARTBEAT:      return "heartbeat";
     case SIO_ENV_BYE:            return "bye";

@@ -42,6 +42,8 @@ enum sio_env_kind {
     SIO_ENV_RAW_SEND       = 25, /* raw Engine.IO message to engine sid */
     SIO_ENV_EVENT_DONE     = 26, /* worker -> gateway: events of (nsp, sid) up to confirm handled */
     SIO_ENV_TAKEOVER       = 27, /* hub -> gateways: sockets rooms (sids) of nsp lost their worker */
+    SIO_ENV_ADMIN          = 28, /* gateway -> hub -> gateways: Admin UI traffic (reason = what);
+                                  * as a route kind: republish the envelope on topic sid */
     /* control: worker <-> hub */
     SIO_ENV_HELLO          = 32, /* worker registers: rooms = namespaces served */
     SIO_ENV_HEARTBEAT      = 33,

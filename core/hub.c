@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include <zmq.h>
 #include <sio/sio.h>
 #include "hub.h"
+#include "buf.h"
 #include "map.h"
 #include "envelope.h"
 
@@ -82,7 +84,13 @@ struct sio_hub {
     struct sio_buf enc;     /* reusable encode buffer */
     struct hub_held *held, **held_tail;     /* CONNECTs waiting for a worker */
     size_t nheld;
+    /* metrics (sio_hub_metrics): written by the hub thread only */
+    _Atomic uint64_t st_events, st_routed, st_commands, st_admin;
+    _Atomic uint64_t st_workers, st_gateways, st_held, st_sockets;
 };
+
+#define HUB_ADD(h, f, n) atomic_store_explicit(&(h)->f, \
+    atomic_load_explicit(&(h)->f, memory_order_relaxed) + (n), memory_order_relaxed)
 
 /* A CONNECT held while no worker is alive: its route and envelope frames. */
 struct hub_held {
@@ -489,6 +497,18 @@ static bool on_gateway(struct sio_hub *h)
         gateway_seen(h, sid, sid_len);
         goto out;
     }
+    if (kind == SIO_ENV_ADMIN) {
+        HUB_ADD(h, st_admin, 1);
+        /* Admin UI traffic between gateways (docs/ADMIN.md): republish the
+         * envelope untouched on the topic the route names ("*" or one
+         * gateway id) */
+        if ((sid_len == 1 && sid[0] == '*') || sid_len == SIO_GW_ID_LEN)
+            publish(h, sid, sid_len, zmq_msg_data(&part[2]), zmq_msg_size(&part[2]));
+        else
+            sio_log_debug(topic, "admin relay with a bad topic dropped");
+        goto out;
+    }
+    HUB_ADD(h, st_events, 1);
     char key[KEY_MAX];
     size_t klen = route_key(key, nsp, nsp_len, sid, sid_len);
     if (!klen) {
@@ -573,6 +593,8 @@ static bool on_gateway(struct sio_hub *h)
         sio_log_info(topic, "socket '%.*s' re-routed to worker %ld", (int)sid_len, sid, slot);
         rc = send_to_worker(h, &h->w[slot], &part[2]);
     }
+    if (rc == 0)
+        HUB_ADD(h, st_routed, 1);
     if (kind == SIO_ENV_DISCONNECT)
         sio_map_del(&h->sticky, key, klen);
 out:
@@ -718,6 +740,7 @@ static bool on_worker(struct sio_hub *h)
         }
     }
     if (n == 3) {
+        HUB_ADD(h, st_commands, 1);
         if (zmq_msg_send(&part[1], h->commands, ZMQ_SNDMORE) < 0 ||
             zmq_msg_send(&part[2], h->commands, 0) < 0)
             sio_log_warn(topic, "publish failed: %s", zmq_strerror(errno));
@@ -808,6 +831,13 @@ static void *hub_main(void *arg)
         if (now >= next_tick) {
             expire_workers(h);
             expire_gateways(h);
+            size_t alive = 0;
+            for (size_t x = 0; x < h->nw; x++)
+                alive += h->w[x].alive;
+            atomic_store_explicit(&h->st_workers, alive, memory_order_relaxed);
+            atomic_store_explicit(&h->st_gateways, h->ngws, memory_order_relaxed);
+            atomic_store_explicit(&h->st_held, h->nheld, memory_order_relaxed);
+            atomic_store_explicit(&h->st_sockets, h->sticky.n, memory_order_relaxed);
             if (h->held)
                 release_held(h, false);
             next_tick = now + HUB_TICK_MS;
@@ -942,4 +972,32 @@ void sio_hub_destroy(sio_hub **hub_p)
     sio_buf_clear(&h->enc);
     free(h->gws);
     free(h);
+}
+
+int sio_hub_metrics(sio_hub *h, struct sio_buf *b)
+{
+    char t[2048];
+    int n = snprintf(t, sizeof t,
+        "# HELP sio_hub_events_total client events (connect, event, ack, disconnect) from gateways\n"
+        "# TYPE sio_hub_events_total counter\nsio_hub_events_total %llu\n"
+        "# HELP sio_hub_routed_total client events handed to a worker\n"
+        "# TYPE sio_hub_routed_total counter\nsio_hub_routed_total %llu\n"
+        "# HELP sio_hub_commands_total commands from workers republished to gateways\n"
+        "# TYPE sio_hub_commands_total counter\nsio_hub_commands_total %llu\n"
+        "# HELP sio_hub_admin_total Admin UI messages relayed between gateways\n"
+        "# TYPE sio_hub_admin_total counter\nsio_hub_admin_total %llu\n"
+        "# HELP sio_hub_workers workers alive\n# TYPE sio_hub_workers gauge\nsio_hub_workers %llu\n"
+        "# HELP sio_hub_gateways gateways heartbeating\n"
+        "# TYPE sio_hub_gateways gauge\nsio_hub_gateways %llu\n"
+        "# HELP sio_hub_held_connects CONNECTs waiting for a worker\n"
+        "# TYPE sio_hub_held_connects gauge\nsio_hub_held_connects %llu\n"
+        "# HELP sio_hub_routes sockets with a sticky worker\n"
+        "# TYPE sio_hub_routes gauge\nsio_hub_routes %llu\n",
+        (unsigned long long)atomic_load(&h->st_events), (unsigned long long)atomic_load(&h->st_routed),
+        (unsigned long long)atomic_load(&h->st_commands), (unsigned long long)atomic_load(&h->st_admin),
+        (unsigned long long)atomic_load(&h->st_workers), (unsigned long long)atomic_load(&h->st_gateways),
+        (unsigned long long)atomic_load(&h->st_held), (unsigned long long)atomic_load(&h->st_sockets));
+    if (n < 0 || (size_t)n >= sizeof t)
+        return -EINVAL;
+    return sio_buf_append(b, t, (size_t)n);
 }

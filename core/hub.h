@@ -20,5 +20,9 @@ struct sio_hub_cfg {
 /* 0, or a negative errno with a message in err (errlen bytes). */
 int  sio_hub_new(sio_hub **out, const struct sio_hub_cfg *cfg, char *err, size_t errlen);
 void sio_hub_destroy(sio_hub **hub_p);
+/* The hub's counters in the Prometheus text format, appended to b (any
+ * thread). 0 or -ENOMEM. */
+struct sio_buf;
+int  sio_hub_metrics(sio_hub *h, struct sio_buf *b);
 
 #endif

@@ -29,6 +29,7 @@
 #include <zmq.h>
 #include <sio/sio.h>
 #include "worker.h"
+#include "buf.h"
 #include "worker_ctx.h"
 #include "map.h"
 #include "plugin_loader.h"
@@ -140,6 +141,7 @@ struct sio__shard {
     struct sio_worker *w;
     struct sio_host host;       /* this shard's host (sio_ctx_host) */
     unsigned index;
+    _Atomic uint64_t st_events, st_handler_us;  /* metrics; written by this shard only */
     pthread_t thread;
     bool started;
     void *dealer;
@@ -210,7 +212,11 @@ struct sio_worker {
     unsigned drain_ms;
     size_t nplugins_given;
     const struct sio_bus_curve *curve;
+    atomic_bool timing;         /* a scrape asked: time the handlers too */
 };
+
+#define SHARD_ADD(sh, f, n) atomic_store_explicit(&(sh)->f, \
+    atomic_load_explicit(&(sh)->f, memory_order_relaxed) + (n), memory_order_relaxed)
 
 static const struct sio_plugin *plugin_desc(const struct sio_worker *w, size_t i)
 {
@@ -1469,8 +1475,20 @@ static void handle(struct sio__shard *sh, const void *buf, size_t len)
         }
         on_connect_env(sh, &env);
         break;
-    case SIO_ENV_EVENT:
+    case SIO_ENV_EVENT: {
+        /* metrics: this shard's own counters (one writer, no locked
+         * instruction); handlers are timed once a scrape asked for it */
+        bool timing = atomic_load_explicit(&sh->w->timing, memory_order_relaxed);
+        struct timespec t0, t1;
+        if (timing)
+            clock_gettime(CLOCK_MONOTONIC, &t0);
         on_event_env(sh, &env);
+        SHARD_ADD(sh, st_events, 1);
+        if (timing) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            SHARD_ADD(sh, st_handler_us, (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
+                                                    (t1.tv_nsec - t0.tv_nsec) / 1000));
+        }
         if (env.confirm > 0 && env.gw.len == SIO_GW_ID_LEN) {
             /* after the handler's commands, on the same pipe: the gateway
              * may forget the events up to this one (at-least-once) */
@@ -1487,6 +1505,7 @@ static void handle(struct sio__shard *sh, const void *buf, size_t len)
                 sio_log_warn(topic, "shard %u: cannot send EVENT_DONE", sh->index);
         }
         break;
+    }
     case SIO_ENV_DISCONNECT:
         on_disconnect_env(sh, &env);
         break;
@@ -1925,4 +1944,25 @@ int sio_worker_reload(sio_worker *w, char *err, size_t errlen)
     atomic_fetch_add(&w->gen, 1);
     free(fresh);
     return 0;
+}
+
+int sio_worker_metrics(sio_worker *w, struct sio_buf *b)
+{
+    atomic_store(&w->timing, true);
+    uint64_t ev = 0, us = 0;
+    for (unsigned i = 0; w->shards && i < w->nshards; i++) {
+        ev += atomic_load_explicit(&w->shards[i].st_events, memory_order_relaxed);
+        us += atomic_load_explicit(&w->shards[i].st_handler_us, memory_order_relaxed);
+    }
+    char t[512];
+    int n = snprintf(t, sizeof t,
+        "# HELP sio_worker_events_total client events handled by plugins\n"
+        "# TYPE sio_worker_events_total counter\nsio_worker_events_total %llu\n"
+        "# HELP sio_worker_handler_seconds_total time spent in event handlers\n"
+        "# TYPE sio_worker_handler_seconds_total counter\nsio_worker_handler_seconds_total %.6f\n"
+        "# HELP sio_worker_shards shard threads\n# TYPE sio_worker_shards gauge\n"
+        "sio_worker_shards %u\n", (unsigned long long)ev, (double)us / 1e6, w->nshards);
+    if (n < 0 || (size_t)n >= sizeof t)
+        return -EINVAL;
+    return sio_buf_append(b, t, (size_t)n);
 }

@@ -28,6 +28,10 @@ struct sio_worker_cfg {
  * returns a negative error), then starts the shard threads. */
 int  sio_worker_new(sio_worker **out, const struct sio_worker_cfg *cfg, char *err, size_t errlen);
 void sio_worker_destroy(sio_worker **w_p);
+/* The worker's counters in the Prometheus text format, appended to b (any
+ * thread). 0 or -ENOMEM. */
+struct sio_buf;
+int  sio_worker_metrics(sio_worker *w, struct sio_buf *b);
 
 /* Hot reload (calling thread: the one that made the worker, never a shard).
  * Each plugin file is copied to a temporary path (dlopen caches by path),

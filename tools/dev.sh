@@ -23,6 +23,8 @@ APT_PACKAGES=(
   python3-celery
   rabbitmq-server librabbitmq-dev
   librdkafka-dev python3-kafka
+  libcrypt-dev            # crypt(3): the Admin UI's bcrypt password hashes (docs/ADMIN.md)
+  python3-prometheus-client   # its text-format parser checks GET /metrics (docs/ADMIN.md)
 )
 
 log() { printf '== [%ds] %s\n' "$SECONDS" "$*" >&2; }
@@ -194,6 +196,9 @@ suite_amqp()         { count_suite amqp /usr/bin/python3 tests/interop/amqp_test
 suite_kafka()        { count_suite kafka bash tests/interop/kafka_test.sh; }
 suite_tls()          { count_suite tls bash tests/e2e/tls.sh; }
 suite_h2()           { count_suite h2 bash tests/e2e/h2.sh; }
+suite_admin()        { count_suite admin bash tests/e2e/admin.sh; }
+suite_metrics()      { count_suite metrics /usr/bin/python3 tests/e2e/metrics.py; }
+suite_admin_ui()     { count_suite admin-ui node tests/e2e/admin_ui.mjs; }
 
 self_contained() {  # no tracked file may read a path outside the repository
   local hits
@@ -231,11 +236,11 @@ test_all() {
   local la lb
   la=$(mktemp); lb=$(mktemp)
   # the AMQP suites each start a rabbitmq node: they share a lane
-  lane "$la" suite_interop suite_out_of_tree suite_c_client suite_config suite_browser \
+  lane "$la" suite_interop suite_out_of_tree suite_c_client suite_config suite_browser suite_admin_ui \
        suite_client_cmd suite_doc_examples suite_bench_smoke suite_jobs suite_kafka suite_tls suite_h2 &
   local pa=$!
   lane "$lb" suite_interop_asan suite_split suite_bridge suite_federation suite_node_adapter \
-       suite_amqp &
+       suite_amqp suite_admin suite_metrics &
   local pb=$!
   wait $pa || true
   wait $pb || true

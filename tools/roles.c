@@ -37,6 +37,8 @@
 #include "gateway/gateway.h"
 #include "server.h"
 #include "roles.h"
+#include "buf.h"
+#include "metrics_http.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "tools.roles");
 
@@ -362,7 +364,39 @@ static void ipc_private(const struct endpoints *e)
 enum {
     OPT_BIND = 300, OPT_HUB, OPT_PLUGIN, OPT_WORKERS, OPT_LOG, OPT_TIMEOUT, OPT_SECRET, OPT_ALLOW,
     OPT_SERVER_KEY, OPT_INSECURE, OPT_HELP, OPT_NSP, OPT_TO, OPT_ROOM, OPT_EXCEPT, OPT_EXCEPT_SID,
+    OPT_METRICS_PORT = 400,
 };
+
+/* --metrics-port of the hub and worker roles */
+static bool metrics_port_parse(const char *s, int *out)
+{
+    char *end;
+    unsigned long v = strtoul(s, &end, 10);
+    if (!*s || *end || v > 65535)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+static int metrics_start(sio_metrics_http **mh, int port, sio_metrics_render_fn fn, void *ud,
+                         char *err, size_t errlen)
+{
+    uint16_t bound = 0;
+    int r = sio_metrics_http_start(mh, "127.0.0.1", (uint16_t)port, fn, ud, &bound, err, errlen);
+    if (r == 0)
+        printf("metrics on http://127.0.0.1:%u/metrics\n", (unsigned)bound);
+    return r;
+}
+
+static int render_hub(struct sio_buf *b, void *ud)
+{
+    return sio_hub_metrics(ud, b);
+}
+
+static int render_worker(struct sio_buf *b, void *ud)
+{
+    return sio_worker_metrics(ud, b);
+}
 
 static void hub_usage(FILE *f)
 {
@@ -379,6 +413,7 @@ static void hub_usage(FILE *f)
         "  --curve-secret FILE   the hub's CURVE secret key (sio keygen)\n"
         "  --curve-allow DIR|FILE  allowed peer public keys (*.pub files, or one per line)\n"
         "  --insecure-bus        allow a tcp:// bus without CURVE (logged as a warning)\n"
+        "  --metrics-port PORT   serve GET /metrics (Prometheus) on 127.0.0.1:PORT (0: pick)\n"
         "  --log-level LEVEL     error|warn|info|debug|trace (default warn)\n");
 }
 
@@ -387,6 +422,7 @@ int sio_cmd_hub(int argc, char **argv)
     static const struct option opts[] = {
         { "bind", required_argument, NULL, OPT_BIND },
         { "worker-timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "metrics-port", required_argument, NULL, OPT_METRICS_PORT },
         { "curve-secret", required_argument, NULL, OPT_SECRET },
         { "curve-allow", required_argument, NULL, OPT_ALLOW },
         { "insecure-bus", no_argument, NULL, OPT_INSECURE },
@@ -395,6 +431,8 @@ int sio_cmd_hub(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *bind = NULL;
+    int mport = -1;
+    sio_metrics_http *mh = NULL;
     struct curve_opts co = { 0 };
     unsigned timeout = 0;
     opterr = 0;
@@ -403,6 +441,10 @@ int sio_cmd_hub(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (c) {
         case OPT_BIND: bind = optarg; break;
+        case OPT_METRICS_PORT:
+            if (!metrics_port_parse(optarg, &mport))
+                return usage_err("hub", "bad --metrics-port '%s' (0-65535)", optarg);
+            break;
         case OPT_SECRET: co.secret = optarg; break;
         case OPT_ALLOW: co.allow = optarg; break;
         case OPT_INSECURE: co.insecure = true; break;
@@ -471,6 +513,8 @@ int sio_cmd_hub(int argc, char **argv)
         goto out;
     ipc_private(&e);
     printf("hub: events %s commands %s workers %s%s\n", e.ev, e.cmd, e.wk, cur ? " (CURVE)" : "");
+    if (mport >= 0 && metrics_start(&mh, mport, render_hub, hub, err, sizeof err) < 0)
+        goto out;
     fflush(stdout);
     int sig;
     while (sigwait(&set, &sig) != 0)
@@ -480,6 +524,7 @@ int sio_cmd_hub(int argc, char **argv)
 out:
     if (status)
         fprintf(stderr, "sio hub: %s\n", err[0] ? err : "cannot start");
+    sio_metrics_http_stop(&mh);
     sio_hub_destroy(&hub);
     /* the ZAP thread's blocking recv fails with ETERM; it closes its socket */
     zmq_ctx_shutdown(zctx);
@@ -508,6 +553,7 @@ static void worker_usage(FILE *f)
         "  --curve-secret FILE       this peer's CURVE secret key (sio keygen)\n"
         "  --curve-server-key FILE   the hub's public key\n"
         "  --insecure-bus            allow a tcp:// bus without CURVE\n"
+        "  --metrics-port PORT       serve GET /metrics (Prometheus) on 127.0.0.1:PORT (0: pick)\n"
         "  --log-level LEVEL         error|warn|info|debug|trace (default warn)\n");
 }
 
@@ -521,9 +567,12 @@ int sio_cmd_worker(int argc, char **argv)
         { "curve-server-key", required_argument, NULL, OPT_SERVER_KEY },
         { "insecure-bus", no_argument, NULL, OPT_INSECURE },
         { "log-level", required_argument, NULL, OPT_LOG },
+        { "metrics-port", required_argument, NULL, OPT_METRICS_PORT },
         { "help", no_argument, NULL, OPT_HELP },
         { NULL, 0, NULL, 0 },
     };
+    int mport = -1;
+    sio_metrics_http *mh = NULL;
     const char *hubspec = NULL;
     const char *plugins[MAX_PLUGINS];
     size_t nplugins = 0;
@@ -535,6 +584,10 @@ int sio_cmd_worker(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (c) {
         case OPT_HUB: hubspec = optarg; break;
+        case OPT_METRICS_PORT:
+            if (!metrics_port_parse(optarg, &mport))
+                return usage_err("worker", "bad --metrics-port '%s' (0-65535)", optarg);
+            break;
         case OPT_PLUGIN:
             if (nplugins == MAX_PLUGINS)
                 return usage_err("worker", "too many --plugin (at most %d)", MAX_PLUGINS);
@@ -597,6 +650,10 @@ int sio_cmd_worker(int argc, char **argv)
         goto out;
     }
     printf("worker: %zu plugins, %u shards, hub %s\n", nplugins, threads, e.wk);
+    if (mport >= 0 && metrics_start(&mh, mport, render_worker, w, err, sizeof err) < 0) {
+        fprintf(stderr, "sio worker: %s\n", err);
+        goto out;
+    }
     fflush(stdout);
     for (;;) {
         int sig;
@@ -617,6 +674,7 @@ int sio_cmd_worker(int argc, char **argv)
     }
     status = 0;
 out:
+    sio_metrics_http_stop(&mh);
     sio_worker_destroy(&w);
     zmq_ctx_term(zctx);
     return status;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 #include <sio/sio.h>
 #include "bus.h"
@@ -23,6 +24,8 @@
 #include "server.h"
 #include "config.h"
 #include "dispatch.h"
+#include "buf.h"
+#include "metrics_http.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "tools.server");
 
@@ -103,6 +106,28 @@ static void server_usage(FILE *f)
         "                            (default 45000)\n"
         "  --max-inflight-events N   events of one socket waiting for its handler before the\n"
         "                            client is not read (default 256)\n"
+        "\n"
+        "Admin UI (docs/ADMIN.md):\n"
+        "  --admin                   serve the Socket.IO Admin UI protocol (default off);\n"
+        "                            credentials from SIO_ADMIN_USER (default admin) and\n"
+        "                            SIO_ADMIN_PASSWORD (plain or a bcrypt $2a$/$2b$ hash)\n"
+        "  --admin-namespace NSP     its namespace (default /admin)\n"
+        "  --admin-user NAME         the user name (overrides SIO_ADMIN_USER)\n"
+        "  --admin-password PASS     the password or bcrypt hash (overrides SIO_ADMIN_PASSWORD;\n"
+        "                            prefer the environment or --config: argv is public)\n"
+        "  --admin-no-auth           no credentials asked (logs a warning)\n"
+        "  --admin-readonly          advertise no actions and refuse them\n"
+        "  --admin-mode MODE         development (default: every event) or production\n"
+        "                            (aggregated data only)\n"
+        "  --admin-ui PREFIX         serve the UI itself under URL PREFIX, e.g. /admin-ui/\n"
+        "  --admin-ui-dir DIR        the UI's files: the ui/dist folder of npm\n"
+        "                            @socket.io/admin-ui (default SIO_ADMIN_UI_DIR, then\n"
+        "                            ./node_modules/@socket.io/admin-ui/ui/dist)\n"
+        "\n"
+        "Metrics (docs/ADMIN.md):\n"
+        "  --metrics                 serve GET /metrics (Prometheus text format) on the\n"
+        "                            gateway's port\n"
+        "  --metrics-port PORT       serve it on this port of --host instead (0: pick one)\n"
         "  --help                    show this help\n");
 }
 
@@ -164,6 +189,9 @@ enum {
     OPT_ALLOW_UPGRADES, OPT_NO_ALLOW_UPGRADES, OPT_EIO_LOG_LEVEL, OPT_SIO_LOG_LEVEL,
     OPT_BRIDGE, OPT_IO_THREADS, OPT_BRIDGE_PUBLISH,
     OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SNI, OPT_TLS_CLIENT_CA,
+    OPT_ADMIN, OPT_ADMIN_NSP, OPT_ADMIN_USER, OPT_ADMIN_PASSWORD, OPT_ADMIN_NO_AUTH,
+    OPT_ADMIN_READONLY, OPT_ADMIN_MODE, OPT_ADMIN_UI, OPT_ADMIN_UI_DIR,
+    OPT_METRICS, OPT_METRICS_PORT,
     OPT_LIMIT,          /* one of limit_opts (docs/RELIABILITY.md) */
 };
 
@@ -218,6 +246,60 @@ int sio_server_run_gateway(int argc, char **argv, const struct sio_server_role *
     return rc;
 }
 
+/* The embedded parts whose metrics follow the gateway's. */
+struct server_metrics {
+    sio_hub *hub;
+    sio_worker *worker;
+    sio_bridge_any **br;
+    size_t nbr;
+};
+
+static void metrics_extra(struct sio_buf *b, void *ud)
+{
+    struct server_metrics *m = ud;
+    if (m->hub)
+        sio_hub_metrics(m->hub, b);
+    if (m->worker)
+        sio_worker_metrics(m->worker, b);
+    if (!m->nbr)
+        return;
+    static const struct { const char *name, *help; size_t off; } f[] = {
+        { "sio_bridge_in_total", "messages received from the broker",
+          offsetof(struct sio_bridge_stats, in) },
+        { "sio_bridge_delivered_total", "broker messages turned into commands",
+          offsetof(struct sio_bridge_stats, delivered) },
+        { "sio_bridge_rejected_total", "malformed or refused broker messages",
+          offsetof(struct sio_bridge_stats, rejected) },
+        { "sio_bridge_reconnects_total", "broker reconnections",
+          offsetof(struct sio_bridge_stats, reconnects) },
+        { "sio_bridge_published_total", "broadcasts published to the broker",
+          offsetof(struct sio_bridge_stats, pub.published) },
+        { "sio_bridge_dropped_total", "broadcasts dropped (queue full or broker down)",
+          offsetof(struct sio_bridge_stats, pub.dropped_full) },
+    };
+    for (size_t k = 0; k < sizeof f / sizeof *f; k++) {
+        char line[256];
+        int n = snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s counter\n", f[k].name,
+                         f[k].help, f[k].name);
+        sio_buf_append(b, line, (size_t)n);
+        for (size_t i = 0; i < m->nbr; i++) {
+            struct sio_bridge_stats st;
+            sio_bridge_any_get_stats(m->br[i], &st);
+            uint64_t v = *(const uint64_t *)((const char *)&st + f[k].off);
+            if (f[k].off == offsetof(struct sio_bridge_stats, pub.dropped_full))
+                v += st.pub.dropped_down;
+            n = snprintf(line, sizeof line, "%s{bridge=\"%zu\"} %llu\n", f[k].name, i,
+                         (unsigned long long)v);
+            sio_buf_append(b, line, (size_t)n);
+        }
+    }
+}
+
+static int render_gateway(struct sio_buf *b, void *ud)
+{
+    return sio_gateway_metrics(ud, b);
+}
+
 int sio_cmd_server(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -257,6 +339,17 @@ int sio_cmd_server(int argc, char **argv)
         { "tls-key", required_argument, NULL, OPT_TLS_KEY },
         { "tls-sni", required_argument, NULL, OPT_TLS_SNI },
         { "tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA },
+        { "admin", no_argument, NULL, OPT_ADMIN },
+        { "admin-namespace", required_argument, NULL, OPT_ADMIN_NSP },
+        { "admin-user", required_argument, NULL, OPT_ADMIN_USER },
+        { "admin-password", required_argument, NULL, OPT_ADMIN_PASSWORD },
+        { "admin-no-auth", no_argument, NULL, OPT_ADMIN_NO_AUTH },
+        { "admin-readonly", no_argument, NULL, OPT_ADMIN_READONLY },
+        { "admin-mode", required_argument, NULL, OPT_ADMIN_MODE },
+        { "admin-ui", required_argument, NULL, OPT_ADMIN_UI },
+        { "admin-ui-dir", required_argument, NULL, OPT_ADMIN_UI_DIR },
+        { "metrics", no_argument, NULL, OPT_METRICS },
+        { "metrics-port", required_argument, NULL, OPT_METRICS_PORT },
 #define LIMIT_GETOPT(n, f, sz, lo, hi, w) { n, required_argument, NULL, OPT_LIMIT },
         SIO_LIMITS(LIMIT_GETOPT)
         { NULL, 0, NULL, 0 },
@@ -278,6 +371,10 @@ int sio_cmd_server(int argc, char **argv)
     static char sni_text[MAX_SNI][4096];
     char *eq;
     unsigned workers = 1;
+    const char *admin_ui = NULL, *admin_ui_dir = NULL;
+    int metrics_port = -1;
+    sio_metrics_http *mhttp = NULL;
+    struct server_metrics smx = { 0 };
     int log_level = -1, eio_log_level = -1, sio_log_level = -1;
     unsigned long long v;
     bool polling, websocket;
@@ -491,6 +588,52 @@ int sio_cmd_server(int argc, char **argv)
             gcfg.tls_sni = snis;
             break;
         }
+        case OPT_ADMIN:
+            gcfg.admin = true;
+            break;
+        case OPT_ADMIN_NSP:
+            if (optarg[0] != '/')
+                return bad_usage("bad --admin-namespace '%s' (must start with '/')", optarg);
+            gcfg.admin_nsp = optarg;
+            break;
+        case OPT_ADMIN_USER:
+            if (!*optarg)
+                return bad_usage("--admin-user needs a name%s", "");
+            gcfg.admin_user = optarg;
+            break;
+        case OPT_ADMIN_PASSWORD:
+            gcfg.admin_password = optarg;
+            break;
+        case OPT_ADMIN_NO_AUTH:
+            gcfg.admin_no_auth = true;
+            break;
+        case OPT_ADMIN_READONLY:
+            gcfg.admin_readonly = true;
+            break;
+        case OPT_ADMIN_MODE:
+            if (strcmp(optarg, "development") && strcmp(optarg, "production"))
+                return bad_usage("bad --admin-mode '%s' (development or production)", optarg);
+            gcfg.admin_production = !strcmp(optarg, "production");
+            break;
+        case OPT_ADMIN_UI:
+            if (optarg[0] != '/')
+                return bad_usage("bad --admin-ui '%s' (a URL prefix starting with '/')", optarg);
+            admin_ui = optarg;
+            break;
+        case OPT_ADMIN_UI_DIR:
+            if (!*optarg)
+                return bad_usage("--admin-ui-dir needs a directory%s", "");
+            admin_ui_dir = optarg;
+            break;
+        case OPT_METRICS:
+            gcfg.metrics = true;
+            break;
+        case OPT_METRICS_PORT:
+            if (!parse_num(optarg, 0, 65535, &v))
+                return bad_usage("bad --metrics-port '%s' (0-65535)", optarg);
+            metrics_port = (int)v;
+            gcfg.metrics = gcfg.metrics_elsewhere = true;
+            break;
         case OPT_CONFIG:    /* read by sio_config_argv() above */
             break;
         case ':':
@@ -562,13 +705,57 @@ int sio_cmd_server(int argc, char **argv)
     gcfg.zmq_ctx = zctx;
     gcfg.ep = role ? role->ep : ep;
     gcfg.at_least_once = role != NULL;  /* split roles: a worker may die alone */
+    if (gcfg.admin) {
+        /* the environment gives the credentials unless a flag (or --config) does */
+        if (!gcfg.admin_user && getenv("SIO_ADMIN_USER") && *getenv("SIO_ADMIN_USER"))
+            gcfg.admin_user = getenv("SIO_ADMIN_USER");
+        if (!gcfg.admin_password && getenv("SIO_ADMIN_PASSWORD"))
+            gcfg.admin_password = getenv("SIO_ADMIN_PASSWORD");
+    }
+    if (admin_ui) {
+        /* the built UI of npm @socket.io/admin-ui (its ui/dist) */
+        static const char *const guesses[] = {
+            "node_modules/@socket.io/admin-ui/ui/dist",
+            "tests/interop/node_modules/@socket.io/admin-ui/ui/dist", NULL };
+        if (!admin_ui_dir)
+            admin_ui_dir = getenv("SIO_ADMIN_UI_DIR");
+        for (size_t i = 0; !admin_ui_dir && guesses[i]; i++) {
+            char f[256];
+            snprintf(f, sizeof f, "%s/index.html", guesses[i]);
+            if (access(f, R_OK) == 0)
+                admin_ui_dir = guesses[i];
+        }
+        if (!admin_ui_dir)
+            return bad_usage("--admin-ui %s: where is the UI? pass --admin-ui-dir DIR (the ui/dist "
+                             "folder of npm @socket.io/admin-ui) or set SIO_ADMIN_UI_DIR", admin_ui);
+        if (gcfg.nstatics == MAX_STATICS)
+            return bad_usage("too many --static and --static-file (at most %d)", MAX_STATICS);
+        statics[gcfg.nstatics++] = (struct sio_static_mount){ .prefix = admin_ui, .dir = admin_ui_dir };
+        gcfg.statics = statics;
+    }
     if (role) {
         gcfg.hold_timeout_ms = role->hold_timeout_ms;
         gcfg.hold_max_events = role->hold_max_events;
         gcfg.hold_max_bytes = role->hold_max_bytes;
     }
+    if (gcfg.metrics) {
+        /* the embedded hub, worker and bridges follow the gateway's metrics */
+        smx.hub = hub;
+        smx.worker = worker;
+        smx.br = br;
+        smx.nbr = role ? 0 : nbridges;
+        gcfg.metrics_extra = metrics_extra;
+        gcfg.metrics_ud = &smx;
+    }
     if (sio_gateway_new(&gw, &gcfg, err, sizeof err) < 0)
         goto out;
+    if (metrics_port >= 0) {
+        uint16_t mp = 0;
+        if (sio_metrics_http_start(&mhttp, gcfg.host, (uint16_t)metrics_port, render_gateway, gw,
+                                   &mp, err, sizeof err) < 0)
+            goto out;
+        printf("metrics on http://%s:%u/metrics\n", gcfg.host, (unsigned)mp);
+    }
 
     bool v6 = strchr(gcfg.host, ':') != NULL;
     char url[512];
@@ -602,6 +789,7 @@ int sio_cmd_server(int argc, char **argv)
 out:
     if (status != 0)
         fprintf(stderr, "sio server: %s\n", err[0] ? err : "cannot start");
+    sio_metrics_http_stop(&mhttp);
     for (size_t i = 0; i < nbridges; i++)
         sio_bridge_any_stop(&br[i]);
     sio_gateway_destroy(&gw);

@@ -108,6 +108,20 @@ void gw_bus_send(struct gw_thread *t, const struct sio_env *env)
     }
 }
 
+void gw_bus_relay(struct gw_thread *t, const char *tp, const struct sio_env *env)
+{
+    char route[1 + 1 + SIO_GW_ID_LEN + 1];
+    int rl = sio_bus_route_make(route, sizeof route, SIO_ENV_ADMIN, "", 0, tp, strlen(tp));
+    sio_buf_reset(&t->envbuf);
+    if (rl < 0 || sio_env_encode(env, &t->envbuf) < 0) {
+        sio_log_warn(topic, "admin relay encode failed (kind %d)", (int)env->kind);
+        return;
+    }
+    if (zmq_send(t->dealer, route, (size_t)rl, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        sio_bus_send_buf(t->dealer, &t->envbuf, ZMQ_DONTWAIT) < 0)
+        sio_log_warn(topic, "bus send failed: %s (admin relay dropped)", zmq_strerror(zmq_errno()));
+}
+
 static void bus_drain(struct gw_thread *t)
 {
     if (t->bus_busy)
@@ -145,7 +159,10 @@ static void bus_drain(struct gw_thread *t)
         if (mine) {
             struct sio_env env;
             int r = sio_env_decode(zmq_msg_data(&m), zmq_msg_size(&m), &env);
-            if (r == 0) {
+            if (r == 0 && env.kind == SIO_ENV_ADMIN) {
+                gw_admin_command(t, &env);
+                sio_env_clear(&env);
+            } else if (r == 0) {
                 gw_sio_command(t, &env);
                 sio_env_clear(&env);
             } else {
@@ -515,6 +532,8 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
         return;
     }
     s->ws_transport = true;
+    if (GW_METRICS(t))
+        GW_M_ADD(t, ws_sessions, 1);
     s->ws = c;
     c->sess = s;
     gw_session_send_open(s, false);
@@ -769,6 +788,21 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
     }
     int service = eio_service(gw, req);
     bool raw = service == 1;
+    if (service < 0 && gw->cfg.metrics && !gw->cfg.metrics_elsewhere && !req->upgrade && req->path_len == 8 &&
+        memcmp(req->path, "/metrics", 8) == 0) {
+        struct sio_buf b;
+        sio_buf_init(&b);
+        if (sio_gateway_metrics(gw, &b) == 0) {
+            char pre[128];
+            snprintf(pre, sizeof pre, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+                     "Content-Length: %zu\r\n", b.len);
+            sio_http_reply(h, "200 OK", pre, false, b.data, b.len);
+        } else {
+            sio_http_reply(h, "500 Internal Server Error", "Content-Length: 0\r\n", false, "", 0);
+        }
+        sio_buf_clear(&b);
+        return;
+    }
     if (service < 0) {
         static const char nf[] = "Not Found";
         const struct sio_static *m = req->upgrade ? NULL
@@ -1008,6 +1042,8 @@ static void hb_cb(evutil_socket_t fd, short what, void *arg)
     gw_bus_send(t, &env);
     if (t->nhold)
         gw_sio_hold_check(t);
+    if (t->gw->cfg.admin)
+        gw_admin_tick(t);
 }
 
 static void reap_cb(evutil_socket_t fd, short what, void *arg)
@@ -1074,6 +1110,7 @@ static void *thread_main(void *arg)
             conn_unlink(c);
     }
     gw_session_reap(t);
+    gw_admin_thread_clear(t);
     gw_nsps_clear(t);
     while (t->outbox) {         /* handed over, not sent on: closed */
         struct gw_handoff *ho = t->outbox;
@@ -1447,6 +1484,8 @@ static void gateway_free(struct sio_gateway *gw)
     free(gw->th);
     gw_limits_clear(gw);
     http_cfg_clear(gw);
+    gw_admin_clear(gw);
+    gw_metrics_clear(gw);
     free(gw->host);
     free(gw->path);
     free(gw->engineio_path);
@@ -1513,6 +1552,10 @@ int sio_gateway_new(sio_gateway **out, const struct sio_gateway_cfg *cfg, char *
         if ((r = thread_init(gw, &gw->th[i], i)) < 0)
             goto fail;
     r = http_cfg_init(gw, cfg, err, errlen);
+    if (r < 0)
+        goto fail;
+    gw_metrics_init(gw);
+    r = gw_admin_init(gw, err, errlen);
     if (r < 0)
         goto fail;
     r = bind_listeners(gw, err, errlen);

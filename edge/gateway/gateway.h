@@ -14,6 +14,7 @@
 #include "bus.h"
 
 typedef struct sio_gateway sio_gateway;
+struct sio_buf;
 
 /* Cross-origin behaviour (docs/SERVER.md). The zero value adds no CORS
  * headers and refuses no Origin (the JS server without `cors`); `sio
@@ -96,7 +97,28 @@ struct sio_gateway_cfg {
     const char *tls_client_ca;          /* require client certificates from this CA */
     const struct sio_gateway_sni *tls_sni;  /* more certificates, by SNI name */
     size_t ntls_sni;
+    /* Admin UI instrumentation (docs/ADMIN.md): the gateway itself serves
+     * the admin namespace; every gateway of the deployment feeds it over the
+     * bus. Off unless admin is set. */
+    bool admin;
+    const char *admin_nsp;              /* NULL = "/admin" */
+    const char *admin_user;             /* NULL = "admin" */
+    const char *admin_password;         /* plain, or a bcrypt hash ($2a$/$2b$/$2y$) */
+    bool admin_no_auth;                 /* no credentials asked (warned about) */
+    bool admin_readonly;                /* no actions advertised; refused */
+    bool admin_production;              /* aggregated data only (no per-socket events) */
+    /* Prometheus metrics (docs/ADMIN.md): GET /metrics on the gateway's
+     * port; metrics_extra (optional) appends more families to the text */
+    bool metrics;
+    bool metrics_elsewhere;             /* count, but GET /metrics is served elsewhere
+                                         * (--metrics-port): the gateway's port has none */
+    void (*metrics_extra)(struct sio_buf *out, void *ud);
+    void *metrics_ud;
 };
+
+/* The gateway's metrics in the Prometheus text format, appended to out
+ * (any thread). 0 or -ENOMEM. */
+int sio_gateway_metrics(sio_gateway *gw, struct sio_buf *out);
 
 /* One --tls-sni HOST=CERT:KEY. */
 struct sio_gateway_sni {

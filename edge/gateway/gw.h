@@ -104,6 +104,7 @@ struct gw_session {
     size_t nheaders;
     struct sio_str query;
     struct sio_str remote;      /* "ip:port" of the client (in env_arena) */
+    int64_t issued;             /* wall clock ms of the handshake (Admin UI) */
     /* Socket.IO */
     struct gw_sock *socks;      /* list through next_in_sess */
     struct {                    /* a BINARY_* packet collecting attachments; an
@@ -148,6 +149,7 @@ struct gw_room {
 };
 
 struct gw_nsp {
+    struct gw_thread *t;
     char *name;
     size_t name_len;
     struct sio_map socks;        /* sid -> gw_sock */
@@ -159,6 +161,8 @@ struct gw_sock {
     struct gw_session *sess;
     struct gw_nsp *nsp;
     bool connected;             /* CONNECT_OK seen */
+    bool admin;                 /* of the admin namespace: served here (admin.c) */
+    uint64_t connect_us;        /* when its CONNECT went to the hub (metrics) */
     struct gw_sock *next_in_sess;
     struct gw_room **rooms;
     size_t nrooms, roomcap;
@@ -175,6 +179,28 @@ struct gw_sock {
 };
 
 struct gw_handoff;
+
+/* ---- Prometheus counters of one thread (metrics.c) ----
+ * Written by the owning thread only (a relaxed load and store, no locked
+ * instruction), read by any thread that renders GET /metrics. Gauges are
+ * kept as wrapping sums of +1/-1. */
+enum { GW_R_CLIENT, GW_R_SERVER, GW_R_TRANSPORT_CLOSE, GW_R_PING_TIMEOUT, GW_R_TRANSPORT_ERROR,
+       GW_R_OTHER, GW_NREASONS };
+#define GW_RTT_BUCKETS 10
+struct gw_metrics {
+    _Atomic uint64_t ws_sessions;       /* gauge: sessions on WebSocket */
+    _Atomic uint64_t pkt_in, pkt_out, bytes_in, bytes_out;
+    _Atomic uint64_t connects, refused;
+    _Atomic uint64_t disc[GW_NREASONS];
+    _Atomic uint64_t rooms;             /* gauge */
+    _Atomic uint64_t inflight;          /* gauge: events sent to workers, not confirmed */
+    _Atomic uint64_t rtt[GW_RTT_BUCKETS + 1], rtt_sum_us, rtt_n;
+    _Atomic uint64_t proto_errors;
+};
+#define GW_M_ADD(t, f, n) \
+    atomic_store_explicit(&(t)->m.f, atomic_load_explicit(&(t)->m.f, memory_order_relaxed) + \
+                          (uint64_t)(n), memory_order_relaxed)
+#define GW_METRICS(t) ((t)->gw->cfg.metrics)
 
 struct gw_thread {
     struct sio_gateway *gw;
@@ -221,6 +247,16 @@ struct gw_thread {
     struct event *drain_ev;
     bool drain_started;         /* this thread only */
     _Atomic int drain_left;     /* sessions still open; -1 until the first check */
+    /* Admin UI (admin.c): while some admin socket of the deployment is
+     * connected (its gateway says so on the bus every second), admin_watch
+     * is set and this thread reports its sockets' changes */
+    bool admin_watch;
+    uint64_t admin_watch_until;     /* ms, monotonic */
+    unsigned admin_ticks;
+    struct gw_admin_query *admin_q; /* all_sockets being collected */
+    unsigned long long admin_agg[6];    /* aggregated events since the last server_stats */
+    struct gw_bucket admin_logins;      /* password checks per second (bcrypt is slow) */
+    struct gw_metrics m;
     /* accept() out of fds (limits.c) */
     struct event *accept_ev;
     unsigned long long accept_fails;
@@ -245,6 +281,13 @@ struct sio_gateway {
     /* limits.c: counts over every thread */
     _Atomic unsigned long long nconns, nsessions;
     _Atomic unsigned long long st_slow, st_busy, st_ip, st_accept_err, st_conn_to;
+    /* Admin UI (admin.c) */
+    char *admin_nsp, *admin_user, *admin_password;
+    unsigned char admin_key[32];    /* signs session ids */
+    int64_t started_ms;             /* wall clock, for uptime */
+    pthread_mutex_t nsp_lock;       /* metrics: sockets per namespace, every thread */
+    bool nsp_lock_ok;
+    struct sio_map nsp_counts;      /* name -> (void *)(uintptr_t)count */
     bool ips_on;                    /* a per-address limit is set: ips is used */
     pthread_mutex_t ip_lock;
     struct sio_map ips;             /* address -> struct gw_ip */
@@ -252,6 +295,8 @@ struct sio_gateway {
 
 /* gateway.c */
 void gw_bus_send(struct gw_thread *t, const struct sio_env *env);
+/* Have the hub publish env to topic ("*" or a gateway id) (SIO_ENV_ADMIN route). */
+void gw_bus_relay(struct gw_thread *t, const char *topic, const struct sio_env *env);
 /* A fresh sid (engine or socket) of thread owner. */
 void gw_make_sid(char out[GW_SID_LEN + 1], unsigned owner);
 /* The thread that made sid, or -1 (not one of ours: wrong length or owner
@@ -317,6 +362,39 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env);
 void gw_nsps_clear(struct gw_thread *t);
 /* Disconnect the sockets held past cfg.hold_timeout_ms (every second). */
 void gw_sio_hold_check(struct gw_thread *t);
+
+/* socket.c, for admin.c */
+void gw_sock_send_simple(struct gw_sock *k, int type, const char *json, size_t jl);
+void gw_sock_remove(struct gw_sock *k, const char *reason);
+
+/* admin.c: the Admin UI namespace (docs/ADMIN.md) */
+enum { GW_AGG_CONN, GW_AGG_DISC, GW_AGG_PIN, GW_AGG_POUT, GW_AGG_BIN, GW_AGG_BOUT };
+int  gw_admin_init(struct sio_gateway *gw, char *err, size_t errlen);
+void gw_admin_clear(struct sio_gateway *gw);
+void gw_admin_thread_clear(struct gw_thread *t);
+bool gw_admin_nsp(const struct sio_gateway *gw, const char *nsp, size_t len);
+/* A CONNECT to the admin namespace (k is new, not connected): accepted or
+ * refused here; may free k. */
+void gw_admin_connect(struct gw_sock *k, const char *auth, size_t len);
+/* An event of an admin socket (an action of the UI). */
+void gw_admin_on_event(struct gw_sock *k, const char *data, size_t len);
+/* SIO_ENV_ADMIN from the bus. */
+void gw_admin_command(struct gw_thread *t, const struct sio_env *env);
+void gw_admin_tick(struct gw_thread *t);        /* every second */
+/* Changes reported while t->admin_watch (callers test it: the cost when off) */
+void gw_admin_sock_connected(struct gw_sock *k);
+void gw_admin_sock_disconnected(struct gw_sock *k, const char *reason);
+void gw_admin_upgraded(struct gw_session *s);
+void gw_admin_room(struct gw_sock *k, const char *room, size_t len, bool joined);
+void gw_admin_event(struct gw_sock *k, const char *data, size_t len, bool sent);
+
+/* metrics.c */
+void gw_metrics_init(struct sio_gateway *gw);
+void gw_metrics_clear(struct sio_gateway *gw);
+void gw_metrics_nsp(struct gw_thread *t, const struct gw_nsp *n, int delta);
+void gw_metrics_disconnect(struct gw_thread *t, const char *reason);
+void gw_metrics_rtt(struct gw_thread *t, uint64_t start_us);
+uint64_t gw_now_us(void);
 
 /* room.c */
 struct gw_room *gw_room_get(struct gw_nsp *n, const char *name, size_t len, bool create);

@@ -26,6 +26,8 @@ struct gw_room *gw_room_get(struct gw_nsp *n, const char *name, size_t len, bool
     r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
+    if (GW_METRICS(n->t))
+        GW_M_ADD(n->t, rooms, 1);
     r->name = malloc(len + 1);
     if (r->name) {
         memcpy(r->name, name, len);
@@ -59,15 +61,21 @@ int gw_room_join(struct gw_sock *s, const char *name, size_t len)
     if (sio_map_put(&r->members, s->sid, GW_SID_LEN, s) < 0)
         return -ENOMEM;
     s->rooms[s->nrooms++] = r;
+    if (s->sess->t->admin_watch && s->connected)
+        gw_admin_room(s, name, len, true);
     return 0;
 }
 
 static void drop(struct gw_sock *s, size_t i)
 {
     struct gw_room *r = s->rooms[i];
+    if (s->sess->t->admin_watch && s->connected)
+        gw_admin_room(s, r->name, r->name_len, false);
     sio_map_del(&r->members, s->sid, GW_SID_LEN);
     s->rooms[i] = s->rooms[--s->nrooms];
     if (r->members.n == 0) {
+        if (GW_METRICS(s->sess->t))
+            GW_M_ADD(s->sess->t, rooms, -1);
         sio_map_del(&s->nsp->rooms, r->name, r->name_len);
         gw_room_free(r);
     }

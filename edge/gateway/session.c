@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sio/sio.h>
 #include "gw.h"
 #include "http/compress.h"
@@ -223,6 +224,14 @@ void gw_session_send(struct gw_session *s, struct gw_pkt *p)
 {
     if (s->closed || s->overflow || !p)
         return;
+    if (s->t->admin_watch) {
+        s->t->admin_agg[GW_AGG_POUT]++;
+        s->t->admin_agg[GW_AGG_BOUT] += p->data.len;
+    }
+    if (GW_METRICS(s->t)) {
+        GW_M_ADD(s->t, pkt_out, 1);
+        GW_M_ADD(s->t, bytes_out, p->data.len);
+    }
     if (s->ws_transport && s->ws) {
         ws_write_pkt(s, s->ws, p);
         return;
@@ -466,6 +475,12 @@ struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct si
     if (sio_map_put(&t->sessions, s->sid, GW_SID_LEN, s) < 0)
         goto fail;
     atomic_fetch_add(&t->gw->nsessions, 1);
+    if (t->gw->cfg.admin) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s->issued = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        t->admin_agg[GW_AGG_CONN]++;
+    }
     sio_log_debug(topic, "%s: open (%s)", s->sid, raw ? "raw" : "socket.io");
     return s;
 fail:
@@ -572,6 +587,10 @@ void gw_session_reap(struct gw_thread *t)
         if (s->win_ev)
             event_free(s->win_ev);
         atomic_fetch_sub(&t->gw->nsessions, 1);
+        if (t->admin_watch)
+            t->admin_agg[GW_AGG_DISC]++;
+        if (GW_METRICS(t) && s->ws_transport)
+            GW_M_ADD(t, ws_sessions, -1);
         free(s->q);
         free(s->headers);
         sio_buf_clear(&s->env_arena);
@@ -588,6 +607,14 @@ void gw_session_on_packet(struct gw_session *s, int type, bool binary, const uin
 {
     if (s->closed)
         return;
+    if (s->t->admin_watch && type == SIO_EIO_MESSAGE) {
+        s->t->admin_agg[GW_AGG_PIN]++;
+        s->t->admin_agg[GW_AGG_BIN] += len;
+    }
+    if (GW_METRICS(s->t)) {
+        GW_M_ADD(s->t, pkt_in, 1);
+        GW_M_ADD(s->t, bytes_in, len);
+    }
     switch (type) {
     case SIO_EIO_PONG:
         if (s->awaiting_pong) {
@@ -701,6 +728,10 @@ void gw_session_ws_message(struct gw_conn *c, bool binary, const uint8_t *data, 
             s->ws_transport = true;
             s->upgrading = false;
             release_get(s, '6');
+            if (s->t->admin_watch)
+                gw_admin_upgraded(s);
+            if (GW_METRICS(s->t))
+                GW_M_ADD(s->t, ws_sessions, 1);
             flush_ws_queue(s);
             if (s->paused)
                 sio_ws_pause(c->ws, true);

@@ -34,6 +34,7 @@ static struct gw_nsp *nsp_get(struct gw_thread *t, const char *name, size_t len,
     n = calloc(1, sizeof *n);
     if (!n)
         return NULL;
+    n->t = t;
     n->name = strndup(name, len);
     n->name_len = len;
     sio_map_init(&n->socks);
@@ -157,7 +158,17 @@ static struct gw_sock *sess_sock(struct gw_session *s, const char *nsp, size_t l
 static void sock_remove(struct gw_sock *k, const char *reason)
 {
     struct gw_thread *t = k->sess->t;
-    if (reason) {
+    if (t->admin_watch && k->connected)
+        gw_admin_sock_disconnected(k, reason ? reason : "server namespace disconnect");
+    if (GW_METRICS(t)) {
+        if (k->connected) {
+            gw_metrics_nsp(t, k->nsp, -1);
+            gw_metrics_disconnect(t, reason);
+        }
+        if (k->seq > k->done)
+            GW_M_ADD(t, inflight, -(uint64_t)(k->seq - k->done));
+    }
+    if (reason && !k->admin) {
         struct sio_env env;
         env_sock(k, &env, SIO_ENV_DISCONNECT);
         env.reason.p = reason;
@@ -165,6 +176,8 @@ static void sock_remove(struct gw_sock *k, const char *reason)
         gw_bus_send(t, &env);
     }
     gw_room_leave_all(k);
+    if (t->admin_watch && k->connected)
+        gw_admin_room(k, k->sid, GW_SID_LEN, false);
     struct gw_nsp *n = k->nsp;
     sio_map_del(&n->socks, k->sid, GW_SID_LEN);
     for (struct gw_sock **pp = &k->sess->socks; *pp; pp = &(*pp)->next_in_sess)
@@ -248,6 +261,8 @@ void gw_sio_session_closed(struct gw_session *s, const char *reason)
 
 static void proto_error(struct gw_session *s, int err)
 {
+    if (GW_METRICS(s->t))
+        GW_M_ADD(s->t, proto_errors, 1);
     sio_log_debug(topic, "%s: bad packet: %s", s->sid, sio_strerror(err));
     gw_session_close(s, "transport error");
 }
@@ -274,6 +289,10 @@ static void on_connect(struct gw_session *s, const struct sio_packet_hdr *h)
     }
     k->next_in_sess = s->socks;
     s->socks = k;
+    if (s->t->gw->cfg.admin && gw_admin_nsp(s->t->gw, h->nsp, h->nsp_len)) {
+        gw_admin_connect(k, h->data, h->data_len);
+        return;
+    }
     struct sio_env env;
     env_sock(k, &env, SIO_ENV_CONNECT);
     if (h->data_len) {
@@ -284,6 +303,8 @@ static void on_connect(struct gw_session *s, const struct sio_packet_hdr *h)
     env.nheaders = s->nheaders;
     env.query = s->query;
     env.remote = s->remote;
+    if (GW_METRICS(s->t))
+        k->connect_us = gw_now_us();
     gw_bus_send(s->t, &env);
 }
 
@@ -301,6 +322,13 @@ static void dispatch(struct gw_session *s, const struct sio_packet_hdr *h,
     }
     struct sio_env env;
     bool ev = h->type == SIO_PKT_EVENT || h->type == SIO_PKT_BINARY_EVENT;
+    if (k->admin) {
+        if (ev)
+            gw_admin_on_event(k, h->data, h->data_len);
+        return;
+    }
+    if (s->t->admin_watch && ev)
+        gw_admin_event(k, h->data, h->data_len, false);
     env_sock(k, &env, ev ? SIO_ENV_EVENT : SIO_ENV_CLIENT_ACK);
     env.id = h->id;
     env.data.p = h->data;
@@ -320,6 +348,8 @@ static void dispatch(struct gw_session *s, const struct sio_packet_hdr *h,
          * sends faster than its handlers run is not read until they catch
          * up, so it cannot delay other sockets' events without bound. */
         k->seq++;
+        if (GW_METRICS(s->t))
+            GW_M_ADD(s->t, inflight, 1);
         unsigned step = cfg->inflight_max / 4 ? cfg->inflight_max / 4 : 1;
         if (keep || k->seq % step == 0)
             env.confirm = k->seq;
@@ -467,6 +497,16 @@ void gw_sio_on_message(struct gw_session *s, bool binary, const uint8_t *data, s
         proto_error(s, SIO_ERR_TYPE);
         break;
     }
+}
+
+void gw_sock_send_simple(struct gw_sock *k, int type, const char *json, size_t jl)
+{
+    send_simple(k, (enum sio_packet_type)type, json, jl);
+}
+
+void gw_sock_remove(struct gw_sock *k, const char *reason)
+{
+    sock_remove(k, reason);
 }
 
 /* ---------- commands from the hub ---------- */
@@ -623,6 +663,8 @@ static void cmd_emit(struct gw_thread *t, struct gw_nsp *n, const struct sio_env
         }
     } else {
         select_socks(t, n, env);
+        if (t->admin_watch && env->sid.p && t->nsel == 1 && !t->sel[0]->admin)
+            gw_admin_event(t->sel[0], env->data.p, env->data.len, true);
         if (t->nsel) {
             size_t np = encode_pkts(t, v, cap, type, n->name, n->name_len, env->id, env);
             for (size_t i = 0; i < t->nsel; i++)
@@ -673,8 +715,11 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
         if (!k)
             break;
         pending_done(k, env->confirm);
-        if (env->confirm > k->done)
+        if (env->confirm > k->done) {
+            if (GW_METRICS(t))
+                GW_M_ADD(t, inflight, -(uint64_t)(env->confirm - k->done));
             k->done = env->confirm;
+        }
         if (k->sess->paused)
             gw_session_resume(k->sess);
         break;
@@ -724,12 +769,25 @@ void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
         char json[48];
         int jl = snprintf(json, sizeof json, "{\"sid\":\"%s\"}", k->sid);
         send_simple(k, SIO_PKT_CONNECT, json, (size_t)jl);
+        if (t->admin_watch)
+            gw_admin_sock_connected(k);
+        if (GW_METRICS(t)) {
+            GW_M_ADD(t, connects, 1);
+            gw_metrics_nsp(t, n, 1);
+            if (k->connect_us)
+                gw_metrics_rtt(t, k->connect_us);
+        }
         break;
     }
     case SIO_ENV_CONNECT_ERR: {
         struct gw_sock *k = find_sock(n, &env->sid);
         if (!k || k->connected)
             return;
+        if (GW_METRICS(t)) {
+            GW_M_ADD(t, refused, 1);
+            if (k->connect_us)
+                gw_metrics_rtt(t, k->connect_us);
+        }
         send_simple(k, SIO_PKT_CONNECT_ERROR, env->data.p, env->data.len);
         sock_remove(k, NULL);
         break;

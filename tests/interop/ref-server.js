@@ -56,6 +56,14 @@ function parseArgs(argv) {
       case "--ping-timeout": o.pingTimeout = Number(val()); break;
       case "--max-payload": o.maxPayload = Number(val()); break;
       case "--transports": o.transports = val().split(","); break;
+      case "--io-threads": case "--log-level": val(); break;
+      // Admin UI: instrument() of npm @socket.io/admin-ui, credentials from
+      // SIO_ADMIN_USER / SIO_ADMIN_PASSWORD as for sio
+      case "--admin": o.admin = true; break;
+      case "--admin-namespace": o.adminNamespace = val(); break;
+      case "--admin-readonly": o.adminReadonly = true; break;
+      case "--admin-no-auth": o.adminNoAuth = true; break;
+      case "--admin-mode": o.adminMode = val(); break;
       default:
         console.error(`ref-server: unknown argument ${a}`);
         process.exit(2);
@@ -108,6 +116,22 @@ function setup(nsp) {
 }
 setup(io.of("/"));
 setup(io.of("/custom"));
+
+if (opts.admin) {
+  const { instrument } = require("@socket.io/admin-ui");
+  const bcrypt = require("bcryptjs");
+  const pass = process.env.SIO_ADMIN_PASSWORD || "";
+  instrument(io, {
+    namespaceName: opts.adminNamespace || "/admin",
+    readonly: !!opts.adminReadonly,
+    mode: opts.adminMode || "development",
+    auth: opts.adminNoAuth ? false : {
+      type: "basic",
+      username: process.env.SIO_ADMIN_USER || "admin",
+      password: /^\$2[aby]\$/.test(pass) ? pass : bcrypt.hashSync(pass, 4),
+    },
+  });
+}
 
 let eioServer = null;
 if (opts.engineioPath) {

@@ -477,3 +477,50 @@ Test(hub, socket_of_a_worker_that_left_is_taken_over_when_none_is_alive)
     zmq_close(w2);
     fgw_stop(&f);
 }
+
+/* Admin UI traffic (docs/BUS.md 4.5): a route of kind ADMIN makes the hub
+ * publish the envelope, byte for byte, on the topic the route names; it
+ * never reaches a worker, and a bad topic is dropped. */
+static void send_admin(struct fgw *f, const char *tp, const struct sio_env *env, struct sio_buf *b)
+{
+    char route[64];
+    int rl = sio_bus_route_make(route, sizeof route, SIO_ENV_ADMIN, "", 0, tp, strlen(tp));
+    cr_assert_gt(rl, 0);
+    sio_buf_reset(b);
+    cr_assert_eq(sio_env_encode(env, b), 0);
+    cr_assert_eq(zmq_send(f->dealer, route, (size_t)rl, ZMQ_SNDMORE), rl);
+    cr_assert_eq(zmq_send(f->dealer, b->data, b->len, 0), (int)b->len);
+}
+
+Test(hub, admin_route_is_republished_on_its_topic_untouched)
+{
+    struct fgw f;
+    fgw_start(&f, NULL, 0, 0);
+    void *w = fake_worker(&f, (const char *const[]){ "*", NULL });
+    struct sio_buf b = SIO_BUF_INIT;
+    struct sio_env e;
+    sio_env_init(&e, SIO_ENV_EMIT);             /* a note for the admin sockets */
+    e.nsp = S("/admin");
+    e.data = S("[\"server_stats\",{}]");
+    send_admin(&f, "*", &e, &b);
+    cr_assert(fgw_recv(&f, 2000), "the relayed note reached the gateways");
+    cr_assert_str_eq(f.topic, "*");
+    cr_assert_eq(zmq_msg_size(&f.env_msg), b.len);
+    cr_assert_eq(memcmp(zmq_msg_data(&f.env_msg), b.data, b.len), 0, "published untouched");
+    sio_env_init(&e, SIO_ENV_ADMIN);            /* an answer to one gateway */
+    e.gw = S(FGW_ID);
+    e.reason = S("socks");
+    e.data = S("[]");
+    send_admin(&f, FGW_ID, &e, &b);
+    struct sio_env *got = fgw_expect(&f, SIO_ENV_ADMIN);
+    cr_assert_str_eq(f.topic, FGW_ID);
+    cr_assert(fgw_str_eq(got->reason, "socks"));
+    send_admin(&f, "not-a-topic", &e, &b);      /* neither "*" nor a gateway id */
+    cr_assert_not(fgw_recv(&f, 300), "a bad topic is dropped");
+    int kind;
+    char sid[64];
+    cr_assert_not(worker_recv(w, 300, &kind, sid, sizeof sid, NULL), "no admin traffic to workers");
+    sio_buf_clear(&b);
+    zmq_close(w);
+    fgw_stop(&f);
+}
