@@ -14,8 +14,6 @@
  * for takeover (SLOT_TAKEOVER) like the sockets of a worker found dead.
  */
 #include <errno.h>
-#include <poll.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <pthread.h>
@@ -29,6 +27,7 @@
 #include "buf.h"
 #include "map.h"
 #include "envelope.h"
+#include "zloop.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "core.hub");
 
@@ -68,6 +67,7 @@ struct hub_gateway {
 };
 
 struct sio_hub {
+    uint64_t next_tick;         /* ms: the next expiry/stats tick (loop thread) */
     void *zctx;
     struct hub_gateway *gws;    /* gateways that heartbeat */
     size_t ngws, capgws;
@@ -783,81 +783,52 @@ out:
     return true;
 }
 
-/* The loop drains every ready message per wake-up with ZMQ_DONTWAIT (a
- * bounded batch per socket, so one side cannot starve the other) and sleeps
- * in one poll() on the sockets' ZMQ_FDs, instead of a zmq_poll() (two poll()
- * calls and a ZMQ_EVENTS per socket) per wake-up and a ZMQ_EVENTS per message.
- * ZMQ_FD is edge-triggered: sleeping on it is safe only when each socket's
- * last operation was a receive that failed with EAGAIN. The events socket is
- * never sent on; the workers socket is drained last, so nothing is sent on it
- * between its EAGAIN and the poll(). */
+/* One pass of the hub's loop (zloop.h): a bounded batch from the gateways,
+ * then from the workers (drained last, so nothing is sent on it between
+ * its EAGAIN and the poll()), then the tick. */
+static int hub_pass(void *arg, long *wait_ms)
+{
+    struct sio_hub *h = arg;
+    int busy = SIO_ZLOOP_IDLE;
+    int i;
+    for (i = 0; i < 64 && on_gateway(h); i++)
+        ;
+    if (i == 64)
+        busy = SIO_ZLOOP_BUSY;
+    for (i = 0; i < 64 && on_worker(h); i++)
+        ;
+    if (i == 64)
+        busy = SIO_ZLOOP_BUSY;
+    uint64_t now = now_ms();
+    if (now >= h->next_tick) {
+        expire_workers(h);
+        expire_gateways(h);
+        size_t alive = 0;
+        for (size_t x = 0; x < h->nw; x++)
+            alive += h->w[x].alive;
+        atomic_store_explicit(&h->st_workers, alive, memory_order_relaxed);
+        atomic_store_explicit(&h->st_gateways, h->ngws, memory_order_relaxed);
+        atomic_store_explicit(&h->st_held, h->nheld, memory_order_relaxed);
+        atomic_store_explicit(&h->st_sockets, h->sticky.n, memory_order_relaxed);
+        if (h->held)
+            release_held(h, false);
+        h->next_tick = now + HUB_TICK_MS;
+        /* expiry may have sent on the workers socket: drain it again */
+        return SIO_ZLOOP_BUSY | SIO_ZLOOP_CHECK_CTL;
+    }
+    *wait_ms = (long)(h->next_tick - now);
+    return busy;
+}
+
 static void *hub_main(void *arg)
 {
     struct sio_hub *h = arg;
-    void *socks[3] = { h->ctl_thread, h->events, h->workers };
-    struct pollfd pfd[3];
-    for (int i = 0; i < 3; i++) {
-        int fd = -1;
-        size_t sz = sizeof fd;
-        if (zmq_getsockopt(socks[i], ZMQ_FD, &fd, &sz) < 0) {
-            sio_log_error(topic, "ZMQ_FD: %s", zmq_strerror(errno));
-            return NULL;
-        }
-        pfd[i] = (struct pollfd){ .fd = fd, .events = POLLIN };
-    }
-    uint64_t next_tick = now_ms() + HUB_TICK_MS;
-    bool check_ctl = true;
-    for (;;) {
-        if (check_ctl) {
-            zmq_msg_t m;
-            zmq_msg_init(&m);
-            int r = zmq_msg_recv(&m, h->ctl_thread, ZMQ_DONTWAIT);
-            zmq_msg_close(&m);
-            if (r >= 0)
-                break;
-            check_ctl = false;
-        }
-        bool idle = true;
-        int i;
-        for (i = 0; i < 64 && on_gateway(h); i++)
-            ;
-        if (i == 64)
-            idle = false;
-        for (i = 0; i < 64 && on_worker(h); i++)
-            ;
-        if (i == 64)
-            idle = false;
-        uint64_t now = now_ms();
-        if (now >= next_tick) {
-            expire_workers(h);
-            expire_gateways(h);
-            size_t alive = 0;
-            for (size_t x = 0; x < h->nw; x++)
-                alive += h->w[x].alive;
-            atomic_store_explicit(&h->st_workers, alive, memory_order_relaxed);
-            atomic_store_explicit(&h->st_gateways, h->ngws, memory_order_relaxed);
-            atomic_store_explicit(&h->st_held, h->nheld, memory_order_relaxed);
-            atomic_store_explicit(&h->st_sockets, h->sticky.n, memory_order_relaxed);
-            if (h->held)
-                release_held(h, false);
-            next_tick = now + HUB_TICK_MS;
-            check_ctl = true;
-            continue;   /* expiry may have sent on the workers socket */
-        }
-        if (!idle)
-            continue;
-        /* Let the threads that feed us run first (they often share our
-         * core): what they send meanwhile is taken in one wake-up, not one
-         * wake-up (and context switch) per message. */
-        sched_yield();
-        int rc = poll(pfd, 3, (int)(next_tick - now));
-        if (rc < 0 && errno != EINTR) {
-            sio_log_error(topic, "poll: %s", strerror(errno));
-            break;
-        }
-        if (rc > 0 && (pfd[0].revents & (POLLIN | POLLERR | POLLHUP)))
-            check_ctl = true;
-    }
+    h->next_tick = now_ms() + HUB_TICK_MS;
+    const struct sio_zloop l = {
+        .socks = { h->ctl_thread, h->events, h->workers }, .nsocks = 3,
+        .pass = hub_pass, .ud = h, .log = topic, .name = "hub",
+    };
+    sio_zloop_run(&l);
     return NULL;
 }
 

@@ -22,13 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
-#include <poll.h>
-#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 #include <sio/sio.h>
 #include "worker.h"
+#include "zloop.h"
 #include "buf.h"
 #include "worker_ctx.h"
 #include "map.h"
@@ -138,6 +137,7 @@ struct timer {
 };
 
 struct sio__shard {
+    uint64_t next_hb;           /* ms: the next HEARTBEAT to the hub (loop thread) */
     struct sio_worker *w;
     struct sio_host host;       /* this shard's host (sio_ctx_host) */
     unsigned index;
@@ -1599,71 +1599,51 @@ static void drain_after_bye(struct sio__shard *sh)
     drain_queue(sh);
 }
 
-/* Every ready message is handled per wake-up (bounded batches) and the
- * thread sleeps in one poll() on the sockets' ZMQ_FDs (see hub_main). The
- * FDs are edge-triggered: we sleep only after the queue and then the dealer
- * answered EAGAIN with nothing sent on the dealer since (a send may consume
- * the command that would have woken us). */
+/* One pass of a shard's loop (zloop.h): the heartbeat, due timers, the
+ * queue of tasks' commands, then a bounded batch from the dealer. The
+ * loop sleeps only after the queue and then the dealer answered EAGAIN
+ * with nothing sent on the dealer since (a send may consume the command
+ * that would have woken us; ZMQ_FD is edge-triggered). */
+static int shard_pass(void *arg, long *wait_ms)
+{
+    struct sio__shard *sh = arg;
+    int r = SIO_ZLOOP_IDLE;
+    uint64_t now = now_ms();
+    if (now >= sh->next_hb) {
+        send_control(sh, SIO_ENV_HEARTBEAT);
+        sh->next_hb = now + HEARTBEAT_MS;
+        r |= SIO_ZLOOP_CHECK_CTL;
+    }
+    long wait = run_timers(sh, (long)(sh->next_hb - now));
+    bool idle = drain_queue(sh);
+    int i;
+    for (i = 0; i < 64 && recv_and_handle(sh); i++)
+        ;
+    if (i == 64)
+        idle = false;
+    unsigned long sent = sh->sends;
+    if (!idle)
+        return r | SIO_ZLOOP_BUSY;
+    if (sh->ntimers) {
+        wait = run_timers(sh, wait);
+        if (sh->sends != sent)
+            return r | SIO_ZLOOP_BUSY;
+    }
+    *wait_ms = wait;
+    return r;
+}
+
 static void *shard_main(void *arg)
 {
     struct sio__shard *sh = arg;
-    void *socks[3] = { sh->ctl_thread, sh->dealer, sh->queue };
-    struct pollfd pfd[3];
-    for (int i = 0; i < 3; i++) {
-        int fd = -1;
-        size_t sz = sizeof fd;
-        if (zmq_getsockopt(socks[i], ZMQ_FD, &fd, &sz) < 0) {
-            sio_log_error(topic, "shard %u: ZMQ_FD: %s", sh->index, zmq_strerror(errno));
-            goto out;
-        }
-        pfd[i] = (struct pollfd){ .fd = fd, .events = POLLIN };
-    }
-    uint64_t next_hb = now_ms() + HEARTBEAT_MS;
-    bool check_ctl = true;
-    for (;;) {
-        if (check_ctl) {
-            zmq_msg_t m;
-            zmq_msg_init(&m);
-            int r = zmq_msg_recv(&m, sh->ctl_thread, ZMQ_DONTWAIT);
-            zmq_msg_close(&m);
-            if (r >= 0)
-                break;
-            check_ctl = false;
-        }
-        uint64_t now = now_ms();
-        if (now >= next_hb) {
-            send_control(sh, SIO_ENV_HEARTBEAT);
-            next_hb = now + HEARTBEAT_MS;
-            check_ctl = true;
-        }
-        long wait = run_timers(sh, (long)(next_hb - now));
-        bool idle = drain_queue(sh);
-        int i;
-        for (i = 0; i < 64 && recv_and_handle(sh); i++)
-            ;
-        if (i == 64)
-            idle = false;
-        unsigned long sent = sh->sends;
-        if (!idle)
-            continue;
-        if (sh->ntimers) {
-            wait = run_timers(sh, wait);
-            if (sh->sends != sent)
-                continue;
-        }
-        /* Let the threads that feed us run first (they often share our
-         * core): what they send meanwhile is taken in one wake-up, not one
-         * wake-up (and context switch) per message. */
-        sched_yield();
-        int rc = poll(pfd, 3, (int)wait);
-        if (rc < 0 && errno != EINTR) {
-            sio_log_error(topic, "shard %u: poll: %s", sh->index, strerror(errno));
-            break;
-        }
-        if (rc > 0 && (pfd[0].revents & (POLLIN | POLLERR | POLLHUP)))
-            check_ctl = true;
-    }
-out:
+    char name[32];
+    snprintf(name, sizeof name, "shard %u", sh->index);
+    sh->next_hb = now_ms() + HEARTBEAT_MS;
+    const struct sio_zloop l = {
+        .socks = { sh->ctl_thread, sh->dealer, sh->queue }, .nsocks = 3,
+        .pass = shard_pass, .ud = sh, .log = topic, .name = name,
+    };
+    sio_zloop_run(&l);
     send_control(sh, SIO_ENV_BYE);
     if (sh->w->drain_ms)
         drain_after_bye(sh);
