@@ -5,6 +5,7 @@
  * the input; every value made is counted against max_nodes.
  */
 #include "pickle.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <math.h>
@@ -78,16 +79,8 @@ static int push(struct dec *d, json_t *v, unsigned depth, bool mark)
     int r = count_node(d);
     if (r == 0 && depth > d->max_depth)
         r = fail(d, SIO_ERR_TOOBIG, "pickle: nested deeper than %zu", d->max_depth);
-    if (r == 0 && d->n == d->cap) {
-        size_t nc = d->cap ? d->cap * 2 : 32;
-        struct slot *ns = realloc(d->stk, nc * sizeof *ns);
-        if (!ns)
-            r = -ENOMEM;
-        else {
-            d->stk = ns;
-            d->cap = nc;
-        }
-    }
+    if (r == 0 && SIO_VEC_ROOM(d->stk, d->n, d->cap, 32) < 0)
+        r = -ENOMEM;
     if (r < 0) {
         json_decref(v);
         return r;

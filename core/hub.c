@@ -28,6 +28,7 @@
 #include "map.h"
 #include "envelope.h"
 #include "zloop.h"
+#include "vec.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "core.hub");
 
@@ -272,14 +273,8 @@ static void gateway_seen(struct sio_hub *h, const char *id, size_t len)
             h->gws[i].last_seen = now_ms();
             return;
         }
-    if (h->ngws == h->capgws) {
-        size_t cap = h->capgws ? h->capgws * 2 : 8;
-        struct hub_gateway *g = realloc(h->gws, cap * sizeof *g);
-        if (!g)
-            return;
-        h->gws = g;
-        h->capgws = cap;
-    }
+    if (SIO_VEC_ROOM(h->gws, h->ngws, h->capgws, 8) < 0)
+        return;
     memcpy(h->gws[h->ngws].id, id, SIO_GW_ID_LEN);
     h->gws[h->ngws++].last_seen = now_ms();
     sio_log_info(topic, "gateway %.*s joined", (int)SIO_GW_ID_LEN, id);
@@ -607,14 +602,8 @@ static void on_hello(struct sio_hub *h, const void *rid, size_t rid_len, const s
 {
     struct hub_worker *w = worker_find(h, rid, rid_len);
     if (!w) {
-        if (h->nw == h->capw) {
-            size_t cap = h->capw ? h->capw * 2 : 8;
-            struct hub_worker *nw = realloc(h->w, cap * sizeof *nw);
-            if (!nw)
-                return;
-            h->w = nw;
-            h->capw = cap;
-        }
+        if (SIO_VEC_ROOM(h->w, h->nw, h->capw, 8) < 0)
+            return;
         w = &h->w[h->nw++];
         memset(w, 0, sizeof *w);
         memcpy(w->rid, rid, rid_len);

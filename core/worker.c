@@ -34,6 +34,7 @@
 #include "plugin_loader.h"
 #include "proto/sio.h"
 #include "proto/text.h"
+#include "vec.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "core.worker");
 
@@ -385,14 +386,8 @@ static void heap_down(struct timer *v, size_t n, size_t i)
 
 static int heap_push(struct sio__shard *sh, const struct timer *t)
 {
-    if (sh->ntimers == sh->timers_cap) {
-        size_t cap = sh->timers_cap ? sh->timers_cap * 2 : 16;
-        struct timer *v = realloc(sh->timers, cap * sizeof *v);
-        if (!v)
-            return -ENOMEM;
-        sh->timers = v;
-        sh->timers_cap = cap;
-    }
+    if (SIO_VEC_ROOM(sh->timers, sh->ntimers, sh->timers_cap, 16) < 0)
+        return -ENOMEM;
     sh->timers[sh->ntimers] = *t;
     heap_up(sh->timers, sh->ntimers++);
     return 0;

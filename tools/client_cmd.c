@@ -23,6 +23,7 @@
 #include <sio/sio.h>
 #include "client_cmd.h"
 #include "buf.h"
+#include "vec.h"
 
 #define MAX_LIST 32
 #define LINGER_MS 300           /* after EOF / an ack: events still in flight */
@@ -365,14 +366,8 @@ static int take_input(struct cli *x, const char *buf, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (buf[i] != '\n') {
-            if (x->len + 2 > x->cap) {
-                size_t cap = x->cap ? x->cap * 2 : 256;
-                char *l = realloc(x->line, cap);
-                if (!l)
-                    return -ENOMEM;
-                x->line = l;
-                x->cap = cap;
-            }
+            if (SIO_VEC_ROOM(x->line, x->len + 1, x->cap, 256) < 0)
+                return -ENOMEM;
             x->line[x->len++] = buf[i];
             continue;
         }

@@ -34,6 +34,7 @@
 #include <sio/client.h>
 #include "buf.h"
 #include "sio-config.h"
+#include "vec.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "client.eio");
 
@@ -897,14 +898,8 @@ static void arm_ping_timer(struct sio_eng *e)
 static int enqueue(struct sio_eng *e, enum sio_eio_type type, bool binary,
                    const void *data, size_t len)
 {
-    if (e->qn == e->qcap) {
-        size_t cap = e->qcap ? e->qcap * 2 : 16;
-        struct out_pkt *q = realloc(e->q, cap * sizeof *q);
-        if (!q)
-            return -ENOMEM;
-        e->q = q;
-        e->qcap = cap;
-    }
+    if (SIO_VEC_ROOM(e->q, e->qn, e->qcap, 16) < 0)
+        return -ENOMEM;
     uint8_t *copy = malloc(len ? len : 1);
     if (!copy)
         return -ENOMEM;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <errno.h>
 #include "gw.h"
+#include "vec.h"
 
 void gw_room_free(struct gw_room *r)
 {
@@ -50,14 +51,8 @@ int gw_room_join(struct gw_sock *s, const char *name, size_t len)
         return -ENOMEM;
     if (sio_map_get(&r->members, s->sid, GW_SID_LEN))
         return 0;
-    if (s->nrooms == s->roomcap) {
-        size_t cap = s->roomcap ? s->roomcap * 2 : 4;
-        struct gw_room **v = realloc(s->rooms, cap * sizeof *v);
-        if (!v)
-            return -ENOMEM;
-        s->rooms = v;
-        s->roomcap = cap;
-    }
+    if (SIO_VEC_ROOM(s->rooms, s->nrooms, s->roomcap, 4) < 0)
+        return -ENOMEM;
     if (sio_map_put(&r->members, s->sid, GW_SID_LEN, s) < 0)
         return -ENOMEM;
     s->rooms[s->nrooms++] = r;

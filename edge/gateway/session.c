@@ -22,6 +22,7 @@
 #include "gw.h"
 #include "http/compress.h"
 #include "proto/eio.h"
+#include "vec.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.eio");
 
@@ -243,14 +244,8 @@ void gw_session_send(struct gw_session *s, struct gw_pkt *p)
         slow_client(s);
         return;
     }
-    if (s->qn == s->qcap) {
-        size_t cap = s->qcap ? s->qcap * 2 : 8;
-        struct gw_pkt **q = realloc(s->q, cap * sizeof *q);
-        if (!q)
-            return;
-        s->q = q;
-        s->qcap = cap;
-    }
+    if (SIO_VEC_ROOM(s->q, s->qn, s->qcap, 8) < 0)
+        return;
     p->refs++;
     s->q[s->qn++] = p;
     s->qbytes += p->data.len;

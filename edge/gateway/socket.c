@@ -21,6 +21,7 @@
 #include "gw.h"
 #include "proto/eio.h"
 #include "proto/sio.h"
+#include "vec.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.sio");
 
@@ -235,13 +236,8 @@ void gw_sio_hold_check(struct gw_thread *t)
             struct gw_sock *k = f->val;
             if (!k->hold_since || now - k->hold_since < cfg->hold_timeout_ms)
                 continue;
-            if (nv == cap) {
-                cap = cap ? cap * 2 : 16;
-                struct gw_sock **nvv = realloc(v, cap * sizeof *v);
-                if (!nvv)
-                    break;
-                v = nvv;
-            }
+            if (SIO_VEC_ROOM(v, nv, cap, 16) < 0)
+                break;
             v[nv++] = k;
         }
     }
@@ -551,14 +547,8 @@ static void add_sel(struct gw_thread *t, struct gw_sock *k)
     if (k->excl == t->gen || k->mark == t->gen || !k->connected)
         return;
     k->mark = t->gen;
-    if (t->nsel == t->selcap) {
-        size_t cap = t->selcap ? t->selcap * 2 : 64;
-        struct gw_sock **v = realloc(t->sel, cap * sizeof *v);
-        if (!v)
-            return;
-        t->sel = v;
-        t->selcap = cap;
-    }
+    if (SIO_VEC_ROOM(t->sel, t->nsel, t->selcap, 64) < 0)
+        return;
     t->sel[t->nsel++] = k;
 }
 

@@ -31,6 +31,7 @@
 #include <openssl/evp.h>
 #include <sio/log.h>
 #include "buf.h"
+#include "vec.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.h2");
 
@@ -136,14 +137,8 @@ static struct h2_stream *stream_new(struct sio_h2_conn *c, int32_t id)
 static int stream_add_header(struct h2_stream *s, const char *n, size_t nl, const char *v,
                              size_t vl)
 {
-    if (s->nho == s->hocap) {
-        size_t cap = s->hocap ? s->hocap * 2 : 16;
-        struct hoff *p = realloc(s->ho, cap * sizeof *p);
-        if (!p)
-            return -ENOMEM;
-        s->ho = p;
-        s->hocap = cap;
-    }
+    if (SIO_VEC_ROOM(s->ho, s->nho, s->hocap, 16) < 0)
+        return -ENOMEM;
     struct hoff *h = &s->ho[s->nho];
     h->n = s->arena.len;
     h->nl = nl;

@@ -8,6 +8,7 @@
  */
 #include "proto/sio.h"
 #include "proto/text.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -346,14 +347,8 @@ void sio_bins_clear(struct sio_bins *b)
 
 static int bins_push(struct sio_bins *b, const void *data, size_t len)
 {
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 4;
-        struct sio_bin *v = realloc(b->v, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        b->v = v;
-        b->cap = cap;
-    }
+    if (SIO_VEC_ROOM(b->v, b->n, b->cap, 4) < 0)
+        return -ENOMEM;
     b->v[b->n++] = (struct sio_bin){ .data = data, .len = len };
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "buf.h"
 #include "text.h"
+#include "vec.h"
 
 size_t sio_json_fast_min = 32;
 
@@ -129,14 +130,8 @@ static int scan_text(const uint8_t *p, size_t n, struct scan *sc)
             while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\n' || p[k] == '\r'))
                 k++;
             if (k >= n || p[k] != ':') {    /* keys stay jansson's */
-                if (sc->n == sc->cap) {
-                    size_t cap = sc->cap ? sc->cap * 2 : 8;
-                    struct cut *c = realloc(sc->cuts, cap * sizeof *c);
-                    if (!c)
-                        return -ENOMEM;
-                    sc->cuts = c;
-                    sc->cap = cap;
-                }
+                if (SIO_VEC_ROOM(sc->cuts, sc->n, sc->cap, 8) < 0)
+                    return -ENOMEM;
                 sc->cuts[sc->n++] = (struct cut){ s, e };
             }
         }
