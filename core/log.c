@@ -11,7 +11,10 @@
 #include <unistd.h>
 #include <sio/sio.h>
 
-SIO_EXPORT int sio_log_global_level = SIO_LOG_WARN;
+/* Not exported (issue 18): a program that has libsio's code in itself
+ * and also loads libsio.so would otherwise have two definitions of one
+ * exported variable; sio_log_set_level() is the interface. */
+static int sio_log_global_level = SIO_LOG_WARN;
 
 #define MAX_RULES 32
 static struct { char prefix[64]; int level; } rules[MAX_RULES];

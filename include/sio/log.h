@@ -28,8 +28,6 @@ struct sio_log_topic {
     static struct sio_log_topic var##_storage = { .name = (nm), .level = -1 }; \
     static struct sio_log_topic *const var = &var##_storage
 
-SIO_EXPORT extern int sio_log_global_level;
-
 /* Set the global level; returns the previous one. */
 SIO_EXPORT int sio_log_set_level(enum sio_log_level lvl);
 /* Parse "error|warn|info|debug|trace|none" (case-insensitive); -1 when unknown. */

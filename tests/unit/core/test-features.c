@@ -239,6 +239,18 @@ Test(features, unanswered_token_is_released_on_disconnect)
     json_decref(got);
     cr_assert_gt(token, 0);
     fgw_send_kind(&f, SIO_ENV_DISCONNECT, "/", "a", -1, NULL);
+    /* b may be on the other shard: wait until a's on_disconnect ran (its
+     * tokens are released before it) by asking b for a's reason */
+    bool gone = false;
+    for (int64_t i = 100; i < 2100 && !gone; i++) {
+        fgw_send_kind(&f, SIO_ENV_EVENT, "/", "b", i, "[\"reason\",\"a\"]");
+        struct sio_env *r = fgw_expect(&f, SIO_ENV_ACK);
+        cr_assert_eq(r->id, i);
+        json_t *got_r = fgw_json(r);
+        gone = json_is_string(json_array_get(got_r, 0));
+        json_decref(got_r);
+    }
+    cr_assert(gone, "a's disconnect never reached its handler");
     char data[128], want[32];
     snprintf(data, sizeof data, "[\"answer\",{\"token\":%lld,\"args\":[1]}]", (long long)token);
     snprintf(want, sizeof want, "[%d]", SIO_ERR_ANSWERED);
