@@ -13,6 +13,7 @@
 #include <sio/sio.h>
 #include "dispatch.h"
 #include "bridge_cmd.h"
+#include "opts.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "tools.bridge");
 
@@ -55,8 +56,7 @@ int sio_cmd_bridge(int argc, char **argv)
     const char *hub = NULL, *commands = NULL;
     bool publish = false;
     int c;
-    opterr = 0;
-    optind = 1;
+    sio_opt_begin(1);
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (c) {
         case 'H':
@@ -69,24 +69,17 @@ int sio_cmd_bridge(int argc, char **argv)
             commands = optarg;
             break;
         case 'l': {
-            int l = sio_log_level_parse(optarg);
-            if (l < 0) {
-                fprintf(stderr, "sio bridge: bad --log-level '%s'\n", optarg);
+            int l;
+            if (sio_opt_level("bridge", bridge_usage, "--log-level", optarg, &l))
                 return 2;
-            }
             sio_log_set_level((enum sio_log_level)l);
             break;
         }
         case 'h':
             bridge_usage(stdout);
             return 0;
-        case ':':
-            fprintf(stderr, "sio bridge: %s needs a value\n", argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "sio bridge: unknown option '%s'\n", argv[optind - 1]);
-            bridge_usage(stderr);
-            return 2;
+            return sio_opt_getopt_fail("bridge", bridge_usage, c, argv);
         }
     }
     int n = argc - optind;

@@ -24,6 +24,7 @@
 #include "client_cmd.h"
 #include "buf.h"
 #include "vec.h"
+#include "opts.h"
 
 #define MAX_LIST 32
 #define LINGER_MS 300           /* after EOF / an ack: events still in flight */
@@ -86,18 +87,7 @@ static void usage(FILE *f)
         "Exit status: 0 ok, 1 connection error, 2 bad usage.\n");
 }
 
-__attribute__((format(printf, 1, 2)))
-static int bad_usage(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "sio client: ");
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    usage(stderr);
-    return 2;
-}
+#define bad_usage(...) sio_opt_fail("client", usage, __VA_ARGS__)
 
 /* ---- printing ----------------------------------------------------------- */
 
@@ -425,25 +415,6 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 
 /* ---- options -------------------------------------------------------------- */
 
-static bool parse_uint(const char *s, unsigned max, unsigned *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v > max)
-        return false;
-    *out = (unsigned)v;
-    return true;
-}
-
-static int parse_level(const char *flag, const char *v, int *out)
-{
-    *out = sio_log_level_parse(v);
-    if (*out < 0)
-        return bad_usage("bad %s '%s' (error|warn|info|debug|trace)", flag, v);
-    return 0;
-}
-
 /* Parse JSON arguments argv[*i+1...] up to the next "--flag". */
 static int take_json_args(int argc, char **argv, int *i, json_t **out)
 {
@@ -593,18 +564,20 @@ int sio_cmd_client(int argc, char **argv)
         } else if (strcmp(a, "--key") == 0) {
             o.tls_key_file = v;
         } else if (strcmp(a, "--timeout") == 0) {
-            if (!parse_uint(v, 86400000, &x.timeout_ms) || x.timeout_ms == 0) {
+            unsigned long long ms;
+            if (!sio_opt_num(v, 1, 86400000, &ms)) {
                 status = bad_usage("bad --timeout '%s' (milliseconds > 0)", v);
                 goto out;
             }
+            x.timeout_ms = (unsigned)ms;
         } else if (strcmp(a, "--log-level") == 0) {
-            if ((status = parse_level(a, v, &log_level)) != 0)
+            if ((status = sio_opt_level("client", usage, a, v, &log_level)) != 0)
                 goto out;
         } else if (strcmp(a, "--engineio-log-level") == 0) {
-            if ((status = parse_level(a, v, &eio_level)) != 0)
+            if ((status = sio_opt_level("client", usage, a, v, &eio_level)) != 0)
                 goto out;
         } else {
-            if ((status = parse_level(a, v, &sio_level)) != 0)
+            if ((status = sio_opt_level("client", usage, a, v, &sio_level)) != 0)
                 goto out;
         }
         status = 2;

@@ -39,23 +39,15 @@
 #include "roles.h"
 #include "buf.h"
 #include "metrics_http.h"
+#include "opts.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "tools.roles");
 
 #define MAX_PLUGINS 64
 #define MAX_ALLOWED 1024
 
-__attribute__((format(printf, 2, 3)))
-static int usage_err(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "sio %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n(sio %s --help for usage)\n", cmd);
-    return 2;
-}
+/* sio CMD: message, then a pointer to --help; exit status 2 */
+#define usage_err(cmd, ...) sio_opt_fail(cmd, NULL, __VA_ARGS__)
 
 /* ---- endpoints ---- */
 
@@ -370,9 +362,8 @@ enum {
 /* --metrics-port of the hub and worker roles */
 static bool metrics_port_parse(const char *s, int *out)
 {
-    char *end;
-    unsigned long v = strtoul(s, &end, 10);
-    if (!*s || *end || v > 65535)
+    unsigned long long v;
+    if (!sio_opt_num(s, 0, 65535, &v))
         return false;
     *out = (int)v;
     return true;
@@ -435,8 +426,7 @@ int sio_cmd_hub(int argc, char **argv)
     sio_metrics_http *mh = NULL;
     struct curve_opts co = { 0 };
     unsigned timeout = 0;
-    opterr = 0;
-    optind = 1;
+    sio_opt_begin(1);
     int c;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (c) {
@@ -449,23 +439,21 @@ int sio_cmd_hub(int argc, char **argv)
         case OPT_ALLOW: co.allow = optarg; break;
         case OPT_INSECURE: co.insecure = true; break;
         case OPT_TIMEOUT: {
-            char *end;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || !*optarg || v == 0 || v > 3600000)
+            unsigned long long v;
+            if (!sio_opt_num(optarg, 1, 3600000, &v))
                 return usage_err("hub", "bad --worker-timeout '%s' (ms, 1-3600000)", optarg);
             timeout = (unsigned)v;
             break;
         }
         case OPT_LOG: {
-            int l = sio_log_level_parse(optarg);
-            if (l < 0)
-                return usage_err("hub", "bad --log-level '%s'", optarg);
+            int l;
+            if (sio_opt_level("hub", NULL, "--log-level", optarg, &l))
+                return 2;
             sio_log_set_level((enum sio_log_level)l);
             break;
         }
         case OPT_HELP: hub_usage(stdout); return 0;
-        case ':': return usage_err("hub", "%s needs a value", argv[optind - 1]);
-        default: return usage_err("hub", "unknown option '%s'", argv[optind - 1]);
+        default: return sio_opt_getopt_fail("hub", NULL, c, argv);
         }
     }
     if (optind < argc)
@@ -578,8 +566,7 @@ int sio_cmd_worker(int argc, char **argv)
     size_t nplugins = 0;
     unsigned threads = 1;
     struct curve_opts co = { 0 };
-    opterr = 0;
-    optind = 1;
+    sio_opt_begin(1);
     int c;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (c) {
@@ -594,9 +581,8 @@ int sio_cmd_worker(int argc, char **argv)
             plugins[nplugins++] = optarg;
             break;
         case OPT_WORKERS: {
-            char *end;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || !*optarg || v == 0 || v > 1024)
+            unsigned long long v;
+            if (!sio_opt_num(optarg, 1, 1024, &v))
                 return usage_err("worker", "bad --workers '%s' (1-1024)", optarg);
             threads = (unsigned)v;
             break;
@@ -605,15 +591,14 @@ int sio_cmd_worker(int argc, char **argv)
         case OPT_SERVER_KEY: co.server_key = optarg; break;
         case OPT_INSECURE: co.insecure = true; break;
         case OPT_LOG: {
-            int l = sio_log_level_parse(optarg);
-            if (l < 0)
-                return usage_err("worker", "bad --log-level '%s'", optarg);
+            int l;
+            if (sio_opt_level("worker", NULL, "--log-level", optarg, &l))
+                return 2;
             sio_log_set_level((enum sio_log_level)l);
             break;
         }
         case OPT_HELP: worker_usage(stdout); return 0;
-        case ':': return usage_err("worker", "%s needs a value", argv[optind - 1]);
-        default: return usage_err("worker", "unknown option '%s'", argv[optind - 1]);
+        default: return sio_opt_getopt_fail("worker", NULL, c, argv);
         }
     }
     if (optind < argc)
@@ -693,15 +678,7 @@ static void gateway_stop(sio_gateway *gw, int sig)
 /* A decimal in [1, max] for a `sio gateway` flag; false when it is not. */
 static bool gateway_num(const char *s, unsigned long long max, unsigned long long *out)
 {
-    if (!s || *s < '0' || *s > '9')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v == 0 || v > max)
-        return false;
-    *out = v;
-    return true;
+    return sio_opt_num(s, 1, max, out);
 }
 
 int sio_cmd_gateway(int argc, char **argv)
@@ -857,8 +834,7 @@ int sio_cmd_emit(int argc, char **argv)
     size_t nrooms = 0, nxr = 0, nxs = 0;
     unsigned timeout = 5000;
     struct curve_opts co = { 0 };
-    opterr = 0;
-    optind = 1;
+    sio_opt_begin(1);
     int c;
     /* '+': stop at the first non-option (the event), so JSON args that
      * start with '-' (negative numbers) stay arguments */
@@ -882,9 +858,8 @@ int sio_cmd_emit(int argc, char **argv)
             break;
         }
         case OPT_TIMEOUT: {
-            char *end;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || !*optarg || v == 0 || v > 600000)
+            unsigned long long v;
+            if (!sio_opt_num(optarg, 1, 600000, &v))
                 return usage_err("emit", "bad --timeout '%s' (ms)", optarg);
             timeout = (unsigned)v;
             break;
@@ -893,8 +868,7 @@ int sio_cmd_emit(int argc, char **argv)
         case OPT_SERVER_KEY: co.server_key = optarg; break;
         case OPT_INSECURE: co.insecure = true; break;
         case OPT_HELP: emit_usage(stdout); return 0;
-        case ':': return usage_err("emit", "%s needs a value", argv[optind - 1]);
-        default: return usage_err("emit", "unknown option '%s'", argv[optind - 1]);
+        default: return sio_opt_getopt_fail("emit", NULL, c, argv);
         }
     }
     if (!hubspec)

@@ -26,6 +26,7 @@
 #include "dispatch.h"
 #include "buf.h"
 #include "metrics_http.h"
+#include "opts.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "tools.server");
 
@@ -131,33 +132,7 @@ static void server_usage(FILE *f)
         "  --help                    show this help\n");
 }
 
-__attribute__((format(printf, 1, 2)))
-static int bad_usage(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "sio server: ");
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    server_usage(stderr);
-    return 2;
-}
-
-/* Parse a decimal number in [min, max]; false when it is not one. */
-static bool parse_num(const char *s, unsigned long long min, unsigned long long max,
-                      unsigned long long *out)
-{
-    if (!s || !*s || *s == '-' || *s == '+')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
+#define bad_usage(...) sio_opt_fail("server", server_usage, __VA_ARGS__)
 
 static bool parse_transports(const char *s, bool *polling, bool *websocket)
 {
@@ -396,8 +371,7 @@ int sio_cmd_server(int argc, char **argv)
         argv = cargv;
     }
 
-    opterr = 0;
-    optind = 1;
+    sio_opt_begin(1);
     int c;
     /* leading ':' so a missing argument is ':' and an unknown flag '?' */
     int li = -1;
@@ -405,18 +379,18 @@ int sio_cmd_server(int argc, char **argv)
         switch (c) {
         case OPT_PLUGIN:
             if (!*optarg)
-                return bad_usage("--plugin needs a path%s", "");
+                return bad_usage("--plugin needs a path");
             if (nplugins == MAX_PLUGINS)
-                return bad_usage("too many --plugin (at most 64)%s", "");
+                return bad_usage("too many --plugin (at most 64)");
             plugins[nplugins++] = optarg;
             break;
         case OPT_HOST:
             if (!*optarg)
-                return bad_usage("--host needs an address%s", "");
+                return bad_usage("--host needs an address");
             gcfg.host = optarg;
             break;
         case OPT_PORT:
-            if (!parse_num(optarg, 0, 65535, &v))
+            if (!sio_opt_num(optarg, 0, 65535, &v))
                 return bad_usage("bad --port '%s' (0-65535)", optarg);
             gcfg.port = (uint16_t)v;
             break;
@@ -431,17 +405,17 @@ int sio_cmd_server(int argc, char **argv)
             gcfg.engineio_path = optarg;
             break;
         case OPT_PING_INTERVAL:
-            if (!parse_num(optarg, 1, UINT_MAX, &v))
+            if (!sio_opt_num(optarg, 1, UINT_MAX, &v))
                 return bad_usage("bad --ping-interval '%s' (milliseconds > 0)", optarg);
             gcfg.ping_interval_ms = (unsigned)v;
             break;
         case OPT_PING_TIMEOUT:
-            if (!parse_num(optarg, 1, UINT_MAX, &v))
+            if (!sio_opt_num(optarg, 1, UINT_MAX, &v))
                 return bad_usage("bad --ping-timeout '%s' (milliseconds > 0)", optarg);
             gcfg.ping_timeout_ms = (unsigned)v;
             break;
         case OPT_MAX_PAYLOAD:
-            if (!parse_num(optarg, 1, SIZE_MAX, &v))
+            if (!sio_opt_num(optarg, 1, SIZE_MAX, &v))
                 return bad_usage("bad --max-payload '%s' (bytes > 0)", optarg);
             gcfg.max_payload = (size_t)v;
             break;
@@ -452,30 +426,29 @@ int sio_cmd_server(int argc, char **argv)
             gcfg.no_websocket = !websocket;
             break;
         case OPT_WORKERS:
-            if (!parse_num(optarg, 1, 1024, &v))
+            if (!sio_opt_num(optarg, 1, 1024, &v))
                 return bad_usage("bad --workers '%s' (1-1024)", optarg);
             workers = (unsigned)v;
             break;
         case OPT_IO_THREADS:
-            if (!parse_num(optarg, 0, 64, &v))
+            if (!sio_opt_num(optarg, 0, 64, &v))
                 return bad_usage("bad --io-threads '%s' (0-64; 0 = one per core)", optarg);
             gcfg.io_threads = (unsigned)v;
             break;
         case OPT_LOG_LEVEL:
-            log_level = sio_log_level_parse(optarg);
-            if (log_level < 0)
-                return bad_usage("bad --log-level '%s' (error|warn|info|debug|trace)", optarg);
+            if (sio_opt_level("server", server_usage, "--log-level", optarg, &log_level))
+                return 2;
             break;
         case OPT_EIO_LOG_LEVEL:
-        case OPT_SIO_LOG_LEVEL: {
-            int l = sio_log_level_parse(optarg);
-            if (l < 0)
-                return bad_usage("bad %s '%s' (error|warn|info|debug|trace)",
-                                 c == OPT_EIO_LOG_LEVEL ? "--engineio-log-level"
-                                                        : "--socketio-log-level", optarg);
-            *(c == OPT_EIO_LOG_LEVEL ? &eio_log_level : &sio_log_level) = l;
+            if (sio_opt_level("server", server_usage, "--engineio-log-level", optarg,
+                              &eio_log_level))
+                return 2;
             break;
-        }
+        case OPT_SIO_LOG_LEVEL:
+            if (sio_opt_level("server", server_usage, "--socketio-log-level", optarg,
+                              &sio_log_level))
+                return 2;
+            break;
         case OPT_ALLOW_UPGRADES:
         case OPT_NO_ALLOW_UPGRADES:
             gcfg.no_upgrades = c == OPT_NO_ALLOW_UPGRADES;
@@ -487,7 +460,7 @@ int sio_cmd_server(int argc, char **argv)
             const struct limit_opt *lo = limit_opts;
             while (strcmp(lo->name, opts[li].name) != 0)    /* the table made opts */
                 lo++;
-            if (!parse_num(optarg, lo->min, lo->max, &v))
+            if (!sio_opt_num(optarg, lo->min, lo->max, &v))
                 return bad_usage("bad --%s '%s' (%s)", lo->name, optarg, lo->what);
             char *f = (char *)&gcfg + lo->off;
             if (lo->is_size)
@@ -521,7 +494,7 @@ int sio_cmd_server(int argc, char **argv)
             gcfg.no_compression = true;
             break;
         case OPT_COMPRESSION_THRESHOLD:
-            if (!parse_num(optarg, 1, SIZE_MAX, &v))
+            if (!sio_opt_num(optarg, 1, SIZE_MAX, &v))
                 return bad_usage("bad --compression-threshold '%s' (bytes > 0)", optarg);
             gcfg.compression_threshold = (size_t)v;
             break;
@@ -598,7 +571,7 @@ int sio_cmd_server(int argc, char **argv)
             break;
         case OPT_ADMIN_USER:
             if (!*optarg)
-                return bad_usage("--admin-user needs a name%s", "");
+                return bad_usage("--admin-user needs a name");
             gcfg.admin_user = optarg;
             break;
         case OPT_ADMIN_PASSWORD:
@@ -622,34 +595,32 @@ int sio_cmd_server(int argc, char **argv)
             break;
         case OPT_ADMIN_UI_DIR:
             if (!*optarg)
-                return bad_usage("--admin-ui-dir needs a directory%s", "");
+                return bad_usage("--admin-ui-dir needs a directory");
             admin_ui_dir = optarg;
             break;
         case OPT_METRICS:
             gcfg.metrics = true;
             break;
         case OPT_METRICS_PORT:
-            if (!parse_num(optarg, 0, 65535, &v))
+            if (!sio_opt_num(optarg, 0, 65535, &v))
                 return bad_usage("bad --metrics-port '%s' (0-65535)", optarg);
             metrics_port = (int)v;
             gcfg.metrics = gcfg.metrics_elsewhere = true;
             break;
         case OPT_CONFIG:    /* read by sio_config_argv() above */
             break;
-        case ':':
-            return bad_usage("%s needs a value", argv[optind - 1]);
         default:
-            return bad_usage("unknown option '%s'", argv[optind - 1]);
+            return sio_opt_getopt_fail("server", server_usage, c, argv);
         }
     }
     if (optind < argc)
         return bad_usage("unexpected argument '%s'", argv[optind]);
     if (nplugins == 0 && !role)
-        return bad_usage("at least one --plugin is required%s", "");
+        return bad_usage("at least one --plugin is required");
     if (!gcfg.tls_cert != !gcfg.tls_key)
-        return bad_usage("--tls-cert and --tls-key go together%s", "");
+        return bad_usage("--tls-cert and --tls-key go together");
     if (!gcfg.tls_cert && (gcfg.ntls_sni || gcfg.tls_client_ca))
-        return bad_usage("--tls-sni and --tls-client-ca need --tls-cert and --tls-key%s", "");
+        return bad_usage("--tls-sni and --tls-client-ca need --tls-cert and --tls-key");
     if (log_level >= 0)
         sio_log_set_level((enum sio_log_level)log_level);
     for (size_t i = 0; eio_log_level >= 0 && eio_log_topics[i]; i++)
