@@ -275,82 +275,90 @@ static int render_gateway(struct sio_buf *b, void *ud)
     return sio_gateway_metrics(ud, b);
 }
 
-int sio_cmd_server(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        { "plugin", required_argument, NULL, OPT_PLUGIN },
-        { "host", required_argument, NULL, OPT_HOST },
-        { "port", required_argument, NULL, OPT_PORT },
-        { "path", required_argument, NULL, OPT_PATH },
-        { "engineio-path", required_argument, NULL, OPT_EIO_PATH },
-        { "ping-interval", required_argument, NULL, OPT_PING_INTERVAL },
-        { "ping-timeout", required_argument, NULL, OPT_PING_TIMEOUT },
-        { "max-payload", required_argument, NULL, OPT_MAX_PAYLOAD },
-        { "transports", required_argument, NULL, OPT_TRANSPORTS },
-        { "workers", required_argument, NULL, OPT_WORKERS },
-        { "io-threads", required_argument, NULL, OPT_IO_THREADS },
-        { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-        { "help", no_argument, NULL, OPT_HELP },
-        { "cors-allowed-origins", required_argument, NULL, OPT_CORS_ORIGINS },
-        { "cors-credentials", no_argument, NULL, OPT_CORS_CRED },
-        { "no-cors-credentials", no_argument, NULL, OPT_NO_CORS_CRED },
-        { "cors-mode", required_argument, NULL, OPT_CORS_MODE },
-        { "cookie", required_argument, NULL, OPT_COOKIE },
-        { "no-compression", no_argument, NULL, OPT_NO_COMPRESSION },
-        { "no-http-compression", no_argument, NULL, OPT_NO_COMPRESSION },
-        { "allow-upgrades", no_argument, NULL, OPT_ALLOW_UPGRADES },
-        { "no-allow-upgrades", no_argument, NULL, OPT_NO_ALLOW_UPGRADES },
-        { "engineio-log-level", required_argument, NULL, OPT_EIO_LOG_LEVEL },
-        { "socketio-log-level", required_argument, NULL, OPT_SIO_LOG_LEVEL },
-        { "compression-threshold", required_argument, NULL, OPT_COMPRESSION_THRESHOLD },
-        { "static", required_argument, NULL, OPT_STATIC },
-        { "static-file", required_argument, NULL, OPT_STATIC_FILE },
-        { "static-default-file", required_argument, NULL, OPT_STATIC_DEFAULT },
-        { "upstream", required_argument, NULL, OPT_UPSTREAM },
-        { "config", required_argument, NULL, OPT_CONFIG },
-        { "bridge", required_argument, NULL, OPT_BRIDGE },
-        { "bridge-publish", no_argument, NULL, OPT_BRIDGE_PUBLISH },
-        { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
-        { "tls-key", required_argument, NULL, OPT_TLS_KEY },
-        { "tls-sni", required_argument, NULL, OPT_TLS_SNI },
-        { "tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA },
-        { "admin", no_argument, NULL, OPT_ADMIN },
-        { "admin-namespace", required_argument, NULL, OPT_ADMIN_NSP },
-        { "admin-user", required_argument, NULL, OPT_ADMIN_USER },
-        { "admin-password", required_argument, NULL, OPT_ADMIN_PASSWORD },
-        { "admin-no-auth", no_argument, NULL, OPT_ADMIN_NO_AUTH },
-        { "admin-readonly", no_argument, NULL, OPT_ADMIN_READONLY },
-        { "admin-mode", required_argument, NULL, OPT_ADMIN_MODE },
-        { "admin-ui", required_argument, NULL, OPT_ADMIN_UI },
-        { "admin-ui-dir", required_argument, NULL, OPT_ADMIN_UI_DIR },
-        { "metrics", no_argument, NULL, OPT_METRICS },
-        { "metrics-port", required_argument, NULL, OPT_METRICS_PORT },
+static const struct option server_opts[] = {
+    { "plugin", required_argument, NULL, OPT_PLUGIN },
+    { "host", required_argument, NULL, OPT_HOST },
+    { "port", required_argument, NULL, OPT_PORT },
+    { "path", required_argument, NULL, OPT_PATH },
+    { "engineio-path", required_argument, NULL, OPT_EIO_PATH },
+    { "ping-interval", required_argument, NULL, OPT_PING_INTERVAL },
+    { "ping-timeout", required_argument, NULL, OPT_PING_TIMEOUT },
+    { "max-payload", required_argument, NULL, OPT_MAX_PAYLOAD },
+    { "transports", required_argument, NULL, OPT_TRANSPORTS },
+    { "workers", required_argument, NULL, OPT_WORKERS },
+    { "io-threads", required_argument, NULL, OPT_IO_THREADS },
+    { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+    { "help", no_argument, NULL, OPT_HELP },
+    { "cors-allowed-origins", required_argument, NULL, OPT_CORS_ORIGINS },
+    { "cors-credentials", no_argument, NULL, OPT_CORS_CRED },
+    { "no-cors-credentials", no_argument, NULL, OPT_NO_CORS_CRED },
+    { "cors-mode", required_argument, NULL, OPT_CORS_MODE },
+    { "cookie", required_argument, NULL, OPT_COOKIE },
+    { "no-compression", no_argument, NULL, OPT_NO_COMPRESSION },
+    { "no-http-compression", no_argument, NULL, OPT_NO_COMPRESSION },
+    { "allow-upgrades", no_argument, NULL, OPT_ALLOW_UPGRADES },
+    { "no-allow-upgrades", no_argument, NULL, OPT_NO_ALLOW_UPGRADES },
+    { "engineio-log-level", required_argument, NULL, OPT_EIO_LOG_LEVEL },
+    { "socketio-log-level", required_argument, NULL, OPT_SIO_LOG_LEVEL },
+    { "compression-threshold", required_argument, NULL, OPT_COMPRESSION_THRESHOLD },
+    { "static", required_argument, NULL, OPT_STATIC },
+    { "static-file", required_argument, NULL, OPT_STATIC_FILE },
+    { "static-default-file", required_argument, NULL, OPT_STATIC_DEFAULT },
+    { "upstream", required_argument, NULL, OPT_UPSTREAM },
+    { "config", required_argument, NULL, OPT_CONFIG },
+    { "bridge", required_argument, NULL, OPT_BRIDGE },
+    { "bridge-publish", no_argument, NULL, OPT_BRIDGE_PUBLISH },
+    { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+    { "tls-key", required_argument, NULL, OPT_TLS_KEY },
+    { "tls-sni", required_argument, NULL, OPT_TLS_SNI },
+    { "tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA },
+    { "admin", no_argument, NULL, OPT_ADMIN },
+    { "admin-namespace", required_argument, NULL, OPT_ADMIN_NSP },
+    { "admin-user", required_argument, NULL, OPT_ADMIN_USER },
+    { "admin-password", required_argument, NULL, OPT_ADMIN_PASSWORD },
+    { "admin-no-auth", no_argument, NULL, OPT_ADMIN_NO_AUTH },
+    { "admin-readonly", no_argument, NULL, OPT_ADMIN_READONLY },
+    { "admin-mode", required_argument, NULL, OPT_ADMIN_MODE },
+    { "admin-ui", required_argument, NULL, OPT_ADMIN_UI },
+    { "admin-ui-dir", required_argument, NULL, OPT_ADMIN_UI_DIR },
+    { "metrics", no_argument, NULL, OPT_METRICS },
+    { "metrics-port", required_argument, NULL, OPT_METRICS_PORT },
 #define LIMIT_GETOPT(n, f, sz, lo, hi, w) { n, required_argument, NULL, OPT_LIMIT },
-        SIO_LIMITS(LIMIT_GETOPT)
-        { NULL, 0, NULL, 0 },
-    };
+    SIO_LIMITS(LIMIT_GETOPT)
+    { NULL, 0, NULL, 0 },
+};
+
+/* What the command line (and --config) of `sio server` says. */
+struct server_args {
     const char *plugins[MAX_PLUGINS];
-    size_t nplugins = 0;
+    size_t nplugins;
     const char *bridges[MAX_BRIDGES];
-    size_t nbridges = 0;
-    sio_bridge_any *br[MAX_BRIDGES] = { 0 };
-    bool bridge_publish = false;
-    struct sio_gateway_cfg gcfg = {
-        .host = "127.0.0.1", .port = 5000, .path = "/socket.io/", .engineio_path = NULL,
-        .ping_interval_ms = 25000, .ping_timeout_ms = 20000, .max_payload = 1000000,
-        .cors_mode = SIO_CORS_PYTHON, .compression_threshold = 1024,
-    };
+    size_t nbridges;
+    bool bridge_publish;
+    struct sio_gateway_cfg gcfg;
     struct sio_static_mount statics[MAX_STATICS];
     struct sio_gateway_sni snis[MAX_SNI];
+    unsigned workers;
+    const char *admin_ui, *admin_ui_dir;
+    int metrics_port;
+    int log_level, eio_level, sio_level;
+};
+
+/* Step 1: read the options into a. Returns -1 to go on, or the exit
+ * status (0 after --help, 2 for bad usage). */
+static int parse_args(struct server_args *a, int argc, char **argv)
+{
+    *a = (struct server_args){
+        .gcfg = {
+            .host = "127.0.0.1", .port = 5000, .path = "/socket.io/", .engineio_path = NULL,
+            .ping_interval_ms = 25000, .ping_timeout_ms = 20000, .max_payload = 1000000,
+            .cors_mode = SIO_CORS_PYTHON, .compression_threshold = 1024,
+        },
+        .workers = 1, .metrics_port = -1, .log_level = -1, .eio_level = -1, .sio_level = -1,
+    };
     /* the --tls-sni values split in place (one run per process) */
     static char sni_text[MAX_SNI][4096];
     char *eq;
-    unsigned workers = 1;
-    const char *admin_ui = NULL, *admin_ui_dir = NULL;
-    int metrics_port = -1;
-    sio_metrics_http *mhttp = NULL;
-    struct server_metrics smx = { 0 };
-    int log_level = -1, eio_log_level = -1, sio_log_level = -1;
     unsigned long long v;
     bool polling, websocket;
 
@@ -360,7 +368,7 @@ int sio_cmd_server(int argc, char **argv)
     static const char *const cfg_maps[] = { "static", "static-file", "tls-sni", NULL };
     static const char *const cfg_lists[] = { "transports", "cors-allowed-origins", NULL };
     static const char *const cfg_excl[] = { "help", "config", NULL };
-    const struct sio_config_spec cspec = { .cmd = "sio server", .opts = opts,
+    const struct sio_config_spec cspec = { .cmd = "sio server", .opts = server_opts,
         .repeatable = cfg_rep, .maps = cfg_maps, .lists = cfg_lists, .excluded = cfg_excl };
     char **cargv;
     int cargc, crc = sio_config_argv(&cspec, argc, argv, &cargc, &cargv);
@@ -375,94 +383,94 @@ int sio_cmd_server(int argc, char **argv)
     int c;
     /* leading ':' so a missing argument is ':' and an unknown flag '?' */
     int li = -1;
-    while ((c = getopt_long(argc, argv, ":", opts, &li)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", server_opts, &li)) != -1) {
         switch (c) {
         case OPT_PLUGIN:
             if (!*optarg)
                 return bad_usage("--plugin needs a path");
-            if (nplugins == MAX_PLUGINS)
+            if (a->nplugins == MAX_PLUGINS)
                 return bad_usage("too many --plugin (at most 64)");
-            plugins[nplugins++] = optarg;
+            a->plugins[a->nplugins++] = optarg;
             break;
         case OPT_HOST:
             if (!*optarg)
                 return bad_usage("--host needs an address");
-            gcfg.host = optarg;
+            a->gcfg.host = optarg;
             break;
         case OPT_PORT:
             if (!sio_opt_num(optarg, 0, 65535, &v))
                 return bad_usage("bad --port '%s' (0-65535)", optarg);
-            gcfg.port = (uint16_t)v;
+            a->gcfg.port = (uint16_t)v;
             break;
         case OPT_PATH:
             if (optarg[0] != '/')
                 return bad_usage("bad --path '%s' (must start with '/')", optarg);
-            gcfg.path = optarg;
+            a->gcfg.path = optarg;
             break;
         case OPT_EIO_PATH:
             if (optarg[0] != '/')
                 return bad_usage("bad --engineio-path '%s' (must start with '/')", optarg);
-            gcfg.engineio_path = optarg;
+            a->gcfg.engineio_path = optarg;
             break;
         case OPT_PING_INTERVAL:
             if (!sio_opt_num(optarg, 1, UINT_MAX, &v))
                 return bad_usage("bad --ping-interval '%s' (milliseconds > 0)", optarg);
-            gcfg.ping_interval_ms = (unsigned)v;
+            a->gcfg.ping_interval_ms = (unsigned)v;
             break;
         case OPT_PING_TIMEOUT:
             if (!sio_opt_num(optarg, 1, UINT_MAX, &v))
                 return bad_usage("bad --ping-timeout '%s' (milliseconds > 0)", optarg);
-            gcfg.ping_timeout_ms = (unsigned)v;
+            a->gcfg.ping_timeout_ms = (unsigned)v;
             break;
         case OPT_MAX_PAYLOAD:
             if (!sio_opt_num(optarg, 1, SIZE_MAX, &v))
                 return bad_usage("bad --max-payload '%s' (bytes > 0)", optarg);
-            gcfg.max_payload = (size_t)v;
+            a->gcfg.max_payload = (size_t)v;
             break;
         case OPT_TRANSPORTS:
             if (!parse_transports(optarg, &polling, &websocket))
                 return bad_usage("bad --transports '%s' (polling, websocket or both, comma-separated)", optarg);
-            gcfg.no_polling = !polling;
-            gcfg.no_websocket = !websocket;
+            a->gcfg.no_polling = !polling;
+            a->gcfg.no_websocket = !websocket;
             break;
         case OPT_WORKERS:
             if (!sio_opt_num(optarg, 1, 1024, &v))
-                return bad_usage("bad --workers '%s' (1-1024)", optarg);
-            workers = (unsigned)v;
+                return bad_usage("bad --a->workers '%s' (1-1024)", optarg);
+            a->workers = (unsigned)v;
             break;
         case OPT_IO_THREADS:
             if (!sio_opt_num(optarg, 0, 64, &v))
                 return bad_usage("bad --io-threads '%s' (0-64; 0 = one per core)", optarg);
-            gcfg.io_threads = (unsigned)v;
+            a->gcfg.io_threads = (unsigned)v;
             break;
         case OPT_LOG_LEVEL:
-            if (sio_opt_level("server", server_usage, "--log-level", optarg, &log_level))
+            if (sio_opt_level("server", server_usage, "--log-level", optarg, &a->log_level))
                 return 2;
             break;
         case OPT_EIO_LOG_LEVEL:
             if (sio_opt_level("server", server_usage, "--engineio-log-level", optarg,
-                              &eio_log_level))
+                              &a->eio_level))
                 return 2;
             break;
         case OPT_SIO_LOG_LEVEL:
             if (sio_opt_level("server", server_usage, "--socketio-log-level", optarg,
-                              &sio_log_level))
+                              &a->sio_level))
                 return 2;
             break;
         case OPT_ALLOW_UPGRADES:
         case OPT_NO_ALLOW_UPGRADES:
-            gcfg.no_upgrades = c == OPT_NO_ALLOW_UPGRADES;
+            a->gcfg.no_upgrades = c == OPT_NO_ALLOW_UPGRADES;
             break;
         case OPT_HELP:
             server_usage(stdout);
             return 0;
         case OPT_LIMIT: {
             const struct limit_opt *lo = limit_opts;
-            while (strcmp(lo->name, opts[li].name) != 0)    /* the table made opts */
+            while (strcmp(lo->name, server_opts[li].name) != 0)    /* the table made opts */
                 lo++;
             if (!sio_opt_num(optarg, lo->min, lo->max, &v))
                 return bad_usage("bad --%s '%s' (%s)", lo->name, optarg, lo->what);
-            char *f = (char *)&gcfg + lo->off;
+            char *f = (char *)&a->gcfg + lo->off;
             if (lo->is_size)
                 *(size_t *)f = (size_t)v;
             else
@@ -471,85 +479,85 @@ int sio_cmd_server(int argc, char **argv)
         }
         /* HTTP options */
         case OPT_CORS_ORIGINS:
-            gcfg.cors_allowed_origins = optarg;
+            a->gcfg.cors_allowed_origins = optarg;
             break;
         case OPT_CORS_CRED:
         case OPT_NO_CORS_CRED:
-            gcfg.no_cors_credentials = c == OPT_NO_CORS_CRED;
+            a->gcfg.no_cors_credentials = c == OPT_NO_CORS_CRED;
             break;
         case OPT_CORS_MODE:
             if (strcmp(optarg, "python") == 0)
-                gcfg.cors_mode = SIO_CORS_PYTHON;
+                a->gcfg.cors_mode = SIO_CORS_PYTHON;
             else if (strcmp(optarg, "js") == 0)
-                gcfg.cors_mode = SIO_CORS_JS;
+                a->gcfg.cors_mode = SIO_CORS_JS;
             else
                 return bad_usage("bad --cors-mode '%s' (python or js)", optarg);
             break;
         case OPT_COOKIE:
             if (!cookie_name_ok(optarg))
                 return bad_usage("bad --cookie '%s' (a cookie name token, at most 64 chars)", optarg);
-            gcfg.cookie = optarg;
+            a->gcfg.cookie = optarg;
             break;
         case OPT_NO_COMPRESSION:
-            gcfg.no_compression = true;
+            a->gcfg.no_compression = true;
             break;
         case OPT_COMPRESSION_THRESHOLD:
             if (!sio_opt_num(optarg, 1, SIZE_MAX, &v))
                 return bad_usage("bad --compression-threshold '%s' (bytes > 0)", optarg);
-            gcfg.compression_threshold = (size_t)v;
+            a->gcfg.compression_threshold = (size_t)v;
             break;
         case OPT_STATIC:
             eq = strchr(optarg, '=');
             if (optarg[0] != '/' || !eq || !eq[1])
                 return bad_usage("bad --static '%s' (URLPREFIX=DIR, the prefix starting with '/')", optarg);
-            if (gcfg.nstatics == MAX_STATICS)
+            if (a->gcfg.nstatics == MAX_STATICS)
                 return bad_usage("too many --static (at most %d)", MAX_STATICS);
             *eq = 0;    /* argv is ours to split */
-            statics[gcfg.nstatics++] = (struct sio_static_mount){ .prefix = optarg, .dir = eq + 1 };
-            gcfg.statics = statics;
+            a->statics[a->gcfg.nstatics++] = (struct sio_static_mount){ .prefix = optarg, .dir = eq + 1 };
+            a->gcfg.statics = a->statics;
             break;
         case OPT_STATIC_FILE: {
             struct sio_static_mount sm = { 0 };
             if (!sio_config_split_static_file(optarg, &sm.prefix, &sm.file, &sm.content_type))
                 return bad_usage("bad --static-file '%s' (URL=FILE[:CONTENT-TYPE], the URL starting with '/')", optarg);
-            if (gcfg.nstatics == MAX_STATICS)
+            if (a->gcfg.nstatics == MAX_STATICS)
                 return bad_usage("too many --static and --static-file (at most %d)", MAX_STATICS);
-            statics[gcfg.nstatics++] = sm;
-            gcfg.statics = statics;
+            a->statics[a->gcfg.nstatics++] = sm;
+            a->gcfg.statics = a->statics;
             break;
         }
         case OPT_STATIC_DEFAULT:
             if (!*optarg || strchr(optarg, '/') || !strcmp(optarg, ".") || !strcmp(optarg, ".."))
                 return bad_usage("bad --static-default-file '%s' (a file name, no '/')", optarg);
-            gcfg.static_default_file = optarg;
+            a->gcfg.static_default_file = optarg;
             break;
         case OPT_UPSTREAM:
             if (strncmp(optarg, "http://", 7) != 0 || !optarg[7])
                 return bad_usage("bad --upstream '%s' (http://HOST:PORT)", optarg);
-            gcfg.upstream = optarg;
+            a->gcfg.upstream = optarg;
             break;
         case OPT_BRIDGE:
-            if (nbridges == MAX_BRIDGES)
+            if (a->nbridges == MAX_BRIDGES)
                 return bad_usage("too many --bridge (at most %d)", MAX_BRIDGES);
-            bridges[nbridges++] = optarg;
+            a->bridges[a->nbridges++] = optarg;
             break;
         case OPT_BRIDGE_PUBLISH:
-            bridge_publish = true;
+            a->bridge_publish = true;
             break;
         case OPT_TLS_CERT:
-            gcfg.tls_cert = optarg;
+            a->gcfg.tls_cert = optarg;
             break;
         case OPT_TLS_KEY:
-            gcfg.tls_key = optarg;
+            a->gcfg.tls_key = optarg;
             break;
         case OPT_TLS_CLIENT_CA:
-            gcfg.tls_client_ca = optarg;
+            a->gcfg.tls_client_ca = optarg;
             break;
         case OPT_TLS_SNI: {
             /* HOST=CERT:KEY (the last ':' splits, so CERT may hold one) */
-            if (gcfg.ntls_sni == MAX_SNI)
+            if (a->gcfg.ntls_sni == MAX_SNI)
                 return bad_usage("too many --tls-sni (at most %d)", MAX_SNI);
-            char *d = sni_text[gcfg.ntls_sni];
+            char *d = sni_text[a->gcfg.ntls_sni];
             if (strlen(optarg) >= sizeof sni_text[0])
                 return bad_usage("--tls-sni '%s' is too long", optarg);
             strcpy(d, optarg);
@@ -557,55 +565,55 @@ int sio_cmd_server(int argc, char **argv)
             if (!e || e == d || !k || k == e + 1 || !k[1])
                 return bad_usage("bad --tls-sni '%s' (HOST=CERT:KEY)", optarg);
             *e = *k = 0;
-            snis[gcfg.ntls_sni++] = (struct sio_gateway_sni){ d, e + 1, k + 1 };
-            gcfg.tls_sni = snis;
+            a->snis[a->gcfg.ntls_sni++] = (struct sio_gateway_sni){ d, e + 1, k + 1 };
+            a->gcfg.tls_sni = a->snis;
             break;
         }
         case OPT_ADMIN:
-            gcfg.admin = true;
+            a->gcfg.admin = true;
             break;
         case OPT_ADMIN_NSP:
             if (optarg[0] != '/')
                 return bad_usage("bad --admin-namespace '%s' (must start with '/')", optarg);
-            gcfg.admin_nsp = optarg;
+            a->gcfg.admin_nsp = optarg;
             break;
         case OPT_ADMIN_USER:
             if (!*optarg)
                 return bad_usage("--admin-user needs a name");
-            gcfg.admin_user = optarg;
+            a->gcfg.admin_user = optarg;
             break;
         case OPT_ADMIN_PASSWORD:
-            gcfg.admin_password = optarg;
+            a->gcfg.admin_password = optarg;
             break;
         case OPT_ADMIN_NO_AUTH:
-            gcfg.admin_no_auth = true;
+            a->gcfg.admin_no_auth = true;
             break;
         case OPT_ADMIN_READONLY:
-            gcfg.admin_readonly = true;
+            a->gcfg.admin_readonly = true;
             break;
         case OPT_ADMIN_MODE:
             if (strcmp(optarg, "development") && strcmp(optarg, "production"))
                 return bad_usage("bad --admin-mode '%s' (development or production)", optarg);
-            gcfg.admin_production = !strcmp(optarg, "production");
+            a->gcfg.admin_production = !strcmp(optarg, "production");
             break;
         case OPT_ADMIN_UI:
             if (optarg[0] != '/')
                 return bad_usage("bad --admin-ui '%s' (a URL prefix starting with '/')", optarg);
-            admin_ui = optarg;
+            a->admin_ui = optarg;
             break;
         case OPT_ADMIN_UI_DIR:
             if (!*optarg)
                 return bad_usage("--admin-ui-dir needs a directory");
-            admin_ui_dir = optarg;
+            a->admin_ui_dir = optarg;
             break;
         case OPT_METRICS:
-            gcfg.metrics = true;
+            a->gcfg.metrics = true;
             break;
         case OPT_METRICS_PORT:
             if (!sio_opt_num(optarg, 0, 65535, &v))
                 return bad_usage("bad --metrics-port '%s' (0-65535)", optarg);
-            metrics_port = (int)v;
-            gcfg.metrics = gcfg.metrics_elsewhere = true;
+            a->metrics_port = (int)v;
+            a->gcfg.metrics = a->gcfg.metrics_elsewhere = true;
             break;
         case OPT_CONFIG:    /* read by sio_config_argv() above */
             break;
@@ -615,135 +623,158 @@ int sio_cmd_server(int argc, char **argv)
     }
     if (optind < argc)
         return bad_usage("unexpected argument '%s'", argv[optind]);
-    if (nplugins == 0 && !role)
+    if (a->nplugins == 0 && !role)
         return bad_usage("at least one --plugin is required");
-    if (!gcfg.tls_cert != !gcfg.tls_key)
+    if (!a->gcfg.tls_cert != !a->gcfg.tls_key)
         return bad_usage("--tls-cert and --tls-key go together");
-    if (!gcfg.tls_cert && (gcfg.ntls_sni || gcfg.tls_client_ca))
+    if (!a->gcfg.tls_cert && (a->gcfg.ntls_sni || a->gcfg.tls_client_ca))
         return bad_usage("--tls-sni and --tls-client-ca need --tls-cert and --tls-key");
-    if (log_level >= 0)
-        sio_log_set_level((enum sio_log_level)log_level);
-    for (size_t i = 0; eio_log_level >= 0 && eio_log_topics[i]; i++)
-        sio_log_set_topic_level(eio_log_topics[i], (enum sio_log_level)eio_log_level);
-    for (size_t i = 0; sio_log_level >= 0 && sio_log_topics[i]; i++)
-        sio_log_set_topic_level(sio_log_topics[i], (enum sio_log_level)sio_log_level);
+    return -1;
+}
 
-    /* Block the stop signals before any thread exists (zmq's included), so
-     * every thread inherits the mask and only sigwait() below sees them. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    if (gcfg.tls_cert)
-        sigaddset(&stop, SIGHUP);   /* reload the certificates */
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+/* Step 2: the log levels the options ask for. */
+static void apply_log_levels(const struct server_args *a)
+{
+    if (a->log_level >= 0)
+        sio_log_set_level((enum sio_log_level)a->log_level);
+    for (size_t i = 0; a->eio_level >= 0 && eio_log_topics[i]; i++)
+        sio_log_set_topic_level(eio_log_topics[i], (enum sio_log_level)a->eio_level);
+    for (size_t i = 0; a->sio_level >= 0 && sio_log_topics[i]; i++)
+        sio_log_set_topic_level(sio_log_topics[i], (enum sio_log_level)a->sio_level);
+}
 
-    int status = 1;
-    char err[512] = "";
-    sio_hub *hub = NULL;
-    sio_worker *worker = NULL;
-    sio_gateway *gw = NULL;
-    void *zctx = role ? role->zmq_ctx : zmq_ctx_new();
-    if (!zctx) {
-        fprintf(stderr, "sio server: cannot create the zmq context: %s\n", zmq_strerror(errno));
-        return 1;
+/* Step 3: the Admin UI's files (npm @socket.io/admin-ui's ui/dist) as a
+ * static mount, and the admin credentials from the environment unless a
+ * flag (or --config) gives them. -1 to go on, or 2 (bad usage). */
+static int admin_setup(struct server_args *a)
+{
+    struct sio_gateway_cfg *g = &a->gcfg;
+    if (g->admin) {
+        if (!g->admin_user && getenv("SIO_ADMIN_USER") && *getenv("SIO_ADMIN_USER"))
+            g->admin_user = getenv("SIO_ADMIN_USER");
+        if (!g->admin_password && getenv("SIO_ADMIN_PASSWORD"))
+            g->admin_password = getenv("SIO_ADMIN_PASSWORD");
     }
-    const struct sio_bus_endpoints ep = {
-        .events = SIO_BUS_INPROC_EVENTS,
-        .commands = SIO_BUS_INPROC_COMMANDS,
-        .workers = SIO_BUS_INPROC_WORKERS,
-    };
-    struct sio_hub_cfg hcfg = { .zmq_ctx = zctx, .ep = ep };
-    if (!role && sio_hub_new(&hub, &hcfg, err, sizeof err) < 0)
-        goto out;
+    if (!a->admin_ui)
+        return -1;
+    static const char *const guesses[] = {
+        "node_modules/@socket.io/admin-ui/ui/dist",
+        "tests/interop/node_modules/@socket.io/admin-ui/ui/dist", NULL };
+    if (!a->admin_ui_dir)
+        a->admin_ui_dir = getenv("SIO_ADMIN_UI_DIR");
+    for (size_t i = 0; !a->admin_ui_dir && guesses[i]; i++) {
+        char f[256];
+        snprintf(f, sizeof f, "%s/index.html", guesses[i]);
+        if (access(f, R_OK) == 0)
+            a->admin_ui_dir = guesses[i];
+    }
+    if (!a->admin_ui_dir)
+        return bad_usage("--admin-ui %s: where is the UI? pass --admin-ui-dir DIR (the ui/dist "
+                         "folder of npm @socket.io/admin-ui) or set SIO_ADMIN_UI_DIR", a->admin_ui);
+    if (g->nstatics == MAX_STATICS)
+        return bad_usage("too many --static and --static-file (at most %d)", MAX_STATICS);
+    a->statics[g->nstatics++] = (struct sio_static_mount){ .prefix = a->admin_ui,
+                                                           .dir = a->admin_ui_dir };
+    g->statics = a->statics;
+    return -1;
+}
+
+/* What runs, stopped in reverse order by stop_all(). */
+struct server_run {
+    void *zctx;
+    sio_hub *hub;
+    sio_worker *worker;
+    sio_bridge_any *br[MAX_BRIDGES];
+    size_t nbr;
+    sio_gateway *gw;
+    sio_metrics_http *mhttp;
+    struct server_metrics smx;
+};
+
+static const struct sio_bus_endpoints inproc_ep = {
+    .events = SIO_BUS_INPROC_EVENTS,
+    .commands = SIO_BUS_INPROC_COMMANDS,
+    .workers = SIO_BUS_INPROC_WORKERS,
+};
+
+/* Step 4 (embedded only): the hub, the worker with the plugins, the
+ * bridges. 0 or -1 (err set). */
+static int start_core(struct server_run *r, const struct server_args *a, char *err, size_t errlen)
+{
+    struct sio_hub_cfg hcfg = { .zmq_ctx = r->zctx, .ep = inproc_ep };
+    if (sio_hub_new(&r->hub, &hcfg, err, errlen) < 0)
+        return -1;
     struct sio_worker_cfg wcfg = {
-        .zmq_ctx = zctx, .hub_endpoint = ep.workers,
-        .plugin_paths = plugins, .nplugins = nplugins, .threads = workers,
+        .zmq_ctx = r->zctx, .hub_endpoint = inproc_ep.workers,
+        .plugin_paths = a->plugins, .nplugins = a->nplugins, .threads = a->workers,
     };
-    if (!role && sio_worker_new(&worker, &wcfg, err, sizeof err) < 0)
-        goto out;
+    if (sio_worker_new(&r->worker, &wcfg, err, errlen) < 0)
+        return -1;
     /* one host id for the deployment: what its bridges publish carries it,
      * and what comes back with it is skipped (docs/BRIDGES.md) */
     char host_id[33];
     sio_bridge_host_id(host_id);
-    const struct sio_bridge_opts bopts = { .publish = bridge_publish,
-        .commands_endpoint = ep.commands, .host_id = host_id };
-    if (nbridges && !role)
+    const struct sio_bridge_opts bopts = { .publish = a->bridge_publish,
+        .commands_endpoint = inproc_ep.commands, .host_id = host_id };
+    if (a->nbridges)
         sio_log_info(topic, "bridges: host id %s", host_id);
-    for (size_t i = 0; !role && i < nbridges; i++)
-        if (sio_bridge_any_start(&br[i], zctx, ep.workers, bridges[i], &bopts, err, sizeof err) < 0)
-            goto out;
-    gcfg.zmq_ctx = zctx;
-    gcfg.ep = role ? role->ep : ep;
-    gcfg.at_least_once = role != NULL;  /* split roles: a worker may die alone */
-    if (gcfg.admin) {
-        /* the environment gives the credentials unless a flag (or --config) does */
-        if (!gcfg.admin_user && getenv("SIO_ADMIN_USER") && *getenv("SIO_ADMIN_USER"))
-            gcfg.admin_user = getenv("SIO_ADMIN_USER");
-        if (!gcfg.admin_password && getenv("SIO_ADMIN_PASSWORD"))
-            gcfg.admin_password = getenv("SIO_ADMIN_PASSWORD");
-    }
-    if (admin_ui) {
-        /* the built UI of npm @socket.io/admin-ui (its ui/dist) */
-        static const char *const guesses[] = {
-            "node_modules/@socket.io/admin-ui/ui/dist",
-            "tests/interop/node_modules/@socket.io/admin-ui/ui/dist", NULL };
-        if (!admin_ui_dir)
-            admin_ui_dir = getenv("SIO_ADMIN_UI_DIR");
-        for (size_t i = 0; !admin_ui_dir && guesses[i]; i++) {
-            char f[256];
-            snprintf(f, sizeof f, "%s/index.html", guesses[i]);
-            if (access(f, R_OK) == 0)
-                admin_ui_dir = guesses[i];
-        }
-        if (!admin_ui_dir)
-            return bad_usage("--admin-ui %s: where is the UI? pass --admin-ui-dir DIR (the ui/dist "
-                             "folder of npm @socket.io/admin-ui) or set SIO_ADMIN_UI_DIR", admin_ui);
-        if (gcfg.nstatics == MAX_STATICS)
-            return bad_usage("too many --static and --static-file (at most %d)", MAX_STATICS);
-        statics[gcfg.nstatics++] = (struct sio_static_mount){ .prefix = admin_ui, .dir = admin_ui_dir };
-        gcfg.statics = statics;
-    }
-    if (role) {
-        gcfg.hold_timeout_ms = role->hold_timeout_ms;
-        gcfg.hold_max_events = role->hold_max_events;
-        gcfg.hold_max_bytes = role->hold_max_bytes;
-    }
-    if (gcfg.metrics) {
-        /* the embedded hub, worker and bridges follow the gateway's metrics */
-        smx.hub = hub;
-        smx.worker = worker;
-        smx.br = br;
-        smx.nbr = role ? 0 : nbridges;
-        gcfg.metrics_extra = metrics_extra;
-        gcfg.metrics_ud = &smx;
-    }
-    if (sio_gateway_new(&gw, &gcfg, err, sizeof err) < 0)
-        goto out;
-    if (metrics_port >= 0) {
-        uint16_t mp = 0;
-        if (sio_metrics_http_start(&mhttp, gcfg.host, (uint16_t)metrics_port, render_gateway, gw,
-                                   &mp, err, sizeof err) < 0)
-            goto out;
-        printf("metrics on http://%s:%u/metrics\n", gcfg.host, (unsigned)mp);
-    }
+    for (; r->nbr < a->nbridges; r->nbr++)
+        if (sio_bridge_any_start(&r->br[r->nbr], r->zctx, inproc_ep.workers, a->bridges[r->nbr],
+                                 &bopts, err, errlen) < 0)
+            return -1;
+    return 0;
+}
 
-    bool v6 = strchr(gcfg.host, ':') != NULL;
+/* Step 5: the gateway (and its metrics port) on the embedded bus or the
+ * split role's. 0 or -1 (err set). */
+static int start_gateway(struct server_run *r, struct server_args *a, char *err, size_t errlen)
+{
+    struct sio_gateway_cfg *g = &a->gcfg;
+    g->zmq_ctx = r->zctx;
+    g->ep = role ? role->ep : inproc_ep;
+    g->at_least_once = role != NULL;    /* split roles: a worker may die alone */
+    if (role) {
+        g->hold_timeout_ms = role->hold_timeout_ms;
+        g->hold_max_events = role->hold_max_events;
+        g->hold_max_bytes = role->hold_max_bytes;
+    }
+    if (g->metrics) {
+        /* the embedded hub, worker and bridges follow the gateway's metrics */
+        r->smx = (struct server_metrics){ .hub = r->hub, .worker = r->worker, .br = r->br,
+                                          .nbr = r->nbr };
+        g->metrics_extra = metrics_extra;
+        g->metrics_ud = &r->smx;
+    }
+    if (sio_gateway_new(&r->gw, g, err, errlen) < 0)
+        return -1;
+    if (a->metrics_port >= 0) {
+        uint16_t mp = 0;
+        if (sio_metrics_http_start(&r->mhttp, g->host, (uint16_t)a->metrics_port, render_gateway,
+                                   r->gw, &mp, err, errlen) < 0)
+            return -1;
+        printf("metrics on http://%s:%u/metrics\n", g->host, (unsigned)mp);
+    }
+    bool v6 = strchr(g->host, ':') != NULL;
     char url[512];
-    snprintf(url, sizeof url, "%s://%s%s%s:%u%s", gcfg.tls_cert ? "https" : "http",
-             v6 ? "[" : "", gcfg.host, v6 ? "]" : "",
-             (unsigned)sio_gateway_port(gw), gcfg.path);
+    snprintf(url, sizeof url, "%s://%s%s%s:%u%s", g->tls_cert ? "https" : "http",
+             v6 ? "[" : "", g->host, v6 ? "]" : "", (unsigned)sio_gateway_port(r->gw), g->path);
     sio_log_info(topic, "listening on %s", url);
     printf("listening on %s\n", url);
     fflush(stdout);
+    return 0;
+}
 
+/* Step 6: wait for SIGINT or SIGTERM (returned); SIGHUP reloads the TLS
+ * certificates: new connections get the new files, open ones keep theirs. */
+static int wait_for_stop(const sigset_t *stop, sio_gateway *gw)
+{
+    char err[512];
     int sig = 0;
     for (;;) {
-        if (sigwait(&stop, &sig) != 0)
+        if (sigwait(stop, &sig) != 0)
             continue;
         if (sig != SIGHUP)
-            break;
-        /* new connections get the new files; open ones keep theirs */
+            return sig;
         if (sio_gateway_tls_reload(gw, err, sizeof err) < 0) {
             sio_log_error(topic, "SIGHUP: %s (the previous certificates stay in use)", err);
             fprintf(stderr, "sio server: SIGHUP: %s (the previous certificates stay in use)\n",
@@ -751,22 +782,59 @@ int sio_cmd_server(int argc, char **argv)
         } else {
             sio_log_info(topic, "SIGHUP: TLS certificates reloaded");
         }
-        err[0] = 0;
     }
-    sio_log_info(topic, "signal %d: stopping", sig);
-    if (role && role->on_stop)
-        role->on_stop(gw, sig);
-    status = 0;
-out:
-    if (status != 0)
+}
+
+/* Step 7: stop and free everything, in reverse order. */
+static void stop_all(struct server_run *r)
+{
+    sio_metrics_http_stop(&r->mhttp);
+    for (size_t i = 0; i < r->nbr; i++)
+        sio_bridge_any_stop(&r->br[i]);
+    sio_gateway_destroy(&r->gw);
+    sio_worker_destroy(&r->worker);
+    sio_hub_destroy(&r->hub);
+    if (!role && r->zctx)
+        zmq_ctx_term(r->zctx);
+}
+
+int sio_cmd_server(int argc, char **argv)
+{
+    static struct server_args a;    /* the gateway keeps pointers into it */
+    int rc = parse_args(&a, argc, argv);
+    if (rc >= 0)
+        return rc;
+    apply_log_levels(&a);
+    if ((rc = admin_setup(&a)) >= 0)
+        return rc;
+
+    /* Block the stop signals before any thread exists (zmq's included), so
+     * every thread inherits the mask and only sigwait() sees them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    if (a.gcfg.tls_cert)
+        sigaddset(&stop, SIGHUP);   /* reload the certificates */
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+
+    struct server_run r = { .zctx = role ? role->zmq_ctx : zmq_ctx_new() };
+    if (!r.zctx) {
+        fprintf(stderr, "sio server: cannot create the zmq context: %s\n", zmq_strerror(errno));
+        return 1;
+    }
+    char err[512] = "";
+    int status = 1;
+    if ((role || start_core(&r, &a, err, sizeof err) == 0) &&
+        start_gateway(&r, &a, err, sizeof err) == 0) {
+        int sig = wait_for_stop(&stop, r.gw);
+        sio_log_info(topic, "signal %d: stopping", sig);
+        if (role && role->on_stop)
+            role->on_stop(r.gw, sig);
+        status = 0;
+    } else {
         fprintf(stderr, "sio server: %s\n", err[0] ? err : "cannot start");
-    sio_metrics_http_stop(&mhttp);
-    for (size_t i = 0; i < nbridges; i++)
-        sio_bridge_any_stop(&br[i]);
-    sio_gateway_destroy(&gw);
-    sio_worker_destroy(&worker);
-    sio_hub_destroy(&hub);
-    if (!role)
-        zmq_ctx_term(zctx);
+    }
+    stop_all(&r);
     return status;
 }
