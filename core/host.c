@@ -526,3 +526,84 @@ SIO_EXPORT void sio_sleep(unsigned ms)
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
 }
+
+/* ---- JSON helpers shared with host.c ---- */
+
+int sio__env_set_json(struct sio_buf *jb, struct sio_env *env, json_t *v,
+                      json_t **holder, struct sio_bins *bins)
+{
+    memset(bins, 0, sizeof *bins);
+    *holder = sio_json_deconstruct(v, bins);
+    if (!*holder)
+        return -ENOMEM;
+    sio_buf_reset(jb);
+    if (sio_json_dump(jb, *holder) < 0) {
+        sio__env_json_release(env, holder, bins);
+        return -ENOMEM;
+    }
+    env->data.p = (const char *)jb->data;
+    env->data.len = jb->len;
+    env->bins = NULL;
+    env->nbins = 0;
+    if (bins->n) {
+        env->bins = calloc(bins->n, sizeof *env->bins);
+        if (!env->bins) {
+            sio__env_json_release(env, holder, bins);
+            return -ENOMEM;
+        }
+        for (size_t i = 0; i < bins->n; i++)
+            env->bins[i] = (struct sio_env_bin){ bins->v[i].data, bins->v[i].len };
+        env->nbins = bins->n;
+    }
+    return 0;
+}
+
+void sio__env_json_release(struct sio_env *env, json_t **holder, struct sio_bins *bins)
+{
+    free(env->bins);
+    env->bins = NULL;
+    env->nbins = 0;
+    sio_bins_clear(bins);
+    json_decref(*holder);
+    *holder = NULL;
+}
+
+int sio__ctx_send_ack(struct sio_ctx *ctx, json_t *args)
+{
+    int rc = sio__send_ack(sio__shard_host(ctx->shard), ctx->gw, ctx->nsp, ctx->sid,
+                           ctx->ack_id, args);
+    ctx->acked = true;
+    return rc;
+}
+
+int sio__send_ack(struct sio_host *h, const char *gw, const char *nsp, const char *sid,
+                  int64_t ack_id, json_t *args)
+{
+    json_t *arr;
+    if (!args)
+        arr = json_array();
+    else if (json_is_array(args))
+        arr = json_incref(args);
+    else {
+        arr = json_array();
+        if (arr)
+            json_array_append(arr, args);
+    }
+    if (!arr)
+        return -ENOMEM;
+    struct sio_env env;
+    sio_env_init(&env, SIO_ENV_ACK);
+    env.gw = (struct sio_str){ gw, strlen(gw) };
+    env.nsp = (struct sio_str){ nsp, strlen(nsp) };
+    env.sid = (struct sio_str){ sid, strlen(sid) };
+    env.id = ack_id;
+    json_t *holder;
+    struct sio_bins bins;
+    int rc = sio__env_set_json(sio__host_json_buf(h), &env, arr, &holder, &bins);
+    json_decref(arr);
+    if (rc < 0)
+        return rc;
+    rc = sio__host_send(h, gw, &env);
+    sio__env_json_release(&env, &holder, &bins);
+    return rc;
+}

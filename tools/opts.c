@@ -13,6 +13,7 @@ void sio_opt_begin(int first)
     optind = first;
 }
 
+__attribute__((format(printf, 3, 0)))
 static int vfail(const char *cmd, sio_usage_fn usage, const char *fmt, va_list ap)
 {
     fprintf(stderr, "sio %s: ", cmd);

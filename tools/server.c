@@ -435,7 +435,7 @@ static int parse_args(struct server_args *a, int argc, char **argv)
             break;
         case OPT_WORKERS:
             if (!sio_opt_num(optarg, 1, 1024, &v))
-                return bad_usage("bad --a->workers '%s' (1-1024)", optarg);
+                return bad_usage("bad --workers '%s' (1-1024)", optarg);
             a->workers = (unsigned)v;
             break;
         case OPT_IO_THREADS:
