@@ -254,6 +254,8 @@ static void on_h2(struct sio_http_conn *h, void *ud)
     c->h2 = sio_h2_conn_new(bev, &lim, &h2cbs, c, NULL);
     if (!c->h2)
         conn_unlink(c);
+    else if (c->refuse)     /* over a connection limit: no stream is taken */
+        sio_h2_conn_goaway(c->h2);
 }
 
 /* An HTTP/1.1 request with Upgrade: h2c (plain TCP only, RFC 7540 3.2):

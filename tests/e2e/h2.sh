@@ -131,6 +131,27 @@ import socket,sys; s=socket.create_connection(("127.0.0.1",int(sys.argv[1])),tim
 s.sendall(sys.stdin.buffer.read()); print(s.recv(200).split(b"\r\n")[0].decode())' "$pp" >badpri.out 2>&1
 check "a broken preface is an HTTP/1.1 request: 400" badpri.out '^HTTP/1\.1 400'
 
+# compression and upstream forwarding over h2c, as over HTTP/1.1
+big=$(head -c 3000 /dev/zero | tr '\0' a)
+sid=$(curl -s --http2-prior-knowledge "http://127.0.0.1:$pp$hs" | sed -n 's/^0{"sid":"\([^"]*\)".*/\1/p')
+curl -s --http2-prior-knowledge -H 'Content-Type: text/plain' --data-binary 40 "http://127.0.0.1:$pp$hs&sid=$sid" >/dev/null
+curl -s --http2-prior-knowledge "http://127.0.0.1:$pp$hs&sid=$sid" >/dev/null
+curl -s --http2-prior-knowledge -H 'Content-Type: text/plain' --data-binary "42[\"big\",\"$big\"]" \
+  "http://127.0.0.1:$pp$hs&sid=$sid" >/dev/null
+curl -s --http2-prior-knowledge -H 'Accept-Encoding: gzip' -D gz.head -o gz.body "http://127.0.0.1:$pp$hs&sid=$sid"
+check "a 3 KB polling response over h2c is gzipped" gz.head '^content-encoding: gzip'
+gzip -dc <gz.body >gz.txt 2>&1
+check "... and decodes to the event" gz.txt "^42\[\"big\",\"a{3000}\"\]$"
+mkdir -p up && echo "from upstream" >up/x.txt
+(cd up && exec python3 -m http.server 0 --bind 127.0.0.1 >../up.log 2>&1) &
+pids+=($!)
+for _ in $(seq 50); do up=$(sed -n 's/.*port \([0-9]*\).*/\1/p' up.log | head -1); [[ -n $up ]] && break; sleep 0.1; done
+start "$work/upst.log" --io-threads 1 --upstream "http://127.0.0.1:$up" ||
+  notok "server with --upstream starts" "$(tr '\n' '|' <"$work/upst.log")"
+curl -s --http2-prior-knowledge -w '%{http_version} %{http_code}\n' "http://127.0.0.1:$port/x.txt" >up.out 2>&1
+check "--upstream: a request over h2c is forwarded" up.out '^from upstream$'
+check "... and answered over HTTP/2" up.out '^2 200$'
+
 # ---- node's http2: polling + RFC 8441 WebSockets on one connection ----
 run_counted tls-node node "$E2E/h2_ws.mjs" "https://127.0.0.1:$pt"
 run_counted h2c-node node "$E2E/h2_ws.mjs" "http://127.0.0.1:$pp"
