@@ -62,6 +62,8 @@ struct h2_stream {
     struct bufferevent *mine;   /* our end of the pair; NULL: not a tunnel */
     bool deferred;              /* its data provider waits for bytes */
     bool tunnel_eof;            /* the WebSocket side is gone */
+    size_t unacked;             /* DATA bytes not yet taken by the WebSocket:
+                                 * the stream's window opens as it takes them */
 };
 
 struct sio_h2_conn {
@@ -441,6 +443,20 @@ static void tunnel_read_cb(struct bufferevent *bev, void *arg)
     conn_leave(c);
 }
 
+/* The WebSocket took what the client sent: open the stream's window. */
+static void tunnel_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct h2_stream *s = arg;
+    struct sio_h2_conn *c = s->c;
+    if (!s->unacked)
+        return;
+    nghttp2_session_consume_stream(c->ng, s->id, s->unacked);
+    s->unacked = 0;
+    c->depth++;
+    send_now(c);
+    conn_leave(c);
+}
+
 static void tunnel_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct h2_stream *s = arg;
@@ -491,7 +507,7 @@ static struct bufferevent *x_tunnel(void *impl, struct evbuffer *head)
     }
     s->responded = true;
     s->x = NULL;        /* the exchange is freed by the caller's http1.c */
-    bufferevent_setcb(s->mine, tunnel_read_cb, NULL, tunnel_event_cb, s);
+    bufferevent_setcb(s->mine, tunnel_read_cb, tunnel_write_cb, tunnel_event_cb, s);
     bufferevent_enable(s->mine, EV_READ | EV_WRITE);
     send_soon(c);
     return pair[1];
@@ -552,13 +568,20 @@ static int data_chunk_cb(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 {
     struct sio_h2_conn *c = ud;
     struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, id);
-    if (!s)
-        return 0;
-    if (s->mine) {
-        if (!s->tunnel_eof && bufferevent_write(s->mine, data, len) < 0)
+    /* flow control by hand (no_auto_window_update): the connection's
+     * window reopens at once, a stream's when its bytes are taken */
+    nghttp2_session_consume_connection(ng, len);
+    if (s && s->mine && !s->tunnel_eof) {
+        /* the WebSocket side reads them from the pair; a paused one (its
+         * event rate) does not, and the client runs out of window */
+        if (bufferevent_write(s->mine, data, len) < 0)
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        s->unacked += len;
         return 0;
     }
+    nghttp2_session_consume_stream(ng, id, len);
+    if (!s || s->mine)
+        return 0;
     if (s->delivered || s->too_big)
         return 0;
     if (s->body.len + len > c->lim.max_body) {
@@ -902,6 +925,7 @@ struct sio_h2_conn *sio_h2_conn_new(struct bufferevent *bev, const struct sio_h2
     nghttp2_option_set_max_continuations(opt, 8);
     nghttp2_option_set_stream_reset_rate_limit(opt, 200, 50);
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+    nghttp2_option_set_no_auto_window_update(opt, 1);
     int rc = nghttp2_session_server_new2(&c->ng, ncb, c, opt);
     nghttp2_session_callbacks_del(ncb);
     nghttp2_option_del(opt);

@@ -177,7 +177,7 @@ att garbage '^closed$' "" "" "garbage instead of a preface: closed"
 att streams '^refused=1 answered=0$' "" "" "101 open streams: the 101st is refused (max 100)"
 att ok '^refused=0 answered=1$' "" "" "a good client after all that is served"
 wait "$by"
-check "node exchanged over h2c all along the attacks" bystander1.out '^16 passed, 0 failed$'
+check "node exchanged over h2c all along the attacks" bystander1.out '^17 passed, 0 failed$'
 timeout 60 python3 "$E2E/h2_attack.py" garbage 127.0.0.1 "$pt" --tls >tls-garbage.out 2>&1
 check "TLS with ALPN h2 and garbage instead of the preface: closed" tls-garbage.out '^closed$'
 timeout 60 python3 "$E2E/h2_attack.py" rapid-reset 127.0.0.1 "$pt" --tls >tls-rr.out 2>&1
