@@ -475,6 +475,7 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
             return;
         }
         c->http = NULL;
+        sio_log_debug(topic, "%s: WebSocket over HTTP/2 (RFC 8441)", c->remote);
     } else {
         bev = sio_http_conn_detach(h);
         c->http = NULL;
