@@ -50,6 +50,7 @@ struct h2_stream {
     size_t nho, hocap;
     size_t hbytes;              /* header list size so far */
     struct sio_buf body;
+    struct event *req_ev;       /* the request must be complete by then */
     bool too_big;               /* the body passed max_body: 413 */
     bool delivered;
     bool head;                  /* a HEAD request: no body in the reply */
@@ -101,6 +102,8 @@ static void stream_free(struct h2_stream *s)
     if (s->next)
         s->next->prev = s->prev;
     c->nstreams--;
+    if (s->req_ev)
+        event_free(s->req_ev);
     if (s->mine) {
         /* the WebSocket on the other end sees an EOF and closes */
         bufferevent_flush(s->mine, EV_WRITE, BEV_FINISHED);
@@ -117,11 +120,32 @@ static void stream_free(struct h2_stream *s)
     free(s);
 }
 
+/* A request still incomplete after request_timeout_ms (a client that
+ * sends its headers or body slowly, holding a stream slot): reset. */
+static void req_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct h2_stream *s = arg;
+    struct sio_h2_conn *c = s->c;
+    sio_log_debug(topic, "%p: stream %d: request incomplete in time, reset", (void *)c, s->id);
+    nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+    c->depth++;
+    send_now(c);
+    conn_leave(c);
+}
+
 static struct h2_stream *stream_new(struct sio_h2_conn *c, int32_t id)
 {
     struct h2_stream *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
+    s->req_ev = evtimer_new(bufferevent_get_base(c->bev), req_timeout_cb, s);
+    if (!s->req_ev) {
+        free(s);
+        return NULL;
+    }
+    struct timeval tv = { c->lim.request_timeout_ms / 1000,
+                          (c->lim.request_timeout_ms % 1000) * 1000 };
+    evtimer_add(s->req_ev, &tv);
     s->c = c;
     s->id = id;
     sio_buf_init(&s->arena);
@@ -247,6 +271,7 @@ static void stream_deliver(struct h2_stream *s)
     if (s->delivered)
         return;
     s->delivered = true;
+    evtimer_del(s->req_ev);
     if (s->too_big) {
         static const nghttp2_nv nv[] = {
             { (uint8_t *)":status", (uint8_t *)"413", 7, 3, NGHTTP2_NV_FLAG_NONE },
@@ -903,6 +928,7 @@ struct sio_h2_conn *sio_h2_conn_new(struct bufferevent *bev, const struct sio_h2
     if (!c->lim.max_tunnel_out) c->lim.max_tunnel_out = 4u << 20;
     if (!c->lim.idle_timeout_ms) c->lim.idle_timeout_ms = 30000;
     if (!c->lim.close_timeout_ms) c->lim.close_timeout_ms = 5000;
+    if (!c->lim.request_timeout_ms) c->lim.request_timeout_ms = 30000;
     c->cbs = *cbs;
     c->ud = ud;
     struct event_base *base = bufferevent_get_base(bev);
