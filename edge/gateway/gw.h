@@ -138,6 +138,9 @@ struct gw_conn {
      * exchange, then maybe its ws (RFC 8441) */
     struct sio_h2_conn *h2;
     bool stream;
+    uint64_t xid;               /* an HTTP/2 request served by thread xowner
+                                 * (gateway.c "forwarded requests"); 0: none */
+    unsigned xowner;
 };
 
 /* ---- Socket.IO (socket.c, room.c) ---- */
@@ -217,6 +220,10 @@ struct gw_thread {
      * libevent has left their SSL (this thread only) */
     struct gw_handoff *outbox;
     struct event *outbox_ev;
+    /* HTTP/2 requests for another thread's session (gateway.c) */
+    struct sio_map xwait;       /* xid -> gw_conn: ours, waiting for the reply */
+    struct sio_map xserve;      /* (from thread, xid) -> gw_xserve: others', served here */
+    uint64_t xnext;
     /* sio_gateway_drain() */
     struct event *drain_ev;
     bool drain_started;         /* this thread only */

@@ -152,6 +152,29 @@ curl -s --http2-prior-knowledge -w '%{http_version} %{http_code}\n' "http://127.
 check "--upstream: a request over h2c is forwarded" up.out '^from upstream$'
 check "... and answered over HTTP/2" up.out '^2 200$'
 
+# ---- 4 I/O threads: curl's connections land on any thread; a request on
+# an HTTP/2 connection for another thread's session is served there ----
+start "$work/mt.log" --io-threads 4 --log-level debug || notok "4-thread server starts" "$(tr '\n' '|' <"$work/mt.log")"
+pm=$port
+good=0
+for i in 1 2 3 4 5 6; do
+  sid=$(curl -s --http2-prior-knowledge "http://127.0.0.1:$pm$hs" | sed -n 's/^0{"sid":"\([^"]*\)".*/\1/p')
+  a=$(curl -s --http2-prior-knowledge -H 'Content-Type: text/plain' --data-binary 40 "http://127.0.0.1:$pm$hs&sid=$sid")
+  b=$(curl -s --http2-prior-knowledge "http://127.0.0.1:$pm$hs&sid=$sid")
+  [[ $a == ok && $b == 40\{\"sid\"* ]] && good=$((good + 1))
+done
+same "6 polling sessions over separate h2c connections on 4 threads" "$good" 6
+check "... some of their requests were served by the owning thread" mt.log 'HTTP/2 request for [A-Za-z0-9_-]{20} served by thread [0-3]$'
+# a long-poll parked on the owner and given up by the client: the owner sees
+# its connection close, and the session ends as over HTTP/1.1 (the JS server's
+# "poll connection closed prematurely")
+sid=$(curl -s --http2-prior-knowledge "http://127.0.0.1:$pm$hs" | sed -n 's/^0{"sid":"\([^"]*\)".*/\1/p')
+curl -s --http2-prior-knowledge -H 'Content-Type: text/plain' --data-binary 40 "http://127.0.0.1:$pm$hs&sid=$sid" >/dev/null
+curl -s --http2-prior-knowledge "http://127.0.0.1:$pm$hs&sid=$sid" >/dev/null
+curl -s --max-time 1 --http2-prior-knowledge "http://127.0.0.1:$pm$hs&sid=$sid" >/dev/null
+curl -s --max-time 5 --http2-prior-knowledge "http://127.0.0.1:$pm$hs&sid=$sid" >after.out 2>&1
+check "a long-poll given up over h2c ends its session on the owner (as over HTTP/1.1)" after.out '^\{"code":1,"message":"Session ID unknown"\}$'
+
 # ---- node's http2: polling + RFC 8441 WebSockets on one connection ----
 run_counted tls-node node "$E2E/h2_ws.mjs" "https://127.0.0.1:$pt"
 run_counted h2c-node node "$E2E/h2_ws.mjs" "http://127.0.0.1:$pp"
