@@ -200,9 +200,13 @@ static void conn_unlink(struct gw_conn *c)
     free(c);
 }
 
+static void xforward_cancel(struct gw_conn *c);
+
 static void http_on_close(struct sio_http_conn *h, void *ud)
 {
     struct gw_conn *c = ud;
+    if (c->xid)
+        xforward_cancel(c);
     gw_session_conn_closed(c);
     gw_session_post_gone(c);
     sio_upstream_detach(&c->up);
@@ -216,8 +220,7 @@ static void http_on_close(struct sio_http_conn *h, void *ud)
  * handshake) belongs to this thread, so the session's later requests on
  * the same connection are served here. A request on it for a session of
  * another thread (a second connection of the same client, landed
- * elsewhere) is answered as for an unknown session: HTTP/2 has no way to
- * give one stream to another thread. */
+ * elsewhere) is sent to that thread ("forwarded requests" below). */
 
 static void h2_on_close(struct sio_h2_conn *h, void *ud)
 {
@@ -271,6 +274,8 @@ static void on_h2(struct sio_http_conn *h, void *ud)
     c->h2 = sio_h2_conn_new(bev, &lim, &h2cbs, c, NULL);
     if (!c->h2)
         conn_unlink(c);
+    else if (c->refuse)     /* over a connection limit: no stream is taken */
+        sio_h2_conn_goaway(c->h2);
 }
 
 /* An HTTP/1.1 request with Upgrade: h2c (plain TCP only, RFC 7540 3.2):
@@ -490,6 +495,7 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
             return;
         }
         c->http = NULL;
+        sio_log_debug(topic, "%s: WebSocket over HTTP/2 (RFC 8441)", c->remote);
     } else {
         bev = sio_http_conn_detach(h);
         c->http = NULL;
@@ -608,7 +614,14 @@ struct gw_handoff {
     bool counted;           /* still in the connection counts */
     struct sio_buf in;      /* the request's head as received, then the rest */
     struct sio_buf out;     /* output not yet written */
+    /* not a connection but a forwarded HTTP/2 request (fd -1): */
+    uint8_t kind;           /* HO_* */
+    uint64_t xid;
+    unsigned from;          /* the thread that forwarded it */
+    bool https;
 };
+
+enum { HO_CONN = 0, HO_XREQ, HO_XREPLY, HO_XCANCEL };
 
 static void handoff_free(struct gw_handoff *ho)
 {
@@ -701,6 +714,210 @@ static void outbox_cb(evutil_socket_t fd, short what, void *arg)
 static void conn_start(struct gw_thread *t, int fd, const char *remote, const char *ip,
                        int refused, const struct gw_handoff *ho);
 
+/* ---------- forwarded requests (HTTP/2 for another thread's session) ----------
+ * An HTTP/2 connection cannot change threads as an HTTP/1.1 one does (its
+ * other streams stay). A request on it for a session of another thread
+ * goes there instead, as the HTTP/1.1 request it would have been (with
+ * Connection: close), through that thread's inbox (HO_XREQ); the owner
+ * runs it through its own HTTP/1.1 parser on one end of a bufferevent
+ * pair, so it is handled there exactly as any request, and sends the
+ * reply's bytes back (HO_XREPLY) when its connection closes. The
+ * requesting thread answers its stream with them (sio_http_reply_raw_close
+ * of an exchange: head and body, whatever the owner wrote). A stream that
+ * closes first cancels (HO_XCANCEL): the owner closes its side, as when an
+ * HTTP/1.1 client goes away. Not for WebSockets (an RFC 8441 CONNECT for
+ * another thread's session gets "Session ID unknown"). */
+
+struct gw_xserve {
+    struct gw_thread *t;
+    unsigned from;
+    uint64_t xid;
+    struct bufferevent *mine;   /* our end; the HTTP/1.1 connection has the other */
+    struct sio_buf resp;
+};
+
+static void xkey(char k[12], unsigned from, uint64_t xid)
+{
+    uint32_t f = from;
+    memcpy(k, &f, 4);
+    memcpy(k + 4, &xid, 8);
+}
+
+static struct gw_handoff *xmsg(uint8_t kind, unsigned owner, unsigned from, uint64_t xid)
+{
+    struct gw_handoff *ho = calloc(1, sizeof *ho);
+    if (!ho)
+        return NULL;
+    ho->fd = -1;
+    ho->kind = kind;
+    ho->owner = owner;
+    ho->from = from;
+    ho->xid = xid;
+    sio_buf_init(&ho->in);
+    sio_buf_init(&ho->out);
+    return ho;
+}
+
+/* The stream of c waits no more (it closed): tell the owner. */
+static void xforward_cancel(struct gw_conn *c)
+{
+    struct gw_thread *t = c->t;
+    sio_map_del(&t->xwait, (const char *)&c->xid, sizeof c->xid);
+    if (!t->stopping) {
+        struct gw_handoff *ho = xmsg(HO_XCANCEL, c->xowner, t->idx, c->xid);
+        if (ho)
+            post_handoff(&t->gw->th[c->xowner], ho);
+    }
+    c->xid = 0;
+}
+
+static bool hop_header(const struct sio_http_hdr *h)
+{
+    static const char *const names[] = { "connection", "content-length", "transfer-encoding",
+                                         "keep-alive", "upgrade", "te", "http2-settings" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(h->name, names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* An HTTP/2 request for sid (nothing answered yet): when another thread
+ * owns it, send it there and return true (the stream waits for the reply). */
+static bool xforward(struct gw_conn *c, const struct sio_http_req *req, const char *sid, size_t sidl)
+{
+    struct gw_thread *t = c->t;
+    struct sio_gateway *gw = t->gw;
+    int owner = gw_sid_owner(sid, sidl, gw->nth);
+    if (owner < 0 || (unsigned)owner == t->idx || req->protocol)
+        return false;
+    uint64_t xid = ++t->xnext;
+    struct gw_handoff *ho = xmsg(HO_XREQ, (unsigned)owner, t->idx, xid);
+    if (!ho)
+        return false;
+    memcpy(ho->remote, c->remote, sizeof ho->remote);
+    memcpy(ho->ip, c->ip, sizeof ho->ip);
+    ho->https = req->scheme && strcmp(req->scheme, "https") == 0;
+    struct sio_buf *b = &ho->in;
+    int rc = sio_buf_printf(b, "%s %.*s HTTP/1.1\r\n", req->method_name, (int)req->url_len, req->url);
+    for (size_t i = 0; rc >= 0 && i < req->nhdrs; i++) {
+        const struct sio_http_hdr *h = &req->hdrs[i];
+        if (hop_header(h))
+            continue;
+        rc = sio_buf_printf(b, "%s: %s\r\n", h->name, h->value);
+    }
+    if (rc >= 0)
+        rc = sio_buf_printf(b, "Connection: close\r\nContent-Length: %zu\r\n\r\n", req->body_len);
+    if (rc >= 0 && req->body_len)
+        rc = sio_buf_append(b, req->body, req->body_len);
+    if (rc < 0 || sio_map_put(&t->xwait, (const char *)&xid, sizeof xid, c) < 0) {
+        handoff_free(ho);
+        return false;
+    }
+    c->xid = xid;
+    c->xowner = (unsigned)owner;
+    sio_log_debug(topic, "%s: HTTP/2 request for %.*s served by thread %d", c->remote, (int)sidl,
+                  sid, owner);
+    post_handoff(&gw->th[owner], ho);
+    return true;
+}
+
+static void xserve_free(struct gw_xserve *x, bool reply)
+{
+    char k[12];
+    xkey(k, x->from, x->xid);
+    sio_map_del(&x->t->xserve, k, sizeof k);
+    if (reply && !x->t->stopping) {
+        struct gw_handoff *ho = xmsg(HO_XREPLY, x->from, x->t->idx, x->xid);
+        if (ho) {
+            ho->in = x->resp;       /* moved */
+            sio_buf_init(&x->resp);
+            post_handoff(&x->t->gw->th[x->from], ho);
+        }
+    }
+    /* the HTTP/1.1 side sees an EOF (a client gone) */
+    bufferevent_flush(x->mine, EV_WRITE, BEV_FINISHED);
+    bufferevent_free(x->mine);
+    sio_buf_clear(&x->resp);
+    free(x);
+}
+
+/* The reply's bytes so far; false when x was freed (too big). */
+static bool xs_take(struct gw_xserve *x, struct bufferevent *bev)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t n = evbuffer_get_length(in);
+    size_t max = 4 * x->t->gw->cfg.max_payload + (1u << 20);
+    if (x->resp.len + n > max || sio_buf_reserve(&x->resp, n) < 0) {
+        sio_buf_reset(&x->resp);        /* an empty reply: the stream is reset */
+        xserve_free(x, true);
+        return false;
+    }
+    evbuffer_remove(in, x->resp.data + x->resp.len, n);
+    x->resp.len += n;
+    return true;
+}
+
+static void xs_read(struct bufferevent *bev, void *arg)
+{
+    xs_take(arg, bev);
+}
+
+/* The HTTP/1.1 side closed after its reply: send it back. */
+static void xs_event(struct bufferevent *bev, short what, void *arg)
+{
+    if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) && xs_take(arg, bev))
+        xserve_free(arg, true);
+}
+
+static void xserve_conn(struct gw_thread *t, struct bufferevent *bev, const char *remote,
+                        const char *ip, bool https);
+
+/* The owner's side of HO_XREQ. */
+static void xserve_start(struct gw_thread *t, struct gw_handoff *ho)
+{
+    struct gw_xserve *x = calloc(1, sizeof *x);
+    struct bufferevent *pair[2] = { NULL, NULL };
+    char k[12];
+    xkey(k, ho->from, ho->xid);
+    if (!x || bufferevent_pair_new(t->base, BEV_OPT_DEFER_CALLBACKS, pair) < 0)
+        goto fail;
+    x->t = t;
+    x->from = ho->from;
+    x->xid = ho->xid;
+    x->mine = pair[0];
+    sio_buf_init(&x->resp);
+    if (sio_map_put(&t->xserve, k, sizeof k, x) < 0)
+        goto fail_pair;
+    bufferevent_setcb(x->mine, xs_read, NULL, xs_event, x);
+    bufferevent_enable(x->mine, EV_READ | EV_WRITE);
+    evbuffer_add(bufferevent_get_output(x->mine), ho->in.data, ho->in.len);
+    xserve_conn(t, pair[1], ho->remote, ho->ip, ho->https);
+    return;
+fail_pair:
+    bufferevent_free(pair[0]);
+    bufferevent_free(pair[1]);
+fail:
+    free(x);
+    struct gw_handoff *r = xmsg(HO_XREPLY, ho->from, t->idx, ho->xid);   /* empty: failed */
+    if (r)
+        post_handoff(&t->gw->th[ho->from], r);
+}
+
+/* The requesting side of HO_XREPLY: answer the stream (if still there). */
+static void xreply(struct gw_thread *t, struct gw_handoff *ho)
+{
+    struct gw_conn *c = sio_map_del(&t->xwait, (const char *)&ho->xid, sizeof ho->xid);
+    if (!c)
+        return;
+    c->xid = 0;
+    if (!c->http)
+        return;
+    if (ho->in.len)
+        sio_http_reply_raw_close(c->http, (const char *)ho->in.data, ho->in.len);
+    else
+        sio_http_conn_close(c->http);
+}
+
 /* The owner's side: adopt every connection in the inbox. */
 static void inbox_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -712,7 +929,21 @@ static void inbox_cb(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&t->inbox_lock);
     while (ho) {
         struct gw_handoff *next = ho->next;
-        if (!t->stopping) {
+        if (ho->kind != HO_CONN) {
+            if (t->stopping) {
+                /* nothing: the requesting thread stops too */
+            } else if (ho->kind == HO_XREQ) {
+                xserve_start(t, ho);
+            } else if (ho->kind == HO_XREPLY) {
+                xreply(t, ho);
+            } else {
+                char k[12];
+                xkey(k, ho->from, ho->xid);
+                struct gw_xserve *x = sio_map_get(&t->xserve, k, sizeof k);
+                if (x)
+                    xserve_free(x, false);
+            }
+        } else if (!t->stopping) {
             conn_start(t, ho->fd, ho->remote, ho->ip, ho->counted ? 0 : -1, ho);
             ho->fd = -1;    /* the connection has them now (freed on failure) */
             ho->ssl = NULL;
@@ -832,6 +1063,8 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
     bool has_eio = qparam(req, "EIO", &eio, &eiol);
     bool has_tr = qparam(req, "transport", &tr, &trl);
     bool has_sid = qparam(req, "sid", &sid, &sidl) && sidl > 0;
+    if (has_sid && gw->nth > 1 && sio_http_is_exchange(h) && xforward(c, req, sid, sidl))
+        return;     /* another thread's session: answered from there */
     if (!has_tr)
         tr = NULL;
     c->enc = SIO_ENC_IDENTITY;
@@ -906,6 +1139,33 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
     gw_session_start(s);
 }
 
+static const struct sio_http_cbs hcbs = { on_request, http_on_close, on_headers, on_h2 };
+
+/* A forwarded HTTP/2 request's connection: HTTP/1.1 on a pair end (not
+ * counted: its TCP connection is, on the requesting thread). */
+static void xserve_conn(struct gw_thread *t, struct bufferevent *bev, const char *remote,
+                        const char *ip, bool https)
+{
+    struct gw_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        bufferevent_free(bev);      /* the pair's other end sees nothing: */
+        return;                     /* its request stays unanswered until cancelled */
+    }
+    c->t = t;
+    snprintf(c->remote, sizeof c->remote, "%s", remote);
+    snprintf(c->ip, sizeof c->ip, "%s", ip);
+    const struct sio_gateway_cfg *cfg = &t->gw->cfg;
+    struct sio_http_limits lim = { .max_body = cfg->max_payload, .https = https,
+                                   .close_timeout_ms = cfg->close_timeout_ms };
+    c->next = t->conns;
+    if (t->conns)
+        t->conns->prev = c;
+    t->conns = c;
+    c->http = sio_http_conn_new(bev, &lim, &hcbs, c);
+    if (!c->http)
+        conn_unlink(c);
+}
+
 /* A new HTTP connection on fd (closed on failure): accepted here, or
  * handed over by another thread (ho: its bytes). refused: 0 when it is
  * in the connection counts, -1 when not (and not refused), else the HTTP
@@ -956,7 +1216,6 @@ static void conn_start(struct gw_thread *t, int fd, const char *remote, const ch
                                    .close_timeout_ms = cfg->close_timeout_ms,
                                    /* a refused client gets little time to ask */
                                    .header_timeout_ms = c->refuse ? 2000 : 0 };
-    static const struct sio_http_cbs hcbs = { on_request, http_on_close, on_headers, on_h2 };
     c->next = t->conns;
     if (t->conns)
         t->conns->prev = c;
@@ -1119,6 +1378,13 @@ static void *thread_main(void *arg)
             gw_limits_closed(t, ho->ip);
         handoff_free(ho);
     }
+    /* requests of other threads served here: their connections are gone */
+    struct sio_map_ent *xe;
+    it = 0;
+    while ((xe = sio_map_next(&t->xserve, NULL, &it)) != NULL) {
+        it = 0;
+        xserve_free(xe->val, false);
+    }
     sio_tls_reap_all();         /* the SSLs of the connections closed above */
     return NULL;
 }
@@ -1154,6 +1420,8 @@ static void thread_clear(struct gw_thread *t)
     sio_buf_clear(&t->xct);
     sio_map_clear(&t->sessions);
     sio_map_clear(&t->nsps);
+    sio_map_clear(&t->xwait);
+    sio_map_clear(&t->xserve);
     sio_buf_clear(&t->envbuf);
     sio_buf_clear(&t->scratch);
     /* handed over after this thread stopped: closed */
@@ -1176,6 +1444,8 @@ static int thread_init(struct sio_gateway *gw, struct gw_thread *t, unsigned idx
     sio_random_id(t->id, SIO_GW_ID_LEN);
     t->id[SIO_GW_ID_LEN] = 0;
     sio_map_init(&t->sessions);
+    sio_map_init(&t->xwait);
+    sio_map_init(&t->xserve);
     sio_map_init(&t->nsps);
     sio_buf_init(&t->envbuf);
     sio_buf_init(&t->scratch);

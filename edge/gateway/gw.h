@@ -19,6 +19,9 @@
  * the owner (the fd, the request's bytes as received, anything pipelined,
  * any output not yet written) through the owner's inbox, and the owner
  * parses those bytes again on a new connection (gateway.c, handover()).
+ * An HTTP/2 connection never changes threads (its other streams stay):
+ * a request on it for another thread's sid goes to the owner alone, as
+ * HTTP/1.1 bytes, and the reply's bytes come back (gateway.c, xforward()).
  */
 #ifndef SIO_EDGE_GW_H
 #define SIO_EDGE_GW_H
@@ -134,11 +137,14 @@ struct gw_conn {
     struct gw_session *post_of; /* the session whose reply to this POST is held */
     struct sio_upstream_req *up;    /* request forwarded upstream, in flight */
     /* HTTP/2 (gateway.c): a connection that speaks it has h2 and no http;
-     * each of its request streams gets a gw_conn of its own (stream set,
-     * not in t->conns nor in the counts), whose http is the stream's
-     * exchange, then maybe its ws (RFC 8441) */
+     * each of its request streams gets a gw_conn of its own (stream set;
+     * in t->conns, before its connection's, not in the counts), whose
+     * http is the stream's exchange, then maybe its ws (RFC 8441) */
     struct sio_h2_conn *h2;
     bool stream;
+    uint64_t xid;               /* an HTTP/2 request served by thread xowner
+                                 * (gateway.c "forwarded requests"); 0: none */
+    unsigned xowner;
 };
 
 /* ---- Socket.IO (socket.c, room.c) ---- */
@@ -243,6 +249,10 @@ struct gw_thread {
      * libevent has left their SSL (this thread only) */
     struct gw_handoff *outbox;
     struct event *outbox_ev;
+    /* HTTP/2 requests for another thread's session (gateway.c) */
+    struct sio_map xwait;       /* xid -> gw_conn: ours, waiting for the reply */
+    struct sio_map xserve;      /* (from thread, xid) -> gw_xserve: others', served here */
+    uint64_t xnext;
     /* sio_gateway_drain() */
     struct event *drain_ev;
     bool drain_started;         /* this thread only */

@@ -51,6 +51,7 @@ struct h2_stream {
     size_t nho, hocap;
     size_t hbytes;              /* header list size so far */
     struct sio_buf body;
+    struct event *req_ev;       /* the request must be complete by then */
     bool too_big;               /* the body passed max_body: 413 */
     bool delivered;
     bool head;                  /* a HEAD request: no body in the reply */
@@ -63,6 +64,8 @@ struct h2_stream {
     struct bufferevent *mine;   /* our end of the pair; NULL: not a tunnel */
     bool deferred;              /* its data provider waits for bytes */
     bool tunnel_eof;            /* the WebSocket side is gone */
+    size_t unacked;             /* DATA bytes not yet taken by the WebSocket:
+                                 * the stream's window opens as it takes them */
 };
 
 struct sio_h2_conn {
@@ -100,6 +103,8 @@ static void stream_free(struct h2_stream *s)
     if (s->next)
         s->next->prev = s->prev;
     c->nstreams--;
+    if (s->req_ev)
+        event_free(s->req_ev);
     if (s->mine) {
         /* the WebSocket on the other end sees an EOF and closes */
         bufferevent_flush(s->mine, EV_WRITE, BEV_FINISHED);
@@ -116,11 +121,32 @@ static void stream_free(struct h2_stream *s)
     free(s);
 }
 
+/* A request still incomplete after request_timeout_ms (a client that
+ * sends its headers or body slowly, holding a stream slot): reset. */
+static void req_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct h2_stream *s = arg;
+    struct sio_h2_conn *c = s->c;
+    sio_log_debug(topic, "%p: stream %d: request incomplete in time, reset", (void *)c, s->id);
+    nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+    c->depth++;
+    send_now(c);
+    conn_leave(c);
+}
+
 static struct h2_stream *stream_new(struct sio_h2_conn *c, int32_t id)
 {
     struct h2_stream *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
+    s->req_ev = evtimer_new(bufferevent_get_base(c->bev), req_timeout_cb, s);
+    if (!s->req_ev) {
+        free(s);
+        return NULL;
+    }
+    struct timeval tv = { c->lim.request_timeout_ms / 1000,
+                          (c->lim.request_timeout_ms % 1000) * 1000 };
+    evtimer_add(s->req_ev, &tv);
     s->c = c;
     s->id = id;
     sio_buf_init(&s->arena);
@@ -240,6 +266,7 @@ static void stream_deliver(struct h2_stream *s)
     if (s->delivered)
         return;
     s->delivered = true;
+    evtimer_del(s->req_ev);
     if (s->too_big) {
         static const nghttp2_nv nv[] = {
             { (uint8_t *)":status", (uint8_t *)"413", 7, 3, NGHTTP2_NV_FLAG_NONE },
@@ -436,6 +463,20 @@ static void tunnel_read_cb(struct bufferevent *bev, void *arg)
     conn_leave(c);
 }
 
+/* The WebSocket took what the client sent: open the stream's window. */
+static void tunnel_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct h2_stream *s = arg;
+    struct sio_h2_conn *c = s->c;
+    if (!s->unacked)
+        return;
+    nghttp2_session_consume_stream(c->ng, s->id, s->unacked);
+    s->unacked = 0;
+    c->depth++;
+    send_now(c);
+    conn_leave(c);
+}
+
 static void tunnel_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct h2_stream *s = arg;
@@ -486,7 +527,7 @@ static struct bufferevent *x_tunnel(void *impl, struct evbuffer *head)
     }
     s->responded = true;
     s->x = NULL;        /* the exchange is freed by the caller's http1.c */
-    bufferevent_setcb(s->mine, tunnel_read_cb, NULL, tunnel_event_cb, s);
+    bufferevent_setcb(s->mine, tunnel_read_cb, tunnel_write_cb, tunnel_event_cb, s);
     bufferevent_enable(s->mine, EV_READ | EV_WRITE);
     send_soon(c);
     return pair[1];
@@ -547,13 +588,20 @@ static int data_chunk_cb(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 {
     struct sio_h2_conn *c = ud;
     struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, id);
-    if (!s)
-        return 0;
-    if (s->mine) {
-        if (!s->tunnel_eof && bufferevent_write(s->mine, data, len) < 0)
+    /* flow control by hand (no_auto_window_update): the connection's
+     * window reopens at once, a stream's when its bytes are taken */
+    nghttp2_session_consume_connection(ng, len);
+    if (s && s->mine && !s->tunnel_eof) {
+        /* the WebSocket side reads them from the pair; a paused one (its
+         * event rate) does not, and the client runs out of window */
+        if (bufferevent_write(s->mine, data, len) < 0)
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        s->unacked += len;
         return 0;
     }
+    nghttp2_session_consume_stream(ng, id, len);
+    if (!s || s->mine)
+        return 0;
     if (s->delivered || s->too_big)
         return 0;
     if (s->body.len + len > c->lim.max_body) {
@@ -875,6 +923,7 @@ struct sio_h2_conn *sio_h2_conn_new(struct bufferevent *bev, const struct sio_h2
     if (!c->lim.max_tunnel_out) c->lim.max_tunnel_out = 4u << 20;
     if (!c->lim.idle_timeout_ms) c->lim.idle_timeout_ms = 30000;
     if (!c->lim.close_timeout_ms) c->lim.close_timeout_ms = 5000;
+    if (!c->lim.request_timeout_ms) c->lim.request_timeout_ms = 30000;
     c->cbs = *cbs;
     c->ud = ud;
     struct event_base *base = bufferevent_get_base(bev);
@@ -897,6 +946,7 @@ struct sio_h2_conn *sio_h2_conn_new(struct bufferevent *bev, const struct sio_h2
     nghttp2_option_set_max_continuations(opt, 8);
     nghttp2_option_set_stream_reset_rate_limit(opt, 200, 50);
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+    nghttp2_option_set_no_auto_window_update(opt, 1);
     int rc = nghttp2_session_server_new2(&c->ng, ncb, c, opt);
     nghttp2_session_callbacks_del(ncb);
     nghttp2_option_del(opt);

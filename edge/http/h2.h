@@ -22,8 +22,9 @@
  * GOAWAY ENHANCE_YOUR_CALM, as HTTP/1.1 closes after a 431), nghttp2's
  * bounds on SETTINGS entries, queued PING/SETTINGS acks, CONTINUATION
  * frames per header block and the rate of streams reset by the client
- * (rapid reset), the request body bound (413) and an idle timeout while
- * no stream is open. Loop thread only.
+ * (rapid reset), the request body bound (413), a deadline for each
+ * request to arrive whole and an idle timeout while no stream is open.
+ * Loop thread only.
  */
 #ifndef SIO_EDGE_H2_H
 #define SIO_EDGE_H2_H
@@ -45,6 +46,8 @@ struct sio_h2_limits {
                                  * before its stream is reset; 0 = 4 MiB */
     unsigned idle_timeout_ms;   /* no stream open this long: GOAWAY; 0 = 30000 */
     unsigned close_timeout_ms;  /* output drain on close; 0 = 5000 */
+    unsigned request_timeout_ms;    /* a request's headers and body must be in
+                                     * within this; else RST_STREAM; 0 = 30000 */
 };
 
 struct sio_h2_cbs {

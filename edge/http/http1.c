@@ -109,6 +109,11 @@ static void conn_free(struct sio_http_conn *c)
     if (!c->detached) {
         if (c->cbs.on_close)
             c->cbs.on_close(c, c->ud);
+        /* a bufferevent with no socket is one end of a pair (gateway.c's
+         * requests from another thread): its other end learns of the close
+         * from an EOF */
+        if (c->bev && bufferevent_getfd(c->bev) < 0)
+            bufferevent_flush(c->bev, EV_WRITE, BEV_FINISHED);
         if (c->bev)
             sio_tls_bev_free(c->bev);
     }
@@ -348,7 +353,7 @@ static int fill_req(struct sio_http_conn *c, http_parser *p)
     r->hdrs = c->hdrs;
     r->nhdrs = c->nhdrs;
     r->upgrade = p->upgrade;
-    r->scheme = bufferevent_openssl_get_ssl(c->bev) ? "https" : NULL;
+    r->scheme = c->lim.https || bufferevent_openssl_get_ssl(c->bev) ? "https" : NULL;
     return 0;
 }
 

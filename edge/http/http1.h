@@ -78,6 +78,9 @@ struct sio_http_limits {
                                  * drain, then TCP is cut; default 5000 */
     bool keep_raw;              /* keep the current request's head for
                                  * sio_http_conn_handoff() */
+    bool https;                 /* the requests came over TLS elsewhere
+                                 * (req->scheme "https"; gateway.c's HTTP/2
+                                 * requests served by another thread) */
 };
 
 /* What on_headers wants done with the body. */

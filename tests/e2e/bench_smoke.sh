@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench_smoke.sh: `sio bench` runs each scenario for a few seconds against
 # `sio server` with the echo plugin; checks the JSON result line parses and
-# shows no error or failure and a non-zero rate. No wall-clock thresholds.
+# shows no error or failure and a non-zero rate (also over TLS, --tls). No
+# wall-clock thresholds.
 # Prints "ok - ..." lines and "N passed, N failed".
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -55,6 +56,23 @@ check "bench broadcast: 50 receivers, 4 in flight" rate broadcast --clients 50 -
 check "bench echo over 2 processes (--procs)" rate echo --clients 20 --inflight 2 --procs 2
 check "bench echo over HTTP long-polling" rate echo --clients 10 --inflight 4 --transport polling
 check "bench broadcast over HTTP long-polling" rate broadcast --clients 20 --inflight 4 --transport polling
+# --tls: the same server over TLS (a self-signed certificate made here)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/k.pem" \
+  -out "$work/c.pem" -days 2 -subj /CN=localhost >"$work/openssl.log" 2>&1
+plain_pid=$pid
+port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$BUILD/tools/sio" server --plugin "$BUILD/plugins/echo/echo.so" --port "$port" \
+  --tls-cert "$work/c.pem" --tls-key "$work/k.pem" >"$work/tls-server.log" 2>&1 &
+pid=$!
+for _ in $(seq 50); do grep -q listening "$work/tls-server.log" && break; sleep 0.1; done
+check "bench echo over TLS (--tls, wss)" rate echo --clients 20 --inflight 4 --tls
+kill "$plain_pid" 2>/dev/null
+"$BUILD/tools/sio" bench echo --tls --transport polling >"$work/tlspoll.out" 2>&1
+if [[ $? == 2 ]] && grep -q "websocket transport" "$work/tlspoll.out"; then
+  echo "ok - bench: --tls with polling is a usage error"; pass=$((pass + 1))
+else
+  echo "not ok - bench: --tls with polling: $(head -c 200 "$work/tlspoll.out")"; fail=$((fail + 1))
+fi
 "$BUILD/tools/sio" bench nosuch >"$work/bad.out" 2>&1
 if [[ $? == 2 ]] && grep -q "unknown scenario" "$work/bad.out"; then
   echo "ok - bench: unknown scenario is a usage error"; pass=$((pass + 1))

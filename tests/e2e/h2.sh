@@ -131,6 +131,50 @@ import socket,sys; s=socket.create_connection(("127.0.0.1",int(sys.argv[1])),tim
 s.sendall(sys.stdin.buffer.read()); print(s.recv(200).split(b"\r\n")[0].decode())' "$pp" >badpri.out 2>&1
 check "a broken preface is an HTTP/1.1 request: 400" badpri.out '^HTTP/1\.1 400'
 
+# compression and upstream forwarding over h2c, as over HTTP/1.1
+big=$(head -c 3000 /dev/zero | tr '\0' a)
+sid=$(curl -s --http2-prior-knowledge "http://127.0.0.1:$pp$hs" | sed -n 's/^0{"sid":"\([^"]*\)".*/\1/p')
+curl -s --http2-prior-knowledge -H 'Content-Type: text/plain' --data-binary 40 "http://127.0.0.1:$pp$hs&sid=$sid" >/dev/null
+curl -s --http2-prior-knowledge "http://127.0.0.1:$pp$hs&sid=$sid" >/dev/null
+curl -s --http2-prior-knowledge -H 'Content-Type: text/plain' --data-binary "42[\"big\",\"$big\"]" \
+  "http://127.0.0.1:$pp$hs&sid=$sid" >/dev/null
+curl -s --http2-prior-knowledge -H 'Accept-Encoding: gzip' -D gz.head -o gz.body "http://127.0.0.1:$pp$hs&sid=$sid"
+check "a 3 KB polling response over h2c is gzipped" gz.head '^content-encoding: gzip'
+gzip -dc <gz.body >gz.txt 2>&1
+check "... and decodes to the event" gz.txt "^42\[\"big\",\"a{3000}\"\]$"
+mkdir -p up && echo "from upstream" >up/x.txt
+(cd up && exec python3 -m http.server 0 --bind 127.0.0.1 >../up.log 2>&1) &
+pids+=($!)
+for _ in $(seq 50); do up=$(sed -n 's/.*port \([0-9]*\).*/\1/p' up.log | head -1); [[ -n $up ]] && break; sleep 0.1; done
+start "$work/upst.log" --io-threads 1 --upstream "http://127.0.0.1:$up" ||
+  notok "server with --upstream starts" "$(tr '\n' '|' <"$work/upst.log")"
+curl -s --http2-prior-knowledge -w '%{http_version} %{http_code}\n' "http://127.0.0.1:$port/x.txt" >up.out 2>&1
+check "--upstream: a request over h2c is forwarded" up.out '^from upstream$'
+check "... and answered over HTTP/2" up.out '^2 200$'
+
+# ---- 4 I/O threads: curl's connections land on any thread; a request on
+# an HTTP/2 connection for another thread's session is served there ----
+start "$work/mt.log" --io-threads 4 --log-level debug || notok "4-thread server starts" "$(tr '\n' '|' <"$work/mt.log")"
+pm=$port
+good=0
+for i in 1 2 3 4 5 6; do
+  sid=$(curl -s --http2-prior-knowledge "http://127.0.0.1:$pm$hs" | sed -n 's/^0{"sid":"\([^"]*\)".*/\1/p')
+  a=$(curl -s --http2-prior-knowledge -H 'Content-Type: text/plain' --data-binary 40 "http://127.0.0.1:$pm$hs&sid=$sid")
+  b=$(curl -s --http2-prior-knowledge "http://127.0.0.1:$pm$hs&sid=$sid")
+  [[ $a == ok && $b == 40\{\"sid\"* ]] && good=$((good + 1))
+done
+same "6 polling sessions over separate h2c connections on 4 threads" "$good" 6
+check "... some of their requests were served by the owning thread" mt.log 'HTTP/2 request for [A-Za-z0-9_-]{20} served by thread [0-3]$'
+# a long-poll parked on the owner and given up by the client: the owner sees
+# its connection close, and the session ends as over HTTP/1.1 (the JS server's
+# "poll connection closed prematurely")
+sid=$(curl -s --http2-prior-knowledge "http://127.0.0.1:$pm$hs" | sed -n 's/^0{"sid":"\([^"]*\)".*/\1/p')
+curl -s --http2-prior-knowledge -H 'Content-Type: text/plain' --data-binary 40 "http://127.0.0.1:$pm$hs&sid=$sid" >/dev/null
+curl -s --http2-prior-knowledge "http://127.0.0.1:$pm$hs&sid=$sid" >/dev/null
+curl -s --max-time 1 --http2-prior-knowledge "http://127.0.0.1:$pm$hs&sid=$sid" >/dev/null
+curl -s --max-time 5 --http2-prior-knowledge "http://127.0.0.1:$pm$hs&sid=$sid" >after.out 2>&1
+check "a long-poll given up over h2c ends its session on the owner (as over HTTP/1.1)" after.out '^\{"code":1,"message":"Session ID unknown"\}$'
+
 # ---- node's http2: polling + RFC 8441 WebSockets on one connection ----
 run_counted tls-node node "$E2E/h2_ws.mjs" "https://127.0.0.1:$pt"
 run_counted h2c-node node "$E2E/h2_ws.mjs" "http://127.0.0.1:$pp"
@@ -156,7 +200,7 @@ att garbage '^closed$' "" "" "garbage instead of a preface: closed"
 att streams '^refused=1 answered=0$' "" "" "101 open streams: the 101st is refused (max 100)"
 att ok '^refused=0 answered=1$' "" "" "a good client after all that is served"
 wait "$by"
-check "node exchanged over h2c all along the attacks" bystander1.out '^16 passed, 0 failed$'
+check "node exchanged over h2c all along the attacks" bystander1.out '^17 passed, 0 failed$'
 timeout 60 python3 "$E2E/h2_attack.py" garbage 127.0.0.1 "$pt" --tls >tls-garbage.out 2>&1
 check "TLS with ALPN h2 and garbage instead of the preface: closed" tls-garbage.out '^closed$'
 timeout 60 python3 "$E2E/h2_attack.py" rapid-reset 127.0.0.1 "$pt" --tls >tls-rr.out 2>&1

@@ -9,7 +9,9 @@
 // in two tabs of /usr/bin/chromium (npm playwright-core,
 // --ignore-certificate-errors), checks that the page and the polling
 // requests came over h2 (nextHopProtocol), that the socket upgraded to a
-// WebSocket, and that a message typed in one tab shows in the other.
+// WebSocket over the same HTTP/2 connection (RFC 8441: the gateway's debug
+// log shows one HTTP/2 connection and two tunnels), and that a message
+// typed in one tab shows in the other.
 // Prints "ok - ..." / "not ok - ...", then "N passed, N failed".
 // Bounded: the whole run gives up after 30 s.
 import { spawn } from "node:child_process";
@@ -44,7 +46,7 @@ async function main() {
   const port = await freePort();
   server = spawn(SIO_BIN, [
     "server", "--plugin", join(PLUGIN_DIR, "chat/chat.so"), "--port", String(port),
-    "--tls-cert", CERT, "--tls-key", KEY,
+    "--tls-cert", CERT, "--tls-key", KEY, "--log-level", "debug",
     "--static", `/=${join(ROOT, "plugins/chat/www")}`,
     "--static", `/socket.io-client/=${join(ROOT, "tests/interop/node_modules/socket.io-client/dist")}`,
   ], { stdio: ["ignore", "pipe", "pipe"] });
@@ -93,6 +95,12 @@ async function main() {
     .some((li) => li.textContent === "hello over h2"), null, { timeout: 5000 })
     .then(() => ok("a message typed in one tab shows in the other"),
           () => notOk("a message typed in one tab shows in the other", "not seen"));
+  // the gateway logs each HTTP/2 connection and each RFC 8441 WebSocket
+  const conns = (serverLog.match(/: HTTP\/2$/gm) || []).length;
+  const tunnels = (serverLog.match(/WebSocket over HTTP\/2 \(RFC 8441\)$/gm) || []).length;
+  if (tunnels === 2 && conns === 1)
+    ok("both tabs' WebSockets ride the page's one HTTP/2 connection (RFC 8441)");
+  else notOk("WebSockets over the page's HTTP/2 connection", `${conns} HTTP/2 connections, ${tunnels} RFC 8441 WebSockets`);
   if (errors.length) notOk("no page errors", errors.join("; "));
   else ok("no page errors and no failed requests");
 }

@@ -160,6 +160,17 @@ try {
   ws.st.write(frame("427[\"hello\",{\"n\":1}]"));
   const ack = await nextMsg(read, ws.st);
   check("event with ack over the tunnel", ack === "437[{\"n\":1}]", ack);
+  // 50 messages of 3 KB each way: past the 64 KB stream window, which the
+  // server must reopen as its WebSocket layer takes the bytes
+  const big = "b".repeat(3000);
+  for (let i = 0; i < 50; i++) ws.st.write(frame(`42["bulk${i}","${big}"]`));
+  let echoed = 0;
+  for (let i = 0; i < 50; i++) {
+    const m = await nextMsg(read, ws.st);
+    if (m === `42["bulk${i}","${big}"]`) echoed++;
+  }
+  check("150 KB through the tunnel and back (flow-control windows reopen)", echoed === 50,
+        `${echoed} of 50 echoed in order`);
   // a bad path for the extended CONNECT
   const bad = await connectWs("/nowhere");
   check("extended CONNECT outside the Engine.IO path: 404", bad.status === 404, String(bad.status));

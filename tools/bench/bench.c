@@ -4,7 +4,8 @@
  *
  * The parent forks --procs children and splits the connections between
  * them. Each child runs its share on its own libevent loop over raw
- * non-blocking sockets: one read of up to 64 KiB per wake-up, everything it
+ * non-blocking sockets (with --tls, OpenSSL on them: SSL_read until it
+ * wants more, SSL_write per chunk): one read of up to 64 KiB per wake-up, everything it
  * triggers queued in the connection's evbuffer and written once with
  * writev (evbuffer_write) at the end of the wake-up. WebSocket framing is
  * wslay's frame layer in client mode (masked); only the first bytes of each
@@ -44,6 +45,7 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 #include <wslay/wslay.h>
 
 #include "hist.h"
@@ -63,6 +65,7 @@ struct opts {
     bool spread_src;
     bool polling;               /* --transport polling */
     bool noack;                 /* --no-ack: echo with plain emits, answered by an event */
+    bool tls;                   /* --tls: wss:// (no certificate check) */
     unsigned ports[8];          /* --ports: connection i goes to ports[i % nports] */
     unsigned nports;
 };
@@ -120,6 +123,8 @@ struct conn {
     uint64_t sent, got;         /* echo --no-ack: emits sent, echoes received (FIFO) */
     unsigned inflight;          /* broadcast sender: bcasts not yet back */
     struct hsock *hs;           /* polling: [0] long-poll GETs, [1] POSTs */
+    SSL *ssl;                   /* --tls */
+    bool tls_hs;                /* the TLS handshake is under way */
     struct evbuffer *pq;        /* polling: packets for the next POST */
     char sid[64];
 };
@@ -149,6 +154,7 @@ struct child {
     struct sockaddr_in addr;
     char request[512];
     size_t request_len;
+    SSL_CTX *tls;               /* --tls */
     uint8_t *payload;           /* echo: the JSON after "42<id>": ["echo","xxx"] */
     size_t payload_len;
     uint8_t rbuf[65536];
@@ -295,6 +301,10 @@ static void conn_fail(struct conn *c)
         event_del(c->rev);
     if (c->wev)
         event_del(c->wev);
+    if (c->ssl) {
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -545,11 +555,48 @@ static void on_http(struct conn *c)
         conn_fail(c);
 }
 
+static void tls_step(struct conn *c);
+
+/* Bytes read (plain or decrypted) through the HTTP head or the frames. */
+static void on_bytes(struct conn *c, size_t r)
+{
+    struct child *ch = c->ch;
+    ch->now = now_ns();
+    c->in = ch->rbuf;
+    c->inlen = r;
+    if (c->state == ST_HTTP)
+        on_http(c);
+    else
+        feed(c);
+}
+
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct conn *c = arg;
     struct child *ch = c->ch;
+    if (c->tls_hs) {
+        tls_step(c);
+        return;
+    }
+    if (c->ssl) {
+        /* everything OpenSSL has, not just one record: it may hold more
+         * than the socket says */
+        while (c->state != ST_DEAD) {
+            int r = SSL_read(c->ssl, ch->rbuf, (int)sizeof ch->rbuf);
+            if (r <= 0) {
+                int e = SSL_get_error(c->ssl, r);
+                if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+                    break;
+                conn_fail(c);
+                return;
+            }
+            on_bytes(c, (size_t)r);
+        }
+        if (c->state != ST_DEAD)
+            flush_conn(c);
+        return;
+    }
     ssize_t r = read(fd, ch->rbuf, sizeof ch->rbuf);
     if (r <= 0) {
         if (r < 0 && (errno == EAGAIN || errno == EINTR))
@@ -557,15 +604,32 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         conn_fail(c);
         return;
     }
-    ch->now = now_ns();
-    c->in = ch->rbuf;
-    c->inlen = (size_t)r;
-    if (c->state == ST_HTTP)
-        on_http(c);
-    else
-        feed(c);
+    on_bytes(c, (size_t)r);
     if (c->state != ST_DEAD)
         flush_conn(c);
+}
+
+/* --tls: drive the client handshake; once done, the queued request goes. */
+static void tls_step(struct conn *c)
+{
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        c->tls_hs = false;
+        flush_conn(c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ) {
+        if (c->want_write)
+            event_del(c->wev);
+        c->want_write = false;
+    } else if (e == SSL_ERROR_WANT_WRITE) {
+        if (!c->want_write)
+            event_add(c->wev, NULL);
+        c->want_write = true;
+    } else {
+        conn_fail(c);
+    }
 }
 
 static void flush_conn(struct conn *c)
@@ -577,8 +641,26 @@ static void flush_conn(struct conn *c)
             hs_flush(&c->hs[1]);
         return;
     }
+    if (c->tls_hs)
+        return;
     while (evbuffer_get_length(c->out)) {
-        int n = evbuffer_write(c->out, c->fd);
+        int n;
+        if (c->ssl) {
+            struct evbuffer_iovec v;
+            if (evbuffer_peek(c->out, -1, NULL, &v, 1) < 1)
+                break;
+            n = SSL_write(c->ssl, v.iov_base, (int)(v.iov_len > INT32_MAX ? INT32_MAX : v.iov_len));
+            if (n <= 0) {
+                int e = SSL_get_error(c->ssl, n);
+                if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+                    break;
+                conn_fail(c);
+                return;
+            }
+            evbuffer_drain(c->out, (size_t)n);
+            continue;
+        }
+        n = evbuffer_write(c->out, c->fd);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 break;
@@ -613,6 +695,21 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
         c->headlen = 0;
         evbuffer_add(c->out, c->ch->request, c->ch->request_len);
         event_add(c->rev, NULL);
+        if (c->ch->tls) {
+            c->ssl = SSL_new(c->ch->tls);
+            if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+                conn_fail(c);
+                return;
+            }
+            SSL_set_tlsext_host_name(c->ssl, c->ch->o->host);
+            SSL_set_connect_state(c->ssl);
+            c->tls_hs = true;
+            tls_step(c);
+            return;
+        }
+    } else if (c->tls_hs) {
+        tls_step(c);
+        return;
     }
     flush_conn(c);
 }
@@ -1023,6 +1120,17 @@ static int run_child(const struct opts *o, struct shared *sh, unsigned id)
         memset(ch->payload + 9, 'x', o->size);
         memcpy(ch->payload + 9 + o->size, "\"]", 2);
     }
+    if (o->tls) {
+        /* a load generator: no certificate check, a session per connection */
+        ch->tls = SSL_CTX_new(TLS_client_method());
+        if (!ch->tls)
+            return 1;
+        SSL_CTX_set_min_proto_version(ch->tls, TLS1_2_VERSION);
+        SSL_CTX_set_verify(ch->tls, SSL_VERIFY_NONE, NULL);
+        SSL_CTX_set_mode(ch->tls, SSL_MODE_ENABLE_PARTIAL_WRITE);
+        static const unsigned char alpn[] = "\x08http/1.1";
+        SSL_CTX_set_alpn_protos(ch->tls, alpn, sizeof alpn - 1);
+    }
     ch->base = event_base_new();
     ch->conns = calloc(ch->count ? ch->count : 1, sizeof *ch->conns);
     if (!ch->base || !ch->conns)
@@ -1190,7 +1298,9 @@ static void usage(FILE *f)
         "                         broker): client i connects to the i-th port, round robin;\n"
         "                         broadcast: the last client paces the sender's window\n"
         "  --transport T          websocket (default) or polling (HTTP long-polling:\n"
-        "                         two connections per client, one POST in flight)\n");
+        "                         two connections per client, one POST in flight)\n"
+        "  --tls                  wss:// (TLS 1.2+, ALPN http/1.1, no certificate check);\n"
+        "                         websocket transport only\n");
 }
 
 static bool num_arg(const char *s, double min, double max, double *out)
@@ -1241,6 +1351,7 @@ int sio_cmd_bench(int argc, char **argv)
         { "transport", required_argument, NULL, 'X' },
         { "ports", required_argument, NULL, 'L' },
         { "no-ack", no_argument, NULL, 'A' },
+        { "tls", no_argument, NULL, 'Y' },
         { "help", no_argument, NULL, '?' },
         { NULL, 0, NULL, 0 },
     };
@@ -1262,6 +1373,7 @@ int sio_cmd_bench(int argc, char **argv)
             continue;
         case 'x': o.spread_src = true; continue;
         case 'A': o.noack = true; continue;
+        case 'Y': o.tls = true; continue;
         case 'L':
             for (const char *q = optarg; *q; ) {
                 char *e;
@@ -1322,6 +1434,10 @@ int sio_cmd_bench(int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "sio bench: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (o.tls && o.polling) {
+        fprintf(stderr, "sio bench: --tls is for the websocket transport\n");
         return 2;
     }
     if (o.nports && (o.polling || o.procs > 1 || o.clients > 15000)) {
@@ -1426,8 +1542,9 @@ int sio_cmd_bench(int argc, char **argv)
     double csecs = connected_at ? (double)(connected_at - t0) / 1e9 : 0;
     double rate = (double)t.msgs / secs;
 
-    printf("{\"scenario\":\"%s\",\"transport\":\"%s\",\"clients\":%u,\"procs\":%u,",
-           scenario_names[o.sc], o.polling ? "polling" : "websocket", o.clients, o.procs);
+    printf("{\"scenario\":\"%s\",\"transport\":\"%s\",%s\"clients\":%u,\"procs\":%u,",
+           scenario_names[o.sc], o.polling ? "polling" : "websocket", o.tls ? "\"tls\":true," : "",
+           o.clients, o.procs);
     if (o.sc != SC_CONNECT)
         printf("\"inflight\":%u,", o.inflight);
     if (o.sc == SC_ECHO)

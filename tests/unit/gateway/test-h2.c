@@ -212,6 +212,8 @@ static void pump(void)
         event_base_loop(base, EVLOOP_NONBLOCK);
 }
 
+static unsigned req_timeout_ms;
+
 static struct sio_h2_conn *setup(struct client *cl)
 {
     memset(cl, 0, sizeof *cl);
@@ -234,7 +236,7 @@ static struct sio_h2_conn *setup(struct client *cl)
     nghttp2_session_send(cl->ng);
     static const struct sio_h2_cbs cbs = { s_on_stream, { s_on_request, s_on_close, NULL, NULL },
                                            s_conn_close };
-    struct sio_h2_limits lim = { .max_body = 1000 };
+    struct sio_h2_limits lim = { .max_body = 1000, .request_timeout_ms = req_timeout_ms };
     parked = NULL;
     srv_closed = conn_closed = 0;
     struct sio_h2_conn *h = sio_h2_conn_new(pair[0], &lim, &cbs, NULL, NULL);
@@ -315,4 +317,29 @@ Test(h2, reset_stream_closes_its_exchange_and_goaway_is_sent)
     cr_assert_eq(cl.goaway, NGHTTP2_NO_ERROR);
     cr_assert_eq(conn_closed, 1, "an idle connection closes after its GOAWAY");
     teardown(&cl, NULL);
+}
+
+Test(h2, a_request_that_never_completes_is_reset)
+{
+    struct client cl;
+    req_timeout_ms = 100;
+    struct sio_h2_conn *h = setup(&cl);
+    req_timeout_ms = 0;
+    const nghttp2_nv nv[] = {
+        { (uint8_t *)":method", (uint8_t *)"POST", 7, 4, 0 },
+        { (uint8_t *)":scheme", (uint8_t *)"http", 7, 4, 0 },
+        { (uint8_t *)":authority", (uint8_t *)"example.test", 10, 12, 0 },
+        { (uint8_t *)":path", (uint8_t *)"/slow", 5, 5, 0 },
+    };
+    /* headers, then a body that never comes: the stream holds a slot */
+    nghttp2_submit_headers(cl.ng, NGHTTP2_FLAG_NONE, -1, NULL, nv, 4, NULL);
+    nghttp2_session_send(cl.ng);
+    pump();
+    cr_assert(!cl.closed);
+    struct timeval tv = { 1, 0 };
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+    cr_assert(cl.closed, "the server reset the incomplete request");
+    cr_assert_null(parked, "never delivered");
+    teardown(&cl, h);
 }
