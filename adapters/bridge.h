@@ -15,8 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "buf.h"
-#include "envelope.h"
+#include "base/buf.h"
+#include "proto/envelope.h"
 
 /* Receives each command made from a message. env (and the strings it
  * points to) is borrowed until the call returns. 0, or < 0 to stop. */

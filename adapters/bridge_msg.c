@@ -6,7 +6,7 @@
  * envelopes, always with topic "*": a gateway that does not hold a sid
  * ignores a command for it. No I/O; owns nothing beyond one call.
  */
-#include "bridge.h"
+#include "adapters/bridge.h"
 
 #include <errno.h>
 #include <msgpack.h>
@@ -17,9 +17,9 @@
 #include <sio/error.h>
 #include <sio/log.h>
 #include <sio/msg.h>
-#include "buf.h"
-#include "bus.h"
-#include "pickle.h"
+#include "base/buf.h"
+#include "proto/bus.h"
+#include "adapters/pickle.h"
 #include "proto/sio.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "bridge");

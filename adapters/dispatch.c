@@ -1,8 +1,8 @@
 /* dispatch.c: pick the bridge transport by URL scheme and run it: the
  * start, stop and counters every transport shares (dispatch.h,
  * transport.h). */
-#include "dispatch.h"
-#include "transport.h"
+#include "adapters/dispatch.h"
+#include "adapters/transport.h"
 
 #include <errno.h>
 #include <stdio.h>

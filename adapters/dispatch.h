@@ -11,7 +11,7 @@
 #define SIO_ADAPTERS_DISPATCH_H
 
 #include <stddef.h>
-#include "bridge.h"
+#include "adapters/bridge.h"
 
 /* A running bridge of any scheme (adapters/transport.h). */
 typedef struct sio_bridge_base sio_bridge_any;

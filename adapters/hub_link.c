@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <zmq.h>
-#include "bridge.h"
+#include "adapters/bridge.h"
 
 int sio__bridge_hub_open(struct sio_bridge_hub *h, void *zmq_ctx, const char *hub_endpoint,
                          char *err, size_t errlen)

@@ -4,8 +4,8 @@
  * set of the arrays that were tuples. Every read is bounds-checked against
  * the input; every value made is counted against max_nodes.
  */
-#include "pickle.h"
-#include "vec.h"
+#include "adapters/pickle.h"
+#include "base/vec.h"
 
 #include <errno.h>
 #include <math.h>

@@ -4,14 +4,14 @@
  * restricted decoder (pickle.c) accepts: no frames, no memo, nothing that
  * names a class or a function. Owns nothing beyond one call.
  */
-#include "pickle.h"
+#include "adapters/pickle.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include <sio/msg.h>
-#include "buf.h"
+#include "base/buf.h"
 
 struct wr {
     const struct sio_pickle *pk;

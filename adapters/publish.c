@@ -11,7 +11,7 @@
  * counted. The queue owns its messages; the publisher owns the queue, the
  * SUB socket and both threads.
  */
-#include "bridge.h"
+#include "adapters/bridge.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +25,7 @@
 #include <unistd.h>
 #include <zmq.h>
 #include <sio/log.h>
-#include "bus.h"
+#include "proto/bus.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "bridge.publish");
 

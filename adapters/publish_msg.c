@@ -10,7 +10,7 @@
  * carried in keys and methods python-socketio ignores; a sio deployment
  * reads them (bridge_msg.c). No I/O; owns nothing beyond one call.
  */
-#include "bridge.h"
+#include "adapters/bridge.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -19,8 +19,8 @@
 #include <string.h>
 #include <sio/error.h>
 #include <sio/msg.h>
-#include "buf.h"
-#include "pickle.h"
+#include "base/buf.h"
+#include "adapters/pickle.h"
 #include "proto/sio.h"
 
 

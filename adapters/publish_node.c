@@ -9,7 +9,7 @@
  * with the adapter delivers what a sio deployment broadcasts. No I/O; owns
  * nothing beyond one call.
  */
-#include "bridge.h"
+#include "adapters/bridge.h"
 
 #include <errno.h>
 #include <msgpack.h>
@@ -19,7 +19,7 @@
 #include <string.h>
 #include <sio/error.h>
 #include <sio/msg.h>
-#include "buf.h"
+#include "base/buf.h"
 #include "proto/sio.h"
 
 #define NODE_PREFIX "socket.io"

@@ -1,6 +1,6 @@
 /* transport.c: what every bridge transport shares (see transport.h): the
  * counting of received messages, the counters line, backoff and sleeping. */
-#include "transport.h"
+#include "adapters/transport.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sio/log.h>
-#include "bridge.h"
+#include "adapters/bridge.h"
 
 /* Every transport, in the order schemes are tried. */
 #define SIO_BRIDGE_TRANSPORTS(X) X(redis) X(amqp) X(kafka)

@@ -4,7 +4,7 @@
  * feature that enables it. */
 #include <errno.h>
 #include <stdio.h>
-#include "transport.h"
+#include "adapters/transport.h"
 
 __attribute__((unused)) static void close_none(struct sio_bridge_base *b)
 {

@@ -14,9 +14,9 @@
 #include <jansson.h>
 #include <zmq.h>
 #include <sio/emitter.h>
-#include "buf.h"
-#include "bus.h"
-#include "envelope.h"
+#include "base/buf.h"
+#include "proto/bus.h"
+#include "proto/envelope.h"
 
 #define EMITTER_DEFAULT_TIMEOUT_MS 5000
 #define EMITTER_MAX_LIST 1024

@@ -17,8 +17,8 @@
 #include <string.h>
 #include <sio/sio.h>
 #include <sio/plugin.h>
-#include "bus.h"
-#include "worker_ctx.h"
+#include "proto/bus.h"
+#include "core/worker_ctx.h"
 #include "proto/sio.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "core.host");

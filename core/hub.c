@@ -23,12 +23,12 @@
 #include <time.h>
 #include <zmq.h>
 #include <sio/sio.h>
-#include "hub.h"
-#include "buf.h"
-#include "map.h"
-#include "envelope.h"
-#include "zloop.h"
-#include "vec.h"
+#include "core/hub.h"
+#include "base/buf.h"
+#include "base/map.h"
+#include "proto/envelope.h"
+#include "core/zloop.h"
+#include "base/vec.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "core.hub");
 

@@ -7,7 +7,7 @@
 #ifndef SIO_CORE_HUB_H
 #define SIO_CORE_HUB_H
 
-#include "bus.h"
+#include "proto/bus.h"
 
 typedef struct sio_hub sio_hub;
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sio/sio.h>
-#include "plugin_loader.h"
+#include "core/plugin_loader.h"
 #include "sio-config.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "core.plugin");

@@ -9,7 +9,7 @@
 #define SIO_CORE_WORKER_H
 
 #include <stddef.h>
-#include "bus.h"
+#include "proto/bus.h"
 
 typedef struct sio_worker sio_worker;
 

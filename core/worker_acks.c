@@ -12,14 +12,14 @@
 #include <unistd.h>
 #include <zmq.h>
 #include <sio/sio.h>
-#include "worker.h"
-#include "worker_int.h"
-#include "buf.h"
-#include "map.h"
-#include "plugin_loader.h"
+#include "core/worker.h"
+#include "core/worker_int.h"
+#include "base/buf.h"
+#include "base/map.h"
+#include "core/plugin_loader.h"
 #include "proto/sio.h"
 #include "proto/text.h"
-#include "vec.h"
+#include "base/vec.h"
 
 
 /* ---- deferred acks (sio_ack_defer) ---- */

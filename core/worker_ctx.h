@@ -11,8 +11,8 @@
 #include <stdint.h>
 #include <jansson.h>
 #include <sio/plugin.h>
-#include "buf.h"
-#include "envelope.h"
+#include "base/buf.h"
+#include "proto/envelope.h"
 
 struct sio__shard;
 

@@ -10,11 +10,11 @@
 #include <stdint.h>
 #include <jansson.h>
 #include <sio/plugin.h>
-#include "buf.h"
-#include "map.h"
-#include "envelope.h"
-#include "plugin_loader.h"
-#include "worker_ctx.h"
+#include "base/buf.h"
+#include "base/map.h"
+#include "proto/envelope.h"
+#include "core/plugin_loader.h"
+#include "core/worker_ctx.h"
 
 
 struct deferred {

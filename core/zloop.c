@@ -1,5 +1,5 @@
 /* zloop.c: the thread loop of the hub and the worker shards (zloop.h). */
-#include "zloop.h"
+#include "core/zloop.h"
 
 #include <errno.h>
 #include <poll.h>

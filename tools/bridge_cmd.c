@@ -11,9 +11,9 @@
 #include <string.h>
 #include <zmq.h>
 #include <sio/sio.h>
-#include "dispatch.h"
-#include "bridge_cmd.h"
-#include "opts.h"
+#include "adapters/dispatch.h"
+#include "tools/bridge_cmd.h"
+#include "tools/opts.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "tools.bridge");
 

@@ -21,10 +21,10 @@
 #include <event2/event.h>
 #include <sio/client.h>
 #include <sio/sio.h>
-#include "client_cmd.h"
-#include "buf.h"
-#include "vec.h"
-#include "opts.h"
+#include "tools/client_cmd.h"
+#include "base/buf.h"
+#include "base/vec.h"
+#include "tools/opts.h"
 
 #define MAX_LIST 32
 #define LINGER_MS 300           /* after EOF / an ack: events still in flight */

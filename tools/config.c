@@ -8,7 +8,7 @@
  *   {"K": "V"}              maps: --name=K=V
  *   {"K": {"file": F, "content-type": T}}   maps: --name=K=F:T
  */
-#include "config.h"
+#include "tools/config.h"
 
 #include <stdarg.h>
 #include <stdbool.h>

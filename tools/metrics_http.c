@@ -12,8 +12,8 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/thread.h>
-#include "buf.h"
-#include "metrics_http.h"
+#include "base/buf.h"
+#include "tools/metrics_http.h"
 
 struct sio_metrics_http {
     struct event_base *base;

@@ -1,5 +1,5 @@
 /* opts.c: what the option parsing of every `sio` command shares (opts.h). */
-#include "opts.h"
+#include "tools/opts.h"
 
 #include <errno.h>
 #include <getopt.h>

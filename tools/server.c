@@ -17,16 +17,16 @@
 #include <unistd.h>
 #include <zmq.h>
 #include <sio/sio.h>
-#include "bus.h"
-#include "hub.h"
-#include "worker.h"
-#include "gateway/gateway.h"
-#include "server.h"
-#include "config.h"
-#include "dispatch.h"
-#include "buf.h"
-#include "metrics_http.h"
-#include "opts.h"
+#include "proto/bus.h"
+#include "core/hub.h"
+#include "core/worker.h"
+#include "edge/gateway/gateway.h"
+#include "tools/server.h"
+#include "tools/config.h"
+#include "adapters/dispatch.h"
+#include "base/buf.h"
+#include "tools/metrics_http.h"
+#include "tools/opts.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "tools.server");
 

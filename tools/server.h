@@ -6,8 +6,8 @@
 int sio_cmd_server(int argc, char **argv);
 
 /* `sio gateway` (tools/roles.c): the server's flags, gateway only. */
-#include "bus.h"
-#include "gateway/gateway.h"
+#include "proto/bus.h"
+#include "edge/gateway/gateway.h"
 struct sio_server_role {
     void *zmq_ctx;                      /* owned by the caller */
     struct sio_bus_endpoints ep;        /* the hub's events + commands */

@@ -3,11 +3,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sio/sio.h>
-#include "server.h"
-#include "roles.h"
-#include "bench/bench.h"
-#include "client_cmd.h"
-#include "bridge_cmd.h"
+#include "tools/server.h"
+#include "tools/roles.h"
+#include "tools/bench/bench.h"
+#include "tools/client_cmd.h"
+#include "tools/bridge_cmd.h"
 
 static void usage(FILE *f)
 {

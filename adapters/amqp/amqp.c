@@ -22,8 +22,8 @@
  * Stopping sets a flag that the thread polls every 200 ms. Start, stop,
  * counters and publishing's queue are transport.c's and publish.c's.
  */
-#include "transport.h"
-#include "bus.h"
+#include "adapters/transport.h"
+#include "proto/bus.h"
 
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
@@ -38,7 +38,7 @@
 #include <zmq.h>
 #include <sio/error.h>
 #include <sio/log.h>
-#include "buf.h"
+#include "base/buf.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "bridge.amqp");
 

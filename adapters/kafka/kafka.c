@@ -17,7 +17,7 @@
  * URL: kafka://host:port[,host:port...][/topic]  (kafka:// alone is
  * localhost:9092, as in python-socketio).
  */
-#include "transport.h"
+#include "adapters/transport.h"
 
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
@@ -30,7 +30,7 @@
 #include <zmq.h>
 #include <sio/error.h>
 #include <sio/log.h>
-#include "buf.h"
+#include "base/buf.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "bridge.kafka");
 

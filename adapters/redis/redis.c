@@ -11,7 +11,7 @@
  * again. Stopping wakes the thread through a pipe. Start, stop, counters
  * and publishing's queue are transport.c's and publish.c's.
  */
-#include "transport.h"
+#include "adapters/transport.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -28,7 +28,7 @@
 #include <zmq.h>
 #include <sio/error.h>
 #include <sio/log.h>
-#include "buf.h"
+#include "base/buf.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "bridge.redis");
 

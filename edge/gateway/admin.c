@@ -38,7 +38,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <sio/sio.h>
-#include "gw.h"
+#include "edge/gateway/gw.h"
 #include "proto/sio.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.admin");

@@ -32,10 +32,10 @@
 #include <http_parser.h>
 #include <zmq.h>
 #include <sio/sio.h>
-#include "gw.h"
+#include "edge/gateway/gw.h"
 #include "proto/eio.h"
 #include "proto/sio.h"
-#include "http/compress.h"
+#include "edge/http/compress.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.gateway");
 

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "bus.h"
+#include "proto/bus.h"
 
 typedef struct sio_gateway sio_gateway;
 struct sio_buf;

@@ -33,18 +33,18 @@
 #include <stdint.h>
 #include <event2/event.h>
 #include <event2/buffer.h>
-#include "buf.h"
-#include "bus.h"
-#include "envelope.h"
-#include "gateway.h"
-#include "http/http1.h"
-#include "http/h2.h"
-#include "http/cors.h"
-#include "http/static.h"
-#include "http/upstream.h"
-#include "http/tls.h"
-#include "ws/ws.h"
-#include "map.h"
+#include "base/buf.h"
+#include "proto/bus.h"
+#include "proto/envelope.h"
+#include "edge/gateway/gateway.h"
+#include "edge/http/http1.h"
+#include "edge/http/h2.h"
+#include "edge/http/cors.h"
+#include "edge/http/static.h"
+#include "edge/http/upstream.h"
+#include "edge/http/tls.h"
+#include "edge/ws/ws.h"
+#include "base/map.h"
 
 #define GW_SID_LEN 20
 /* at most this many I/O threads: a sid names its owner in one of the 64

@@ -16,7 +16,7 @@
 #include <sys/resource.h>
 #include <event2/listener.h>
 #include <sio/sio.h>
-#include "gw.h"
+#include "edge/gateway/gw.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.gateway");
 

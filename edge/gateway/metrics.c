@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <sio/sio.h>
-#include "gw.h"
+#include "edge/gateway/gw.h"
 
 /* bus round trip buckets (seconds): CONNECT sent -> CONNECT_OK/ERR back */
 static const double rtt_le[GW_RTT_BUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,

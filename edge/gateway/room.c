@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
-#include "gw.h"
-#include "vec.h"
+#include "edge/gateway/gw.h"
+#include "base/vec.h"
 
 void gw_room_free(struct gw_room *r)
 {

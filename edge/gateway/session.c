@@ -19,10 +19,10 @@
 #include <string.h>
 #include <time.h>
 #include <sio/sio.h>
-#include "gw.h"
-#include "http/compress.h"
+#include "edge/gateway/gw.h"
+#include "edge/http/compress.h"
 #include "proto/eio.h"
-#include "vec.h"
+#include "base/vec.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.eio");
 

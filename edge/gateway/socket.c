@@ -18,10 +18,10 @@
 #include <string.h>
 #include <zmq.h>
 #include <sio/sio.h>
-#include "gw.h"
+#include "edge/gateway/gw.h"
 #include "proto/eio.h"
 #include "proto/sio.h"
-#include "vec.h"
+#include "base/vec.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.sio");
 

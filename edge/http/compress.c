@@ -1,5 +1,5 @@
 /* compress.c: HTTP response compression (see compress.h). */
-#include "compress.h"
+#include "edge/http/compress.h"
 
 #include <errno.h>
 #include <stdbool.h>

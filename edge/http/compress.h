@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 #include <event2/buffer.h>
-#include "http1.h"
+#include "edge/http/http1.h"
 
 enum sio_http_enc { SIO_ENC_IDENTITY = 0, SIO_ENC_GZIP, SIO_ENC_DEFLATE };
 

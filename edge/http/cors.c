@@ -1,11 +1,11 @@
 /* cors.c: cross-origin policy of the Engine.IO endpoints (see cors.h). */
-#include "cors.h"
+#include "edge/http/cors.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <http_parser.h>
-#include "gateway/gateway.h"
+#include "edge/gateway/gateway.h"
 
 static char *trimdup(const char *s, size_t n)
 {

@@ -15,8 +15,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include "buf.h"
-#include "http1.h"
+#include "base/buf.h"
+#include "edge/http/http1.h"
 
 struct sio_cors {
     int mode;               /* enum sio_cors_mode (gateway.h) */

@@ -15,8 +15,8 @@
  * Freeing follows http1.c: marked dead, freed when the outermost entry
  * point returns.
  */
-#include "h2.h"
-#include "tls.h"
+#include "edge/http/h2.h"
+#include "edge/http/tls.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -30,8 +30,8 @@
 #include <nghttp2/nghttp2.h>
 #include <openssl/evp.h>
 #include <sio/log.h>
-#include "buf.h"
-#include "vec.h"
+#include "base/buf.h"
+#include "base/vec.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.h2");
 

@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <event2/bufferevent.h>
-#include "http1.h"
+#include "edge/http/http1.h"
 
 struct sio_h2_conn;
 

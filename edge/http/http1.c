@@ -12,8 +12,8 @@
  * they are copied to c->raw before the input is drained, and that copy
  * plus the input still buffered is the stream from the request on.
  */
-#include "http1.h"
-#include "tls.h"
+#include "edge/http/http1.h"
+#include "edge/http/tls.h"
 #include <event2/bufferevent_ssl.h>
 
 #include <ctype.h>
@@ -26,7 +26,7 @@
 #include <http_parser.h>
 #include <sys/socket.h>
 #include <sio/log.h>
-#include "buf.h"
+#include "base/buf.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.http");
 

@@ -36,7 +36,7 @@
 #include <event2/event.h>
 #include <event2/bufferevent.h>
 #include <event2/buffer.h>
-#include "buf.h"
+#include "base/buf.h"
 
 struct sio_http_conn;
 

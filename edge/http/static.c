@@ -1,5 +1,5 @@
 /* static.c: static files under URL prefixes (see static.h). */
-#include "static.h"
+#include "edge/http/static.h"
 
 #include <errno.h>
 #include <fcntl.h>

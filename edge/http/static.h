@@ -14,7 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include "http1.h"
+#include "edge/http/http1.h"
 
 struct sio_static {
     char *prefix;           /* URL prefix, starts with '/' */

@@ -22,7 +22,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sio/sio.h>
-#include "tls.h"
+#include "edge/http/tls.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.tls");
 

@@ -1,6 +1,6 @@
 /* upstream.c: forward HTTP requests to an upstream application (see
  * upstream.h). The HTTP client is libevent's evhttp. */
-#include "upstream.h"
+#include "edge/http/upstream.h"
 
 #include <errno.h>
 #include <stdbool.h>

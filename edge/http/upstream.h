@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <event2/event.h>
-#include "http1.h"
+#include "edge/http/http1.h"
 
 #define SIO_UPSTREAM_TIMEOUT_S      30
 #define SIO_UPSTREAM_MAX_BODY       (16u << 20)     /* response body bytes */

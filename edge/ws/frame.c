@@ -1,5 +1,5 @@
 /* frame.c: WebSocket frame headers and unmasking (see frame.h). */
-#include "frame.h"
+#include "edge/ws/frame.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* ws.c: a server WebSocket connection on a bufferevent (see ws.h). */
-#include "ws.h"
+#include "edge/ws/ws.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -9,8 +9,8 @@
 #include <event2/bufferevent_ssl.h>
 #include <sio/log.h>
 #include "proto/text.h"
-#include "http/tls.h"
-#include "ws/frame.h"
+#include "edge/http/tls.h"
+#include "edge/ws/frame.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.ws");
 

@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <event2/bufferevent.h>
 #include <event2/buffer.h>
-#include "buf.h"
+#include "base/buf.h"
 
 /* Internal API (not exported from libsio, not installed): linked statically into
  * libsio, the sio tools and the tests. */

@@ -99,7 +99,7 @@ for pc in "$pcdir" "$BUILD/meson-uninstalled"; do
   which=$([[ $pc == "$pcdir" ]] && echo installed || echo uninstalled)
   if reach "$pc" "$work/pub.c"; then ok "$which sio.pc: <sio/plugin.h> compiles"; else bad "$which sio.pc: <sio/plugin.h> does not compile"; fi
   leaked=
-  for h in buf.h core/buf.h bus.h core/worker_ctx.h proto/sio.h edge/proto/sio.h ws/ws.h \
+  for h in buf.h base/buf.h bus.h core/worker_ctx.h proto/sio.h proto/sio.h ws/ws.h \
            gateway/gw.h client/engine.h http/http1.h sio-config.h; do
     printf '#include "%s"\n' "$h" >"$work/int.c"
     reach "$pc" "$work/int.c" && leaked+="$h "

@@ -8,9 +8,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "bridge.h"
-#include "buf.h"
-#include "pickle.h"
+#include "adapters/bridge.h"
+#include "base/buf.h"
+#include "adapters/pickle.h"
 #include "proto/sio.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

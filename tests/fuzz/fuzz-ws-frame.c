@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "ws/frame.h"
+#include "edge/ws/frame.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

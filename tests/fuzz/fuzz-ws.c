@@ -15,7 +15,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include "proto/text.h"
-#include "ws/ws.h"
+#include "edge/ws/ws.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

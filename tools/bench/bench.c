@@ -20,7 +20,7 @@
  *
  * Owns: the children (killed by pid if they overrun), their sockets.
  */
-#include "bench.h"
+#include "tools/bench/bench.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -48,7 +48,7 @@
 #include <openssl/ssl.h>
 #include <wslay/wslay.h>
 
-#include "hist.h"
+#include "tools/bench/hist.h"
 
 enum scenario { SC_CONNECT, SC_ECHO, SC_BROADCAST };
 static const char *const scenario_names[] = { "connect", "echo", "broadcast" };

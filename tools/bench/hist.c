@@ -1,5 +1,5 @@
 /* hist.c: merge and quantiles of struct sio_hist (see hist.h). */
-#include "hist.h"
+#include "tools/bench/hist.h"
 
 #include <math.h>
 

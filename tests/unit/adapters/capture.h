@@ -5,9 +5,9 @@
 #define SIO_TEST_ADAPTERS_CAPTURE_H
 
 #include <criterion/criterion.h>
-#include "buf.h"
-#include "bus.h"
-#include "envelope.h"
+#include "base/buf.h"
+#include "proto/bus.h"
+#include "proto/envelope.h"
 
 struct cmds {
     struct sio_buf raw[MAXMSG];

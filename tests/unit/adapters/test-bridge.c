@@ -5,9 +5,9 @@
 #include <errno.h>
 #include <string.h>
 #include <sio/error.h>
-#include "bridge.h"
-#include "buf.h"
-#include "bus.h"
+#include "adapters/bridge.h"
+#include "base/buf.h"
+#include "proto/bus.h"
 #include "fixture.h"
 
 #define MAXOUT 4

@@ -6,9 +6,9 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
-#include "bridge.h"
-#include "buf.h"
-#include "bus.h"
+#include "adapters/bridge.h"
+#include "base/buf.h"
+#include "proto/bus.h"
 #include "fixture.h"
 
 #define MAXMSG 4

@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include <sio/error.h>
 #include <sio/msg.h>
-#include "pickle.h"
+#include "adapters/pickle.h"
 #include "fixture.h"
 
 static json_t *decode_ok(const void *buf, size_t len, struct sio_pickle *pk)

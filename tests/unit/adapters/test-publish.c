@@ -21,10 +21,10 @@
 #include <zmq.h>
 #include <sio/error.h>
 #include <sio/msg.h>
-#include "bridge.h"
-#include "buf.h"
-#include "bus.h"
-#include "pickle.h"
+#include "adapters/bridge.h"
+#include "base/buf.h"
+#include "proto/bus.h"
+#include "adapters/pickle.h"
 #include "fixture.h"
 
 #define S(lit) ((struct sio_str){ lit, sizeof lit - 1 })

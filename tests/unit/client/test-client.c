@@ -1,4 +1,4 @@
-/* test-client.c: the event-driven client (edge/client/client.c, engine.c)
+/* test-client.c: the event-driven client (client/client.c, engine.c)
  * against the real npm socket.io 4.x server (tests/interop/ref-server.js,
  * peer-server.js) and a fake server for bad input. */
 #include <criterion/criterion.h>

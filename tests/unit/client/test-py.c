@@ -1,4 +1,4 @@
-/* test-py.c: the event-driven and simple clients (edge/client/) against
+/* test-py.c: the event-driven and simple clients (client/) against
  * python-socketio (Debian python3-socketio 5.7 on aiohttp, /usr/bin/python3,
  * tests/unit/client/py-peer-server.py) over polling, WebSocket and upgrade:
  * events both ways, acks, binary, two namespaces, refusal with data,

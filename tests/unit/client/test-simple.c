@@ -1,4 +1,4 @@
-/* test-simple.c: the blocking client (edge/client/simple.c) against the
+/* test-simple.c: the blocking client (client/simple.c) against the
  * npm socket.io 4.x server (tests/interop/ref-server.js). */
 #include <criterion/criterion.h>
 #include <signal.h>

@@ -1,4 +1,4 @@
-/* test-tls.c: https/wss in the clients (edge/client/engine.c, client.c)
+/* test-tls.c: https/wss in the clients (client/engine.c, client.c)
  * against the npm socket.io server on node's https.createServer
  * (peer-server.js --tls), with a CA, a server certificate (for localhost
  * and 127.0.0.1) and a client certificate made by the openssl CLI in a

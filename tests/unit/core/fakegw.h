@@ -11,10 +11,10 @@
 #include <unistd.h>
 #include <zmq.h>
 #include <jansson.h>
-#include "bus.h"
-#include "envelope.h"
-#include "hub.h"
-#include "worker.h"
+#include "proto/bus.h"
+#include "proto/envelope.h"
+#include "core/hub.h"
+#include "core/worker.h"
 
 #define FGW_ID "gw000001"
 

@@ -1,7 +1,7 @@
 /* test-buf.c: the growable buffer and base64 used by the polling codec. */
 #include <criterion/criterion.h>
 #include <string.h>
-#include "buf.h"
+#include "base/buf.h"
 #include <sio/error.h>
 
 Test(buf, append_keeps_bytes_and_nul)

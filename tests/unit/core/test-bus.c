@@ -1,9 +1,9 @@
-/* test-bus.c: the route header and random ids of core/bus.c. */
+/* test-bus.c: the route header and random ids of proto/bus.c. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
-#include "bus.h"
-#include "envelope.h"
+#include "proto/bus.h"
+#include "proto/envelope.h"
 
 Test(bus, route_bytes_and_round_trip)
 {

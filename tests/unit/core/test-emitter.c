@@ -9,9 +9,9 @@
 #include <zmq.h>
 #include <sio/emitter.h>
 #include <sio/error.h>
-#include "bus.h"
-#include "envelope.h"
-#include "hub.h"
+#include "proto/bus.h"
+#include "proto/envelope.h"
+#include "core/hub.h"
 
 struct rig {
     char dir[64], events[96], commands[96], workers[96];

@@ -1,4 +1,4 @@
-/* test-envelope.c: the bus envelope codec (core/envelope.c), including the
+/* test-envelope.c: the bus envelope codec (proto/envelope.c), including the
  * exact bytes that docs/BUS.md shows and envelopes packed by hand with
  * msgpack's own API, as a Python or Node.js emitter would. */
 #include <criterion/criterion.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <msgpack.h>
-#include "envelope.h"
+#include "proto/envelope.h"
 #include <sio/error.h>
 
 #define S(lit) ((struct sio_str){ (lit), sizeof(lit) - 1 })

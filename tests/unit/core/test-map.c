@@ -3,7 +3,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
-#include "map.h"
+#include "base/map.h"
 
 static char vals[20000];
 

@@ -6,7 +6,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 #include <sio/error.h>
-#include "plugin_loader.h"
+#include "core/plugin_loader.h"
 
 static struct fgw f;
 static char *echo_path;

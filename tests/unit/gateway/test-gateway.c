@@ -21,9 +21,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 #include <zmq.h>
-#include "gateway/gateway.h"
-#include "envelope.h"
-#include "bus.h"
+#include "edge/gateway/gateway.h"
+#include "proto/envelope.h"
+#include "proto/bus.h"
 #include <sio/log.h>
 
 #define EV_EP "inproc://t-events"

@@ -10,8 +10,8 @@
 #include <event2/bufferevent.h>
 #include <http_parser.h>
 #include <nghttp2/nghttp2.h>
-#include "http/http1.h"
-#include "http/h2.h"
+#include "edge/http/http1.h"
+#include "edge/http/h2.h"
 
 /* ---------- the exchange boundary, with a fake carrier ---------- */
 

@@ -3,11 +3,11 @@
 #include <string.h>
 #include <zlib.h>
 #include <http_parser.h>
-#include "gateway/gateway.h"
-#include "http/cors.h"
-#include "http/compress.h"
-#include "http/static.h"
-#include "http/upstream.h"
+#include "edge/gateway/gateway.h"
+#include "edge/http/cors.h"
+#include "edge/http/compress.h"
+#include "edge/http/static.h"
+#include "edge/http/upstream.h"
 
 static struct sio_http_hdr hdrs[8];
 

@@ -9,7 +9,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include "ws/ws.h"
+#include "edge/ws/ws.h"
 
 struct peer {
     struct event_base *base;

@@ -1,4 +1,4 @@
-/* test-eio.c: the Engine.IO v4 codec (edge/proto/eio.c), against the JS
+/* test-eio.c: the Engine.IO v4 codec (proto/eio.c), against the JS
  * reference server's captured bytes where there are some. */
 #include <criterion/criterion.h>
 #include <errno.h>

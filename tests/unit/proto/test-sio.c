@@ -1,4 +1,4 @@
-/* test-sio.c: the Socket.IO v5 codec (edge/proto/sio.c), with the JS
+/* test-sio.c: the Socket.IO v5 codec (proto/sio.c), with the JS
  * reference server's captured packets. Strings below are whole Engine.IO
  * messages as on the wire ("4" + Socket.IO packet) where they come from the
  * fixtures; sio_hdr()/sio_dec() strip the Engine.IO type through eio.c. */

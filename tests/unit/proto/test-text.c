@@ -7,7 +7,7 @@
 #include <sio/msg.h>
 #include "proto/sio.h"
 #include "proto/text.h"
-#include "buf.h"
+#include "base/buf.h"
 
 static bool valid(const char *s)
 {

@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <event2/event.h>
 #include <sio/client.h>
-#include "engine.h"
+#include "client/engine.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "client.simple");
 

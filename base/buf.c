@@ -1,5 +1,5 @@
 /* buf.c: growable byte buffer and base64 (see buf.h). */
-#include "buf.h"
+#include "base/buf.h"
 
 #include <errno.h>
 #include <stdarg.h>

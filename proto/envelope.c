@@ -8,7 +8,7 @@
  *
  * Thread-safe: no global state.
  */
-#include "envelope.h"
+#include "proto/envelope.h"
 
 #include <errno.h>
 #include <stdlib.h>

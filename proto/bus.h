@@ -34,6 +34,7 @@
 #define SIO_CORE_BUS_H
 
 #include <stddef.h>
+#include "base/random.h"   /* sio_random_id, used with the bus ids */
 #include <stdint.h>
 
 #define SIO_GW_ID_LEN 8
@@ -79,12 +80,5 @@ int sio_bus_route_make(char *out, size_t cap, int kind, const char *nsp, size_t 
 int sio_bus_route_parse(const char *buf, size_t len, int *kind,
                         const char **nsp, size_t *nsp_len,
                         const char **sid, size_t *sid_len);
-
-/* Fill buf with n unpredictable bytes (getrandom, else /dev/urandom; aborts
- * rather than return guessable bytes). */
-void sio_random_bytes(void *buf, size_t n);
-
-/* Fill out with len random characters of [A-Za-z0-9_-] (getrandom). */
-void sio_random_id(char *out, size_t len);
 
 #endif

@@ -13,7 +13,7 @@
  * SSL with SNI and the host name/IP check; bev_error() turns a failed
  * handshake into "certificate verify failed: ..." / "TLS error: ...".
  */
-#include "engine.h"
+#include "client/engine.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -32,9 +32,9 @@
 #include <openssl/sha.h>
 #include <wslay/wslay.h>
 #include <sio/client.h>
-#include "buf.h"
+#include "base/buf.h"
 #include "sio-config.h"
-#include "vec.h"
+#include "base/vec.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "client.eio");
 

@@ -8,7 +8,7 @@
  */
 #include "proto/sio.h"
 #include "proto/text.h"
-#include "vec.h"
+#include "base/vec.h"
 
 #include <errno.h>
 #include <inttypes.h>

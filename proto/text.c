@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "buf.h"
-#include "text.h"
-#include "vec.h"
+#include "base/buf.h"
+#include "proto/text.h"
+#include "base/vec.h"
 
 size_t sio_json_fast_min = 32;
 

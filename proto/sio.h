@@ -27,7 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "buf.h"
+#include "base/buf.h"
 
 /* Internal API (not exported from libsio, not installed): linked statically into
  * libsio, the sio tools and the tests. */

@@ -1,10 +1,10 @@
-/* engine.h: the Engine.IO v4 client transport (internal to edge/client/).
+/* engine.h: the Engine.IO v4 client transport (internal to client/).
  *
  * One sio_eng is one Engine.IO session on the caller's event_base: the
  * polling handshake or a WebSocket-only open, long-polling GET/POST,
  * the 2probe/3probe/5 upgrade to WebSocket, answering pings and the ping
  * timeout. HTTP responses are parsed with http_parser, WebSocket frames by
- * wslay (client mode); the packets by edge/proto/eio.c.
+ * wslay (client mode); the packets by proto/eio.c.
  *
  * Every callback runs from the loop; on_close runs from its own event (a
  * fresh stack), once, after which the engine does nothing but wait for

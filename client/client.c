@@ -3,7 +3,7 @@
  * Owns the handler tables, the namespaces of the current connection, the
  * pending acks and the reconnection timer; the Engine.IO session below is
  * an engine.c sio_eng, replaced by a new one on every (re)connection.
- * Socket.IO packets are decoded and encoded by edge/proto/sio.c.
+ * Socket.IO packets are decoded and encoded by proto/sio.c.
  * For https/wss it also owns the OpenSSL SSL_CTX (made at the first TLS
  * connect from the tls_* options), shared by every socket of the engine.
  */
@@ -19,9 +19,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sio/client.h>
-#include "buf.h"
-#include "bus.h"
-#include "engine.h"
+#include "base/buf.h"
+#include "proto/bus.h"
+#include "client/engine.h"
 #include "proto/sio.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "client.sio");

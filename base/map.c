@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
-#include "map.h"
+#include "base/map.h"
 
 static uint32_t hash(const char *k, size_t n)
 {
