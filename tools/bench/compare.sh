@@ -23,6 +23,9 @@
 #   echo64k   BIG_CLIENTS x BIG_INFLIGHT emits of 64 KiB text with ack
 #   broadcast BCAST_CLIENTS receivers, BCAST_INFLIGHT broadcasts in flight
 #   connect   IDLE_CLIENTS connections held idle IDLE_SECONDS: RSS per connection
+#   tls-echo, tls-echo64k  echo and echo64k over wss:// (a self-signed
+#             certificate made with openssl in OUTDIR; sio --tls-cert, JS
+#             through node's https module; `sio bench --tls`); TLS=0 skips them
 # The server runs on core SERVER_CPU (default 0), the load generator on
 # BENCH_CPU (default 1), both with taskset. Then (UNPINNED=1, the default)
 # the echo, echo64k and broadcast scenarios again with nothing pinned, for
@@ -43,6 +46,7 @@ IDLE_CLIENTS=${IDLE_CLIENTS:-5000} IDLE_SECONDS=${IDLE_SECONDS:-5}
 SERVER_CPU=${SERVER_CPU:-0} BENCH_CPU=${BENCH_CPU:-1}
 SERVERS=${SERVERS:-sio jsn js py split}
 UNPINNED=${UNPINNED:-1}
+TLS=${TLS:-1}
 UNPINNED_SERVERS=${UNPINNED_SERVERS:-sio-t1 sio-t2 jsn}
 PIN=1       # 0 while the unpinned rows run
 PY=/usr/bin/python3
@@ -60,6 +64,12 @@ fi
 mkdir -p "$OUT"
 : >"$OUT/results.jsonl"
 JSN=$OUT/jsnative/node_modules
+TLSARGS=()   # set around the TLS rows: the servers' certificate flags
+if [[ $TLS == 1 ]]; then
+  need openssl "apt-get install openssl"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -keyout "$OUT/tls-key.pem" -out "$OUT/tls-cert.pem" >/dev/null 2>&1
+fi
 if [[ " $SERVERS $UNPINNED_SERVERS " == *" jsn "* && ! -d $JSN/bufferutil ]]; then
   mkdir -p "$OUT/jsnative"
   (cd "$OUT/jsnative" && npm install --no-audit --no-fund --loglevel=error bufferutil@4 utf-8-validate@6 >/dev/null) ||
@@ -100,13 +110,13 @@ start_server() {  # start_server NAME PORT: sets spids, waits for "listening"
       pin "$SERVER_CPU" "$SIO" gateway --hub "$bus" --port "$port" --log-level warn >"$log" 2>&1 &
       spids=($! "${spids[@]}") ;;
     sio) pin "$SERVER_CPU" "$SIO" server --plugin "$BUILD/plugins/echo/echo.so" \
-           --port "$port" --log-level warn >"$log" 2>&1 & ;;
+           --port "$port" --log-level warn "${TLSARGS[@]}" >"$log" 2>&1 & ;;
     sio-t*) pin "$SERVER_CPU" "$SIO" server --plugin "$BUILD/plugins/echo/echo.so" \
            --io-threads "${name#sio-t}" --port "$port" --log-level warn >"$log" 2>&1 & ;;
     js)  WS_NO_BUFFER_UTIL=1 WS_NO_UTF_8_VALIDATE=1 \
            pin "$SERVER_CPU" node "$ROOT/tools/bench/peers/js-server.js" --port "$port" >"$log" 2>&1 & ;;
     jsn) NODE_PATH=$JSN pin "$SERVER_CPU" node "$ROOT/tools/bench/peers/js-server.js" --port "$port" \
-           >"$log" 2>&1 & ;;
+           "${TLSARGS[@]}" >"$log" 2>&1 & ;;
     py)  pin "$SERVER_CPU" $PY "$ROOT/tools/bench/peers/py-server.py" --port "$port" >"$log" 2>&1 & ;;
   esac
   [[ $name == split ]] || spids=($!)
@@ -151,6 +161,17 @@ for server in $SERVERS; do
   run "$server" broadcast broadcast --clients "$BCAST_CLIENTS" --inflight "$BCAST_INFLIGHT" --seconds "$SECONDS_RUN"
   run "$server" connect connect --clients "$IDLE_CLIENTS" --seconds "$IDLE_SECONDS" --concurrency 200
 done
+
+if [[ $TLS == 1 ]]; then
+  TLSARGS=(--tls-cert "$OUT/tls-cert.pem" --tls-key "$OUT/tls-key.pem")
+  for server in sio jsn; do
+    run "$server" tls-echo echo --tls --clients "$ECHO_CLIENTS" --inflight "$ECHO_INFLIGHT" --size 64 \
+      --seconds "$SECONDS_RUN"
+    run "$server" tls-echo64k echo --tls --clients "$BIG_CLIENTS" --inflight "$BIG_INFLIGHT" \
+      --size 65536 --seconds "$SECONDS_RUN"
+  done
+  TLSARGS=()
+fi
 
 if [[ $UNPINNED == 1 ]]; then
   PIN=0
@@ -201,6 +222,10 @@ row("connect conns/s", "connect", "connect_rate", "{:.0f}")
 row("RSS/idle conn bytes", "connect", "rss_per_conn_bytes", "{:.0f}")
 row("echo server CPU %", "echo", "server_cpu_pct", "{:.0f}")
 row("echo bench CPU %", "echo", "bench_cpu_pct", "{:.0f}")
+row("TLS echo 64B msgs/s", "tls-echo", "rate", "{:.0f}")
+row("TLS echo 64B p99 us", "tls-echo", "p99_us", "{:.0f}")
+row("TLS echo 64KiB msgs/s", "tls-echo64k", "rate", "{:.0f}")
+row("TLS echo 64KiB p99 us", "tls-echo64k", "p99_us", "{:.0f}")
 row("echo srv us/msg", "echo", "server_us_per_msg", "{:.2f}")
 row("bcast bench CPU %", "broadcast", "bench_cpu_pct", "{:.0f}")
 userv = [s for s in ("sio-t1", "sio-t2", "jsn", "js") if (s, "u-echo") in r]

@@ -4,7 +4,10 @@
 // interop-only options). Node modules come from tests/interop/node_modules.
 //
 //   node js-server.js [--host 127.0.0.1] [--port 5000] [--redis redis://HOST:PORT]
+//                     [--tls-cert CERT.pem --tls-key KEY.pem]
 //
+// --tls-cert/--tls-key: serve https/wss (node's https module), for the TLS
+// rows of compare.sh.
 // --redis: with @socket.io/redis-adapter (classic), for a fleet of servers
 // on one Redis (tools/bench/fleet.sh).
 //
@@ -16,17 +19,23 @@
 "use strict";
 const path = require("path");
 const http = require("http");
+const https = require("https");
+const fs = require("fs");
 const { Server } = require(path.join(__dirname, "../../../tests/interop/node_modules/socket.io"));
 
-let host = "127.0.0.1", port = 5000, redisUrl = null;
+let host = "127.0.0.1", port = 5000, redisUrl = null, tlsCert = null, tlsKey = null;
 for (let i = 2; i < process.argv.length; i++) {
   if (process.argv[i] === "--host") host = process.argv[++i];
   else if (process.argv[i] === "--port") port = Number(process.argv[++i]);
   else if (process.argv[i] === "--redis") redisUrl = process.argv[++i];
+  else if (process.argv[i] === "--tls-cert") tlsCert = process.argv[++i];
+  else if (process.argv[i] === "--tls-key") tlsKey = process.argv[++i];
   else { console.error(`js-server: unknown argument ${process.argv[i]}`); process.exit(2); }
 }
 
-const httpServer = http.createServer();
+const httpServer = tlsCert
+  ? https.createServer({ cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey) })
+  : http.createServer();
 const io = new Server(httpServer, { maxHttpBufferSize: 1e6, transports: ["polling", "websocket"] });
 const nsp = io.of("/");
 nsp.on("connection", (socket) => {
@@ -49,7 +58,8 @@ async function listen() {
     io.adapter(createAdapter(pub, sub));
   }
   httpServer.listen(port, host, () => {
-    process.stdout.write(`listening on http://${host}:${httpServer.address().port}/socket.io/\n`);
+    process.stdout.write(`listening on ${tlsCert ? "https" : "http"}://${host}:` +
+                         `${httpServer.address().port}/socket.io/\n`);
   });
 }
 listen();
