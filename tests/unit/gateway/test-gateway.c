@@ -1013,10 +1013,15 @@ Test(gateway, raw_engineio_path)
     ws_send(fd, 1, "40", 2, true);
     ws_expect_text(fd, "40");
     close(fd);
-    usleep(100000);
-    pthread_mutex_lock(&lock);
-    cr_assert_eq(ndisconnect, 1);
-    pthread_mutex_unlock(&lock);
+    bool one = false;
+    for (int i = 0; i < 500 && !one; i++) {     /* the DISCONNECT comes asynchronously */
+        pthread_mutex_lock(&lock);
+        one = ndisconnect == 1;
+        pthread_mutex_unlock(&lock);
+        if (!one)
+            usleep(10000);
+    }
+    cr_assert(one, "%d disconnects", ndisconnect);
     /* polling on the raw path */
     request("GET", "/engine.io/?EIO=4&transport=polling", NULL, 0, &r);
     cr_assert_eq(r.status, 200);
