@@ -501,6 +501,11 @@ SIO_EXPORT int sio_session_save(struct sio_ctx *ctx)
     return rc;
 }
 
+SIO_EXPORT struct sio_ctx *sio_ack_ctx(sio_host *h)
+{
+    return h && !h->task && h->sh ? sio__shard_ack_ctx(h->sh) : NULL;
+}
+
 SIO_EXPORT json_t *sio_session_of(sio_host *h, const char *nsp, const char *sid)
 {
     if (!h || !nsp || !sid)

@@ -138,6 +138,11 @@ int sio__shard_send(struct sio__shard *sh, const char *topic_s, const struct sio
     return sio_bus_send_buf(sh->dealer, &sh->env_buf, 0);
 }
 
+struct sio_ctx *sio__shard_ack_ctx(struct sio__shard *sh)
+{
+    return sh->ack_ctx;
+}
+
 struct sio_host *sio__shard_host(struct sio__shard *sh)
 {
     return &sh->host;

@@ -42,6 +42,9 @@ struct sio_host {
 };
 
 struct sio_host *sio__shard_host(struct sio__shard *sh);
+/* The acking socket's ctx while an ack callback for a client's answer runs
+ * on sh, else NULL (sio_ack_ctx). */
+struct sio_ctx *sio__shard_ack_ctx(struct sio__shard *sh);
 
 /* Send a command [topic, env] from any host (a task's goes through its
  * shard's queue). 0 or < 0. */

@@ -448,7 +448,15 @@ static void on_client_ack_env(struct sio__shard *sh, const struct sio_env *env)
         }
         free(bins);
     }
+    /* the acking socket's ctx, for sio_ack_ctx() during the callback */
+    struct wsock *s = lookup_sock(sh, env, false);
+    struct sio_ctx ctx;
+    if (s) {
+        ctx_init(&ctx, sh, s);
+        sh->ack_ctx = &ctx;
+    }
     p->cb(&sh->host, p->nsp, p->sid, data ? 0 : SIO_ERR_PROTO, data, p->ud);
+    sh->ack_ctx = NULL;
     json_decref(data);
     wk_pending_free(p);
 }

@@ -32,6 +32,7 @@ struct timer {
 };
 
 struct sio__shard {
+    struct sio_ctx *ack_ctx;     /* during an ack callback for a client's answer (sio_ack_ctx) */
     uint64_t next_hb;           /* ms: the next HEARTBEAT to the hub (loop thread) */
     struct sio_worker *w;
     struct sio_host host;       /* this shard's host (sio_ctx_host) */

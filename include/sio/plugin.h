@@ -242,6 +242,13 @@ SIO_EXPORT int sio_emit_with_ack(struct sio_ctx *ctx, const char *sid, const cha
 SIO_EXPORT int sio_emit_with_ack_ns(sio_host *h, const char *nsp, const char *sid,
                                  const char *event, json_t *args, unsigned timeout_ms,
                                  sio_ack_cb cb, void *ud);
+/* since 1 (issue 18): inside an ack callback run for the client's answer
+ * (status 0 or a malformed answer), the acking socket's ctx, as an event
+ * handler gets it: sio_emit_back, rooms, sio_session_get/save,
+ * sio_ack_defer... work on it until the callback returns (do not keep it).
+ * NULL in a callback for a timeout or a closed socket, and outside ack
+ * callbacks. */
+SIO_EXPORT struct sio_ctx *sio_ack_ctx(sio_host *h);
 /* Blocking call, from a task only (-EDEADLK on a shard): *out gets a new
  * reference to the ack arguments. 0, SIO_ERR_TIMEOUT, SIO_ERR_CLOSED or < 0. */
 SIO_EXPORT int sio_call(sio_host *h, const char *nsp, const char *sid, const char *event,

@@ -422,6 +422,35 @@ static json_t *on_defer_call(struct sio_ctx *ctx, json_t *args)
     return NULL;
 }
 
+/* ask_ctx {event, timeout}: asks the sender `event` with an ack; the ack
+ * callback takes the socket's ctx (sio_ack_ctx), emits "ack_ctx" back with
+ * the answer and saves it in the session as "answered"; without a ctx (a
+ * timeout) it emits "ack_ctx" ["no ctx"] to the sid. */
+static void ask_ctx_cb(sio_host *h, const char *nsp, const char *sid, int status, json_t *args,
+                       void *ud)
+{
+    (void)ud;
+    struct sio_ctx *c = sio_ack_ctx(h);
+    if (!c) {
+        json_t *out = json_pack("[s]", "no ctx");
+        sio_emit_ns(h, nsp, &(struct sio_emit_opts){ .room = sid }, "ack_ctx", out);
+        json_decref(out);
+        return;
+    }
+    json_object_set(sio_session_get(c), "answered", args);
+    sio_session_save(c);
+    sio_emit_back(c, "ack_ctx", args);
+}
+
+static json_t *on_ask_ctx(struct sio_ctx *ctx, json_t *args)
+{
+    json_t *spec = first(args);
+    const char *ev = json_string_value(json_object_get(spec, "event"));
+    json_int_t to = json_integer_value(json_object_get(spec, "timeout"));
+    return json_boolean(sio_emit_with_ack(ctx, NULL, ev ? ev : "q", NULL, (unsigned)to,
+                                          ask_ctx_cb, NULL) == 0);
+}
+
 static json_t *on_defer_keep(struct sio_ctx *ctx, json_t *args)
 {
     (void)args;
@@ -477,5 +506,5 @@ SIO_PLUGIN(.name = "demo4",
                                 { "kick", on_kick }, { "sess_set", on_sess_set },
                                 { "sess_get", on_sess_get }, { "reason", on_reason },
                                 { "bin", on_bin }, { "defer", on_defer },
-                                { "defer_call", on_defer_call }, { "defer_keep", on_defer_keep },
+                                { "defer_call", on_defer_call }, { "ask_ctx", on_ask_ctx }, { "defer_keep", on_defer_keep },
                                 { "answer", on_answer }, { "*", on_any }));

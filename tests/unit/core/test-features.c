@@ -262,6 +262,36 @@ Test(features, unanswered_token_is_released_on_disconnect)
     cr_assert_not(fgw_recv(&f, 200));
 }
 
+Test(features, ack_callback_gets_the_sockets_ctx)
+{
+    connect("/", "a");
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "a", 5, "[\"ask_ctx\",{\"event\":\"q\"}]");
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_EMIT);
+    int64_t id = e->id;
+    cr_assert_geq(id, 0);
+    fgw_expect(&f, SIO_ENV_ACK);    /* ask_ctx's own ack: true */
+    fgw_send_kind(&f, SIO_ENV_CLIENT_ACK, "/", "a", id, "[\"yes\",2]");
+    /* in the callback: the session saved through the ctx, then an emit back */
+    e = fgw_expect(&f, SIO_ENV_SESSION);
+    cr_assert(fgw_str_eq(e->sid, "a"));
+    cr_assert(strstr(e->session.p ? e->session.p : "", "answered"), "%.*s", (int)e->session.len,
+              e->session.p);
+    e = fgw_expect(&f, SIO_ENV_EMIT);
+    cr_assert_eq(e->nrooms, 1);
+    cr_assert(fgw_str_eq(e->rooms[0], "a"), "emitted back to the acking socket");
+    fgw_assert_json(e, "[\"ack_ctx\",\"yes\",2]");
+}
+
+Test(features, ack_callback_for_a_timeout_has_no_ctx)
+{
+    connect("/", "a");
+    fgw_send_kind(&f, SIO_ENV_EVENT, "/", "a", 6, "[\"ask_ctx\",{\"event\":\"q\",\"timeout\":50}]");
+    fgw_expect(&f, SIO_ENV_EMIT);
+    fgw_expect(&f, SIO_ENV_ACK);
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_EMIT);    /* no answer: the timeout */
+    fgw_assert_json(e, "[\"ack_ctx\",\"no ctx\"]");
+}
+
 Test(features, session_of_a_socket_without_one_is_empty)
 {
     connect("/", "b");
