@@ -344,6 +344,9 @@ static void *shard_main(void *arg)
     struct sio__shard *sh = arg;
     char name[32];
     snprintf(name, sizeof name, "shard %u", sh->index);
+    char tname[16];
+    snprintf(tname, sizeof tname, "sio-shard-%u", sh->index % 100000u);
+    pthread_setname_np(pthread_self(), tname);         /* for top -H, perf */
     sh->next_hb = wk_now_ms() + HEARTBEAT_MS;
     const struct sio_zloop l = {
         .socks = { sh->ctl_thread, sh->dealer, sh->queue }, .nsocks = 3,
