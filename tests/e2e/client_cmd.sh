@@ -4,28 +4,8 @@
 # lines, refusal, bad flags (exit 2), connection refused (exit 1).
 # Prints "ok - ..." lines and "N passed, N failed".
 set -u
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${SIO_BUILD:-$ROOT/build}
-SIO=$BUILD/tools/sio
-work=$(mktemp -d)
-pid=
-cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-pass=0 fail=0
-ok() { echo "ok - $1"; pass=$((pass + 1)); }
-notok() { echo "not ok - $1: $2"; fail=$((fail + 1)); }
-check() {  # check NAME FILE REGEX
-  if grep -Eq -- "$3" "$2"; then ok "$1"
-  else notok "$1" "no line matching /$3/ in: $(tr '\n' '|' < "$2" | head -c 300)"; fi
-}
-status() {  # status NAME GOT WANT
-  if [[ $2 == "$3" ]]; then ok "$1"; else notok "$1" "exit $2, want $3"; fi
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port)
-"$SIO" server --plugin "$BUILD/plugins/echo/echo.so" --port "$port" >"$work/server.log" 2>&1 &
-pid=$!
-for _ in $(seq 50); do grep -q listening "$work/server.log" && break; sleep 0.1; done
+source "$(dirname "$0")/lib.sh"
+start "$work/server.log" || notok "server starts" "$(tr '\n' '|' <"$work/server.log")"
 url=http://127.0.0.1:$port
 
 timeout 20 "$SIO" client "$url" --auth '{"token":"t1"}' --call echo '"hi"' 2 '{"a":[1]}' \

@@ -12,40 +12,8 @@
 # SIO_BUILD=build-asan runs it against the ASan build.
 # Prints "ok - ..." lines and "N passed, N failed"; exit 1 on a failure.
 set -u
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=$(cd "${SIO_BUILD:-$ROOT/build}" && pwd)
-SIO=$BUILD/tools/sio
-ECHO=$BUILD/plugins/echo/echo.so
+source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-pass=0 fail=0
-ok() { echo "ok - $1"; pass=$((pass + 1)); }
-notok() { echo "not ok - $1: $2"; fail=$((fail + 1)); }
-check() {  # check NAME FILE REGEX
-  if grep -Eq -- "$3" "$2"; then ok "$1"
-  else notok "$1" "no line matching /$3/ in: $(tr '\n' '|' < "$2" | head -c 400)"; fi
-}
-status() {  # status NAME GOT WANT
-  if [[ $2 == "$3" ]]; then ok "$1"; else notok "$1" "exit $2, want $3"; fi
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start() {  # start LOG ARGS...: sio server in the background; sets port, pid
-  local log=$1; shift
-  port=$(free_port)
-  "$SIO" server --plugin "$ECHO" --port "$port" "$@" >"$log" 2>&1 &
-  pid=$!
-  pids+=("$pid")
-  for _ in $(seq 100); do grep -q '^listening' "$log" && return 0; sleep 0.1; done
-  return 1
-}
 
 # ---- certificates ----
 cd "$work" || exit 1
