@@ -13,34 +13,23 @@
 // internet. SIO_ADMIN_SCREENSHOT=FILE.png saves the socket list with the
 // client (docs/admin-ui.png is made so). Prints "ok - ..." / "not ok - ...",
 // then "N passed, N failed". Bounded: gives up after 40 s.
-import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
-import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { ROOT, SIO_BIN, PLUGIN_DIR, CHROMIUM, requireInterop, tally, startSio, stopProcess,
+         launchChromium } from "./harness.mjs";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const SIO_BIN = resolve(process.env.SIO_BIN || join(ROOT, "build/tools/sio"));
-const PLUGIN_DIR = resolve(process.env.SIO_PLUGIN_DIR || join(ROOT, "build/plugins"));
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const UI_DIR = join(ROOT, "tests/interop/node_modules/@socket.io/admin-ui/ui/dist");
 const TOTAL_MS = 40000;
 const PASSWORD = "ui-s3cret";
+const ok = (name) => tally.ok(name);
+const notOk = (name, why) => tally.notOk(name, why);
+const finish = () => tally.finish();
 
-let passed = 0, failed = 0;
-const ok = (name) => { console.log(`ok - ${name}`); passed++; };
-const notOk = (name, why) => { console.log(`not ok - ${name}: ${why}`); failed++; };
-function finish() {
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exitCode = failed ? 1 : 0;
-}
-
-const require = createRequire(join(ROOT, "tests/interop/package.json"));
-let chromium, io;
+let io;
 try {
-  ({ chromium } = require("playwright-core"));
-  ({ io } = require("socket.io-client"));
+  requireInterop("playwright-core");
+  ({ io } = requireInterop("socket.io-client"));
 } catch (e) {
   notOk("load playwright-core and socket.io-client", `${e.message.split("\n")[0]} (npm install in tests/interop)`);
 }
@@ -48,54 +37,30 @@ for (const [what, p] of [["sio", SIO_BIN], ["echo plugin", join(PLUGIN_DIR, "ech
                          ["chromium", CHROMIUM], ["the Admin UI (ui/dist)", join(UI_DIR, "index.html")]]) {
   if (!existsSync(p)) notOk(`find ${what}`, `${p} not found`);
 }
-if (failed) { finish(); process.exit(); }
+if (tally.failed) { finish(); process.exit(); }
 
-let server, browser, profile, client;
-let serverLog = "";
+let server, chrome, browser, client;
+const serverLog = () => (server ? server.log() : "");
 
 async function startServer() {
-  server = spawn(SIO_BIN, [
+  server = await startSio([
     "server", "--plugin", join(PLUGIN_DIR, "echo/echo.so"), "--host", "127.0.0.1", "--port", "0",
     "--io-threads", "1", "--admin", "--admin-ui", "/admin-ui/", "--admin-ui-dir", UI_DIR,
-  ], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SIO_ADMIN_USER: "admin", SIO_ADMIN_PASSWORD: PASSWORD } });
-  server.stdout.on("data", (d) => { serverLog += d; });
-  server.stderr.on("data", (d) => { serverLog += d; });
-  return await new Promise((res, rej) => {
-    const t = setTimeout(() => rej(new Error("no listening line within 10 s")), 10000);
-    const look = () => {
-      const m = /^listening on (http:\/\/127\.0\.0\.1:\d+)\//m.exec(serverLog);
-      if (m) { clearTimeout(t); res(m[1]); }
-    };
-    server.stdout.on("data", look);
-    server.once("exit", (code) => { clearTimeout(t); rej(new Error(`server exited (${code}): ${serverLog.slice(-500)}`)); });
-    look();
-  });
+  ], { ...process.env, SIO_ADMIN_USER: "admin", SIO_ADMIN_PASSWORD: PASSWORD });
+  return server.base;
 }
 
 async function cleanup() {
   if (client) client.close();
-  if (browser) await browser.close().catch(() => {});
-  if (server && server.exitCode === null && server.signalCode === null) {
-    const gone = new Promise((r) => server.once("exit", r));
-    server.kill("SIGTERM");
-    const t = setTimeout(() => server.kill("SIGKILL"), 3000);
-    await gone;
-    clearTimeout(t);
-  }
-  if (profile) rmSync(profile, { recursive: true, force: true });
+  if (chrome) await chrome.close();
+  if (server) await stopProcess(server.proc);
 }
 
 let page;
 async function main() {
   const base = await startServer();
-  profile = mkdtempSync(join(tmpdir(), "sio-admin-ui-"));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    viewport: { width: 1200, height: 700 },
-  });
+  chrome = await launchChromium("sio-admin-ui-", { viewport: { width: 1200, height: 700 } });
+  browser = chrome.browser;
   // as on a machine without internet: only this server answers
   await browser.route("**/*", (r) => (r.request().url().startsWith(base) ? r.continue() : r.abort()));
   const errors = [];
@@ -173,7 +138,7 @@ try {
     const path = join(tmpdir(), `sio-admin-ui-${process.pid}.png`);
     await page.screenshot({ path }).then(() => console.log(`# screenshot: ${path}`), () => {});
   }
-  console.log(`# server log: ${serverLog.slice(-800)}`);
+  console.log(`# server log: ${serverLog().slice(-800)}`);
 } finally {
   clearTimeout(guard);
   await cleanup();

@@ -14,32 +14,19 @@
 // SIO_BROWSER_SCREENSHOT=FILE.png saves one of the first tab at the end
 // anyway. Prints "ok - ..." / "not ok - ...", then "N passed, N failed".
 // Bounded: the whole run gives up after 30 s.
-import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
-import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import net from "node:net";
+import { join } from "node:path";
+import { ROOT, SIO_BIN, PLUGIN_DIR, CHROMIUM, requireInterop, tally, startSio, stopProcess,
+         launchChromium } from "./harness.mjs";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const SIO_BIN = resolve(process.env.SIO_BIN || join(ROOT, "build/tools/sio"));
-const PLUGIN_DIR = resolve(process.env.SIO_PLUGIN_DIR || join(ROOT, "build/plugins"));
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const TOTAL_MS = 30000;
+const ok = (name) => tally.ok(name);
+const notOk = (name, why) => tally.notOk(name, why);
+const finish = () => tally.finish();
 
-let passed = 0, failed = 0;
-const ok = (name) => { console.log(`ok - ${name}`); passed++; };
-const notOk = (name, why) => { console.log(`not ok - ${name}: ${why}`); failed++; };
-function finish() {
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exitCode = failed ? 1 : 0;
-}
-
-let chromium;
 try {
-  const require = createRequire(join(ROOT, "tests/interop/package.json"));
-  ({ chromium } = require("playwright-core"));
+  requireInterop("playwright-core");
 } catch (e) {
   notOk("load playwright-core", `${e.message.split("\n")[0]} (npm install in tests/interop)`);
 }
@@ -47,52 +34,23 @@ for (const [what, p] of [["sio", SIO_BIN], ["chat plugin", join(PLUGIN_DIR, "cha
                          ["chromium", CHROMIUM]]) {
   if (!existsSync(p)) notOk(`find ${what}`, `${p} not found`);
 }
-if (failed) { finish(); process.exit(); }
+if (tally.failed) { finish(); process.exit(); }
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.on("error", rej);
-    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => res(port)); });
-  });
-}
-
-let server, browser, profile;
-let serverLog = "";
+let server, chrome, browser;
 const shots = [];
 
 async function startServer() {
-  const port = await freePort();
-  server = spawn(SIO_BIN, [
-    "server", "--plugin", join(PLUGIN_DIR, "chat/chat.so"), "--host", "127.0.0.1", "--port", String(port),
+  server = await startSio([
+    "server", "--plugin", join(PLUGIN_DIR, "chat/chat.so"), "--host", "127.0.0.1", "--port", "0",
     "--static", `/=${join(ROOT, "plugins/chat/www")}`,
     "--static", `/socket.io-client/=${join(ROOT, "tests/interop/node_modules/socket.io-client/dist")}`,
-  ], { stdio: ["ignore", "pipe", "pipe"] });
-  server.stdout.on("data", (d) => { serverLog += d; });
-  server.stderr.on("data", (d) => { serverLog += d; });
-  await new Promise((res, rej) => {
-    const t = setTimeout(() => rej(new Error("no listening line within 10 s")), 10000);
-    const look = () => { if (/^listening on http:\/\//m.test(serverLog)) { clearTimeout(t); res(); } };
-    server.stdout.on("data", look);
-    server.once("exit", (code) => { clearTimeout(t); rej(new Error(`server exited (${code}): ${serverLog.slice(-500)}`)); });
-    look();
-  });
-  return `http://127.0.0.1:${port}/`;
-}
-
-async function stopServer() {
-  if (!server || server.exitCode !== null || server.signalCode !== null) return;
-  const gone = new Promise((r) => server.once("exit", r));
-  server.kill("SIGTERM");
-  const t = setTimeout(() => { console.log(`# server pid ${server.pid} ignored SIGTERM, killing it`); server.kill("SIGKILL"); }, 3000);
-  await gone;
-  clearTimeout(t);
+  ]);
+  return `${server.base}/`;
 }
 
 async function cleanup() {
-  if (browser) await browser.close().catch(() => {});
-  await stopServer();
-  if (profile) rmSync(profile, { recursive: true, force: true });
+  if (chrome) await chrome.close();
+  if (server) await stopProcess(server.proc);
 }
 
 // Text of the chat log's lines.
@@ -108,14 +66,8 @@ async function say(page, text) {
 
 async function main() {
   const url = await startServer();
-  profile = mkdtempSync(join(tmpdir(), "sio-chromium-"));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    viewport: { width: 800, height: 700 },
-  });
+  chrome = await launchChromium("sio-chromium-", { viewport: { width: 800, height: 700 } });
+  browser = chrome.browser;
   const errors = [];
   const open = async (name) => {
     const p = await browser.newPage();
@@ -209,7 +161,7 @@ try {
 } catch (e) {
   if (!e.counted) notOk("browser chat", e.message.split("\n")[0]);
   await screenshots();
-  if (serverLog) console.log(serverLog.trim().split("\n").slice(-10).map((l) => `# server: ${l}`).join("\n"));
+  if (server) console.log(server.log().trim().split("\n").slice(-10).map((l) => `# server: ${l}`).join("\n"));
 } finally {
   clearTimeout(timer);
   await cleanup();

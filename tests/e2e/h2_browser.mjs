@@ -14,59 +14,26 @@
 // typed in one tab shows in the other.
 // Prints "ok - ..." / "not ok - ...", then "N passed, N failed".
 // Bounded: the whole run gives up after 30 s.
-import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import net from "node:net";
+import { join } from "node:path";
+import { ROOT, PLUGIN_DIR, tally, startSio, stopProcess, launchChromium } from "./harness.mjs";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const SIO_BIN = resolve(process.env.SIO_BIN || join(ROOT, "build/tools/sio"));
-const PLUGIN_DIR = resolve(process.env.SIO_PLUGIN_DIR || join(ROOT, "build/plugins"));
 const [CERT, KEY] = process.argv.slice(2);
+const ok = (name) => tally.ok(name);
+const notOk = (name, why) => tally.notOk(name, why);
 
-let passed = 0, failed = 0;
-const ok = (name) => { console.log(`ok - ${name}`); passed++; };
-const notOk = (name, why) => { console.log(`not ok - ${name}: ${why}`); failed++; };
-const require = createRequire(join(ROOT, "tests/interop/package.json"));
-const { chromium } = require("playwright-core");
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.on("error", rej);
-    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => res(port)); });
-  });
-}
-
-let server, browser, profile, serverLog = "";
+let server, chrome, browser;
+const serverLog = () => (server ? server.log() : "");
 async function main() {
-  const port = await freePort();
-  server = spawn(SIO_BIN, [
-    "server", "--plugin", join(PLUGIN_DIR, "chat/chat.so"), "--port", String(port),
+  server = await startSio([
+    "server", "--plugin", join(PLUGIN_DIR, "chat/chat.so"), "--port", "0",
     "--tls-cert", CERT, "--tls-key", KEY, "--log-level", "debug",
     "--static", `/=${join(ROOT, "plugins/chat/www")}`,
     "--static", `/socket.io-client/=${join(ROOT, "tests/interop/node_modules/socket.io-client/dist")}`,
-  ], { stdio: ["ignore", "pipe", "pipe"] });
-  server.stdout.on("data", (d) => { serverLog += d; });
-  server.stderr.on("data", (d) => { serverLog += d; });
-  await new Promise((res, rej) => {
-    const t = setTimeout(() => rej(new Error("no listening line within 10 s")), 10000);
-    const look = () => { if (/^listening on https:\/\//m.test(serverLog)) { clearTimeout(t); res(); } };
-    server.stdout.on("data", look);
-    server.once("exit", (code) => { clearTimeout(t); rej(new Error(`server exited (${code}): ${serverLog}`)); });
-    look();
-  });
-  const url = `https://127.0.0.1:${port}/`;
-  profile = mkdtempSync(join(tmpdir(), "sio-chromium-h2-"));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: "/usr/bin/chromium", headless: true, ignoreHTTPSErrors: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--ignore-certificate-errors", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync"],
-  });
+  ]);
+  const url = `${server.base}/`;
+  chrome = await launchChromium("sio-chromium-h2-", { ignoreHTTPSErrors: true },
+                                ["--ignore-certificate-errors"]);
+  browser = chrome.browser;
   const errors = [];
   const open = async (name) => {
     const p = await browser.newPage();
@@ -96,8 +63,8 @@ async function main() {
     .then(() => ok("a message typed in one tab shows in the other"),
           () => notOk("a message typed in one tab shows in the other", "not seen"));
   // the gateway logs each HTTP/2 connection and each RFC 8441 WebSocket
-  const conns = (serverLog.match(/: HTTP\/2$/gm) || []).length;
-  const tunnels = (serverLog.match(/WebSocket over HTTP\/2 \(RFC 8441\)$/gm) || []).length;
+  const conns = (serverLog().match(/: HTTP\/2$/gm) || []).length;
+  const tunnels = (serverLog().match(/WebSocket over HTTP\/2 \(RFC 8441\)$/gm) || []).length;
   if (tunnels === 2 && conns === 1)
     ok("both tabs' WebSockets ride the page's one HTTP/2 connection (RFC 8441)");
   else notOk("WebSockets over the page's HTTP/2 connection", `${conns} HTTP/2 connections, ${tunnels} RFC 8441 WebSockets`);
@@ -112,12 +79,11 @@ try {
   })]);
 } catch (e) {
   notOk("browser over h2", e.message.split("\n")[0]);
-  console.log(serverLog.trim().split("\n").slice(-10).map((l) => `# server: ${l}`).join("\n"));
+  console.log(serverLog().trim().split("\n").slice(-10).map((l) => `# server: ${l}`).join("\n"));
 } finally {
   clearTimeout(timer);
-  if (browser) await browser.close().catch(() => {});
-  if (server && server.exitCode === null) server.kill("SIGTERM");
-  if (profile) rmSync(profile, { recursive: true, force: true });
+  if (chrome) await chrome.close();
+  if (server) await stopProcess(server.proc);
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+tally.finish();
+process.exit();
