@@ -1,6 +1,7 @@
 /* gw.h: the gateway's internal types, shared by gateway.c (thread, listener,
- * HTTP routing, bus), session.c (Engine.IO sessions), socket.c (Socket.IO
- * sockets and hub commands), room.c (rooms) and map.c (string maps).
+ * HTTP routing, bus receive), bus.c (ids, bus sends), session.c (Engine.IO
+ * sessions), socket.c (Socket.IO sockets and hub commands) and room.c
+ * (rooms).
  *
  * Everything hangs off struct gw_thread: the state of one I/O thread
  * (event_base, listeners, bus sockets, sessions, namespaces). The gateway
@@ -303,7 +304,9 @@ struct sio_gateway {
     struct sio_map ips;             /* address -> struct gw_ip */
 };
 
-/* gateway.c */
+/* bus.c: ids and the bus sends (calls no other part of the gateway) */
+/* An envelope to the hub on t's DEALER (dropped, with a log line, when
+ * the route or the envelope cannot be made or the send fails). */
 void gw_bus_send(struct gw_thread *t, const struct sio_env *env);
 /* Have the hub publish env to topic ("*" or a gateway id) (SIO_ENV_ADMIN route). */
 void gw_bus_relay(struct gw_thread *t, const char *topic, const struct sio_env *env);
