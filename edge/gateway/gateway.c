@@ -315,7 +315,8 @@ static bool header_has_token(const struct sio_http_req *req, const char *name, c
     return false;
 }
 
-static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw,
+static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req,
+                           const struct gw_session_ops *ops,
                            const char *eio, size_t eiol, bool has_eio,
                            const char *tr, size_t trl, const char *sid, size_t sidl, bool has_sid)
 {
@@ -333,7 +334,7 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
     struct gw_session *s = NULL;
     if (has_sid) {
         s = sio_map_get(&t->sessions, sid, sidl);
-        if (!s || s->closed || s->raw != raw) {
+        if (!s || s->closed || s->ops != ops) {
             ws_err(c, "Session ID unknown");
             return;
         }
@@ -430,7 +431,7 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req, bool raw
      * detach is deferred while we are inside its callback, so req is
      * still valid here. */
     if (!s)
-        s = gw_session_new(t, raw, req, c->remote);
+        s = gw_session_new(t, ops, req, c->remote);
     c->ws = sio_ws_new(bev, cfg->max_payload, &wcbs, c);
     if (c->ws)
         sio_ws_set_limits(c->ws, cfg->max_client_buffer, cfg->close_timeout_ms);
@@ -935,7 +936,7 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
         return;
     }
     int service = eio_service(gw, req);
-    bool raw = service == 1;
+    const struct gw_session_ops *ops = service == 1 ? &gw_raw_ops : &gw_sio_ops;
     if (service < 0 && gw->cfg.metrics && !gw->cfg.metrics_elsewhere && !req->upgrade && req->path_len == 8 &&
         memcmp(req->path, "/metrics", 8) == 0) {
         struct sio_buf b;
@@ -989,7 +990,7 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
         return;
     if ((req->upgrade && header_has_token(req, "upgrade", "websocket")) ||
         (req->protocol && strcmp(req->protocol, "websocket") == 0)) {
-        handle_upgrade(c, req, raw, eio, eiol, has_eio, tr, trl, sid, sidl, has_sid);
+        handle_upgrade(c, req, ops, eio, eiol, has_eio, tr, trl, sid, sidl, has_sid);
         return;
     }
     const struct sio_gateway_cfg *cfg = &gw->cfg;
@@ -1000,7 +1001,7 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
     }
     if (has_sid) {
         struct gw_session *s = sio_map_get(&t->sessions, sid, sidl);
-        if (!s || s->closed || s->raw != raw) {
+        if (!s || s->closed || s->ops != ops) {
             json_err(c, 1);
             return;
         }
@@ -1036,7 +1037,7 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
         refuse(c, st);
         return;
     }
-    struct gw_session *s = gw_session_new(t, raw, req, c->remote);
+    struct gw_session *s = gw_session_new(t, ops, req, c->remote);
     if (!s) {
         sio_http_reply(h, "500 Internal Server Error", "", true, NULL, 0);
         return;

@@ -70,6 +70,7 @@ void gw_pkt_unref(struct gw_pkt *p);
 
 struct gw_conn;
 struct gw_sock;
+struct gw_session;
 
 /* ---- a token bucket (limits.c) ---- */
 struct gw_bucket {
@@ -77,11 +78,32 @@ struct gw_bucket {
     uint64_t last;          /* ms, monotonic; 0 = new (full) */
 };
 
+/* ---- what a kind of session does with it (session.c calls these) ----
+ * The Engine.IO session knows nothing of what its messages carry: the
+ * router picks the kind when it makes the session (gw_session_new), as
+ * the WebSocket layer takes its sio_ws_cbs. */
+struct gw_session_ops {
+    const char *name;       /* in logs: "socket.io", "raw" */
+    /* the handshake was answered (gw_session_start) */
+    void (*on_open)(struct gw_session *s);
+    /* an Engine.IO MESSAGE packet's payload */
+    void (*on_message)(struct gw_session *s, bool binary, const uint8_t *data, size_t len);
+    /* the session closes (before its transports do): called once */
+    void (*on_close)(struct gw_session *s, const char *reason);
+    /* true when the client may be read again after a window pause;
+     * NULL: the kind has no in-flight window */
+    bool (*window_open)(const struct gw_session *s);
+    /* give up waiting for the confirmations of events in flight */
+    void (*window_forget)(struct gw_session *s);
+};
+extern const struct gw_session_ops gw_sio_ops;  /* socket.c: Socket.IO */
+extern const struct gw_session_ops gw_raw_ops;  /* raw.c: engineio_path service */
+
 /* ---- Engine.IO session (session.c) ---- */
 struct gw_session {
     char sid[GW_SID_LEN + 1];
     struct gw_thread *t;
-    bool raw;               /* engineio_path service: no Socket.IO layer */
+    const struct gw_session_ops *ops;   /* its kind */
     bool ws_transport;      /* current transport is WebSocket */
     bool upgrading;         /* 2probe received on probe, waiting for 5 */
     bool closed;
@@ -335,8 +357,8 @@ struct evconnlistener;
 void gw_accept_error(struct evconnlistener *l, void *arg);
 
 /* session.c */
-struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct sio_http_req *req,
-                                  const char *remote);
+struct gw_session *gw_session_new(struct gw_thread *t, const struct gw_session_ops *ops,
+                                  const struct sio_http_req *req, const char *remote);
 void gw_session_send(struct gw_session *s, struct gw_pkt *p);   /* takes no ref */
 /* The client can take a packet at once (a volatile emit is skipped when
  * not): its WebSocket is not backed up, or its long-poll is pending. */
@@ -364,13 +386,7 @@ void gw_session_post_gone(struct gw_conn *c);
 /* Answer a pending GET with one packet type digit ('1' close, '6' noop). */
 void gw_conn_reply_type(struct gw_conn *c, char type);
 
-/* socket.c */
-/* true when every socket of s has room in its in-flight window */
-bool gw_sio_window_open(const struct gw_session *s);
-/* Give up waiting for the confirmations of s's events in flight. */
-void gw_sio_window_forget(struct gw_session *s);
-void gw_sio_on_message(struct gw_session *s, bool binary, const uint8_t *data, size_t len);
-void gw_sio_session_closed(struct gw_session *s, const char *reason);
+/* socket.c (and gw_sio_ops above) */
 void gw_sio_command(struct gw_thread *t, const struct sio_env *env);
 void gw_nsps_clear(struct gw_thread *t);
 /* Disconnect the sockets held past cfg.hold_timeout_ms (every second). */

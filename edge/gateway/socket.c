@@ -246,7 +246,7 @@ void gw_sio_hold_check(struct gw_thread *t)
     free(v);
 }
 
-void gw_sio_session_closed(struct gw_session *s, const char *reason)
+static void sio_session_close(struct gw_session *s, const char *reason)
 {
     while (s->socks)
         sock_remove(s->socks, reason);
@@ -362,13 +362,13 @@ static void dispatch(struct gw_session *s, const struct sio_packet_hdr *h,
         gw_session_pause(s);
 }
 
-void gw_sio_window_forget(struct gw_session *s)
+static void window_forget(struct gw_session *s)
 {
     for (struct gw_sock *k = s->socks; k; k = k->next_in_sess)
         k->done = k->seq;
 }
 
-bool gw_sio_window_open(const struct gw_session *s)
+static bool window_open(const struct gw_session *s)
 {
     int64_t w = (int64_t)s->t->gw->cfg.inflight_max;
     for (const struct gw_sock *k = s->socks; k; k = k->next_in_sess)
@@ -413,7 +413,7 @@ static void bin_complete(struct gw_session *s)
     bin_reset(s);
 }
 
-void gw_sio_on_message(struct gw_session *s, bool binary, const uint8_t *data, size_t len)
+static void sio_on_message(struct gw_session *s, bool binary, const uint8_t *data, size_t len)
 {
     const struct sio_gateway_cfg *cfg = &s->t->gw->cfg;
     if (s->bin.active) {
@@ -494,6 +494,38 @@ void gw_sio_on_message(struct gw_session *s, bool binary, const uint8_t *data, s
         break;
     }
 }
+
+/* JS's connectTimeout: a client that joins no namespace in time is gone. */
+static void conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_session *s = arg;
+    for (struct gw_sock *k = s->socks; k; k = k->next_in_sess)
+        if (k->connected)
+            return;
+    atomic_fetch_add(&s->t->gw->st_conn_to, 1);
+    sio_log_debug(topic, "%s: no namespace joined in %u ms: closing", s->sid,
+                  s->t->gw->cfg.connect_timeout_ms);
+    gw_session_close(s, "transport close");
+}
+
+/* The handshake was answered: the connect timeout's timer lives until a
+ * namespace is joined (gw_session_joined). */
+static void sio_open(struct gw_session *s)
+{
+    unsigned ms = s->t->gw->cfg.connect_timeout_ms;
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    if ((s->conn_ev = evtimer_new(s->t->base, conn_timeout_cb, s)))
+        evtimer_add(s->conn_ev, &tv);
+}
+
+const struct gw_session_ops gw_sio_ops = {
+    .name = "socket.io",
+    .on_open = sio_open,
+    .on_message = sio_on_message,
+    .on_close = sio_session_close,
+    .window_open = window_open,
+    .window_forget = window_forget,
+};
 
 void gw_sock_send_simple(struct gw_sock *k, int type, const char *json, size_t jl)
 {
