@@ -192,28 +192,6 @@ static void refuse(struct gw_conn *c, int status)
         sio_http_reply_raw_close(c->http, busy, sizeof busy - 1);
 }
 
-static bool header_has_token(const struct sio_http_req *req, const char *name, const char *tok)
-{
-    const struct sio_http_hdr *h = sio_http_header(req, name);
-    if (!h)
-        return false;
-    size_t tl = strlen(tok);
-    const char *p = h->value;
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        const char *s = p;
-        while (*p && *p != ',')
-            p++;
-        const char *e = p;
-        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        if ((size_t)(e - s) == tl && strncasecmp(s, tok, tl) == 0)
-            return true;
-    }
-    return false;
-}
-
 static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req,
                            const struct gw_session_ops *ops,
                            const char *eio, size_t eiol, bool has_eio,
@@ -264,8 +242,8 @@ static void handle_upgrade(struct gw_conn *c, struct sio_http_req *req,
     const struct sio_http_hdr *key = sio_http_header(req, "sec-websocket-key");
     const struct sio_http_hdr *ver = sio_http_header(req, "sec-websocket-version");
     if (h2 ? req->method != HTTP_CONNECT
-           : (req->method != HTTP_GET || !header_has_token(req, "upgrade", "websocket") ||
-              !header_has_token(req, "connection", "upgrade"))) {
+           : (req->method != HTTP_GET || !sio_http_header_has_token(req, "upgrade", "websocket") ||
+              !sio_http_header_has_token(req, "connection", "upgrade"))) {
         ws_err(c, "Bad request");
         return;
     }
@@ -475,7 +453,7 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
     }
     const struct sio_http_hdr *h2set;
     if (req->upgrade && !gw->tls && !sio_http_is_exchange(h) && req->body_len == 0 &&
-        header_has_token(req, "upgrade", "h2c") && !header_has_token(req, "upgrade", "websocket") &&
+        sio_http_header_has_token(req, "upgrade", "h2c") && !sio_http_header_has_token(req, "upgrade", "websocket") &&
         (h2set = sio_http_header(req, "http2-settings")) != NULL) {
         upgrade_h2c(c, req, h2set);
         return;
@@ -533,7 +511,7 @@ static void on_request(struct sio_http_conn *h, struct sio_http_req *req, void *
     c->enc = SIO_ENC_IDENTITY;
     if (cors_request(c, req))
         return;
-    if ((req->upgrade && header_has_token(req, "upgrade", "websocket")) ||
+    if ((req->upgrade && sio_http_header_has_token(req, "upgrade", "websocket")) ||
         (req->protocol && strcmp(req->protocol, "websocket") == 0)) {
         handle_upgrade(c, req, ops, eio, eiol, has_eio, tr, trl, sid, sidl, has_sid);
         return;
