@@ -1,6 +1,11 @@
-/* gw.h: the gateway's internal types, shared by gateway.c (thread, listener,
- * HTTP routing, bus), session.c (Engine.IO sessions), socket.c (Socket.IO
- * sockets and hub commands), room.c (rooms) and map.c (string maps).
+/* gw.h: the gateway's internal types, shared by its parts: gateway.c
+ * (listener and I/O threads, bus receive, drain), route.c (HTTP routing),
+ * handover.c (connections changing threads), bus.c (ids, bus sends),
+ * session.c (Engine.IO sessions), socket.c (Socket.IO sockets and hub
+ * commands), raw.c (the raw Engine.IO service), room.c (rooms), limits.c,
+ * metrics.c and admin.c. The calls go one way: routing -> sessions ->
+ * their kind (struct gw_session_ops) -> bus.c; nothing calls up into the
+ * listener file.
  *
  * Everything hangs off struct gw_thread: the state of one I/O thread
  * (event_base, listeners, bus sockets, sessions, namespaces). The gateway
@@ -18,7 +23,7 @@
  * parses a request for another thread's sid gives the whole connection to
  * the owner (the fd, the request's bytes as received, anything pipelined,
  * any output not yet written) through the owner's inbox, and the owner
- * parses those bytes again on a new connection (gateway.c, handover()).
+ * parses those bytes again on a new connection (handover.c, gw_handover()).
  * An HTTP/2 connection never changes threads (its other streams stay):
  * a request on it for another thread's sid goes to the owner alone, as
  * HTTP/1.1 bytes, and the reply's bytes come back (gateway.c, xforward()).
@@ -69,6 +74,7 @@ void gw_pkt_unref(struct gw_pkt *p);
 
 struct gw_conn;
 struct gw_sock;
+struct gw_session;
 
 /* ---- a token bucket (limits.c) ---- */
 struct gw_bucket {
@@ -76,11 +82,32 @@ struct gw_bucket {
     uint64_t last;          /* ms, monotonic; 0 = new (full) */
 };
 
+/* ---- what a kind of session does with it (session.c calls these) ----
+ * The Engine.IO session knows nothing of what its messages carry: the
+ * router picks the kind when it makes the session (gw_session_new), as
+ * the WebSocket layer takes its sio_ws_cbs. */
+struct gw_session_ops {
+    const char *name;       /* in logs: "socket.io", "raw" */
+    /* the handshake was answered (gw_session_start) */
+    void (*on_open)(struct gw_session *s);
+    /* an Engine.IO MESSAGE packet's payload */
+    void (*on_message)(struct gw_session *s, bool binary, const uint8_t *data, size_t len);
+    /* the session closes (before its transports do): called once */
+    void (*on_close)(struct gw_session *s, const char *reason);
+    /* true when the client may be read again after a window pause;
+     * NULL: the kind has no in-flight window */
+    bool (*window_open)(const struct gw_session *s);
+    /* give up waiting for the confirmations of events in flight */
+    void (*window_forget)(struct gw_session *s);
+};
+extern const struct gw_session_ops gw_sio_ops;  /* socket.c: Socket.IO */
+extern const struct gw_session_ops gw_raw_ops;  /* raw.c: engineio_path service */
+
 /* ---- Engine.IO session (session.c) ---- */
 struct gw_session {
     char sid[GW_SID_LEN + 1];
     struct gw_thread *t;
-    bool raw;               /* engineio_path service: no Socket.IO layer */
+    const struct gw_session_ops *ops;   /* its kind */
     bool ws_transport;      /* current transport is WebSocket */
     bool upgrading;         /* 2probe received on probe, waiting for 5 */
     bool closed;
@@ -184,7 +211,27 @@ struct gw_sock {
                                  * answered by a CONNECT_OK; 0: has a worker */
 };
 
-struct gw_handoff;
+/* ---- a connection or request changing threads (handover.c) ---- */
+/* A connection on its way to another thread; owned by the inbox it is in,
+ * then by the thread that takes it (which closes fd unless adopted). */
+struct gw_handoff {
+    struct gw_handoff *next;
+    int fd;
+    SSL *ssl;               /* a TLS connection's state (owned with fd) */
+    unsigned owner;         /* the thread it goes to */
+    char remote[64];
+    char ip[48];
+    bool counted;           /* still in the connection counts */
+    struct sio_buf in;      /* the request's head as received, then the rest */
+    struct sio_buf out;     /* output not yet written */
+    /* not a connection but a forwarded HTTP/2 request (fd -1): */
+    uint8_t kind;           /* HO_* */
+    uint64_t xid;
+    unsigned from;          /* the thread that forwarded it */
+    bool https;
+};
+
+enum { HO_CONN = 0, HO_XREQ, HO_XREPLY, HO_XCANCEL };
 
 /* ---- Prometheus counters of one thread (metrics.c) ----
  * Written by the owning thread only (a relaxed load and store, no locked
@@ -303,7 +350,9 @@ struct sio_gateway {
     struct sio_map ips;             /* address -> struct gw_ip */
 };
 
-/* gateway.c */
+/* bus.c: ids and the bus sends (calls no other part of the gateway) */
+/* An envelope to the hub on t's DEALER (dropped, with a log line, when
+ * the route or the envelope cannot be made or the send fails). */
 void gw_bus_send(struct gw_thread *t, const struct sio_env *env);
 /* Have the hub publish env to topic ("*" or a gateway id) (SIO_ENV_ADMIN route). */
 void gw_bus_relay(struct gw_thread *t, const char *topic, const struct sio_env *env);
@@ -312,6 +361,41 @@ void gw_make_sid(char out[GW_SID_LEN + 1], unsigned owner);
 /* The thread that made sid, or -1 (not one of ours: wrong length or owner
  * out of range). */
 int  gw_sid_owner(const char *sid, size_t len, unsigned nth);
+
+/* gateway.c: the connections of a thread (t->conns) */
+/* Into t's list (sets c->t). */
+void gw_conn_link(struct gw_thread *t, struct gw_conn *c);
+/* Out of the list and the connection counts; aborts its HTTP/2 streams;
+ * frees c. */
+void gw_conn_unlink(struct gw_conn *c);
+/* A new HTTP connection on fd (closed on failure): accepted here, or
+ * handed over by another thread (ho: its bytes, its SSL). refused: 0 when
+ * it is in the connection counts, -1 when not (and not refused), else the
+ * HTTP status it gets for its request. */
+void gw_conn_start(struct gw_thread *t, int fd, const char *remote, const char *ip,
+                   int refused, const struct gw_handoff *ho);
+
+/* route.c: the callbacks of every HTTP connection (and HTTP/2 stream) */
+extern const struct sio_http_cbs gw_http_cbs;
+
+/* handover.c */
+/* A request for sid (its head parsed, nothing answered): when another
+ * thread owns sid, give that thread the connection and return true (c is
+ * then gone). */
+bool gw_handover(struct gw_conn *c, const char *sid, size_t sidl);
+/* An HTTP/2 request for sid: when another thread owns it, send it there
+ * and return true (the stream waits for the reply). */
+bool gw_xforward(struct gw_conn *c, const struct sio_http_req *req, const char *sid, size_t sidl);
+/* The stream of c waits no more (it closed): tell the owner. */
+void gw_xforward_cancel(struct gw_conn *c);
+/* t->inbox_ev and t->outbox_ev */
+void gw_handover_inbox_cb(evutil_socket_t fd, short what, void *arg);
+void gw_handover_outbox_cb(evutil_socket_t fd, short what, void *arg);
+/* The thread stops: what it handed over but had not sent on is closed,
+ * and the requests it served for others. */
+void gw_handover_stop(struct gw_thread *t);
+/* What reached the inbox after the thread stopped: closed. */
+void gw_handover_clear(struct gw_thread *t);
 
 /* limits.c */
 uint64_t gw_now_ms(void);
@@ -332,8 +416,8 @@ struct evconnlistener;
 void gw_accept_error(struct evconnlistener *l, void *arg);
 
 /* session.c */
-struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct sio_http_req *req,
-                                  const char *remote);
+struct gw_session *gw_session_new(struct gw_thread *t, const struct gw_session_ops *ops,
+                                  const struct sio_http_req *req, const char *remote);
 void gw_session_send(struct gw_session *s, struct gw_pkt *p);   /* takes no ref */
 /* The client can take a packet at once (a volatile emit is skipped when
  * not): its WebSocket is not backed up, or its long-poll is pending. */
@@ -361,13 +445,7 @@ void gw_session_post_gone(struct gw_conn *c);
 /* Answer a pending GET with one packet type digit ('1' close, '6' noop). */
 void gw_conn_reply_type(struct gw_conn *c, char type);
 
-/* socket.c */
-/* true when every socket of s has room in its in-flight window */
-bool gw_sio_window_open(const struct gw_session *s);
-/* Give up waiting for the confirmations of s's events in flight. */
-void gw_sio_window_forget(struct gw_session *s);
-void gw_sio_on_message(struct gw_session *s, bool binary, const uint8_t *data, size_t len);
-void gw_sio_session_closed(struct gw_session *s, const char *reason);
+/* socket.c (and gw_sio_ops above) */
 void gw_sio_command(struct gw_thread *t, const struct sio_env *env);
 void gw_nsps_clear(struct gw_thread *t);
 /* Disconnect the sockets held past cfg.hold_timeout_ms (every second). */

@@ -8,10 +8,10 @@
  * moves the session to the thread's dead list, freed from a deferred event
  * so that no callback on the stack still holds it.
  *
- * Raw Engine.IO service (cfg->engineio_path): the session has no Socket.IO
- * layer; each message goes to the hub as SIO_ENV_RAW (nsp "", sid = engine
- * sid) and, so that workers can track raw sessions, opening and closing
- * send SIO_ENV_CONNECT / SIO_ENV_DISCONNECT with nsp "" too.
+ * What a session's messages become is its kind's (struct gw_session_ops,
+ * chosen by gw_session_new's caller): the Socket.IO layer (socket.c,
+ * gw_sio_ops) or the raw Engine.IO service (raw.c, gw_raw_ops). This file
+ * calls no Socket.IO function by name.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -308,30 +308,6 @@ static void ping_cb(evutil_socket_t fd, short what, void *arg)
     arm(s->ping_ev, cfg->ping_timeout_ms);
 }
 
-static void env_for(struct gw_session *s, struct sio_env *env, enum sio_env_kind kind)
-{
-    sio_env_init(env, kind);
-    env->gw.p = s->t->id;
-    env->gw.len = SIO_GW_ID_LEN;
-    env->nsp.p = "";
-    env->nsp.len = 0;
-    env->sid.p = s->sid;
-    env->sid.len = GW_SID_LEN;
-}
-
-/* JS's connectTimeout: a client that joins no namespace in time is gone. */
-static void conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct gw_session *s = arg;
-    for (struct gw_sock *k = s->socks; k; k = k->next_in_sess)
-        if (k->connected)
-            return;
-    atomic_fetch_add(&s->t->gw->st_conn_to, 1);
-    sio_log_debug(topic, "%s: no namespace joined in %u ms: closing", s->sid,
-                  s->t->gw->cfg.connect_timeout_ms);
-    gw_session_close(s, "transport close");
-}
-
 static void rate_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_session *s = arg;
@@ -343,12 +319,18 @@ static void rate_cb(evutil_socket_t fd, short what, void *arg)
  * that restarted) must not stop the client for good. */
 #define WINDOW_WAIT_MS 60000
 
+static bool window_open(const struct gw_session *s)
+{
+    return !s->ops->window_open || s->ops->window_open(s);
+}
+
 static void win_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_session *s = arg;
     sio_log_warn(topic, "%s: no EVENT_DONE for %d ms: reading the client again", s->sid,
                  WINDOW_WAIT_MS);
-    gw_sio_window_forget(s);
+    if (s->ops->window_forget)
+        s->ops->window_forget(s);
     gw_session_resume(s);
 }
 
@@ -356,7 +338,7 @@ void gw_session_pause(struct gw_session *s)
 {
     if (s->closed)
         return;
-    if (!s->rate_paused && !gw_sio_window_open(s) &&
+    if (!s->rate_paused && !window_open(s) &&
         (s->win_ev || (s->win_ev = evtimer_new(s->t->base, win_cb, s))) &&
         !evtimer_pending(s->win_ev, NULL))
         arm(s->win_ev, WINDOW_WAIT_MS);
@@ -369,7 +351,7 @@ void gw_session_pause(struct gw_session *s)
 
 void gw_session_resume(struct gw_session *s)
 {
-    if (!s->paused || s->closed || s->rate_paused || !gw_sio_window_open(s))
+    if (!s->paused || s->closed || s->rate_paused || !window_open(s))
         return;
     s->paused = false;
     if (s->win_ev)
@@ -407,8 +389,8 @@ static void rate_check(struct gw_session *s)
     arm(s->rate_ev, wait);
 }
 
-struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct sio_http_req *req,
-                                  const char *remote)
+struct gw_session *gw_session_new(struct gw_thread *t, const struct gw_session_ops *ops,
+                                  const struct sio_http_req *req, const char *remote)
 {
     /* the ping timer and the flush event live in the same allocation */
     size_t evsz = (event_get_struct_event_size() + 15) & ~(size_t)15;
@@ -416,7 +398,7 @@ struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct si
     if (!s)
         return NULL;
     s->t = t;
-    s->raw = raw;
+    s->ops = ops;
     do
         gw_make_sid(s->sid, t->idx);
     while (sio_map_get(&t->sessions, s->sid, GW_SID_LEN));
@@ -476,7 +458,7 @@ struct gw_session *gw_session_new(struct gw_thread *t, bool raw, const struct si
         s->issued = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
         t->admin_agg[GW_AGG_CONN]++;
     }
-    sio_log_debug(topic, "%s: open (%s)", s->sid, raw ? "raw" : "socket.io");
+    sio_log_debug(topic, "%s: open (%s)", s->sid, ops->name);
     return s;
 fail:
     free(s->headers);
@@ -496,18 +478,7 @@ void gw_session_joined(struct gw_session *s)
 void gw_session_start(struct gw_session *s)
 {
     arm(s->ping_ev, s->t->gw->cfg.ping_interval_ms);
-    /* the connect timeout's timer lives until a namespace is joined */
-    if (!s->raw && (s->conn_ev = evtimer_new(s->t->base, conn_timeout_cb, s)))
-        arm(s->conn_ev, s->t->gw->cfg.connect_timeout_ms);
-    if (s->raw) {
-        struct sio_env env;
-        env_for(s, &env, SIO_ENV_CONNECT);
-        env.headers = s->headers;
-        env.nheaders = s->nheaders;
-        env.query = s->query;
-        env.remote = s->remote;
-        gw_bus_send(s->t, &env);
-    }
+    s->ops->on_open(s);
 }
 
 void gw_session_close(struct gw_session *s, const char *reason)
@@ -517,15 +488,7 @@ void gw_session_close(struct gw_session *s, const char *reason)
     s->closed = true;
     struct gw_thread *t = s->t;
     sio_log_debug(topic, "%s: close (%s)", s->sid, reason);
-    if (s->raw) {
-        struct sio_env env;
-        env_for(s, &env, SIO_ENV_DISCONNECT);
-        env.reason.p = reason;
-        env.reason.len = strlen(reason);
-        gw_bus_send(t, &env);
-    } else {
-        gw_sio_session_closed(s, reason);
-    }
+    s->ops->on_close(s, reason);
     if (s->get && s->qn)
         flush_poll(s);      /* e.g. a server disconnect's 41 goes out first */
     release_get(s, '1');
@@ -623,16 +586,7 @@ void gw_session_on_packet(struct gw_session *s, int type, bool binary, const uin
         break;
     case SIO_EIO_MESSAGE:
         rate_check(s);
-        if (s->raw) {
-            struct sio_env env;
-            env_for(s, &env, SIO_ENV_RAW);
-            env.binary = binary;
-            env.data.p = (const char *)data;
-            env.data.len = len;
-            gw_bus_send(s->t, &env);
-        } else {
-            gw_sio_on_message(s, binary, data, len);
-        }
+        s->ops->on_message(s, binary, data, len);
         break;
     case SIO_EIO_CLOSE:
         release_get(s, '6');

@@ -246,7 +246,7 @@ void gw_sio_hold_check(struct gw_thread *t)
     free(v);
 }
 
-void gw_sio_session_closed(struct gw_session *s, const char *reason)
+static void sio_session_close(struct gw_session *s, const char *reason)
 {
     while (s->socks)
         sock_remove(s->socks, reason);
@@ -362,13 +362,13 @@ static void dispatch(struct gw_session *s, const struct sio_packet_hdr *h,
         gw_session_pause(s);
 }
 
-void gw_sio_window_forget(struct gw_session *s)
+static void window_forget(struct gw_session *s)
 {
     for (struct gw_sock *k = s->socks; k; k = k->next_in_sess)
         k->done = k->seq;
 }
 
-bool gw_sio_window_open(const struct gw_session *s)
+static bool window_open(const struct gw_session *s)
 {
     int64_t w = (int64_t)s->t->gw->cfg.inflight_max;
     for (const struct gw_sock *k = s->socks; k; k = k->next_in_sess)
@@ -413,7 +413,7 @@ static void bin_complete(struct gw_session *s)
     bin_reset(s);
 }
 
-void gw_sio_on_message(struct gw_session *s, bool binary, const uint8_t *data, size_t len)
+static void sio_on_message(struct gw_session *s, bool binary, const uint8_t *data, size_t len)
 {
     const struct sio_gateway_cfg *cfg = &s->t->gw->cfg;
     if (s->bin.active) {
@@ -494,6 +494,38 @@ void gw_sio_on_message(struct gw_session *s, bool binary, const uint8_t *data, s
         break;
     }
 }
+
+/* JS's connectTimeout: a client that joins no namespace in time is gone. */
+static void conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_session *s = arg;
+    for (struct gw_sock *k = s->socks; k; k = k->next_in_sess)
+        if (k->connected)
+            return;
+    atomic_fetch_add(&s->t->gw->st_conn_to, 1);
+    sio_log_debug(topic, "%s: no namespace joined in %u ms: closing", s->sid,
+                  s->t->gw->cfg.connect_timeout_ms);
+    gw_session_close(s, "transport close");
+}
+
+/* The handshake was answered: the connect timeout's timer lives until a
+ * namespace is joined (gw_session_joined). */
+static void sio_open(struct gw_session *s)
+{
+    unsigned ms = s->t->gw->cfg.connect_timeout_ms;
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    if ((s->conn_ev = evtimer_new(s->t->base, conn_timeout_cb, s)))
+        evtimer_add(s->conn_ev, &tv);
+}
+
+const struct gw_session_ops gw_sio_ops = {
+    .name = "socket.io",
+    .on_open = sio_open,
+    .on_message = sio_on_message,
+    .on_close = sio_session_close,
+    .window_open = window_open,
+    .window_forget = window_forget,
+};
 
 void gw_sock_send_simple(struct gw_sock *k, int type, const char *json, size_t jl)
 {
@@ -632,7 +664,7 @@ static void unref_pkts(struct gw_pkt **v, size_t n)
         gw_pkt_unref(v[i]);
 }
 
-static void cmd_emit(struct gw_thread *t, struct gw_nsp *n, const struct sio_env *env, bool ack)
+static void emit(struct gw_thread *t, struct gw_nsp *n, const struct sio_env *env, bool ack)
 {
     struct gw_pkt *stackv[16], **v = stackv;
     size_t cap = 16;
@@ -678,196 +710,235 @@ static void send_simple(struct gw_sock *k, enum sio_packet_type type, const char
     gw_pkt_unref(p);
 }
 
+/* ---------- commands from the hub ----------
+ * One function per command kind, called by gw_sio_command (the table
+ * below) with the command's namespace on this thread; RAW_SEND names an
+ * engine session and gets none. */
+
+static void cmd_raw_send(struct gw_thread *t, struct gw_nsp *n, const struct sio_env *env)
+{
+    struct gw_session *s = env->sid.p ? sio_map_get(&t->sessions, env->sid.p, env->sid.len) : NULL;
+    if (!s || s->closed)
+        return;
+    struct gw_pkt *p = gw_pkt_new(t, SIO_EIO_MESSAGE, env->binary);
+    if (!p)
+        return;
+    if (env->data.len)
+        sio_buf_append(&p->data, env->data.p, env->data.len);
+    gw_session_send(s, p);
+    gw_pkt_unref(p);
+}
+
+static void cmd_event_done(struct gw_thread *t, struct gw_nsp *n, const struct sio_env *env)
+{
+    struct gw_sock *k = find_sock(n, &env->sid);
+    if (!k)
+        return;
+    pending_done(k, env->confirm);
+    if (env->confirm > k->done) {
+        if (GW_METRICS(t))
+            GW_M_ADD(t, inflight, -(uint64_t)(env->confirm - k->done));
+        k->done = env->confirm;
+    }
+    if (k->sess->paused)
+        gw_session_resume(k->sess);
+}
+
+/* The worker of these sockets died: send each one again (CONNECT with its
+ * session: the new worker adopts it without on_connect), then its
+ * unconfirmed events, oldest first; the hub holds back their events until
+ * this CONNECT. */
+static void cmd_takeover(struct gw_thread *t, struct gw_nsp *n, const struct sio_env *env)
+{
+    for (size_t i = 0; i < env->nrooms; i++) {
+        struct gw_sock *k = find_sock(n, &env->rooms[i]);
+        if (!k || !k->connected)
+            continue;
+        if (!k->hold_since) {
+            /* the deadline counts from the first TAKEOVER: a re-sent
+             * one (a worker registered) does not extend it */
+            k->hold_since = gw_now_ms();
+            t->nhold++;
+        }
+        struct sio_env c;
+        env_sock(k, &c, SIO_ENV_CONNECT);
+        c.session = k->session_blob.len
+            ? (struct sio_str){ (const char *)k->session_blob.data, k->session_blob.len }
+            : (struct sio_str){ "{}", 2 };
+        gw_bus_send(t, &c);
+        size_t nre = 0;
+        for (struct gw_pending *p = k->pend; p; p = p->next, nre++)
+            if (zmq_send(t->dealer, p->bytes, p->rlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+                zmq_send(t->dealer, p->bytes + p->rlen, p->elen, ZMQ_DONTWAIT) < 0)
+                sio_log_warn(topic, "re-send failed: %s", zmq_strerror(zmq_errno()));
+        sio_log_info(topic, "takeover of %s on %s: %zu events sent again", k->sid, n->name, nre);
+    }
+}
+
+static void cmd_connect_ok(struct gw_thread *t, struct gw_nsp *n, const struct sio_env *env)
+{
+    struct gw_sock *k = find_sock(n, &env->sid);
+    if (k && k->connected && k->hold_since) {
+        /* a worker adopted the socket after a TAKEOVER */
+        sio_log_info(topic, "socket %s on %s taken over after %llu ms", k->sid, n->name,
+                     (unsigned long long)(gw_now_ms() - k->hold_since));
+        k->hold_since = 0;
+        t->nhold--;
+    }
+    if (!k || k->connected)
+        return;
+    k->connected = true;
+    gw_session_joined(k->sess);
+    char json[48];
+    int jl = snprintf(json, sizeof json, "{\"sid\":\"%s\"}", k->sid);
+    send_simple(k, SIO_PKT_CONNECT, json, (size_t)jl);
+    if (t->admin_watch)
+        gw_admin_sock_connected(k);
+    if (GW_METRICS(t)) {
+        GW_M_ADD(t, connects, 1);
+        gw_metrics_nsp(t, n, 1);
+        if (k->connect_us)
+            gw_metrics_rtt(t, k->connect_us);
+    }
+}
+
+static void cmd_connect_err(struct gw_thread *t, struct gw_nsp *n, const struct sio_env *env)
+{
+    struct gw_sock *k = find_sock(n, &env->sid);
+    if (!k || k->connected)
+        return;
+    if (GW_METRICS(t)) {
+        GW_M_ADD(t, refused, 1);
+        if (k->connect_us)
+            gw_metrics_rtt(t, k->connect_us);
+    }
+    send_simple(k, SIO_PKT_CONNECT_ERROR, env->data.p, env->data.len);
+    sock_remove(k, NULL);
+}
+
+static void cmd_emit(struct gw_thread *t, struct gw_nsp *n, const struct sio_env *env)
+{
+    emit(t, n, env, false);
+}
+
+static void cmd_ack(struct gw_thread *t, struct gw_nsp *n, const struct sio_env *env)
+{
+    emit(t, n, env, true);
+}
+
+/* JOIN and LEAVE: the selected sockets join (leave) rooms2. */
+static void cmd_rooms(struct gw_thread *t, struct gw_nsp *n, const struct sio_env *env)
+{
+    select_socks(t, n, env);
+    for (size_t i = 0; i < t->nsel; i++)
+        for (size_t j = 0; j < env->nrooms2; j++) {
+            const struct sio_str *r = &env->rooms2[j];
+            if (env->kind == SIO_ENV_JOIN)
+                gw_room_join(t->sel[i], r->p ? r->p : "", r->len);
+            else
+                gw_room_leave(t->sel[i], r->p ? r->p : "", r->len);
+        }
+}
+
+static void cmd_close_room(struct gw_thread *t, struct gw_nsp *n, const struct sio_env *env)
+{
+    for (size_t j = 0; j < env->nrooms; j++) {
+        struct sio_env sel;
+        sio_env_init(&sel, SIO_ENV_JOIN);
+        sel.rooms = (struct sio_str *)&env->rooms[j];
+        sel.nrooms = 1;
+        select_socks(t, n, &sel);
+        for (size_t i = 0; i < t->nsel; i++)
+            gw_room_leave(t->sel[i], env->rooms[j].p ? env->rooms[j].p : "", env->rooms[j].len);
+    }
+}
+
+static void cmd_disconnect(struct gw_thread *t, struct gw_nsp *n, const struct sio_env *env)
+{
+    select_socks(t, n, env);
+    /* closing a session or removing a socket may free n and change the
+     * selection: work on a copy of the selected sockets' sessions (one
+     * socket per session in a namespace; closing is idempotent) */
+    size_t ns = t->nsel;
+    struct gw_session **sess = calloc(ns ? ns : 1, sizeof *sess);
+    if (!sess)
+        return;
+    for (size_t i = 0; i < ns; i++)
+        sess[i] = t->sel[i]->sess;
+    if (env->close_conn && env->reason.len == 15 &&
+        memcmp(env->reason.p, "transport error", 15) == 0) {
+        /* a worker found a malformed packet: close the sessions as the
+         * gateway does for its own protocol errors (no 41; a waiting
+         * GET gets the close packet) */
+        for (size_t i = 0; i < ns; i++)
+            gw_session_close(sess[i], "transport error");
+        free(sess);
+        return;
+    }
+    /* every selected socket is in namespace n: one DISCONNECT packet,
+     * encoded once, queued to each of them */
+    struct gw_pkt *dp = ns ? gw_pkt_new(t, SIO_EIO_MESSAGE, false) : NULL;
+    if (dp && sio_packet_encode(&dp->data, SIO_PKT_DISCONNECT, n->name, n->name_len, -1, 0,
+                                NULL, 0) < 0) {
+        gw_pkt_unref(dp);
+        dp = NULL;
+    }
+    if (dp) {
+        for (size_t i = 0; i < ns; i++)
+            gw_session_send(sess[i], dp);
+        gw_pkt_unref(dp);
+    }
+    for (size_t i = 0; i < ns; i++)
+        sock_remove(t->sel[i], "server disconnect");
+    if (env->close_conn)
+        for (size_t i = 0; i < ns; i++)
+            gw_session_close(sess[i], "server disconnect");
+    free(sess);
+}
+
+static void cmd_session(struct gw_thread *t, struct gw_nsp *n, const struct sio_env *env)
+{
+    struct gw_sock *k = find_sock(n, &env->sid);
+    if (k) {
+        sio_buf_reset(&k->session_blob);
+        sio_buf_append(&k->session_blob, env->session.p, env->session.len);
+    }
+}
+
+typedef void (*cmd_fn)(struct gw_thread *t, struct gw_nsp *n, const struct sio_env *env);
+
+static const cmd_fn cmds[] = {
+    [SIO_ENV_EMIT] = cmd_emit,
+    [SIO_ENV_ACK] = cmd_ack,
+    [SIO_ENV_JOIN] = cmd_rooms,
+    [SIO_ENV_LEAVE] = cmd_rooms,
+    [SIO_ENV_CLOSE_ROOM] = cmd_close_room,
+    [SIO_ENV_DISCONNECT_CMD] = cmd_disconnect,
+    [SIO_ENV_CONNECT_OK] = cmd_connect_ok,
+    [SIO_ENV_CONNECT_ERR] = cmd_connect_err,
+    [SIO_ENV_SESSION] = cmd_session,
+    [SIO_ENV_RAW_SEND] = cmd_raw_send,
+    [SIO_ENV_EVENT_DONE] = cmd_event_done,
+    [SIO_ENV_TAKEOVER] = cmd_takeover,
+};
+
 void gw_sio_command(struct gw_thread *t, const struct sio_env *env)
 {
     if (env->kind == SIO_ENV_RAW_SEND) {
-        struct gw_session *s = env->sid.p ? sio_map_get(&t->sessions, env->sid.p, env->sid.len) : NULL;
-        if (!s || s->closed)
-            return;
-        struct gw_pkt *p = gw_pkt_new(t, SIO_EIO_MESSAGE, env->binary);
-        if (!p)
-            return;
-        if (env->data.len)
-            sio_buf_append(&p->data, env->data.p, env->data.len);
-        gw_session_send(s, p);
-        gw_pkt_unref(p);
+        cmd_raw_send(t, NULL, env);
         return;
     }
+    /* a connect reply for a socket of another gateway (a broadcast) */
     if (env->gw.p && env->gw.len && !streq(&env->gw, t->id, SIO_GW_ID_LEN) &&
         (env->kind == SIO_ENV_CONNECT_OK || env->kind == SIO_ENV_CONNECT_ERR))
         return;
     struct gw_nsp *n = env->nsp.p ? sio_map_get(&t->nsps, env->nsp.p, env->nsp.len) : NULL;
     if (!n)
         return;
-    switch (env->kind) {
-    case SIO_ENV_EVENT_DONE: {
-        struct gw_sock *k = find_sock(n, &env->sid);
-        if (!k)
-            break;
-        pending_done(k, env->confirm);
-        if (env->confirm > k->done) {
-            if (GW_METRICS(t))
-                GW_M_ADD(t, inflight, -(uint64_t)(env->confirm - k->done));
-            k->done = env->confirm;
-        }
-        if (k->sess->paused)
-            gw_session_resume(k->sess);
-        break;
-    }
-    case SIO_ENV_TAKEOVER:
-        /* the worker of these sockets died: send each one again (CONNECT
-         * with its session: the new worker adopts it without on_connect),
-         * then its unconfirmed events, oldest first; the hub holds back
-         * their events until this CONNECT */
-        for (size_t i = 0; i < env->nrooms; i++) {
-            struct gw_sock *k = find_sock(n, &env->rooms[i]);
-            if (!k || !k->connected)
-                continue;
-            if (!k->hold_since) {
-                /* the deadline counts from the first TAKEOVER: a re-sent
-                 * one (a worker registered) does not extend it */
-                k->hold_since = gw_now_ms();
-                t->nhold++;
-            }
-            struct sio_env c;
-            env_sock(k, &c, SIO_ENV_CONNECT);
-            c.session = k->session_blob.len
-                ? (struct sio_str){ (const char *)k->session_blob.data, k->session_blob.len }
-                : (struct sio_str){ "{}", 2 };
-            gw_bus_send(t, &c);
-            size_t nre = 0;
-            for (struct gw_pending *p = k->pend; p; p = p->next, nre++)
-                if (zmq_send(t->dealer, p->bytes, p->rlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-                    zmq_send(t->dealer, p->bytes + p->rlen, p->elen, ZMQ_DONTWAIT) < 0)
-                    sio_log_warn(topic, "re-send failed: %s", zmq_strerror(zmq_errno()));
-            sio_log_info(topic, "takeover of %s on %s: %zu events sent again", k->sid, n->name, nre);
-        }
-        break;
-    case SIO_ENV_CONNECT_OK: {
-        struct gw_sock *k = find_sock(n, &env->sid);
-        if (k && k->connected && k->hold_since) {
-            /* a worker adopted the socket after a TAKEOVER */
-            sio_log_info(topic, "socket %s on %s taken over after %llu ms", k->sid, n->name,
-                         (unsigned long long)(gw_now_ms() - k->hold_since));
-            k->hold_since = 0;
-            t->nhold--;
-        }
-        if (!k || k->connected)
-            return;
-        k->connected = true;
-        gw_session_joined(k->sess);
-        char json[48];
-        int jl = snprintf(json, sizeof json, "{\"sid\":\"%s\"}", k->sid);
-        send_simple(k, SIO_PKT_CONNECT, json, (size_t)jl);
-        if (t->admin_watch)
-            gw_admin_sock_connected(k);
-        if (GW_METRICS(t)) {
-            GW_M_ADD(t, connects, 1);
-            gw_metrics_nsp(t, n, 1);
-            if (k->connect_us)
-                gw_metrics_rtt(t, k->connect_us);
-        }
-        break;
-    }
-    case SIO_ENV_CONNECT_ERR: {
-        struct gw_sock *k = find_sock(n, &env->sid);
-        if (!k || k->connected)
-            return;
-        if (GW_METRICS(t)) {
-            GW_M_ADD(t, refused, 1);
-            if (k->connect_us)
-                gw_metrics_rtt(t, k->connect_us);
-        }
-        send_simple(k, SIO_PKT_CONNECT_ERROR, env->data.p, env->data.len);
-        sock_remove(k, NULL);
-        break;
-    }
-    case SIO_ENV_EMIT:
-        cmd_emit(t, n, env, false);
-        break;
-    case SIO_ENV_ACK:
-        cmd_emit(t, n, env, true);
-        break;
-    case SIO_ENV_JOIN:
-    case SIO_ENV_LEAVE:
-        select_socks(t, n, env);
-        for (size_t i = 0; i < t->nsel; i++)
-            for (size_t j = 0; j < env->nrooms2; j++) {
-                const struct sio_str *r = &env->rooms2[j];
-                if (env->kind == SIO_ENV_JOIN)
-                    gw_room_join(t->sel[i], r->p ? r->p : "", r->len);
-                else
-                    gw_room_leave(t->sel[i], r->p ? r->p : "", r->len);
-            }
-        break;
-    case SIO_ENV_CLOSE_ROOM:
-        for (size_t j = 0; j < env->nrooms; j++) {
-            struct sio_env sel;
-            sio_env_init(&sel, SIO_ENV_JOIN);
-            sel.rooms = (struct sio_str *)&env->rooms[j];
-            sel.nrooms = 1;
-            select_socks(t, n, &sel);
-            for (size_t i = 0; i < t->nsel; i++)
-                gw_room_leave(t->sel[i], env->rooms[j].p ? env->rooms[j].p : "", env->rooms[j].len);
-        }
-        break;
-    case SIO_ENV_DISCONNECT_CMD: {
-        select_socks(t, n, env);
-        if (env->close_conn && env->reason.len == 15 &&
-            memcmp(env->reason.p, "transport error", 15) == 0) {
-            /* a worker found a malformed packet: close the sessions as the
-             * gateway does for its own protocol errors (no 41; a waiting
-             * GET gets the close packet) */
-            size_t ns = t->nsel;
-            struct gw_session **sess = calloc(ns ? ns : 1, sizeof *sess);
-            if (!sess)
-                return;
-            for (size_t i = 0; i < ns; i++)
-                sess[i] = t->sel[i]->sess;
-            /* one socket per session in a namespace; closing is idempotent */
-            for (size_t i = 0; i < ns; i++)
-                gw_session_close(sess[i], "transport error");
-            free(sess);
-            break;
-        }
-        /* sock_remove may free n; work on a copy of the selection */
-        size_t ns = t->nsel;
-        struct gw_session **sess = calloc(ns ? ns : 1, sizeof *sess);
-        if (!sess)
-            return;
-        /* every selected socket is in namespace n: one DISCONNECT packet,
-         * encoded once, queued to each of them */
-        struct gw_pkt *dp = ns ? gw_pkt_new(t, SIO_EIO_MESSAGE, false) : NULL;
-        if (dp && sio_packet_encode(&dp->data, SIO_PKT_DISCONNECT, n->name, n->name_len, -1, 0,
-                                    NULL, 0) < 0) {
-            gw_pkt_unref(dp);
-            dp = NULL;
-        }
-        for (size_t i = 0; i < ns; i++) {
-            sess[i] = t->sel[i]->sess;
-            if (dp)
-                gw_session_send(sess[i], dp);
-        }
-        if (dp)
-            gw_pkt_unref(dp);
-        for (size_t i = 0; i < ns; i++)
-            sock_remove(t->sel[i], "server disconnect");
-        if (env->close_conn)
-            for (size_t i = 0; i < ns; i++)
-                gw_session_close(sess[i], "server disconnect");
-        free(sess);
-        break;
-    }
-    case SIO_ENV_SESSION: {
-        struct gw_sock *k = find_sock(n, &env->sid);
-        if (k) {
-            sio_buf_reset(&k->session_blob);
-            sio_buf_append(&k->session_blob, env->session.p, env->session.len);
-        }
-        break;
-    }
-    default:
+    unsigned kind = (unsigned)env->kind;
+    cmd_fn fn = kind < sizeof cmds / sizeof cmds[0] ? cmds[kind] : NULL;
+    if (fn)
+        fn(t, n, env);
+    else
         sio_log_debug(topic, "ignored command %s", sio_env_kind_name((int)env->kind));
-        break;
-    }
 }

@@ -30,14 +30,9 @@ enum sio_http_enc sio_http_accept_encoding(const struct sio_http_req *req)
     if (!h)
         return SIO_ENC_IDENTITY;
     bool gzip = false, deflate = false, star = false;
-    const char *p = h->value;
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        const char *s = p;
-        while (*p && *p != ',')
-            p++;
-        size_t len = (size_t)(p - s);
+    const char *p = h->value, *s, *e;
+    while (sio_http_list_next(&p, &s, &e)) {
+        size_t len = (size_t)(e - s);
         size_t tl = strcspn(s, ";, \t");
         if (tl > len)
             tl = len;

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <http_parser.h>
 #include <sys/socket.h>
@@ -225,6 +226,38 @@ const struct sio_http_hdr *sio_http_header(const struct sio_http_req *req, const
         if (strcmp(req->hdrs[i].name, name) == 0)
             return &req->hdrs[i];
     return NULL;
+}
+
+bool sio_http_list_next(const char **p, const char **s, const char **e)
+{
+    const char *q = *p;
+    while (*q == ' ' || *q == '\t' || *q == ',')
+        q++;
+    if (!*q) {
+        *p = q;
+        return false;
+    }
+    *s = q;
+    while (*q && *q != ',')
+        q++;
+    *p = q;
+    while (q > *s && (q[-1] == ' ' || q[-1] == '\t'))
+        q--;
+    *e = q;
+    return true;
+}
+
+bool sio_http_header_has_token(const struct sio_http_req *req, const char *name, const char *tok)
+{
+    const struct sio_http_hdr *h = sio_http_header(req, name);
+    if (!h)
+        return false;
+    size_t tl = strlen(tok);
+    const char *p = h->value, *s, *e;
+    while (sio_http_list_next(&p, &s, &e))
+        if ((size_t)(e - s) == tl && strncasecmp(s, tok, tl) == 0)
+            return true;
+    return false;
 }
 
 /* --- parser callbacks --- */

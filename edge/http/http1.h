@@ -189,6 +189,13 @@ struct sio_http_conn *sio_http_conn_adopt(struct bufferevent *bev,
 
 /* Header lookup (name in lower case). NULL when absent. */
 const struct sio_http_hdr *sio_http_header(const struct sio_http_req *req, const char *name);
+/* The next element of a comma-separated header value (RFC 9110 5.6.1),
+ * from *p on: true with [*s, *e) the element without the whitespace
+ * around it and *p past it; false when only separators are left. */
+bool sio_http_list_next(const char **p, const char **s, const char **e);
+/* Header name (lower case) lists tok, compared without case
+ * ("Connection: keep-alive, Upgrade" has "upgrade"). */
+bool sio_http_header_has_token(const struct sio_http_req *req, const char *name, const char *tok);
 
 /* Reply to the current request:
  *   "HTTP/1.1 <status>\r\n" <pre> "Date: ..\r\nConnection: keep-alive\r\n

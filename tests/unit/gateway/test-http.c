@@ -109,6 +109,28 @@ Test(http, cors_js)
     cr_assert_str_eq(lead, "");
 }
 
+Test(http, header_lists)
+{
+    /* "Connection: keep-alive, Upgrade" is an upgrade (the WebSocket and
+     * h2c upgrades are found in any order, case or spacing) */
+    struct sio_http_req r = mkreq(HTTP_GET, "connection", " keep-alive ,\tUpgrade\t,,", NULL);
+    cr_assert(sio_http_header_has_token(&r, "connection", "upgrade"));
+    cr_assert(sio_http_header_has_token(&r, "connection", "keep-alive"));
+    cr_assert_not(sio_http_header_has_token(&r, "connection", "close"));
+    cr_assert_not(sio_http_header_has_token(&r, "connection", "upgrad"));
+    cr_assert_not(sio_http_header_has_token(&r, "upgrade", "websocket"));
+    r = mkreq(HTTP_GET, "connection", "upgraded", NULL);
+    cr_assert_not(sio_http_header_has_token(&r, "connection", "upgrade"));
+    const char *p = " a , b c\t,,", *s, *e;
+    cr_assert(sio_http_list_next(&p, &s, &e));
+    cr_assert_eq(e - s, 1);
+    cr_assert_eq(*s, 'a');
+    cr_assert(sio_http_list_next(&p, &s, &e));
+    cr_assert_eq(e - s, 3);
+    cr_assert_eq(strncmp(s, "b c", 3), 0);
+    cr_assert_not(sio_http_list_next(&p, &s, &e));
+}
+
 Test(http, accept_encoding)
 {
     struct sio_http_req r = mkreq(HTTP_GET, "accept-encoding", "gzip, deflate", NULL);
