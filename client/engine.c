@@ -512,8 +512,8 @@ static unsigned req_timeout_ms(const struct sio_eng *e, enum req_kind kind)
 }
 
 /* Send r as HTTP/1.1: on bev (a connected socket handed over, whose
- * callbacks become r's) or on a new connection when bev is NULL. 0 or
- * -ENOMEM. */
+ * callbacks become r's; freed on failure) or on a new connection when bev
+ * is NULL. 0 or -ENOMEM. */
 static int h1_go(struct http_req *r, struct bufferevent *bev)
 {
     struct sio_eng *e = r->eng;
@@ -524,10 +524,8 @@ static int h1_go(struct http_req *r, struct bufferevent *bev)
         goto fail;
     if (bev) {
         bufferevent_setcb(bev, req_read_cb, NULL, req_event_cb, r);
-        if (bufferevent_write(bev, b.data, b.len) < 0) {
-            bufferevent_free(bev);
+        if (bufferevent_write(bev, b.data, b.len) < 0)
             goto fail;
-        }
     } else {
         bev = open_socket(e, req_read_cb, NULL, req_event_cb, r, &b,
                           e->cfg.ssl_ctx ? ALPN_ONLY_H1 : NULL);
@@ -544,6 +542,8 @@ static int h1_go(struct http_req *r, struct bufferevent *bev)
     return 0;
 fail:
     sio_buf_clear(&b);
+    if (bev)
+        bufferevent_free(bev);
     return -ENOMEM;
 }
 
@@ -743,6 +743,8 @@ static void h2_tidy(struct h2conn *h)
 {
     if (h->depth || !(h->closing || h->dead) || h2_in_use(h))
         return;
+    if (!h->dead && h->bev && evbuffer_get_length(bufferevent_get_output(h->bev)))
+        return;                 /* our GOAWAY first: h2_write_cb comes back */
     for (struct h2conn **p = &h->eng->h2s; *p; p = &(*p)->next)
         if (*p == h) {
             *p = h->next;
@@ -1071,11 +1073,12 @@ static void h2_connected(struct h2conn *h)
             if (!r || r->h2 != h)
                 continue;
             r->h2 = NULL;
-            if (h1_go(r, bev) < 0) {
+            int rc = h1_go(r, bev);
+            bev = NULL;         /* r's now (freed if it failed); the others get their own */
+            if (rc < 0) {
                 fail(e, SIO_REASON_TRANSPORT_ERROR, "out of memory");
                 break;
             }
-            bev = NULL;         /* the others get their own */
         }
         if (bev)
             bufferevent_free(bev);
@@ -1155,8 +1158,7 @@ static int h2_attach(struct sio_eng *e, struct http_req *r)
         if (!(h = calloc(1, sizeof *h)))
             return -ENOMEM;
         h->eng = e;
-        h->bev = open_socket(e, h2_read_cb, h2_write_cb, h2_event_cb, h, NULL,
-                             e->alpn == ALPN_H2 ? "\x02h2" : ALPN_H2_H1);
+        h->bev = open_socket(e, h2_read_cb, h2_write_cb, h2_event_cb, h, NULL, ALPN_H2_H1);
         if (!h->bev) {
             free(h);
             return -ENOMEM;
