@@ -125,5 +125,14 @@ session js "https://127.0.0.1:$jport" --transports polling
 check "JS server over https: the emit's ack comes back" js.out '^ack / echo \["js"\]$'
 check "... polling over HTTP/1.1 (no h2 in its ALPN)" js.out 'ALPN (http/1\.1|none): polling over HTTP/1\.1'
 
+# ---- sanitizers (the ASan build): nothing from the clients or the server ----
+kill -TERM "${pids[0]}" 2>/dev/null
+wait "${pids[0]}" 2>/dev/null
+if grep -aE 'ERROR: (Address|Leak)Sanitizer|runtime error' ./*.out server.log >san.out; then
+  notok "no sanitizer report from sio client or sio server" "$(head -5 san.out | tr '\n' '|')"
+else
+  ok "no sanitizer report from sio client or sio server"
+fi
+
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

@@ -294,8 +294,9 @@ static json_t *h2_call(struct event_base *base, sio_client *c, const char *event
 {
     int got = 0;
     h2_ack = NULL;
-    cr_assert_eq(sio_client_emit_ack(c, "/", event, json_pack("[s]", event), on_h2_ack, &got,
-                                     5000), 0);
+    json_t *args = json_pack("[s]", event);
+    cr_assert_eq(sio_client_emit_ack(c, "/", event, args, on_h2_ack, &got, 5000), 0);
+    json_decref(args);
     long end = now_ms() + 6000;
     while (!got && now_ms() < end)
         event_base_loop(base, EVLOOP_ONCE);
