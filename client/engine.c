@@ -106,6 +106,8 @@ struct h2conn {
     unsigned depth;             /* inside nghttp2: do not send, do not free */
     bool closing;               /* GOAWAY sent or received: no new streams */
     bool dead;                  /* the socket failed or ended */
+    bool eof;                   /* the server closed: read what is left, write nothing
+                                   (a write would raise SIGPIPE in the application) */
 };
 
 struct ws {
@@ -770,7 +772,7 @@ static void h2_failed(struct h2conn *h, const char *reason, const char *why)
  * outermost caller sends when it gets control back. */
 static void h2_send(struct h2conn *h)
 {
-    if (!h->ng || h->dead || h->depth)
+    if (!h->ng || h->dead || h->eof || h->depth)
         return;
     h->depth++;
     for (;;) {
@@ -1108,6 +1110,11 @@ static void h2_connected(struct h2conn *h)
     nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0, 1 << 20);
     e->alpn = ALPN_H2;
     set_timeouts(h->bev, 0);    /* each request has its own timer */
+    /* A server that goes away without close_notify: OpenSSL would answer
+     * with a fatal alert, written to a socket whose peer is gone (SIGPIPE
+     * in an application that does not ignore it). HTTP/2 frames its
+     * responses (END_STREAM), so a truncation cannot pass unnoticed. */
+    SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
     sio_log_debug(topic, "%p: ALPN h2: polling over HTTP/2 (connection %p)", (void *)e,
                   (void *)h);
     for (int i = 0; i < 2; i++)
@@ -1129,6 +1136,8 @@ static void h2_event_cb(struct bufferevent *bev, short what, void *arg)
         h2_tidy(h);
         return;
     }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        h->eof = true;
     if ((what & BEV_EVENT_EOF) && h->ng)
         h2_recv(h);             /* the last frames before the close */
     char why[300];

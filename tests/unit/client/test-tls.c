@@ -384,3 +384,63 @@ Test(tls, h2_polling_then_websocket_upgrade, .timeout = 30)
 {
     h2_polling(false, SIO_TRANSPORT_DEFAULT);
 }
+
+/* The HTTP/2 server dies with the long-poll open on its connection: the
+ * client sees the connection go ("transport close"/"transport error"),
+ * reconnects as over HTTP/1.1 once the server is back on the same port,
+ * and polls over HTTP/2 again on one new connection. */
+Test(tls, h2_reconnect_after_server_restart, .timeout = 40)
+{
+    cr_assert(peer_available(), "node or tests/interop/node_modules missing");
+    struct peer p;
+    const char *args[] = { "--tls", dir, "--h2", NULL };
+    cr_assert_eq(peer_start(&p, EXTRA, 0, args), 0);
+    unsigned port = p.port;
+    struct event_base *base = event_base_new();
+    struct event *tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+    struct timeval tv = { 0, 10000 };
+    event_add(tick, &tv);
+    struct sio_client_opts o;
+    sio_client_opts_init(&o);
+    o.transports = SIO_TRANSPORT_POLLING;
+    o.tls_ca_file = pki("ca.pem");
+    o.reconnection_delay_ms = 100;
+    o.reconnection_delay_max_ms = 400;
+    o.reconnection_attempts = 50;
+    sio_client *c;
+    cr_assert_eq(sio_client_new(&c, base, &o), 0);
+    struct ctx x = { 0 };
+    struct sio_client_namespace h = { .nsp = "/", .on_connect = on_connect,
+                                      .on_connect_error = on_error, .ud = &x };
+    sio_client_on_namespace(c, &h);
+    cr_assert_eq(sio_client_connect(c, p.url, NULL, NULL), 0, "%s", sio_client_last_error(c));
+    long end = now_ms() + 8000;
+    while (!sio_client_connected(c, "/") && now_ms() < end)
+        event_base_loop(base, EVLOOP_ONCE);
+    json_t *http = h2_call(base, c, "http");
+    cr_assert_str_eq(json_string_value(json_object_get(http, "version")), "2.0");
+    json_decref(http);
+    peer_kill(&p);
+    end = now_ms() + 5000;
+    while (sio_client_connected(c, "/") && now_ms() < end)
+        event_base_loop(base, EVLOOP_ONCE);
+    cr_assert(!sio_client_connected(c, "/"), "still connected after the server died");
+    cr_assert_not_null(strstr(sio_client_last_error(c), "the server closed the connection"),
+                       "last_error: %s", sio_client_last_error(c));
+    cr_assert_eq(peer_start(&p, EXTRA, port, args), 0);
+    end = now_ms() + 8000;
+    while (!sio_client_connected(c, "/") && now_ms() < end)
+        event_base_loop(base, EVLOOP_ONCE);
+    cr_assert(sio_client_connected(c, "/"), "no reconnection: %s", sio_client_last_error(c));
+    cr_assert_eq(x.connects, 2);
+    http = h2_call(base, c, "http");
+    cr_assert_str_eq(json_string_value(json_object_get(http, "version")), "2.0");
+    cr_assert_eq(json_integer_value(json_object_get(http, "connections")), 1);
+    json_decref(http);
+    sio_client_disconnect(c);
+    cr_assert_eq(sio_client_wait(c), 0);
+    sio_client_destroy(&c);
+    event_free(tick);
+    event_base_free(base);
+    peer_stop(&p);
+}
