@@ -2,7 +2,8 @@
  * against the npm socket.io server on node's https.createServer
  * (peer-server.js --tls), with a CA, a server certificate (for localhost
  * and 127.0.0.1) and a client certificate made by the openssl CLI in a
- * temporary directory. */
+ * temporary directory; HTTP/2 polling (h2_*) against the same server on
+ * node's http2.createSecureServer with allowHTTP1 (peer-server.js --h2). */
 #include <criterion/criterion.h>
 #include <event2/event.h>
 #include <stdio.h>
