@@ -93,6 +93,7 @@ struct http_req {
     uint8_t *body;
     size_t body_len, body_off;
     unsigned status;
+    unsigned retries;           /* times a refused stream was sent again */
     bool end_stream;            /* the response's END_STREAM arrived */
 };
 
@@ -985,12 +986,15 @@ static int h2_on_close(nghttp2_session *ng, int32_t id, uint32_t code, void *ud)
         req_free(r);
         return 0;
     }
-    if (code == NGHTTP2_REFUSED_STREAM && !r->status && e->state != E_CLOSED) {
+    if (code == NGHTTP2_REFUSED_STREAM && !r->status && e->state != E_CLOSED &&
+        r->retries < 3) {
         /* not processed (RFC 9113 8.7): send it again, on a new connection
          * if this one is going away */
         sio_log_debug(topic, "%p: HTTP/2 stream %d refused, sending it again", (void *)e, id);
         bool post = r->kind == REQ_POST;
         struct http_req *again = req_start(e, r->kind, r->body, r->body_len);
+        if (again)
+            again->retries = r->retries + 1;
         if (post ? e->post == r : e->get == r) {
             if (post)
                 e->post = again;
@@ -1114,7 +1118,8 @@ static void h2_connected(struct h2conn *h)
      * with a fatal alert, written to a socket whose peer is gone (SIGPIPE
      * in an application that does not ignore it). HTTP/2 frames its
      * responses (END_STREAM), so a truncation cannot pass unnoticed. */
-    SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    if (ssl)
+        SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
     sio_log_debug(topic, "%p: ALPN h2: polling over HTTP/2 (connection %p)", (void *)e,
                   (void *)h);
     for (int i = 0; i < 2; i++)
