@@ -21,6 +21,7 @@
 // ALPN offers h2 and http/1.1; "http" (ack) answers {version: the HTTP
 // version of the last polling request, connections: TCP connections
 // accepted so far, header: its X-Sio-Test header}.
+// --stall: no Engine.IO request is ever answered (the client's timeouts).
 "use strict";
 const path = require("path");
 const fs = require("fs");
@@ -59,6 +60,8 @@ const io = new Server(httpServer, {});
 const lastCookie = new Map();   // engine sid -> Cookie of its last request
 const lastReq = new Map();      // engine sid -> {version, header} of its last polling request
 let connections = 0;
+if (argv.includes("--stall"))
+  io.engine.use(() => {});
 httpServer.on(tlsDir ? "secureConnection" : "connection", () => connections++);
 io.engine.use((req, res, next) => {
   const u = new URL(req.url, "http://x");

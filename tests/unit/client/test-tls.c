@@ -445,3 +445,33 @@ Test(tls, h2_reconnect_after_server_restart, .timeout = 40)
     event_base_free(base);
     peer_stop(&p);
 }
+
+/* A server on HTTP/2 that never answers: the handshake request times out
+ * after connect_timeout_ms with the same error as over HTTP/1.1. */
+Test(tls, h2_request_timeout, .timeout = 30)
+{
+    cr_assert(peer_available(), "node or tests/interop/node_modules missing");
+    struct peer p;
+    const char *args[] = { "--tls", dir, "--h2", "--stall", NULL };
+    cr_assert_eq(peer_start(&p, EXTRA, 0, args), 0);
+    struct event_base *base = event_base_new();
+    struct sio_client_opts o;
+    opts(&o, SIO_TRANSPORT_POLLING);
+    o.tls_ca_file = pki("ca.pem");
+    o.connect_timeout_ms = 700;
+    sio_client *c;
+    cr_assert_eq(sio_client_new(&c, base, &o), 0);
+    struct ctx x = { 0 };
+    struct sio_client_namespace h = { .nsp = "/", .on_connect = on_connect,
+                                      .on_connect_error = on_error, .ud = &x };
+    sio_client_on_namespace(c, &h);
+    cr_assert_eq(sio_client_connect(c, p.url, NULL, NULL), 0, "%s", sio_client_last_error(c));
+    cr_assert_eq(sio_client_wait(c), 0);
+    cr_assert_eq(x.connects, 0);
+    cr_assert_eq(x.errors, 1);
+    cr_assert_not_null(strstr(sio_client_last_error(c), "HTTP request timed out"),
+                       "last_error: %s", sio_client_last_error(c));
+    sio_client_destroy(&c);
+    event_base_free(base);
+    peer_stop(&p);
+}
