@@ -1043,10 +1043,8 @@ static void h2_recv(struct h2conn *h)
 static void h2_read_cb(struct bufferevent *bev, void *arg)
 {
     struct h2conn *h = arg;
-    if (h->ng)
+    if (h->ng)                  /* else h2_connected() reads what came first */
         h2_recv(h);
-    else                        /* bytes before the handshake ended: not ours */
-        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
     h2_tidy(h);
 }
 
@@ -1128,6 +1126,8 @@ static void h2_connected(struct h2conn *h)
             fail(e, SIO_REASON_TRANSPORT_ERROR, "out of memory");
             return;
         }
+    if (evbuffer_get_length(bufferevent_get_input(h->bev)))
+        h2_recv(h);             /* the server's SETTINGS came before this event */
     h2_send(h);
 }
 
