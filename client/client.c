@@ -516,6 +516,7 @@ static int start_engine(sio_client *c)
         .connect_timeout_ms = c->opts.connect_timeout_ms,
         .max_payload = c->opts.max_payload,
         .ssl_ctx = c->tls ? c->ssl_ctx : NULL, .tls_no_verify = c->opts.tls_no_verify,
+        .no_h2 = c->opts.no_h2,
     };
     return sio__eng_new(&c->eng, c->base, &cfg, &eng_cbs, c);
 }

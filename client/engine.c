@@ -12,9 +12,22 @@
  * TLS (cfg.ssl_ctx set): every socket is a bufferevent_openssl over a new
  * SSL with SNI and the host name/IP check; bev_error() turns a failed
  * handshake into "certificate verify failed: ..." / "TLS error: ...".
+ *
+ * HTTP/2 (https polling, unless cfg.no_h2): the first polling request's
+ * connection offers ALPN "h2,http/1.1" and waits for the TLS handshake
+ * before it writes anything. When the server picks h2 it becomes a struct
+ * h2conn (nghttp2 client session) and every polling request after it is
+ * a stream on it: the long-poll GET and the POST run side by side on the
+ * one connection. Otherwise the request goes out as HTTP/1.1 on that
+ * socket and the engine stays on HTTP/1.1 (alpn = ALPN_H1). A GOAWAY
+ * retires the connection: its open streams finish, a stream it refused is
+ * sent again on a new connection. An h2conn is freed only from its own
+ * bufferevent callbacks (after nghttp2 returned) or by free_io(), never
+ * from inside an nghttp2 callback.
  */
 #include "client/engine.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +38,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <arpa/inet.h>
 #include <http_parser.h>
+#include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
@@ -43,6 +57,12 @@ SIO_LOG_TOPIC_STATIC(topic, "client.eio");
 
 enum req_kind { REQ_HANDSHAKE, REQ_GET, REQ_POST };
 enum eng_state { E_CONNECTING, E_OPEN, E_CLOSING, E_CLOSED };
+/* what the server's ALPN answer says about polling over https */
+enum alpn_state { ALPN_UNKNOWN, ALPN_H1, ALPN_H2 };
+
+/* ALPN lists (RFC 7301 wire format) */
+#define ALPN_H2_H1 "\x02h2\x08http/1.1"
+#define ALPN_ONLY_H1 "\x08http/1.1"
 
 /* An HTTP response being parsed (polling requests and the WS handshake). */
 struct resp {
@@ -57,11 +77,38 @@ struct resp {
     struct sio_eng *jar;        /* keep its Set-Cookie in this engine; NULL = ignore */
 };
 
+struct h2conn;
+
 struct http_req {
     struct sio_eng *eng;
     enum req_kind kind;
-    struct bufferevent *bev;
+    struct bufferevent *bev;    /* HTTP/1.1: its own connection */
     struct resp r;
+    /* HTTP/2: the connection (bev NULL), waiting for its ALPN answer
+     * while stream_id is 0; the request's own timeout (the connection is
+     * shared); the POST body for the data provider; the :status */
+    struct h2conn *h2;
+    int32_t stream_id;
+    struct event *timer;
+    uint8_t *body;
+    size_t body_len, body_off;
+    unsigned status;
+    unsigned retries;           /* times a refused stream was sent again */
+    bool end_stream;            /* the response's END_STREAM arrived */
+};
+
+/* One HTTP/2 connection of the engine (see the top comment). */
+struct h2conn {
+    struct sio_eng *eng;
+    struct h2conn *next;
+    struct bufferevent *bev;
+    nghttp2_session *ng;        /* NULL while the TLS handshake runs */
+    unsigned nstreams;          /* submitted and not closed */
+    unsigned depth;             /* inside nghttp2: do not send, do not free */
+    bool closing;               /* GOAWAY sent or received: no new streams */
+    bool dead;                  /* the socket failed or ended */
+    bool eof;                   /* the server closed: read what is left, write nothing
+                                   (a write would raise SIGPIPE in the application) */
 };
 
 struct ws {
@@ -94,6 +141,8 @@ struct sio_eng {
     bool ws_active;             /* the current transport is WebSocket */
     bool upgrading;             /* 3probe received: pausing polling */
     struct http_req *get, *post;
+    enum alpn_state alpn;
+    struct h2conn *h2s;         /* HTTP/2 connections, the usable one first */
     struct ws *ws;
     struct out_pkt *q;
     size_t qn, qcap;
@@ -279,17 +328,25 @@ static int append_host(struct sio_buf *b, const struct sio_eng_cfg *cfg)
     return sio_buf_printf(b, "Host: %s:%u\r\n", cfg->host, cfg->port);
 }
 
+/* The request target: path?EIO=4&transport=...&t=...[&sid=...][&query] */
+static int append_target(struct sio_eng *e, struct sio_buf *b, const char *transport)
+{
+    int rc = sio_buf_printf(b, "%s?EIO=4&transport=%s&t=%lx%lx", e->cfg.path, transport,
+                            (unsigned long)random() & 0xffffff, ++e->reqno);
+    if (e->have_sid)
+        rc |= sio_buf_printf(b, "&sid=%s", e->hs.sid);
+    if (e->cfg.query && *e->cfg.query)
+        rc |= sio_buf_printf(b, "&%s", e->cfg.query);
+    return rc;
+}
+
 static int build_request(struct sio_eng *e, struct sio_buf *b, const char *method,
                          const char *transport, const char *extra_headers,
                          const void *body, size_t body_len)
 {
     int rc = 0;
-    rc |= sio_buf_printf(b, "%s %s?EIO=4&transport=%s&t=%lx%lx", method, e->cfg.path,
-                         transport, (unsigned long)random() & 0xffffff, ++e->reqno);
-    if (e->have_sid)
-        rc |= sio_buf_printf(b, "&sid=%s", e->hs.sid);
-    if (e->cfg.query && *e->cfg.query)
-        rc |= sio_buf_printf(b, "&%s", e->cfg.query);
+    rc |= sio_buf_printf(b, "%s ", method);
+    rc |= append_target(e, b, transport);
     rc |= sio_buf_append_str(b, " HTTP/1.1\r\n");
     rc |= append_host(b, &e->cfg);
     rc |= sio_buf_append_str(b, "User-Agent: sio-client/" SIO_VERSION "\r\nAccept: */*\r\n");
@@ -326,12 +383,17 @@ static void set_timeouts(struct bufferevent *bev, unsigned ms)
     bufferevent_set_timeouts(bev, ms ? &tv : NULL, ms ? &tv : NULL);
 }
 
-/* A TLS session for one connection: SNI and the name check for host. */
-static SSL *tls_new(struct sio_eng *e)
+/* A TLS session for one connection: SNI, the name check for host, and the
+ * ALPN list offered (wire format, NULL for none). */
+static SSL *tls_new(struct sio_eng *e, const char *alpn)
 {
     SSL *ssl = SSL_new(e->cfg.ssl_ctx);
     if (!ssl)
         return NULL;
+    /* SSL_set_alpn_protos returns 0 on success */
+    if (alpn && SSL_set_alpn_protos(ssl, (const unsigned char *)alpn,
+                                    (unsigned)strlen(alpn)) != 0)
+        goto fail;
     unsigned char addr[16];
     bool is_ip = inet_pton(AF_INET, e->cfg.host, addr) == 1 ||
                  inet_pton(AF_INET6, e->cfg.host, addr) == 1;
@@ -349,14 +411,17 @@ fail:
     return NULL;
 }
 
+/* A connection to the server with rd/wr/ev as its callbacks; req (the
+ * first bytes to send) may be NULL; alpn is the list a TLS connection
+ * offers. */
 static struct bufferevent *open_socket(struct sio_eng *e, bufferevent_data_cb rd,
                                        bufferevent_data_cb wr, bufferevent_event_cb ev,
-                                       void *arg, const struct sio_buf *req)
+                                       void *arg, const struct sio_buf *req, const char *alpn)
 {
     struct bufferevent *bev;
     int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
     if (e->cfg.ssl_ctx) {
-        SSL *ssl = tls_new(e);
+        SSL *ssl = tls_new(e, alpn);
         if (!ssl)
             return NULL;
         /* frees ssl on failure too (BEV_OPT_CLOSE_ON_FREE) */
@@ -370,7 +435,7 @@ static struct bufferevent *open_socket(struct sio_eng *e, bufferevent_data_cb rd
     if (!bev)
         return NULL;
     bufferevent_setcb(bev, rd, wr, ev, arg);
-    if (bufferevent_write(bev, req->data, req->len) < 0 ||
+    if ((req && bufferevent_write(bev, req->data, req->len) < 0) ||
         bufferevent_enable(bev, EV_READ | EV_WRITE) < 0 ||
         bufferevent_socket_connect_hostname(bev, NULL, AF_UNSPEC, e->cfg.host,
                                             (int)e->cfg.port) < 0) {
@@ -418,18 +483,76 @@ static const char *bev_error(struct sio_eng *e, struct bufferevent *bev, char *b
 
 /* ---- polling ------------------------------------------------------------ */
 
+static void h2_send(struct h2conn *h);
+static int h2_attach(struct sio_eng *e, struct http_req *r);
+static void req_read_cb(struct bufferevent *bev, void *arg);
+static void req_event_cb(struct bufferevent *bev, short what, void *arg);
+
 static void req_free(struct http_req *r)
 {
     if (!r)
         return;
     if (r->bev)
         bufferevent_free(r->bev);
+    if (r->h2 && r->stream_id && r->h2->ng && !r->h2->dead) {
+        /* its stream is still open: forget it and cancel it */
+        nghttp2_session_set_stream_user_data(r->h2->ng, r->stream_id, NULL);
+        nghttp2_submit_rst_stream(r->h2->ng, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_CANCEL);
+        h2_send(r->h2);
+    }
+    if (r->timer)
+        event_free(r->timer);
+    free(r->body);
     resp_clear(&r->r);
     free(r);
 }
 
-static void req_read_cb(struct bufferevent *bev, void *arg);
-static void req_event_cb(struct bufferevent *bev, short what, void *arg);
+static unsigned req_timeout_ms(const struct sio_eng *e, enum req_kind kind)
+{
+    if (kind == REQ_GET)        /* the server holds it up to pingInterval */
+        return e->hs.ping_interval_ms + e->hs.ping_timeout_ms + 5000;
+    return e->cfg.connect_timeout_ms;
+}
+
+/* Send r as HTTP/1.1: on bev (a connected socket handed over, whose
+ * callbacks become r's; freed on failure) or on a new connection when bev
+ * is NULL. 0 or -ENOMEM. */
+static int h1_go(struct http_req *r, struct bufferevent *bev)
+{
+    struct sio_eng *e = r->eng;
+    struct sio_buf b = SIO_BUF_INIT;
+    if (build_request(e, &b, r->kind == REQ_POST ? "POST" : "GET", "polling", NULL,
+                      r->kind == REQ_POST ? (r->body ? r->body : (uint8_t *)"") : NULL,
+                      r->body_len) < 0)
+        goto fail;
+    if (bev) {
+        bufferevent_setcb(bev, req_read_cb, NULL, req_event_cb, r);
+        if (bufferevent_write(bev, b.data, b.len) < 0)
+            goto fail;
+    } else {
+        bev = open_socket(e, req_read_cb, NULL, req_event_cb, r, &b,
+                          e->cfg.ssl_ctx ? ALPN_ONLY_H1 : NULL);
+        if (!bev)
+            goto fail;
+    }
+    sio_buf_clear(&b);
+    r->bev = bev;
+    if (r->timer) {             /* HTTP/1.1 times out on its own socket */
+        event_free(r->timer);
+        r->timer = NULL;
+    }
+    set_timeouts(r->bev, req_timeout_ms(e, r->kind));
+    return 0;
+fail:
+    sio_buf_clear(&b);
+    if (bev)
+        bufferevent_free(bev);
+    return -ENOMEM;
+}
+
+static void req_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+static void req_detach(struct http_req *r);
 
 static struct http_req *req_start(struct sio_eng *e, enum req_kind kind,
                                   const void *body, size_t body_len)
@@ -441,23 +564,29 @@ static struct http_req *req_start(struct sio_eng *e, enum req_kind kind,
     r->kind = kind;
     resp_init(&r->r, e->cfg.max_payload);
     r->r.jar = e;
-    struct sio_buf b = SIO_BUF_INIT;
-    if (build_request(e, &b, kind == REQ_POST ? "POST" : "GET", "polling", NULL,
-                      body, body_len) < 0)
-        goto fail;
-    r->bev = open_socket(e, req_read_cb, NULL, req_event_cb, r, &b);
-    if (!r->bev)
-        goto fail;
-    sio_buf_clear(&b);
-    unsigned tmo = e->cfg.connect_timeout_ms;
-    if (kind == REQ_GET)        /* the server holds it up to pingInterval */
-        tmo = e->hs.ping_interval_ms + e->hs.ping_timeout_ms + 5000;
-    set_timeouts(r->bev, tmo);
+    if (body_len) {
+        if (!(r->body = malloc(body_len)))
+            goto fail;
+        memcpy(r->body, body, body_len);
+        r->body_len = body_len;
+    }
     sio_log_trace(topic, "%p: %s %s", (void *)e, kind == REQ_POST ? "POST" : "GET",
                   kind == REQ_HANDSHAKE ? "handshake" : "");
+    if (e->cfg.ssl_ctx && !e->cfg.no_h2 && e->alpn != ALPN_H1) {
+        /* HTTP/2, or the first request that learns whether it is */
+        r->timer = evtimer_new(e->base, req_timer_cb, r);
+        if (!r->timer || h2_attach(e, r) < 0)
+            goto fail;
+        unsigned ms = req_timeout_ms(e, kind);
+        struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+        if (ms)
+            evtimer_add(r->timer, &tv);
+        return r;
+    }
+    if (h1_go(r, NULL) < 0)
+        goto fail;
     return r;
 fail:
-    sio_buf_clear(&b);
     req_free(r);
     return NULL;
 }
@@ -499,7 +628,7 @@ static void req_done(struct http_req *r)
     req_detach(r);
     if (e->state == E_CLOSED)
         return;
-    unsigned status = r->r.p.status_code;
+    unsigned status = r->h2 ? r->status : r->r.p.status_code;
     if (status != 200) {
         sio_buf_append_byte(&r->r.body, 0);
         fail(e, SIO_REASON_TRANSPORT_ERROR, "HTTP %u from the server%s%.200s", status,
@@ -582,6 +711,493 @@ static void req_event_cb(struct bufferevent *bev, short what, void *arg)
     else
         fail(e, SIO_REASON_TRANSPORT_CLOSE, "the server closed the connection");
     req_free(r);
+}
+
+/* ---- polling over HTTP/2 ----------------------------------------------- */
+
+static void req_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_req *r = arg;
+    struct sio_eng *e = r->eng;
+    req_detach(r);
+    fail(e, SIO_REASON_TRANSPORT_ERROR, "HTTP request timed out");
+    req_free(r);
+}
+
+/* The engine's requests still waiting for or running on h. */
+static bool h2_in_use(const struct h2conn *h)
+{
+    const struct sio_eng *e = h->eng;
+    return h->nstreams || (e->get && e->get->h2 == h) || (e->post && e->post->h2 == h);
+}
+
+static void h2_free(struct h2conn *h)
+{
+    if (h->ng)
+        nghttp2_session_del(h->ng);
+    if (h->bev)
+        bufferevent_free(h->bev);
+    free(h);
+}
+
+/* Free h once it is retired (GOAWAY either way, or its socket is gone)
+ * and no request needs it. Only from h's own callbacks, outside nghttp2. */
+static void h2_tidy(struct h2conn *h)
+{
+    if (h->depth || !(h->closing || h->dead) || h2_in_use(h))
+        return;
+    if (!h->dead && h->bev && evbuffer_get_length(bufferevent_get_output(h->bev)))
+        return;                 /* our GOAWAY first: h2_write_cb comes back */
+    for (struct h2conn **p = &h->eng->h2s; *p; p = &(*p)->next)
+        if (*p == h) {
+            *p = h->next;
+            break;
+        }
+    sio_log_debug(topic, "%p: HTTP/2 connection %p released", (void *)h->eng, (void *)h);
+    h2_free(h);
+}
+
+/* The connection cannot go on: a request on it fails the engine. */
+static void h2_failed(struct h2conn *h, const char *reason, const char *why)
+{
+    if (h->dead)
+        return;
+    h->dead = true;
+    if (h->bev)
+        bufferevent_disable(h->bev, EV_READ | EV_WRITE);
+    if (h2_in_use(h))
+        fail(h->eng, reason, "%s", why);
+}
+
+/* Write what nghttp2 has to send. Not while inside nghttp2 (depth): the
+ * outermost caller sends when it gets control back. */
+static void h2_send(struct h2conn *h)
+{
+    if (!h->ng || h->dead || h->eof || h->depth)
+        return;
+    h->depth++;
+    for (;;) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(h->ng, &data);
+        if (n < 0) {
+            char why[128];
+            snprintf(why, sizeof why, "HTTP/2: %s", nghttp2_strerror((int)n));
+            h2_failed(h, SIO_REASON_TRANSPORT_ERROR, why);
+            break;
+        }
+        if (n == 0)
+            break;
+        if (bufferevent_write(h->bev, data, (size_t)n) < 0) {
+            h2_failed(h, SIO_REASON_TRANSPORT_ERROR, "out of memory");
+            break;
+        }
+    }
+    h->depth--;
+}
+
+static bool hop_header(const char *name)
+{
+    /* connection-specific fields have no place in HTTP/2 (RFC 9113 8.2.2);
+     * the Host is :authority */
+    static const char *const hop[] = { "connection", "keep-alive", "proxy-connection",
+                                       "transfer-encoding", "upgrade", "te", "host",
+                                       "http2-settings" };
+    for (size_t i = 0; i < sizeof hop / sizeof *hop; i++)
+        if (strcmp(name, hop[i]) == 0)
+            return true;
+    return false;
+}
+
+static ssize_t h2_body_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
+                            uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+    struct http_req *r = nghttp2_session_get_stream_user_data(ng, id);
+    if (!r)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    size_t n = r->body_len - r->body_off;
+    if (n > len)
+        n = len;
+    if (n)
+        memcpy(buf, r->body + r->body_off, n);
+    r->body_off += n;
+    if (r->body_off == r->body_len)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+#define NV(nm, val, vlen) \
+    (nghttp2_nv){ (uint8_t *)(nm), (uint8_t *)(val), strlen(nm), (vlen), NGHTTP2_NV_FLAG_NONE }
+
+/* Submit r as a stream of h: the same target, cookies and headers as the
+ * HTTP/1.1 request (names in lower case, connection-specific ones left
+ * out). 0 or -ENOMEM. */
+static int h2_submit(struct h2conn *h, struct http_req *r)
+{
+    struct sio_eng *e = h->eng;
+    size_t nh = 0;
+    while (e->headers && e->headers[nh])
+        nh++;
+    struct sio_buf target = SIO_BUF_INIT, auth = SIO_BUF_INIT, cookie = SIO_BUF_INIT;
+    char clen[24];
+    nghttp2_nv *nv = calloc(nh + 10, sizeof *nv);
+    char **copies = calloc(nh + 1, sizeof *copies);
+    int rc = -ENOMEM;
+    if (!nv || !copies)
+        goto out;
+    int err = append_target(e, &target, "polling");
+    err |= strchr(e->cfg.host, ':') ? sio_buf_printf(&auth, "[%s]:%u", e->cfg.host, e->cfg.port)
+                                    : sio_buf_printf(&auth, "%s:%u", e->cfg.host, e->cfg.port);
+    if (err)
+        goto out;
+    size_t n = 0;
+    nv[n++] = NV(":method", r->kind == REQ_POST ? "POST" : "GET",
+                 r->kind == REQ_POST ? 4u : 3u);
+    nv[n++] = NV(":scheme", "https", 5);
+    nv[n++] = NV(":authority", auth.data, auth.len);
+    nv[n++] = NV(":path", target.data, target.len);
+    nv[n++] = NV("user-agent", "sio-client/" SIO_VERSION, strlen("sio-client/" SIO_VERSION));
+    nv[n++] = NV("accept", "*/*", 3);
+    const char *app_cookie = NULL;
+    for (size_t i = 0; i < nh; i++) {
+        char *c = copies[i] = strdup(e->headers[i]);
+        if (!c)
+            goto out;
+        char *colon = strchr(c, ':');
+        if (!colon || colon == c)
+            continue;
+        *colon = 0;
+        for (char *q = c; *q; q++)
+            *q = (char)tolower((unsigned char)*q);
+        const char *v = colon + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        if (strcmp(c, "cookie") == 0)
+            app_cookie = v;
+        else if (!hop_header(c))
+            nv[n++] = NV(c, v, strlen(v));
+    }
+    /* the application's cookie first, then the jar's: one header */
+    if (app_cookie)
+        err |= sio_buf_append_str(&cookie, app_cookie);
+    for (size_t i = 0; i < e->ncookies; i++)
+        err |= sio_buf_printf(&cookie, "%s%s", cookie.len ? "; " : "", e->cookies[i]);
+    if (err)
+        goto out;
+    if (cookie.len)
+        nv[n++] = NV("cookie", cookie.data, cookie.len);
+    nghttp2_data_provider dp = { .read_callback = h2_body_read };
+    if (r->kind == REQ_POST) {
+        snprintf(clen, sizeof clen, "%zu", r->body_len);
+        nv[n++] = NV("content-type", "text/plain;charset=UTF-8", 24);
+        nv[n++] = NV("content-length", clen, strlen(clen));
+    }
+    int32_t id = nghttp2_submit_request(h->ng, NULL, nv, n, r->kind == REQ_POST ? &dp : NULL, r);
+    if (id < 0)
+        goto out;
+    r->stream_id = id;
+    h->nstreams++;
+    sio_log_trace(topic, "%p: HTTP/2 stream %d: %s", (void *)e, id,
+                  r->kind == REQ_POST ? "POST" : "GET");
+    rc = 0;
+out:
+    for (size_t i = 0; copies && i < nh; i++)
+        free(copies[i]);
+    free(copies);
+    free(nv);
+    sio_buf_clear(&target);
+    sio_buf_clear(&auth);
+    sio_buf_clear(&cookie);
+    if (rc == 0)
+        h2_send(h);
+    return rc;
+}
+
+/* A response header: the status and the cookies matter. */
+static int h2_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
+                        size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags,
+                        void *ud)
+{
+    if (f->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    struct http_req *r = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+    if (!r)
+        return 0;
+    if (nlen == 7 && memcmp(name, ":status", 7) == 0) {
+        unsigned st = 0;
+        for (size_t i = 0; i < vlen && i < 3 && value[i] >= '0' && value[i] <= '9'; i++)
+            st = st * 10 + (unsigned)(value[i] - '0');
+        if (st >= 200)          /* not an interim 1xx */
+            r->status = st;
+    } else if (nlen == 10 && memcmp(name, "set-cookie", 10) == 0 && vlen <= 8192) {
+        char *v = strndup((const char *)value, vlen);
+        if (v)
+            jar_set(r->eng, v);
+        free(v);
+    }
+    return 0;
+}
+
+static int h2_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
+                      size_t len, void *ud)
+{
+    struct http_req *r = nghttp2_session_get_stream_user_data(ng, id);
+    if (!r || r->r.too_big)
+        return 0;
+    if (r->r.body.len + len > r->r.max_body) {
+        r->r.too_big = true;
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+        return 0;
+    }
+    return sio_buf_append(&r->r.body, data, len) < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+}
+
+static int h2_on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
+{
+    struct h2conn *h = ud;
+    if (f->hd.type == NGHTTP2_GOAWAY) {
+        /* streams up to last_stream_id finish; later ones are refused
+         * (h2_on_close sends them again on a new connection) */
+        sio_log_debug(topic, "%p: GOAWAY (%s, last stream %d)", (void *)h->eng,
+                      nghttp2_http2_strerror(f->goaway.error_code), f->goaway.last_stream_id);
+        h->closing = true;
+        return 0;
+    }
+    if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
+        (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        struct http_req *r = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+        if (r)
+            r->end_stream = true;
+    }
+    return 0;
+}
+
+static int h2_on_close(nghttp2_session *ng, int32_t id, uint32_t code, void *ud)
+{
+    struct h2conn *h = ud;
+    if (h->nstreams)
+        h->nstreams--;
+    struct http_req *r = nghttp2_session_get_stream_user_data(ng, id);
+    if (!r)
+        return 0;
+    struct sio_eng *e = r->eng;
+    r->stream_id = 0;
+    if (r->end_stream && r->status && !r->r.too_big) {
+        req_done(r);
+        req_free(r);
+        return 0;
+    }
+    if (code == NGHTTP2_REFUSED_STREAM && !r->status && e->state != E_CLOSED &&
+        r->retries < 3) {
+        /* not processed (RFC 9113 8.7): send it again, on a new connection
+         * if this one is going away */
+        sio_log_debug(topic, "%p: HTTP/2 stream %d refused, sending it again", (void *)e, id);
+        bool post = r->kind == REQ_POST;
+        struct http_req *again = req_start(e, r->kind, r->body, r->body_len);
+        if (again)
+            again->retries = r->retries + 1;
+        if (post ? e->post == r : e->get == r) {
+            if (post)
+                e->post = again;
+            else
+                e->get = again;
+        } else {
+            req_free(again);
+            again = NULL;
+        }
+        req_free(r);
+        if (!again)
+            fail(e, SIO_REASON_TRANSPORT_ERROR, "out of memory");
+        return 0;
+    }
+    req_detach(r);
+    if (r->r.too_big)
+        fail(e, SIO_REASON_TRANSPORT_ERROR, "polling response over max_payload");
+    else
+        fail(e, SIO_REASON_TRANSPORT_ERROR, "HTTP/2 stream reset by the server (%s)",
+             nghttp2_http2_strerror(code));
+    req_free(r);
+    return 0;
+}
+
+/* Feed what arrived to nghttp2. */
+static void h2_recv(struct h2conn *h)
+{
+    struct evbuffer *in = bufferevent_get_input(h->bev);
+    h->depth++;
+    while (!h->dead && evbuffer_get_length(in)) {
+        size_t len = evbuffer_get_contiguous_space(in);
+        const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
+        ssize_t n = nghttp2_session_mem_recv(h->ng, data, len);
+        if (n < 0) {
+            char why[128];
+            snprintf(why, sizeof why, "HTTP/2: %s", nghttp2_strerror((int)n));
+            h2_failed(h, SIO_REASON_TRANSPORT_ERROR, why);
+            break;
+        }
+        evbuffer_drain(in, (size_t)n);
+    }
+    h->depth--;
+    h2_send(h);
+}
+
+static void h2_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct h2conn *h = arg;
+    if (h->ng)                  /* else h2_connected() reads what came first */
+        h2_recv(h);
+    h2_tidy(h);
+}
+
+static void h2_write_cb(struct bufferevent *bev, void *arg)
+{
+    h2_tidy(arg);               /* a GOAWAY of ours went out */
+}
+
+/* The TLS handshake is done: HTTP/2 if the server picked h2, otherwise
+ * the engine's polling is HTTP/1.1 from now on and the first waiting
+ * request takes this socket. */
+static void h2_connected(struct h2conn *h)
+{
+    struct sio_eng *e = h->eng;
+    const unsigned char *p = NULL;
+    unsigned plen = 0;
+    SSL *ssl = bufferevent_openssl_get_ssl(h->bev);
+    if (ssl)
+        SSL_get0_alpn_selected(ssl, &p, &plen);
+    struct http_req *waiting[2] = { e->get, e->post };
+    if (plen != 2 || memcmp(p, "h2", 2) != 0) {
+        sio_log_debug(topic, "%p: ALPN %.*s: polling over HTTP/1.1", (void *)e,
+                      plen ? (int)plen : 4, plen ? (const char *)p : "none");
+        e->alpn = ALPN_H1;
+        h->dead = true;
+        struct bufferevent *bev = h->bev;
+        h->bev = NULL;
+        for (int i = 0; i < 2; i++) {
+            struct http_req *r = waiting[i];
+            if (!r || r->h2 != h)
+                continue;
+            r->h2 = NULL;
+            int rc = h1_go(r, bev);
+            bev = NULL;         /* r's now (freed if it failed); the others get their own */
+            if (rc < 0) {
+                fail(e, SIO_REASON_TRANSPORT_ERROR, "out of memory");
+                break;
+            }
+        }
+        if (bev)
+            bufferevent_free(bev);
+        return;
+    }
+    nghttp2_session_callbacks *cbs;
+    if (nghttp2_session_callbacks_new(&cbs) != 0) {
+        h2_failed(h, SIO_REASON_TRANSPORT_ERROR, "out of memory");
+        return;
+    }
+    nghttp2_session_callbacks_set_on_header_callback(cbs, h2_on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, h2_on_data);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, h2_on_frame);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, h2_on_close);
+    int rc = nghttp2_session_client_new(&h->ng, cbs, h);
+    nghttp2_session_callbacks_del(cbs);
+    if (rc != 0) {
+        h->ng = NULL;
+        h2_failed(h, SIO_REASON_TRANSPORT_ERROR, "out of memory");
+        return;
+    }
+    /* no server push; a 1 MiB window so a big polling response is not
+     * held up by WINDOW_UPDATE round trips */
+    nghttp2_settings_entry iv[] = { { NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+                                    { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20 } };
+    nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, iv, 2);
+    nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0, 1 << 20);
+    e->alpn = ALPN_H2;
+    set_timeouts(h->bev, 0);    /* each request has its own timer */
+    /* A server that goes away without close_notify: OpenSSL would answer
+     * with a fatal alert, written to a socket whose peer is gone (SIGPIPE
+     * in an application that does not ignore it). HTTP/2 frames its
+     * responses (END_STREAM), so a truncation cannot pass unnoticed. */
+    if (ssl)
+        SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    sio_log_debug(topic, "%p: ALPN h2: polling over HTTP/2 (connection %p)", (void *)e,
+                  (void *)h);
+    for (int i = 0; i < 2; i++)
+        if (waiting[i] && waiting[i]->h2 == h && !waiting[i]->stream_id &&
+            h2_submit(h, waiting[i]) < 0) {
+            fail(e, SIO_REASON_TRANSPORT_ERROR, "out of memory");
+            return;
+        }
+    if (evbuffer_get_length(bufferevent_get_input(h->bev)))
+        h2_recv(h);             /* the server's SETTINGS came before this event */
+    h2_send(h);
+}
+
+static void h2_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct h2conn *h = arg;
+    struct sio_eng *e = h->eng;
+    if (what & BEV_EVENT_CONNECTED) {
+        if (!h->ng)
+            h2_connected(h);
+        h2_tidy(h);
+        return;
+    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        h->eof = true;
+    if ((what & BEV_EVENT_EOF) && h->ng)
+        h2_recv(h);             /* the last frames before the close */
+    char why[300];
+    const char *reason = SIO_REASON_TRANSPORT_ERROR;
+    if (what & BEV_EVENT_TIMEOUT) {
+        snprintf(why, sizeof why, "HTTP request timed out");
+    } else if (what & BEV_EVENT_ERROR) {
+        char err[256];
+        snprintf(why, sizeof why, "connection to %s:%u failed: %s", e->cfg.host, e->cfg.port,
+                 bev_error(e, bev, err, sizeof err));
+    } else {
+        reason = SIO_REASON_TRANSPORT_CLOSE;
+        snprintf(why, sizeof why, "the server closed the connection");
+    }
+    h2_failed(h, reason, why);
+    h2_tidy(h);
+}
+
+/* Put r on the engine's usable HTTP/2 connection, or on a new one that
+ * offers ALPN h2 (r waits for the handshake there). 0 or -ENOMEM. */
+static int h2_attach(struct sio_eng *e, struct http_req *r)
+{
+    struct h2conn *h = e->h2s;
+    while (h && (h->closing || h->dead))
+        h = h->next;
+    if (!h) {
+        if (!(h = calloc(1, sizeof *h)))
+            return -ENOMEM;
+        h->eng = e;
+        h->bev = open_socket(e, h2_read_cb, h2_write_cb, h2_event_cb, h, NULL, ALPN_H2_H1);
+        if (!h->bev) {
+            free(h);
+            return -ENOMEM;
+        }
+        set_timeouts(h->bev, e->cfg.connect_timeout_ms);
+        h->next = e->h2s;
+        e->h2s = h;
+    }
+    r->h2 = h;
+    return h->ng ? h2_submit(h, r) : 0;
+}
+
+/* The session is on WebSocket: the HTTP/2 connections have nothing left
+ * to do. GOAWAY, and each goes once its output is out (h2_write_cb). */
+static void h2_retire_all(struct sio_eng *e)
+{
+    for (struct h2conn *h = e->h2s; h; h = h->next) {
+        if (h->closing || h->dead || !h->ng)
+            continue;
+        h->closing = true;
+        nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(h->ng), NGHTTP2_NO_ERROR,
+                              NULL, 0);
+        h2_send(h);
+    }
 }
 
 static void start_get(struct sio_eng *e)
@@ -822,7 +1438,8 @@ static int ws_start(struct sio_eng *e, bool probe)
         sio_buf_clear(&b);
         goto fail;
     }
-    w->bev = open_socket(e, ws_read_cb, ws_write_cb, ws_event_cb, w, &b);
+    /* the WebSocket is an HTTP/1.1 Upgrade: never h2 on its connection */
+    w->bev = open_socket(e, ws_read_cb, ws_write_cb, ws_event_cb, w, &b, ALPN_ONLY_H1);
     sio_buf_clear(&b);
     if (!w->bev)
         goto fail;
@@ -869,6 +1486,7 @@ static void check_pause(struct sio_eng *e)
     e->upgrading = false;
     e->ws_active = true;
     set_timeouts(e->ws->bev, 0);
+    h2_retire_all(e);
     sio_log_debug(topic, "%p: upgraded to WebSocket", (void *)e);
     flush(e);
     if (e->state == E_OPEN && wslay_event_send(e->ws->ctx) != 0) {  /* "5" alone */
@@ -1029,9 +1647,20 @@ static void deliver(struct sio_eng *e, const struct sio_eio_packet *pkt, bool fr
 
 static void free_io(struct sio_eng *e)
 {
-    req_free(e->get);
-    req_free(e->post);
+    /* the requests first, without touching their HTTP/2 streams: the
+     * sessions go right after */
+    struct http_req *reqs[2] = { e->get, e->post };
     e->get = e->post = NULL;
+    for (int i = 0; i < 2; i++) {
+        if (reqs[i])
+            reqs[i]->h2 = NULL;
+        req_free(reqs[i]);
+    }
+    while (e->h2s) {
+        struct h2conn *h = e->h2s;
+        e->h2s = h->next;
+        h2_free(h);
+    }
     ws_free(e->ws);
     e->ws = NULL;
     if (e->ping_timer)

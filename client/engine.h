@@ -3,8 +3,9 @@
  * One sio_eng is one Engine.IO session on the caller's event_base: the
  * polling handshake or a WebSocket-only open, long-polling GET/POST,
  * the 2probe/3probe/5 upgrade to WebSocket, answering pings and the ping
- * timeout. HTTP responses are parsed with http_parser, WebSocket frames by
- * wslay (client mode); the packets by proto/eio.c.
+ * timeout. HTTP/1.1 responses are parsed with http_parser, HTTP/2 (https
+ * polling when the server's ALPN picks h2) is nghttp2's client session,
+ * WebSocket frames are wslay's (client mode); the packets proto/eio.c's.
  *
  * Every callback runs from the loop; on_close runs from its own event (a
  * fresh stack), once, after which the engine does nothing but wait for
@@ -35,6 +36,10 @@ struct sio_eng_cfg {
      * host (DNS name or IP address) unless tls_no_verify. */
     struct ssl_ctx_st *ssl_ctx;
     bool tls_no_verify;
+    /* https polling offers ALPN "h2,http/1.1" and, when the server picks
+     * h2, sends every polling request as a stream of one HTTP/2
+     * connection; no_h2 offers http/1.1 only. */
+    bool no_h2;
 };
 
 struct sio_eng_cbs {

@@ -72,6 +72,8 @@ static void usage(FILE *f)
         "  --ca FILE                 verify the server with this PEM CA bundle\n"
         "  --insecure                do not verify the server's certificate\n"
         "  --cert FILE --key FILE    client certificate and key (PEM)\n"
+        "  --http1.1                 https polling over HTTP/1.1 only (default: HTTP/2\n"
+        "                            when the server's ALPN picks h2)\n"
         "  --emit EVENT [JSON...]    emit on the first namespace, print the ack if one\n"
         "                            comes within a second, then exit\n"
         "  --call EVENT [JSON...]    emit, wait for the ack (--timeout), print it, exit\n"
@@ -463,6 +465,10 @@ int sio_cmd_client(int argc, char **argv)
         }
         if (strcmp(a, "--insecure") == 0) {
             o.tls_no_verify = true;
+            continue;
+        }
+        if (strcmp(a, "--http1.1") == 0) {
+            o.no_h2 = true;
             continue;
         }
         if (strcmp(a, "--no-reconnect") == 0) {

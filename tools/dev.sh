@@ -197,6 +197,7 @@ suite_kafka()        { count_suite kafka bash tests/interop/kafka_test.sh; }
 suite_tls()          { count_suite tls bash tests/e2e/tls.sh; }
 suite_layers()       { count_suite layers /usr/bin/python3 tests/e2e/layers.py; }
 suite_h2()           { count_suite h2 bash tests/e2e/h2.sh; }
+suite_client_h2()    { count_suite client-h2 bash tests/e2e/client_h2.sh; }
 suite_admin()        { count_suite admin bash tests/e2e/admin.sh; }
 suite_metrics()      { count_suite metrics /usr/bin/python3 tests/e2e/metrics.py; }
 suite_admin_ui()     { count_suite admin-ui node tests/e2e/admin_ui.mjs; }
@@ -239,7 +240,7 @@ test_all() {
   # the AMQP suites each start a rabbitmq node: they share a lane
   lane "$la" suite_interop suite_out_of_tree suite_c_client suite_config suite_browser suite_admin_ui \
        suite_client_cmd suite_doc_examples suite_bench_smoke suite_jobs suite_kafka suite_tls suite_h2 \
-       suite_layers &
+       suite_client_h2 suite_layers &
   local pa=$!
   lane "$lb" suite_interop_asan suite_split suite_bridge suite_federation suite_node_adapter \
        suite_amqp suite_admin suite_metrics &

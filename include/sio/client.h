@@ -81,6 +81,11 @@ struct sio_client_opts {
     const char *tls_ca_file;    /* PEM CA bundle; NULL = system default */
     const char *tls_cert_file;  /* client certificate chain (PEM), or NULL */
     const char *tls_key_file;   /* client key (PEM); NULL = in tls_cert_file */
+    /* since issue 15: https polling offers ALPN "h2,http/1.1"; when the
+     * server picks h2, every polling request is a stream of one HTTP/2
+     * connection (docs/CLIENT.md "HTTP/2"). true offers http/1.1 only.
+     * WebSocket connections are HTTP/1.1 either way. */
+    bool no_h2;                 /* default false */
 };
 
 /* Set every field of opts to its default, and opts->size. */

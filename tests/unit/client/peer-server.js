@@ -17,10 +17,16 @@
 // WebSocket upgrade) without "lb=node-7" in its Cookie header gets 400
 // "sticky cookie missing"; "cookies" (ack) answers with the Cookie header
 // of the last request after the handshake (a poll or the upgrade).
+// --h2 (with --tls): node's http2.createSecureServer with allowHTTP1, so
+// ALPN offers h2 and http/1.1; "http" (ack) answers {version: the HTTP
+// version of the last polling request, connections: TCP connections
+// accepted so far, header: its X-Sio-Test header}.
+// --stall: no Engine.IO request is ever answered (the client's timeouts).
 "use strict";
 const path = require("path");
 const fs = require("fs");
 const http = require("http");
+const http2 = require("http2");
 const https = require("https");
 const { Server } = require(path.join(__dirname, "../../interop/node_modules/socket.io"));
 
@@ -34,7 +40,14 @@ const requireCert = argv.includes("--require-client-cert");
 const nameIdx = argv.indexOf("--server-cert");
 const certName = nameIdx >= 0 ? argv[nameIdx + 1] : "server";
 
-const httpServer = tlsDir
+const h2 = argv.includes("--h2");
+const httpServer = tlsDir && h2
+  ? http2.createSecureServer({
+      key: fs.readFileSync(path.join(tlsDir, certName + ".key")),
+      cert: fs.readFileSync(path.join(tlsDir, certName + ".pem")),
+      allowHTTP1: true,
+    })
+  : tlsDir
   ? https.createServer({
       key: fs.readFileSync(path.join(tlsDir, certName + ".key")),
       cert: fs.readFileSync(path.join(tlsDir, certName + ".pem")),
@@ -45,6 +58,18 @@ const httpServer = tlsDir
   : http.createServer();
 const io = new Server(httpServer, {});
 const lastCookie = new Map();   // engine sid -> Cookie of its last request
+const lastReq = new Map();      // engine sid -> {version, header} of its last polling request
+let connections = 0;
+if (argv.includes("--stall"))
+  io.engine.use(() => {});
+httpServer.on(tlsDir ? "secureConnection" : "connection", () => connections++);
+io.engine.use((req, res, next) => {
+  const u = new URL(req.url, "http://x");
+  const sid = u.searchParams.get("sid");
+  if (sid && u.searchParams.get("transport") === "polling")
+    lastReq.set(sid, { version: req.httpVersion, header: req.headers["x-sio-test"] || null });
+  next();
+});
 if (argv.includes("--sticky"))
   io.engine.use((req, res, next) => {
     const sid = new URL(req.url, "http://x").searchParams.get("sid");
@@ -64,6 +89,8 @@ io.on("connection", (socket) => {
   socket.onAny((event, ...args) => {
     const ack = args.length && typeof args[args.length - 1] === "function" ? args.pop() : null;
     if (ack && event === "cookies") return ack(lastCookie.get(socket.conn.id) || "");
+    if (ack && event === "http")
+      return ack({ ...(lastReq.get(socket.conn.id) || {}), connections });
     if (ack) return ack(...args);
     if (event === "disconnect-me") return socket.disconnect(true);
     if (event === "ask-me")

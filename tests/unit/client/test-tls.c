@@ -2,7 +2,8 @@
  * against the npm socket.io server on node's https.createServer
  * (peer-server.js --tls), with a CA, a server certificate (for localhost
  * and 127.0.0.1) and a client certificate made by the openssl CLI in a
- * temporary directory. */
+ * temporary directory; HTTP/2 polling (h2_*) against the same server on
+ * node's http2.createSecureServer with allowHTTP1 (peer-server.js --h2). */
 #include <criterion/criterion.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -274,5 +275,203 @@ Test(tls, simple_client, .timeout = 30)
                               "certificate verify failed"), "%s",
                        json_string_value(json_object_get(err, "message")));
     json_decref(err);
+    peer_stop(&p);
+}
+
+/* ---- HTTP/2 polling (docs/CLIENT.md "HTTP/2") ------------------------- */
+
+static json_t *h2_ack;
+
+static void on_h2_ack(sio_client *c, int status, json_t *args, void *ud)
+{
+    (*(int *)ud)++;
+    if (status == 0)
+        h2_ack = json_incref(json_array_get(args, 0));
+}
+
+/* Emit event with an ack and run the loop until it comes; returns its
+ * first argument (a new reference). */
+static json_t *h2_call(struct event_base *base, sio_client *c, const char *event)
+{
+    int got = 0;
+    h2_ack = NULL;
+    json_t *args = json_pack("[s]", event);
+    cr_assert_eq(sio_client_emit_ack(c, "/", event, args, on_h2_ack, &got, 5000), 0);
+    json_decref(args);
+    long end = now_ms() + 6000;
+    while (!got && now_ms() < end)
+        event_base_loop(base, EVLOOP_ONCE);
+    cr_assert_not_null(h2_ack, "no ack for %s: %s", event, sio_client_last_error(c));
+    return h2_ack;
+}
+
+/* The npm socket.io server on node's http2 secure server (ALPN h2 and
+ * http/1.1) as a sticky-session load balancer (peer-server.js --tls --h2
+ * --sticky): the client's polling requests, handshake included, carry
+ * the balancer's cookies with the application's Cookie and its extra
+ * header; over HTTP/2 they all share one TCP connection, with no_h2 each
+ * request has its own HTTP/1.1 connection. */
+static void h2_polling(bool no_h2, unsigned transports)
+{
+    cr_assert(peer_available(), "node or tests/interop/node_modules missing");
+    struct peer p;
+    const char *args[] = { "--tls", dir, "--h2", "--sticky", NULL };
+    cr_assert_eq(peer_start(&p, EXTRA, 0, args), 0);
+    if (getenv("SIO_TEST_LOG"))
+        sio_log_set_level(sio_log_level_parse(getenv("SIO_TEST_LOG")));
+    struct event_base *base = event_base_new();
+    struct event *tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+    struct timeval tv = { 0, 10000 };
+    event_add(tick, &tv);
+    struct sio_client_opts o;
+    opts(&o, transports);
+    o.tls_ca_file = pki("ca.pem");
+    o.no_h2 = no_h2;
+    const char *const headers[] = { "X-Sio-Test: yes", "Cookie: app=1", NULL };
+    o.headers = headers;
+    sio_client *c;
+    cr_assert_eq(sio_client_new(&c, base, &o), 0);
+    struct ctx x = { 0 };
+    struct sio_client_namespace h = { .nsp = "/", .on_connect = on_connect,
+                                      .on_connect_error = on_error, .ud = &x };
+    sio_client_on_namespace(c, &h);
+    cr_assert_eq(sio_client_connect(c, p.url, NULL, NULL), 0, "%s", sio_client_last_error(c));
+    long end = now_ms() + 8000;
+    while (x.connects + x.errors == 0 && now_ms() < end)
+        event_base_loop(base, EVLOOP_ONCE);
+    cr_assert_eq(x.connects, 1, "%s", sio_client_last_error(c));
+    if (transports & SIO_TRANSPORT_WEBSOCKET) {
+        end = now_ms() + 3000;
+        while (strcmp(sio_client_transport(c), "websocket") != 0 && now_ms() < end)
+            event_base_loop(base, EVLOOP_ONCE);
+        cr_assert_str_eq(sio_client_transport(c), "websocket");
+    }
+    /* several round trips: each a POST and a long-poll answer */
+    for (int i = 0; i < 3; i++)
+        json_decref(h2_call(base, c, "echo"));
+    json_t *cookies = h2_call(base, c, "cookies");
+    json_t *http = h2_call(base, c, "http");
+    if (transports == SIO_TRANSPORT_POLLING)
+        cr_assert_str_eq(json_string_value(cookies), "app=1; lb=node-7; other=x");
+    cr_assert_str_eq(json_string_value(json_object_get(http, "header")), "yes");
+    cr_assert_str_eq(json_string_value(json_object_get(http, "version")), no_h2 ? "1.1" : "2.0");
+    json_int_t conns = json_integer_value(json_object_get(http, "connections"));
+    if (!no_h2)         /* every request so far, handshake included */
+        cr_assert_eq(conns, transports & SIO_TRANSPORT_WEBSOCKET ? 2 : 1,
+                     "%d TCP connections", (int)conns);
+    else                /* a connection per request */
+        cr_assert_gt(conns, 8, "%d TCP connections", (int)conns);
+    json_decref(cookies);
+    json_decref(http);
+    sio_client_disconnect(c);
+    cr_assert_eq(sio_client_wait(c), 0);
+    sio_client_destroy(&c);
+    event_free(tick);
+    event_base_free(base);
+    peer_stop(&p);
+}
+
+Test(tls, h2_polling_one_connection_cookies_headers, .timeout = 30)
+{
+    h2_polling(false, SIO_TRANSPORT_POLLING);
+}
+
+Test(tls, h2_server_no_h2_option_stays_http1, .timeout = 30)
+{
+    h2_polling(true, SIO_TRANSPORT_POLLING);
+}
+
+Test(tls, h2_polling_then_websocket_upgrade, .timeout = 30)
+{
+    h2_polling(false, SIO_TRANSPORT_DEFAULT);
+}
+
+/* The HTTP/2 server dies with the long-poll open on its connection: the
+ * client sees the connection go ("transport close"/"transport error"),
+ * reconnects as over HTTP/1.1 once the server is back on the same port,
+ * and polls over HTTP/2 again on one new connection. */
+Test(tls, h2_reconnect_after_server_restart, .timeout = 40)
+{
+    cr_assert(peer_available(), "node or tests/interop/node_modules missing");
+    struct peer p;
+    const char *args[] = { "--tls", dir, "--h2", NULL };
+    cr_assert_eq(peer_start(&p, EXTRA, 0, args), 0);
+    unsigned port = p.port;
+    struct event_base *base = event_base_new();
+    struct event *tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+    struct timeval tv = { 0, 10000 };
+    event_add(tick, &tv);
+    struct sio_client_opts o;
+    sio_client_opts_init(&o);
+    o.transports = SIO_TRANSPORT_POLLING;
+    o.tls_ca_file = pki("ca.pem");
+    o.reconnection_delay_ms = 100;
+    o.reconnection_delay_max_ms = 400;
+    o.reconnection_attempts = 50;
+    sio_client *c;
+    cr_assert_eq(sio_client_new(&c, base, &o), 0);
+    struct ctx x = { 0 };
+    struct sio_client_namespace h = { .nsp = "/", .on_connect = on_connect,
+                                      .on_connect_error = on_error, .ud = &x };
+    sio_client_on_namespace(c, &h);
+    cr_assert_eq(sio_client_connect(c, p.url, NULL, NULL), 0, "%s", sio_client_last_error(c));
+    long end = now_ms() + 8000;
+    while (!sio_client_connected(c, "/") && now_ms() < end)
+        event_base_loop(base, EVLOOP_ONCE);
+    json_t *http = h2_call(base, c, "http");
+    cr_assert_str_eq(json_string_value(json_object_get(http, "version")), "2.0");
+    json_decref(http);
+    peer_kill(&p);
+    end = now_ms() + 5000;
+    while (sio_client_connected(c, "/") && now_ms() < end)
+        event_base_loop(base, EVLOOP_ONCE);
+    cr_assert(!sio_client_connected(c, "/"), "still connected after the server died");
+    cr_assert_not_null(strstr(sio_client_last_error(c), "the server closed the connection"),
+                       "last_error: %s", sio_client_last_error(c));
+    cr_assert_eq(peer_start(&p, EXTRA, port, args), 0);
+    end = now_ms() + 8000;
+    while (!sio_client_connected(c, "/") && now_ms() < end)
+        event_base_loop(base, EVLOOP_ONCE);
+    cr_assert(sio_client_connected(c, "/"), "no reconnection: %s", sio_client_last_error(c));
+    cr_assert_eq(x.connects, 2);
+    http = h2_call(base, c, "http");
+    cr_assert_str_eq(json_string_value(json_object_get(http, "version")), "2.0");
+    cr_assert_eq(json_integer_value(json_object_get(http, "connections")), 1);
+    json_decref(http);
+    sio_client_disconnect(c);
+    cr_assert_eq(sio_client_wait(c), 0);
+    sio_client_destroy(&c);
+    event_free(tick);
+    event_base_free(base);
+    peer_stop(&p);
+}
+
+/* A server on HTTP/2 that never answers: the handshake request times out
+ * after connect_timeout_ms with the same error as over HTTP/1.1. */
+Test(tls, h2_request_timeout, .timeout = 30)
+{
+    cr_assert(peer_available(), "node or tests/interop/node_modules missing");
+    struct peer p;
+    const char *args[] = { "--tls", dir, "--h2", "--stall", NULL };
+    cr_assert_eq(peer_start(&p, EXTRA, 0, args), 0);
+    struct event_base *base = event_base_new();
+    struct sio_client_opts o;
+    opts(&o, SIO_TRANSPORT_POLLING);
+    o.tls_ca_file = pki("ca.pem");
+    o.connect_timeout_ms = 700;
+    sio_client *c;
+    cr_assert_eq(sio_client_new(&c, base, &o), 0);
+    struct ctx x = { 0 };
+    struct sio_client_namespace h = { .nsp = "/", .on_connect = on_connect,
+                                      .on_connect_error = on_error, .ud = &x };
+    sio_client_on_namespace(c, &h);
+    cr_assert_eq(sio_client_connect(c, p.url, NULL, NULL), 0, "%s", sio_client_last_error(c));
+    cr_assert_eq(sio_client_wait(c), 0);
+    cr_assert_eq(x.connects, 0);
+    cr_assert_eq(x.errors, 1);
+    cr_assert_not_null(strstr(sio_client_last_error(c), "HTTP request timed out"),
+                       "last_error: %s", sio_client_last_error(c));
+    sio_client_destroy(&c);
+    event_base_free(base);
     peer_stop(&p);
 }
