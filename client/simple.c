@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +212,13 @@ static void cmd_cb(evutil_socket_t fd, short what, void *arg)
 
 static void *loop_main(void *arg)
 {
+    /* a write to a connection whose peer is gone must fail with EPIPE,
+     * not end the application (SIGPIPE's default action): the simple
+     * client's loop thread never takes the signal */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     struct sio_simple *s = arg;
     event_base_dispatch(s->base);
     return NULL;

@@ -19,6 +19,10 @@
  * (the default, as the JS and Python clients), or WebSocket only.
  *
  * Errors follow <sio/error.h>: 0 ok, < 0 a negative errno or SIO_ERR_*.
+ *
+ * SIGPIPE: a write to a connection the server already closed raises it.
+ * The simple client's loop thread blocks it; an application running the
+ * event-driven client should ignore or block it (docs/CLIENT.md).
  */
 #ifndef SIO_CLIENT_H
 #define SIO_CLIENT_H
