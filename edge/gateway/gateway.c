@@ -2,9 +2,9 @@
  * listening sockets, accepting connections (the limits' hookup, limits.c),
  * each thread's start, loop and stop, the bus receive (commands from the
  * hub, to socket.c and admin.c), heartbeats, and the drain of a graceful
- * stop (see gateway.h, gw.h, bus.h). What a parsed request becomes is
- * route.c's; connections changing threads are handover.c's; ids and bus
- * sends are bus.c's.
+ * stop (see gateway.h, gw.h, bus.h). A connection's start and end are
+ * conn.c's, what a parsed request becomes route.c's, connections
+ * changing threads handover.c's, ids and bus sends bus.c's.
  *
  * Bus I/O, per thread: a DEALER to ep.events (2 frames [route, envelope])
  * and a SUB to ep.commands subscribed to the thread's id and "*". The SUB's ZMQ_FD is
@@ -98,92 +98,6 @@ static void bus_drain(struct gw_thread *t)
 static void sub_cb(evutil_socket_t fd, short what, void *arg)
 {
     bus_drain(arg);
-}
-
-/* ---------- connections ---------- */
-
-void gw_conn_link(struct gw_thread *t, struct gw_conn *c)
-{
-    c->t = t;
-    c->next = t->conns;
-    if (t->conns)
-        t->conns->prev = c;
-    t->conns = c;
-}
-
-void gw_conn_unlink(struct gw_conn *c)
-{
-    if (c->h2) {            /* its streams go first (each unlinks itself) */
-        struct sio_h2_conn *h2 = c->h2;
-        c->h2 = NULL;
-        sio_h2_conn_abort(h2);
-    }
-    if (c->counted)
-        gw_limits_closed(c->t, c->ip);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        c->t->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    free(c);
-}
-
-/* A new HTTP connection on fd (closed on failure): accepted here, or
- * handed over by another thread (ho: its bytes). refused: 0 when it is
- * in the connection counts, -1 when not (and not refused), else the HTTP
- * status it gets for its request. */
-void gw_conn_start(struct gw_thread *t, int fd, const char *remote, const char *ip,
-                   int refused, const struct gw_handoff *ho)
-{
-    struct gw_conn *c = calloc(1, sizeof *c);
-    if (!c) {
-        close(fd);
-        if (refused == 0)
-            gw_limits_closed(t, ip);
-        return;
-    }
-    c->t = t;
-    c->counted = refused == 0;
-    c->refuse = refused > 0 ? (uint16_t)refused : 0;
-    snprintf(c->remote, sizeof c->remote, "%s", remote);
-    snprintf(c->ip, sizeof c->ip, "%s", ip);
-    struct bufferevent *bev;
-    if (t->gw->tls) {
-        /* the handshake runs inside the bufferevent; a client that sends
-         * no handshake, a broken one or none in time (the header timeout
-         * below counts from here) is closed like a bad HTTP client. A
-         * connection handed over brings its SSL, open. No
-         * BEV_OPT_CLOSE_ON_FREE: ssl and fd stay ours, so that the
-         * connection can change threads; sio_tls_bev_free() frees them */
-        SSL *ssl = ho ? ho->ssl : sio_tls_ssl_new(t->gw->tls);
-        bev = ssl ? bufferevent_openssl_socket_new(t->base, fd, ssl,
-                                                   ho ? BUFFEREVENT_SSL_OPEN
-                                                      : BUFFEREVENT_SSL_ACCEPTING, 0)
-                  : NULL;
-        if (ssl && !bev)
-            SSL_free(ssl);
-    } else {
-        bev = bufferevent_socket_new(t->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    }
-    if (!bev) {
-        close(fd);
-        if (c->counted)
-            gw_limits_closed(t, ip);
-        free(c);
-        return;
-    }
-    const struct sio_gateway_cfg *cfg = &t->gw->cfg;
-    struct sio_http_limits lim = { .max_body = cfg->max_payload,
-                                   .keep_raw = t->gw->nth > 1,
-                                   .close_timeout_ms = cfg->close_timeout_ms,
-                                   /* a refused client gets little time to ask */
-                                   .header_timeout_ms = c->refuse ? 2000 : 0 };
-    gw_conn_link(t, c);
-    c->http = ho ? sio_http_conn_adopt(bev, &lim, &gw_http_cbs, c, &ho->in, &ho->out)
-                 : sio_http_conn_new(bev, &lim, &gw_http_cbs, c);
-    if (!c->http)
-        gw_conn_unlink(c);
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,

@@ -1,11 +1,13 @@
 /* gw.h: the gateway's internal types, shared by its parts: gateway.c
- * (listener and I/O threads, bus receive, drain), route.c (HTTP routing),
- * handover.c (connections changing threads), bus.c (ids, bus sends),
- * session.c (Engine.IO sessions), socket.c (Socket.IO sockets and hub
- * commands), raw.c (the raw Engine.IO service), room.c (rooms), limits.c,
- * metrics.c and admin.c. The calls go one way: routing -> sessions ->
- * their kind (struct gw_session_ops) -> bus.c; nothing calls up into the
- * listener file.
+ * (listener and I/O threads, bus receive, drain), conn.c (a connection's
+ * start, list and end), route.c (HTTP routing), handover.c (connections
+ * changing threads), bus.c (ids, bus sends), session.c (Engine.IO
+ * sessions), socket.c (Socket.IO sockets and hub commands), raw.c (the
+ * raw Engine.IO service), room.c (rooms), limits.c, metrics.c and
+ * admin.c. Calls by name go one way: listener -> handover -> conn;
+ * routing -> handover, conn, sessions; sessions -> their kind (through
+ * struct gw_session_ops) -> bus.c. Callback tables (gw_http_cbs,
+ * sio_ws_cbs, the inbox events) are how the lower parts reach back.
  *
  * Everything hangs off struct gw_thread: the state of one I/O thread
  * (event_base, listeners, bus sockets, sessions, namespaces). The gateway
@@ -26,7 +28,7 @@
  * parses those bytes again on a new connection (handover.c, gw_handover()).
  * An HTTP/2 connection never changes threads (its other streams stay):
  * a request on it for another thread's sid goes to the owner alone, as
- * HTTP/1.1 bytes, and the reply's bytes come back (gateway.c, xforward()).
+ * HTTP/1.1 bytes, and the reply's bytes come back (handover.c, gw_xforward()).
  */
 #ifndef SIO_EDGE_GW_H
 #define SIO_EDGE_GW_H
@@ -149,7 +151,7 @@ struct gw_session {
     struct gw_session *next_dead;
 };
 
-/* ---- one TCP connection (gateway.c) ---- */
+/* ---- one TCP connection (conn.c) ---- */
 struct gw_conn {
     struct gw_conn *prev, *next;
     struct gw_thread *t;
@@ -163,14 +165,14 @@ struct gw_conn {
     bool counted;               /* in the connection counts (limits.c) */
     struct gw_session *post_of; /* the session whose reply to this POST is held */
     struct sio_upstream_req *up;    /* request forwarded upstream, in flight */
-    /* HTTP/2 (gateway.c): a connection that speaks it has h2 and no http;
+    /* HTTP/2 (route.c): a connection that speaks it has h2 and no http;
      * each of its request streams gets a gw_conn of its own (stream set;
      * in t->conns, before its connection's, not in the counts), whose
      * http is the stream's exchange, then maybe its ws (RFC 8441) */
     struct sio_h2_conn *h2;
     bool stream;
     uint64_t xid;               /* an HTTP/2 request served by thread xowner
-                                 * (gateway.c "forwarded requests"); 0: none */
+                                 * (handover.c "forwarded requests"); 0: none */
     unsigned xowner;
 };
 
@@ -296,7 +298,7 @@ struct gw_thread {
      * libevent has left their SSL (this thread only) */
     struct gw_handoff *outbox;
     struct event *outbox_ev;
-    /* HTTP/2 requests for another thread's session (gateway.c) */
+    /* HTTP/2 requests for another thread's session (handover.c) */
     struct sio_map xwait;       /* xid -> gw_conn: ours, waiting for the reply */
     struct sio_map xserve;      /* (from thread, xid) -> gw_xserve: others', served here */
     uint64_t xnext;
@@ -362,7 +364,7 @@ void gw_make_sid(char out[GW_SID_LEN + 1], unsigned owner);
  * out of range). */
 int  gw_sid_owner(const char *sid, size_t len, unsigned nth);
 
-/* gateway.c: the connections of a thread (t->conns) */
+/* conn.c: the connections of a thread (t->conns) */
 /* Into t's list (sets c->t). */
 void gw_conn_link(struct gw_thread *t, struct gw_conn *c);
 /* Out of the list and the connection counts; aborts its HTTP/2 streams;

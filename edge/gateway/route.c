@@ -4,7 +4,8 @@
  * responses), CORS, the h2c upgrade and ALPN h2, and the other routes:
  * /metrics, static mounts, the upstream. A request for another thread's
  * session goes there first (handover.c). gw_http_cbs are the callbacks
- * of every HTTP connection the listener (gateway.c) or the handover makes.
+ * of every HTTP connection (conn.c, gw_conn_start) and forwarded request
+ * (handover.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
