@@ -12,27 +12,8 @@
 # SIO_BUILD=build-asan runs it against the ASan build.
 # Prints "ok - ..." lines and "N passed, N failed"; exit 1 on a failure.
 set -u
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=$(cd "${SIO_BUILD:-$ROOT/build}" && pwd)
-SIO=$BUILD/tools/sio
-ECHO=$BUILD/plugins/echo/echo.so
+source "$(dirname "$0")/lib.sh"
 E2E=$ROOT/tests/e2e
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-pass=0 fail=0
-ok() { echo "ok - $1"; pass=$((pass + 1)); }
-notok() { echo "not ok - $1: $2"; fail=$((fail + 1)); }
-check() {  # check NAME FILE REGEX
-  if grep -Eaq -- "$3" "$2"; then ok "$1"
-  else notok "$1" "no line matching /$3/ in: $(tr '\n' '|' < "$2" | head -c 400)"; fi
-}
 count() {  # count NAME GOT OP WANT (OP: -eq -ge ...)
   if [ "$2" "-$3" "$4" ]; then ok "$1"; else notok "$1" "got $2, want $3 $4"; fi
 }

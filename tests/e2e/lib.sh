@@ -22,7 +22,7 @@ pass=0 fail=0
 ok() { echo "ok - $1"; pass=$((pass + 1)); }
 notok() { echo "not ok - $1: $2"; fail=$((fail + 1)); }
 check() {  # check NAME FILE REGEX
-  if grep -Eq -- "$3" "$2"; then ok "$1"
+  if grep -Eaq -- "$3" "$2"; then ok "$1"
   else notok "$1" "no line matching /$3/ in: $(tr '\n' '|' < "$2" | head -c 400)"; fi
 }
 status() {  # status NAME GOT WANT (exit statuses)
