@@ -23,19 +23,7 @@ wait_line() {  # wait_line FILE REGEX: up to 10 s
 }
 
 cd "$work" || exit 1
-ossl() { openssl "$@" >>"$work/openssl.log" 2>&1; }
-ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key
-ossl req -x509 -new -key ca.key -subj /CN=sio-client-h2-ca -days 2 -out ca.pem \
-  -addext basicConstraints=critical,CA:true -addext keyUsage=critical,keyCertSign,cRLSign
-ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out server.key
-ossl req -new -key server.key -subj /CN=localhost -out server.csr
-printf 'basicConstraints=CA:false\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n' >server.ext
-ossl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext -out server.pem
-if [[ ! -s server.pem ]]; then
-  echo "not ok - certificates: $(tail -5 openssl.log | tr '\n' '|')"
-  echo "0 passed, 1 failed"
-  exit 1
-fi
+test_ca server
 
 "$SIO" server --plugin "$ECHO" --port 0 --io-threads 1 --tls-cert server.pem --tls-key server.key \
   --ping-interval 300 --log-level debug >server.log 2>&1 &

@@ -29,19 +29,7 @@ run_counted() {  # run_counted LOG CMD...: its ok/not ok lines count here
 
 # ---- a test CA and the server's certificate ----
 cd "$work" || exit 1
-ossl() { openssl "$@" >>"$work/openssl.log" 2>&1; }
-ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key
-ossl req -x509 -new -key ca.key -subj /CN=sio-h2-test-ca -days 2 -out ca.pem \
-  -addext basicConstraints=critical,CA:true -addext keyUsage=critical,keyCertSign,cRLSign
-ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out leaf.key
-ossl req -new -key leaf.key -subj /CN=localhost -out leaf.csr
-printf 'basicConstraints=CA:false\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n' >leaf.ext
-ossl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile leaf.ext -out leaf.pem
-if [[ ! -s leaf.pem ]]; then
-  echo "not ok - certificates: $(tail -5 openssl.log | tr '\n' '|')"
-  echo "0 passed, 1 failed"
-  exit 1
-fi
+test_ca leaf
 hs='/socket.io/?EIO=4&transport=polling'
 
 # ---- TLS: ALPN h2 and http/1.1 ----
