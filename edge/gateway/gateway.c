@@ -272,7 +272,6 @@ static void thread_clear(struct gw_thread *t)
         sio_buf_clear(&p->poll);
         free(p);
     }
-    sio_ws_framer_destroy(&t->framer);
     if (t->pollout)
         evbuffer_free(t->pollout);
     if (t->zout)
@@ -313,10 +312,9 @@ static int thread_init(struct sio_gateway *gw, struct gw_thread *t, unsigned idx
         return -ENOMEM;
     t->inbox_lock_ok = true;
     t->base = event_base_new();
-    t->framer = sio_ws_framer_new();
     t->pollout = evbuffer_new();
     t->zout = evbuffer_new();
-    if (!t->base || !t->framer || !t->pollout || !t->zout)
+    if (!t->base || !t->pollout || !t->zout)
         return -ENOMEM;
     return 0;
 }

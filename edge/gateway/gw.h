@@ -279,7 +279,6 @@ struct gw_thread {
     struct gw_session *dead;    /* closed sessions, freed by reap_ev */
     struct gw_pkt *pkt_free;
     size_t npkt_free;
-    struct sio_ws_framer *framer;
     struct evbuffer *pollout;   /* polling response body being assembled */
     struct evbuffer *zout;      /* its compressed form */
     struct sio_buf xlead, xct;  /* CORS header lines of the current request */

@@ -80,7 +80,7 @@ static int pkt_ws(struct gw_pkt *p)
     sio_buf_reset(sc);
     if (sio_eio_encode_frame(sc, (enum sio_eio_type)p->type, p->binary, p->data.data, p->data.len) < 0)
         return -ENOMEM;
-    return sio_ws_frame(p->t->framer, &p->ws, p->binary, sc->data, sc->len);
+    return sio_ws_frame(&p->ws, p->binary, sc->data, sc->len);
 }
 
 static int pkt_poll(struct gw_pkt *p)

@@ -592,25 +592,8 @@ void sio_ws_close(struct sio_ws *ws, uint16_t code)
 
 /* --- framing once --- */
 
-struct sio_ws_framer {
-    int unused;     /* frames need no state; the type stays for the callers */
-};
-
-struct sio_ws_framer *sio_ws_framer_new(void)
+int sio_ws_frame(struct sio_buf *out, bool binary, const void *data, size_t len)
 {
-    return calloc(1, sizeof(struct sio_ws_framer));
-}
-
-void sio_ws_framer_destroy(struct sio_ws_framer **f_p)
-{
-    free(*f_p);
-    *f_p = NULL;
-}
-
-int sio_ws_frame(struct sio_ws_framer *f, struct sio_buf *out, bool binary,
-                 const void *data, size_t len)
-{
-    (void)f;
     uint8_t h[10];
     size_t hl = sio_ws_hdr_write(h, binary ? OP_BINARY : OP_TEXT, len);
     if (sio_buf_reserve(out, hl + len) < 0)

@@ -9,7 +9,7 @@
  * sio_utf8_valid -> 1007, the max message size -> 1009, anything else
  * malformed -> 1002), answers pings and close frames. Data messages are
  * delivered whole. Outgoing frames are framed here (sio_ws_send) or written
- * as bytes already framed once for many recipients by sio_ws_framer
+ * as bytes already framed once for many recipients by sio_ws_frame
  * (sio_ws_write_framed). Output is written once per loop iteration, EV_WRITE
  * is armed only when the socket is full.
  *
@@ -71,12 +71,8 @@ bool sio_ws_writable(const struct sio_ws *ws);
  * back) or read it again. */
 void sio_ws_pause(struct sio_ws *ws, bool pause);
 
-/* Frames a message once (unmasked, server side). */
-struct sio_ws_framer;
-struct sio_ws_framer *sio_ws_framer_new(void);
-void sio_ws_framer_destroy(struct sio_ws_framer **f_p);
-/* Append the whole frame to out. 0 or -ENOMEM. */
-int  sio_ws_frame(struct sio_ws_framer *f, struct sio_buf *out, bool binary,
-                  const void *data, size_t len);
+/* Append a whole unmasked (server) frame of data to out, to be written to
+ * many recipients with sio_ws_write_framed. 0 or -ENOMEM. */
+int  sio_ws_frame(struct sio_buf *out, bool binary, const void *data, size_t len);
 
 #endif
