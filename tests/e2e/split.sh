@@ -23,6 +23,6 @@ cat >"$work/bad.c" <<'C'
 #include <sio/plugin.h>
 SIO_EXPORT const struct sio_plugin sio_plugin_v1 = { .abi = 99, .size = sizeof(struct sio_plugin), .name = "bad" };
 C
-cc -std=c11 -shared -fPIC -DSIO_BUILDING_PLUGIN -o "$work/bad.so" "$work/bad.c" $(pc --cflags sio) 2>>"$work/cc.log" || true
+cc -std=c11 -shared -fPIC -o "$work/bad.so" "$work/bad.c" $(pc --cflags sio) 2>>"$work/cc.log" || true
 cd "$ROOT/tests/interop" && SPLIT_WORK=$work PYTHON=${PYTHON:-/usr/bin/python3} \
   timeout 240 node "$ROOT/tests/e2e/split.mjs"

@@ -47,7 +47,7 @@ SUITE_TIMEOUT=100     # seconds per suite
 LOGDIR="$(mktemp -d /tmp/sio-interop.XXXXXX)"
 PIDS=()
 
-cleanup() {
+stop_servers() {
     local pid
     for pid in "${PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null
@@ -62,6 +62,10 @@ cleanup() {
             kill -KILL "$pid" 2>/dev/null
         fi
     done
+    PIDS=()
+}
+cleanup() {
+    stop_servers
     rm -rf "$LOGDIR"
 }
 trap cleanup EXIT
@@ -232,6 +236,26 @@ fi
 if [ "$MODE" = sio ]; then
     run_suite static "$PY" "$HERE/static_test.py" --sio "$SIO_BIN" \
         --plugin "$SIO_PLUGIN_DIR/echo/echo.so"
+fi
+
+# --- the servers' own logs: with a sanitizer build (interop-asan), a report
+# that a server printed (also at exit: LeakSanitizer) fails the run here,
+# since the suites above only see what the clients see
+if [ "$MODE" = sio ]; then
+    stop_servers
+    reports="$(grep -l -a -E 'ERROR: (Address|Leak|Thread)Sanitizer|runtime error: ' \
+        "$LOGDIR"/*.err 2>/dev/null)"
+    if [ -z "$reports" ]; then
+        echo "ok - no sanitizer report in the servers' logs"
+        TOTAL_PASS=$((TOTAL_PASS + 1))
+    else
+        for f in $reports; do
+            echo "not ok - sanitizer report in $(basename "$f"):"
+            grep -a -E -A 12 'ERROR: (Address|Leak|Thread)Sanitizer|runtime error: ' "$f" |
+                head -n 40 | sed 's/^/#   /'
+        done
+        TOTAL_FAIL=$((TOTAL_FAIL + 1))
+    fi
 fi
 
 echo "$TOTAL_PASS passed, $TOTAL_FAIL failed"
