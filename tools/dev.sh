@@ -273,7 +273,7 @@ soak() {
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp \
     build-asan/tools/sio server --plugin build-asan/plugins/demo4/demo4.so --host 127.0.0.1 \
-      --port 0 --workers 2 --io-threads 2 --cors-mode js >"$dir/server.out" 2>"$dir/server.err" &
+      --port 0 --workers 2 --io-threads 2 --cors-mode js --log-level info >"$dir/server.out" 2>"$dir/server.err" &
   pid=$!
   for i in $(seq 1 300); do
     grep -q '^listening on http://' "$dir/server.out" 2>/dev/null && break
@@ -326,6 +326,11 @@ soak() {
     log "soak: client ${clients[$i]}: $(tail -1 "$dir/client-$i.out" 2>/dev/null)"
     if [[ -s $dir/client-$i.err ]]; then sed 's/^/    /' "$dir/client-$i.err" | tail -5 >&2; fi
   done
+  # what the server said about the sessions it closed (info level): the
+  # first place to look when a client reports an error
+  if (( crc != 0 )); then
+    grep -a -E 'slow client|timeout|refused|disconnect' "$dir/server.err" | tail -10 | sed 's/^/    server: /' >&2
+  fi
   if (( reports > 0 )); then
     grep -E -A30 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$dir/server.err" | head -80 >&2
     log "soak: ASan/UBSan: $reports report(s) (server exit $src); see $dir/server.err"
