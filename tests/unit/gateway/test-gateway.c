@@ -23,6 +23,7 @@
 #include <zmq.h>
 #include "edge/gateway/gateway.h"
 #include "proto/envelope.h"
+#include "proto/batch.h"
 #include "proto/bus.h"
 #include <sio/log.h>
 
@@ -190,7 +191,22 @@ static void *hub_main(void *arg)
             else
                 zmq_msg_close(&m);
         }
-        if (n == 3) {
+        if (n == 3 && zmq_msg_size(&f[1]) == 1 &&
+            *(const uint8_t *)zmq_msg_data(&f[1]) == SIO_BUS_BATCH) {
+            /* [0xc1, route/envelope pairs] (docs/BUS.md 2.4) */
+            struct sio_bus_batch_reader br;
+            const void *r, *e;
+            size_t rl, el;
+            if (sio_bus_batch_open(&br, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]),
+                                   SIO_BUS_BATCH_ROUTED, NULL) > 0)
+                while (sio_bus_batch_next(&br, &r, &rl) && sio_bus_batch_next(&br, &e, &el)) {
+                    struct sio_env ev;
+                    if (sio_env_decode(e, el, &ev) == 0) {
+                        hub_handle(&ev);
+                        sio_env_clear(&ev);
+                    }
+                }
+        } else if (n == 3) {
             struct sio_env ev;
             if (sio_env_decode(zmq_msg_data(&f[2]), zmq_msg_size(&f[2]), &ev) == 0) {
                 hub_handle(&ev);
