@@ -821,7 +821,14 @@ static bool on_worker(struct sio_hub *h)
         }
     }
     if (n == 3) {
-        HUB_ADD(h, st_commands, 1);
+        /* a command, or a shard's batch of them (docs/BUS.md 2.4): counted
+         * one by one, published as they are */
+        struct sio_bus_batch_reader br;
+        long items = sio_bus_is_batch(zmq_msg_data(&part[2]), zmq_msg_size(&part[2]))
+            ? sio_bus_batch_open(&br, zmq_msg_data(&part[2]), zmq_msg_size(&part[2]),
+                                 SIO_BUS_BATCH_ENVELOPES, NULL)
+            : 1;
+        HUB_ADD(h, st_commands, items > 0 ? (uint64_t)items : 1);
         if (zmq_msg_send(&part[1], h->commands, ZMQ_SNDMORE) < 0 ||
             zmq_msg_send(&part[2], h->commands, 0) < 0)
             sio_log_warn(topic, "publish failed: %s", zmq_strerror(errno));
