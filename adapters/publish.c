@@ -26,6 +26,7 @@
 #include <zmq.h>
 #include <sio/log.h>
 #include "proto/bus.h"
+#include "proto/batch.h"
 
 SIO_LOG_TOPIC_STATIC(topic, "bridge.publish");
 
@@ -119,11 +120,35 @@ static int enqueue(void *ud, const void *msg, size_t len)
     return enqueue_ch(ud, NULL, msg, len);
 }
 
+/* One command seen on the commands endpoint: published to the broker
+ * unless it came from one (org) or is not for it. */
+static void publish_one(struct sio_bridge_pub *p, const void *data, size_t len)
+{
+    char err[256];
+    struct sio_env env;
+    atomic_fetch_add(&p->seen, 1);
+    if (sio_env_decode(data, len, &env) == 0) {
+        int rc = p->format == SIO_BRIDGE_NODE
+                 ? sio_bridge_node_publish(&env, p->host_id, enqueue_ch, p, err, sizeof err)
+                 : sio_bridge_py_publish(&env, p->host_id, p->format, enqueue, p, err,
+                                         sizeof err);
+        if (rc == 0)
+            atomic_fetch_add(&p->skipped, 1);
+        else if (rc < 0) {
+            atomic_fetch_add(&p->errors, 1);
+            sio_log_debug(topic, "%s: %s not published: %s", p->name,
+                          sio_env_kind_name(env.kind), err);
+        }
+        sio_env_clear(&env);
+    } else {
+        atomic_fetch_add(&p->errors, 1);
+    }
+}
+
 static void *reader(void *arg)
 {
     struct sio_bridge_pub *p = arg;
     zmq_msg_t fr[2];
-    char err[256];
     while (!atomic_load(&p->stopping)) {
         zmq_pollitem_t it = { .socket = p->sub, .events = ZMQ_POLLIN };
         if (zmq_poll(&it, 1, POLL_MS) <= 0)
@@ -143,26 +168,22 @@ static void *reader(void *arg)
             else
                 zmq_msg_close(&m);
         }
-        if (n == 2) {
-            struct sio_env env;
-            atomic_fetch_add(&p->seen, 1);
-            if (sio_env_decode(zmq_msg_data(&fr[1]), zmq_msg_size(&fr[1]), &env) == 0) {
-                int rc = p->format == SIO_BRIDGE_NODE
-                         ? sio_bridge_node_publish(&env, p->host_id, enqueue_ch, p, err,
-                                                   sizeof err)
-                         : sio_bridge_py_publish(&env, p->host_id, p->format, enqueue, p,
-                                                 err, sizeof err);
-                if (rc == 0)
-                    atomic_fetch_add(&p->skipped, 1);
-                else if (rc < 0) {
-                    atomic_fetch_add(&p->errors, 1);
-                    sio_log_debug(topic, "%s: %s not published: %s", p->name,
-                                  sio_env_kind_name(env.kind), err);
-                }
-                sio_env_clear(&env);
-            } else {
+        if (n == 2 && sio_bus_is_batch(zmq_msg_data(&fr[1]), zmq_msg_size(&fr[1]))) {
+            /* a worker's commands of one pass (docs/BUS.md 2.4), in order */
+            struct sio_bus_batch_reader br;
+            const char *why;
+            const void *item;
+            size_t len;
+            if (sio_bus_batch_open(&br, zmq_msg_data(&fr[1]), zmq_msg_size(&fr[1]),
+                                   SIO_BUS_BATCH_ENVELOPES, &why) < 0) {
                 atomic_fetch_add(&p->errors, 1);
+                sio_log_debug(topic, "%s: bad batch dropped: %s", p->name, why);
+            } else {
+                while (sio_bus_batch_next(&br, &item, &len))
+                    publish_one(p, item, len);
             }
+        } else if (n == 2) {
+            publish_one(p, zmq_msg_data(&fr[1]), zmq_msg_size(&fr[1]));
         }
         for (int i = 0; i < n; i++)
             zmq_msg_close(&fr[i]);

@@ -26,6 +26,7 @@
 #include "core/hub.h"
 #include "base/buf.h"
 #include "base/map.h"
+#include "proto/batch.h"
 #include "proto/envelope.h"
 #include "core/zloop.h"
 #include "base/vec.h"
@@ -60,6 +61,9 @@ struct hub_worker {
     size_t nnsps;
     uint64_t last_seen;     /* ms, monotonic */
     bool alive;
+    /* the events for it of this pass, sent as one batch frame after the
+     * gateways' messages are drained (flush_worker) */
+    struct sio_bus_batch out;
 };
 
 struct hub_gateway {
@@ -323,10 +327,42 @@ static void expire_workers(struct sio_hub *h)
     }
 }
 
-/* Send [rid, envelope] to a worker; the envelope message is consumed on
- * success. */
+/* Send the worker what is queued for it: its one event as [rid, envelope],
+ * or [rid, batch]. A worker whose pipe is gone (ROUTER_MANDATORY) is
+ * marked dead and its sockets taken over: the gateways send the queued
+ * events again. */
+static void flush_worker(struct sio_hub *h, size_t slot)
+{
+    struct hub_worker *w = &h->w[slot];
+    if (!w->out.n)
+        return;
+    const void *p = w->out.buf.data;
+    size_t len = w->out.buf.len;
+    if (w->out.n == 1)
+        sio_bus_batch_item(&w->out, 0, &p, &len);
+    int rc = 0;
+    if (zmq_send(h->workers, w->rid, w->rid_len, ZMQ_SNDMORE) < 0 ||
+        zmq_send(h->workers, p, len, 0) < 0)
+        rc = -errno;
+    sio_bus_batch_reset(&w->out);
+    if (rc < 0 && w->alive) {
+        sio_log_warn(topic, "worker %zu unreachable (%s), marked dead", slot, sio_strerror(rc));
+        w->alive = false;
+        takeover(h, slot);
+    }
+}
+
+static void flush_workers(struct sio_hub *h)
+{
+    for (size_t i = 0; i < h->nw; i++)
+        flush_worker(h, i);
+}
+
+/* Send [rid, envelope] to a worker, after what is queued for it; the
+ * envelope message is consumed on success. */
 static int send_to_worker(struct sio_hub *h, struct hub_worker *w, zmq_msg_t *env)
 {
+    flush_worker(h, (size_t)(w - h->w));
     if (zmq_send(h->workers, w->rid, w->rid_len, ZMQ_SNDMORE) < 0)
         return -errno;
     if (zmq_msg_send(env, h->workers, 0) < 0)
@@ -392,11 +428,11 @@ static bool any_worker_alive(const struct sio_hub *h)
     return false;
 }
 
-static int hold_connect(struct sio_hub *h, zmq_msg_t *route, zmq_msg_t *env)
+static int hold_connect(struct sio_hub *h, const void *route, size_t rl, const void *env,
+                        size_t el)
 {
     if (h->nheld >= HUB_HOLD_MAX)
         return -ENOSPC;
-    size_t rl = zmq_msg_size(route), el = zmq_msg_size(env);
     struct hub_held *c = malloc(sizeof *c + rl + el);
     if (!c)
         return -ENOMEM;
@@ -404,8 +440,8 @@ static int hold_connect(struct sio_hub *h, zmq_msg_t *route, zmq_msg_t *env)
     c->at = now_ms();
     c->rlen = rl;
     c->elen = el;
-    memcpy(c->bytes, zmq_msg_data(route), rl);
-    memcpy(c->bytes + rl, zmq_msg_data(env), el);
+    memcpy(c->bytes, route, rl);
+    memcpy(c->bytes + rl, env, el);
     *h->held_tail = c;
     h->held_tail = &c->next;
     h->nheld++;
@@ -454,7 +490,11 @@ static void release_held(struct sio_hub *h, bool flush)
     h->held_tail = pp;      /* the link after the last one kept */
 }
 
-/* One message from a gateway: [rid, route, envelope]; false when none is
+static void route_event(struct sio_hub *h, const void *route, size_t rlen, const void *envp,
+                        size_t envlen, zmq_msg_t *envmsg);
+
+/* One message from a gateway: [rid, route, envelope], or [rid, 0xc1,
+ * batch of route/envelope pairs] (docs/BUS.md 2.4); false when none is
  * ready (EAGAIN). */
 static bool on_gateway(struct sio_hub *h)
 {
@@ -480,17 +520,70 @@ static bool on_gateway(struct sio_hub *h)
         sio_log_debug(topic, "gateway message with %d frames dropped", n);
         goto out;
     }
+    if (zmq_msg_size(&part[1]) == 1 && *(uint8_t *)zmq_msg_data(&part[1]) == SIO_BUS_BATCH) {
+        struct sio_bus_batch_reader br;
+        const char *why;
+        if (sio_bus_batch_open(&br, zmq_msg_data(&part[2]), zmq_msg_size(&part[2]),
+                               SIO_BUS_BATCH_ROUTED, &why) < 0) {
+            sio_log_debug(topic, "bad batch from a gateway dropped: %s", why);
+            goto out;
+        }
+        const void *r, *e;
+        size_t rl, el;
+        while (sio_bus_batch_next(&br, &r, &rl) && sio_bus_batch_next(&br, &e, &el))
+            route_event(h, r, rl, e, el, NULL);
+        goto out;
+    }
+    route_event(h, zmq_msg_data(&part[1]), zmq_msg_size(&part[1]), zmq_msg_data(&part[2]),
+                zmq_msg_size(&part[2]), &part[2]);
+out:
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&part[i]);
+    return true;
+}
+
+/* Hand an event to worker slot: queued for the pass's batch, or, for a
+ * CONNECT (which may go to another worker when this one is gone) and a
+ * large envelope (envmsg: forwarded without a copy), sent now after what
+ * is queued. 0, or -errno when the worker cannot be reached now. */
+static int deliver(struct sio_hub *h, long slot, int kind, const void *envp, size_t envlen,
+                   zmq_msg_t *envmsg)
+{
+    struct hub_worker *w = &h->w[slot];
+    if (kind != SIO_ENV_CONNECT && !(envmsg && envlen >= SIO_BUS_ZEROCOPY_MIN) &&
+        sio_bus_batch_add(&w->out, envp, envlen) == 0) {
+        if (w->out.buf.len >= SIO_BUS_BATCH_MAX)
+            flush_worker(h, (size_t)slot);
+        return 0;
+    }
+    zmq_msg_t copy;
+    if (!envmsg) {
+        if (zmq_msg_init_size(&copy, envlen) < 0)
+            return -ENOMEM;
+        memcpy(zmq_msg_data(&copy), envp, envlen);
+    }
+    int rc = send_to_worker(h, w, envmsg ? envmsg : &copy);
+    if (!envmsg)
+        zmq_msg_close(&copy);
+    return rc;
+}
+
+/* One event [route, envelope] from a gateway: route it (sticky), or hold,
+ * refuse or drop it. envmsg: the envelope's own message, or NULL (an item
+ * of a batch). */
+static void route_event(struct sio_hub *h, const void *route, size_t rlen, const void *envp,
+                        size_t envlen, zmq_msg_t *envmsg)
+{
     int kind;
     const char *nsp, *sid;
     size_t nsp_len, sid_len;
-    if (sio_bus_route_parse(zmq_msg_data(&part[1]), zmq_msg_size(&part[1]), &kind,
-                            &nsp, &nsp_len, &sid, &sid_len) < 0) {
+    if (sio_bus_route_parse(route, rlen, &kind, &nsp, &nsp_len, &sid, &sid_len) < 0) {
         sio_log_debug(topic, "bad route header dropped");
-        goto out;
+        return;
     }
     if (kind == SIO_ENV_HEARTBEAT) {
         gateway_seen(h, sid, sid_len);
-        goto out;
+        return;
     }
     if (kind == SIO_ENV_ADMIN) {
         HUB_ADD(h, st_admin, 1);
@@ -498,17 +591,17 @@ static bool on_gateway(struct sio_hub *h)
          * envelope untouched on the topic the route names ("*" or one
          * gateway id) */
         if ((sid_len == 1 && sid[0] == '*') || sid_len == SIO_GW_ID_LEN)
-            publish(h, sid, sid_len, zmq_msg_data(&part[2]), zmq_msg_size(&part[2]));
+            publish(h, sid, sid_len, envp, envlen);
         else
             sio_log_debug(topic, "admin relay with a bad topic dropped");
-        goto out;
+        return;
     }
     HUB_ADD(h, st_events, 1);
     char key[KEY_MAX];
     size_t klen = route_key(key, nsp, nsp_len, sid, sid_len);
     if (!klen) {
         sio_log_debug(topic, "oversized nsp/sid dropped");
-        goto out;
+        return;
     }
 
     struct sio_map_ent *e = sio_map_find(&h->sticky, key, klen);
@@ -517,7 +610,7 @@ static bool on_gateway(struct sio_hub *h)
         if (kind == SIO_ENV_DISCONNECT)
             sio_map_del(&h->sticky, key, klen);
         sio_log_debug(topic, "%s of a socket awaiting takeover dropped", sio_env_kind_name(kind));
-        goto out;
+        return;
     }
     long slot = e && val_slot(e->val) != SLOT_TAKEOVER ? (long)val_slot(e->val) : -1;
     if (slot >= 0 && !h->w[slot].alive)
@@ -528,7 +621,7 @@ static bool on_gateway(struct sio_hub *h)
             if (e)
                 sio_map_del(&h->sticky, key, klen);
             sio_log_debug(topic, "DISCONNECT for an unrouted socket dropped");
-            goto out;
+            return;
         }
         slot = pick_worker(h, nsp, nsp_len);
         if (slot < 0 && e && nsp_len > 0 && kind != SIO_ENV_CONNECT) {
@@ -539,7 +632,7 @@ static bool on_gateway(struct sio_hub *h)
             publish_takeover(h, nsp, nsp_len, sid, sid_len);
             sio_log_warn(topic, "socket '%.*s' of '%.*s' has no live worker: to take over",
                          (int)sid_len, sid, (int)nsp_len, nsp);
-            goto out;
+            return;
         }
         if (slot < 0 && e && val_slot(e->val) == SLOT_TAKEOVER) {
             /* a takeover CONNECT nobody can adopt: not held like a new
@@ -547,28 +640,28 @@ static bool on_gateway(struct sio_hub *h)
              * stays awaiting takeover until a worker registers (retake) */
             sio_log_debug(topic, "socket '%.*s' of '%.*s' waits for a worker", (int)sid_len, sid,
                           (int)nsp_len, nsp);
-            goto out;
+            return;
         }
         if (slot < 0) {
             if (kind == SIO_ENV_CONNECT && nsp_len > 0 && !any_worker_alive(h) &&
-                hold_connect(h, &part[1], &part[2]) == 0)
+                hold_connect(h, route, rlen, envp, envlen) == 0)
                 sio_log_debug(topic, "CONNECT to '%.*s' held: no worker is alive yet",
                               (int)nsp_len, nsp);
             else if (kind == SIO_ENV_CONNECT && nsp_len > 0)
-                refuse_namespace(h, zmq_msg_data(&part[2]), zmq_msg_size(&part[2]));
+                refuse_namespace(h, envp, envlen);
             else
                 sio_log_debug(topic, "%s for an unserved namespace '%.*s' dropped",
                               sio_env_kind_name(kind), (int)nsp_len, nsp);
-            goto out;
+            return;
         }
         if (e)
             sio_log_info(topic, "socket '%.*s' re-routed to worker %ld", (int)sid_len, sid, slot);
         if (sio_map_put(&h->sticky, key, klen, slot_val((size_t)slot)) < 0) {
             sio_log_error(topic, "out of memory");
-            goto out;
+            return;
         }
     }
-    int rc = send_to_worker(h, &h->w[slot], &part[2]);
+    int rc = deliver(h, slot, kind, envp, envlen, envmsg);
     for (int tries = 0; rc < 0 && tries < 8; tries++) {
         /* The worker's pipe is gone (ROUTER_MANDATORY; nothing was sent):
          * mark it dead and take its sockets over. A CONNECT goes to
@@ -580,22 +673,18 @@ static bool on_gateway(struct sio_hub *h)
         if (kind != SIO_ENV_CONNECT) {
             if (kind == SIO_ENV_DISCONNECT)
                 sio_map_del(&h->sticky, key, klen);
-            goto out;
+            return;
         }
         slot = pick_worker(h, nsp, nsp_len);
         if (slot < 0 || sio_map_put(&h->sticky, key, klen, slot_val((size_t)slot)) < 0)
             break;
         sio_log_info(topic, "socket '%.*s' re-routed to worker %ld", (int)sid_len, sid, slot);
-        rc = send_to_worker(h, &h->w[slot], &part[2]);
+        rc = deliver(h, slot, kind, envp, envlen, envmsg);
     }
     if (rc == 0)
         HUB_ADD(h, st_routed, 1);
     if (kind == SIO_ENV_DISCONNECT)
         sio_map_del(&h->sticky, key, klen);
-out:
-    for (int i = 0; i < n; i++)
-        zmq_msg_close(&part[i]);
-    return true;
 }
 
 static void on_hello(struct sio_hub *h, const void *rid, size_t rid_len, const struct sio_env *env)
@@ -672,6 +761,9 @@ static void emitter_command(struct sio_hub *h, zmq_msg_t *part)
  * with a new routing id) to register again: a 1-frame HELLO envelope. */
 static void request_hello(struct sio_hub *h, const void *rid, size_t rid_len)
 {
+    struct hub_worker *w = worker_find(h, rid, rid_len);
+    if (w)
+        flush_worker(h, (size_t)(w - h->w));
     struct sio_env env;
     sio_env_init(&env, SIO_ENV_HELLO);
     sio_buf_reset(&h->enc);
@@ -729,7 +821,14 @@ static bool on_worker(struct sio_hub *h)
         }
     }
     if (n == 3) {
-        HUB_ADD(h, st_commands, 1);
+        /* a command, or a shard's batch of them (docs/BUS.md 2.4): counted
+         * one by one, published as they are */
+        struct sio_bus_batch_reader br;
+        long items = sio_bus_is_batch(zmq_msg_data(&part[2]), zmq_msg_size(&part[2]))
+            ? sio_bus_batch_open(&br, zmq_msg_data(&part[2]), zmq_msg_size(&part[2]),
+                                 SIO_BUS_BATCH_ENVELOPES, NULL)
+            : 1;
+        HUB_ADD(h, st_commands, items > 0 ? (uint64_t)items : 1);
         if (zmq_msg_send(&part[1], h->commands, ZMQ_SNDMORE) < 0 ||
             zmq_msg_send(&part[2], h->commands, 0) < 0)
             sio_log_warn(topic, "publish failed: %s", zmq_strerror(errno));
@@ -784,6 +883,7 @@ static int hub_pass(void *arg, long *wait_ms)
         ;
     if (i == 64)
         busy = SIO_ZLOOP_BUSY;
+    flush_workers(h);
     for (i = 0; i < 64 && on_worker(h); i++)
         ;
     if (i == 64)
@@ -926,8 +1026,10 @@ void sio_hub_destroy(sio_hub **hub_p)
     }
     release_held(h, true);
     close_sockets(h);
-    for (size_t i = 0; i < h->nw; i++)
+    for (size_t i = 0; i < h->nw; i++) {
         worker_free_nsps(&h->w[i]);
+        sio_bus_batch_clear(&h->w[i].out);
+    }
     free(h->w);
     sio_map_clear(&h->sticky);
     sio_buf_clear(&h->enc);

@@ -101,8 +101,27 @@ const struct sio_plugin *wk_find_raw_plugin(struct sio_worker *w)
     return NULL;
 }
 
+/* Send the batch of commands queued for one topic: [topic, envelope] when
+ * it holds one, else [topic, batch]. The hub republishes either as it is. */
+void wk_flush(struct sio__shard *sh)
+{
+    if (!sh->out.n)
+        return;
+    const void *p = sh->out.buf.data;
+    size_t len = sh->out.buf.len;
+    if (sh->out.n == 1)
+        sio_bus_batch_item(&sh->out, 0, &p, &len);
+    sh->sends++;
+    if (zmq_send(sh->dealer, sh->out_topic, sh->out_tlen, ZMQ_SNDMORE) < 0 ||
+        zmq_send(sh->dealer, p, len, 0) < 0)
+        sio_log_warn(topic, "shard %u: send failed: %s (%zu commands dropped)", sh->index,
+                     zmq_strerror(errno), sh->out.n);
+    sio_bus_batch_reset(&sh->out);
+}
+
 int wk_send_frames(struct sio__shard *sh, const void *t, size_t tlen, const void *e, size_t elen)
 {
+    wk_flush(sh);       /* what was queued before goes first */
     sh->sends++;
     if (t && zmq_send(sh->dealer, t, tlen, ZMQ_SNDMORE) < 0)
         return -errno;
@@ -131,7 +150,22 @@ int sio__shard_send(struct sio__shard *sh, const char *topic_s, const struct sio
         sh->dq_tail = &d->next;
         return 0;
     }
+    if (sh->env_buf.len < SIO_BUS_ZEROCOPY_MIN && tlen <= sizeof sh->out_topic) {
+        /* one batch per run of commands for the same topic: a command for
+         * another topic sends the batch first, so the order holds */
+        if (sh->out.n && (tlen != sh->out_tlen || memcmp(topic_s, sh->out_topic, tlen) != 0))
+            wk_flush(sh);
+        if (sio_bus_batch_add(&sh->out, sh->env_buf.data, sh->env_buf.len) == 0) {
+            memcpy(sh->out_topic, topic_s, tlen);
+            sh->out_tlen = tlen;
+            sh->sends++;
+            if (sh->out.buf.len >= SIO_BUS_BATCH_MAX)
+                wk_flush(sh);
+            return 0;
+        }
+    }
     /* a large envelope's buffer goes to zmq as it is (no copy) */
+    wk_flush(sh);
     sh->sends++;
     if (zmq_send(sh->dealer, topic_s, tlen, ZMQ_SNDMORE) < 0)
         return -errno;
@@ -274,7 +308,21 @@ static bool recv_and_handle(struct sio__shard *sh)
         return false;
     }
     bool more = zmq_msg_more(&m);
-    wk_handle(sh, zmq_msg_data(&m), zmq_msg_size(&m));
+    if (sio_bus_is_batch(zmq_msg_data(&m), zmq_msg_size(&m))) {
+        /* the hub's events for us of one pass (docs/BUS.md 2.4), in order */
+        struct sio_bus_batch_reader br;
+        const char *why;
+        const void *p;
+        size_t len;
+        if (sio_bus_batch_open(&br, zmq_msg_data(&m), zmq_msg_size(&m), SIO_BUS_BATCH_ENVELOPES,
+                               &why) < 0)
+            sio_log_debug(topic, "shard %u: bad batch from the hub dropped: %s", sh->index, why);
+        else
+            while (sio_bus_batch_next(&br, &p, &len))
+                wk_handle(sh, p, len);
+    } else {
+        wk_handle(sh, zmq_msg_data(&m), zmq_msg_size(&m));
+    }
     zmq_msg_close(&m);
     while (more) {     /* events are one frame; skip anything else */
         zmq_msg_init(&m);
@@ -301,8 +349,10 @@ static void drain_after_bye(struct sio__shard *sh)
             break;
         if (it.revents & ZMQ_POLLIN)
             recv_and_handle(sh);
+        wk_flush(sh);
     }
     drain_queue(sh);
+    wk_flush(sh);
 }
 
 /* One pass of a shard's loop (zloop.h): the heartbeat, due timers, the
@@ -323,10 +373,21 @@ static int shard_pass(void *arg, long *wait_ms)
     long wait = wk_run_timers(sh, (long)(sh->next_hb - now));
     bool idle = drain_queue(sh);
     int i;
-    for (i = 0; i < 64 && recv_and_handle(sh); i++)
-        ;
+    for (i = 0; i < 64; i++) {
+        if (recv_and_handle(sh))
+            continue;
+        if (!sh->out.n)
+            break;
+        /* send the pass's commands, then receive again: the loop may
+         * sleep only after a receive said EAGAIN (zloop.h) */
+        wk_flush(sh);
+    }
     if (i == 64)
         idle = false;
+    if (sh->out.n) {
+        wk_flush(sh);
+        idle = false;
+    }
     unsigned long sent = sh->sends;
     if (!idle)
         return r | SIO_ZLOOP_BUSY;
@@ -370,6 +431,7 @@ static void shard_close(struct sio__shard *sh)
     wk_deferred_flush(sh, false);
     wk_sockmap_clear(&sh->socks);
     sio_buf_clear(&sh->env_buf);
+    sio_bus_batch_clear(&sh->out);
     sio_buf_clear(&sh->json_buf);
     free(sh->timers);
     sh->timers = NULL;
@@ -393,6 +455,7 @@ static int shard_start(struct sio_worker *w, struct sio__shard *sh, const char *
     sh->host.sh = sh;
     sh->dq_tail = &sh->dq;
     sio_buf_init(&sh->env_buf);
+    sio_bus_batch_init(&sh->out);
     sio_buf_init(&sh->json_buf);
     sh->dealer = mksock(w->zctx, ZMQ_DEALER);
     sh->ctl_main = mksock(w->zctx, ZMQ_PAIR);

@@ -12,6 +12,7 @@
 #include <sio/plugin.h>
 #include "base/buf.h"
 #include "base/map.h"
+#include "proto/batch.h"
 #include "proto/envelope.h"
 #include "core/plugin_loader.h"
 #include "core/worker_ctx.h"
@@ -44,6 +45,11 @@ struct sio__shard {
     void *ctl_main, *ctl_thread;
     struct sio_map socks;
     struct sio_buf env_buf;     /* envelope encoding, reused */
+    /* commands of this pass for one topic, sent as one batch frame when
+     * the topic changes or the pass ends (wk_flush; docs/BUS.md 2.4) */
+    struct sio_bus_batch out;
+    char out_topic[16];
+    size_t out_tlen;
     struct sio_buf json_buf;    /* JSON text, reused */
     bool deferring;             /* inside on_connect */
     struct deferred *dq, **dq_tail;
@@ -118,6 +124,7 @@ uint64_t wk_now_ms(void);
 const struct sio_plugin *wk_find_plugin(struct sio_worker *w, const char *nsp);
 const struct sio_plugin *wk_find_raw_plugin(struct sio_worker *w);
 int wk_send_frames(struct sio__shard *sh, const void *t, size_t tlen, const void *e, size_t elen);
+void wk_flush(struct sio__shard *sh);
 void wk_deferred_flush(struct sio__shard *sh, bool send);
 int wk_send_control(struct sio__shard *sh, enum sio_env_kind kind);
 void wk_sockmap_clear(struct sio_map *m);

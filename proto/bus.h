@@ -2,6 +2,7 @@
  *
  * Sockets (one hub; any number of gateways and workers):
  *
+ *   (any of the messages below may be a batch frame of several, batch.h)
  *   gateway DEALER  --connect-->  hub ROUTER  "events" endpoint
  *       gateway -> hub: 2 frames [route, envelope]
  *         route = 1 byte kind (enum sio_env_kind) + nsp + '\0' + sid

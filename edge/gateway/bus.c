@@ -61,6 +61,69 @@ int gw_sid_owner(const char *sid, size_t len, unsigned nth)
 
 /* ---------- bus ---------- */
 
+/* The envelopes of one pass go to the hub as one batch frame (docs/BUS.md
+ * 2.4): [0xc1, batch of route/envelope pairs]. A pass that sends only one
+ * sends it as the plain [route, envelope], and a large envelope (sent
+ * without a copy) goes alone after the batch, so the order holds. */
+
+static void send_failed(const char *what)
+{
+    sio_log_warn(topic, "bus send failed: %s (%s dropped)", zmq_strerror(zmq_errno()), what);
+}
+
+void gw_bus_flush(struct gw_thread *t)
+{
+    struct sio_bus_batch *q = &t->busq;
+    if (!q->n)
+        return;
+    const void *r, *e;
+    size_t rl, el;
+    int rc;
+    if (q->n == 2) {
+        sio_bus_batch_item(q, 0, &r, &rl);
+        sio_bus_batch_item(q, 1, &e, &el);
+        rc = zmq_send(t->dealer, r, rl, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+             zmq_send(t->dealer, e, el, ZMQ_DONTWAIT) < 0;
+    } else {
+        static const uint8_t batch_route = SIO_BUS_BATCH;
+        rc = zmq_send(t->dealer, &batch_route, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+             zmq_send(t->dealer, q->buf.data, q->buf.len, ZMQ_DONTWAIT) < 0;
+    }
+    if (rc)
+        send_failed(q->n == 2 ? "event" : "batch of events");
+    sio_bus_batch_reset(q);
+}
+
+void gw_bus_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    gw_bus_flush(arg);
+}
+
+/* Queue [route, envelope]; zc: the envelope's own buffer, given to zmq
+ * without a copy when it is large (NULL: env is borrowed, copied). */
+static void bus_out(struct gw_thread *t, const void *route, size_t rl, const void *env,
+                    size_t el, struct sio_buf *zc)
+{
+    if (el < SIO_BUS_ZEROCOPY_MIN && sio_bus_batch_add_pair(&t->busq, route, rl, env, el) == 0) {
+        if (t->busq.buf.len >= SIO_BUS_BATCH_MAX)
+            gw_bus_flush(t);
+        else if (t->busq.n == 2 && t->busq_ev)
+            event_active(t->busq_ev, EV_TIMEOUT, 0);
+        return;
+    }
+    gw_bus_flush(t);
+    if (zmq_send(t->dealer, route, rl, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        (zc ? sio_bus_send_buf(t->dealer, zc, ZMQ_DONTWAIT) < 0
+            : zmq_send(t->dealer, env, el, ZMQ_DONTWAIT) < 0))
+        send_failed("event");
+}
+
+void gw_bus_frames(struct gw_thread *t, const void *route, size_t rlen, const void *env,
+                   size_t elen)
+{
+    bus_out(t, route, rlen, env, elen, NULL);
+}
+
 void gw_bus_send(struct gw_thread *t, const struct sio_env *env)
 {
     char route[1 + SIO_MAX_NSP_LEN + 1 + 128];
@@ -76,11 +139,7 @@ void gw_bus_send(struct gw_thread *t, const struct sio_env *env)
         sio_log_warn(topic, "envelope encode failed (kind %d)", (int)env->kind);
         return;
     }
-    if (zmq_send(t->dealer, route, (size_t)rl, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        sio_bus_send_buf(t->dealer, &t->envbuf, ZMQ_DONTWAIT) < 0) {
-        sio_log_warn(topic, "bus send failed: %s (event %s dropped)", zmq_strerror(zmq_errno()),
-                     sio_env_kind_name((int)env->kind));
-    }
+    bus_out(t, route, (size_t)rl, t->envbuf.data, t->envbuf.len, &t->envbuf);
 }
 
 void gw_bus_relay(struct gw_thread *t, const char *tp, const struct sio_env *env)
@@ -92,7 +151,5 @@ void gw_bus_relay(struct gw_thread *t, const char *tp, const struct sio_env *env
         sio_log_warn(topic, "admin relay encode failed (kind %d)", (int)env->kind);
         return;
     }
-    if (zmq_send(t->dealer, route, (size_t)rl, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        sio_bus_send_buf(t->dealer, &t->envbuf, ZMQ_DONTWAIT) < 0)
-        sio_log_warn(topic, "bus send failed: %s (admin relay dropped)", zmq_strerror(zmq_errno()));
+    bus_out(t, route, (size_t)rl, t->envbuf.data, t->envbuf.len, &t->envbuf);
 }

@@ -42,6 +42,22 @@
 
 SIO_LOG_TOPIC_STATIC(topic, "edge.gateway");
 
+/* One command (an envelope) from the hub. */
+static void bus_command(struct gw_thread *t, const void *data, size_t len)
+{
+    struct sio_env env;
+    int r = sio_env_decode(data, len, &env);
+    if (r == 0 && env.kind == SIO_ENV_ADMIN) {
+        gw_admin_command(t, &env);
+        sio_env_clear(&env);
+    } else if (r == 0) {
+        gw_sio_command(t, &env);
+        sio_env_clear(&env);
+    } else {
+        sio_log_debug(topic, "bad envelope from hub: %s", sio_strerror(r));
+    }
+}
+
 static void bus_drain(struct gw_thread *t)
 {
     if (t->bus_busy)
@@ -76,18 +92,20 @@ static void bus_drain(struct gw_thread *t)
         const char *td = zmq_msg_data(&tp);
         bool mine = (tl == SIO_GW_ID_LEN && memcmp(td, t->id, SIO_GW_ID_LEN) == 0) ||
                     (tl == 1 && td[0] == '*');
-        if (mine) {
-            struct sio_env env;
-            int r = sio_env_decode(zmq_msg_data(&m), zmq_msg_size(&m), &env);
-            if (r == 0 && env.kind == SIO_ENV_ADMIN) {
-                gw_admin_command(t, &env);
-                sio_env_clear(&env);
-            } else if (r == 0) {
-                gw_sio_command(t, &env);
-                sio_env_clear(&env);
-            } else {
-                sio_log_debug(topic, "bad envelope from hub: %s", sio_strerror(r));
-            }
+        if (mine && sio_bus_is_batch(zmq_msg_data(&m), zmq_msg_size(&m))) {
+            /* a worker's commands of one pass (docs/BUS.md 2.4), in order */
+            struct sio_bus_batch_reader br;
+            const char *why;
+            const void *p;
+            size_t len;
+            if (sio_bus_batch_open(&br, zmq_msg_data(&m), zmq_msg_size(&m),
+                                   SIO_BUS_BATCH_ENVELOPES, &why) < 0)
+                sio_log_debug(topic, "bad batch from hub dropped: %s", why);
+            else
+                while (sio_bus_batch_next(&br, &p, &len))
+                    bus_command(t, p, len);
+        } else if (mine) {
+            bus_command(t, zmq_msg_data(&m), zmq_msg_size(&m));
         }
         zmq_msg_close(&tp);
         zmq_msg_close(&m);
@@ -243,6 +261,7 @@ static void *thread_main(void *arg)
             gw_conn_unlink(c);
     }
     gw_session_reap(t);
+    gw_bus_flush(t);            /* the DISCONNECTs of the sessions closed above */
     gw_admin_thread_clear(t);
     gw_nsps_clear(t);
     gw_handover_stop(t);
@@ -256,7 +275,7 @@ static void thread_clear(struct gw_thread *t)
         evconnlistener_free(t->lis[i]);
     t->nlis = 0;
     struct event *evs[] = { t->sub_ev, t->stop_ev, t->reap_ev, t->hb_ev, t->inbox_ev, t->drain_ev,
-                            t->accept_ev, t->outbox_ev };
+                            t->accept_ev, t->outbox_ev, t->busq_ev };
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i])
             event_free(evs[i]);
@@ -283,6 +302,7 @@ static void thread_clear(struct gw_thread *t)
     sio_map_clear(&t->xwait);
     sio_map_clear(&t->xserve);
     sio_buf_clear(&t->envbuf);
+    sio_bus_batch_clear(&t->busq);
     sio_buf_clear(&t->scratch);
     gw_handover_clear(t);
     if (t->inbox_lock_ok)
@@ -303,6 +323,7 @@ static int thread_init(struct sio_gateway *gw, struct gw_thread *t, unsigned idx
     sio_map_init(&t->xserve);
     sio_map_init(&t->nsps);
     sio_buf_init(&t->envbuf);
+    sio_bus_batch_init(&t->busq);
     sio_buf_init(&t->scratch);
     sio_buf_init(&t->xlead);
     sio_buf_init(&t->xct);
@@ -361,8 +382,10 @@ static int thread_bus(struct gw_thread *t, const struct sio_gateway_cfg *cfg, ch
     t->hb_ev = event_new(t->base, -1, EV_PERSIST, hb_cb, t);
     t->inbox_ev = event_new(t->base, -1, 0, gw_handover_inbox_cb, t);
     t->outbox_ev = event_new(t->base, -1, 0, gw_handover_outbox_cb, t);
+    t->busq_ev = event_new(t->base, -1, 0, gw_bus_flush_cb, t);
     const struct timeval hb_tv = { 1, 0 };
     if (!t->sub_ev || !t->stop_ev || !t->reap_ev || !t->hb_ev || !t->inbox_ev || !t->outbox_ev ||
+        !t->busq_ev ||
         event_add(t->sub_ev, NULL) < 0 || event_add(t->hb_ev, &hb_tv) < 0)
         return -ENOMEM;
     return 0;

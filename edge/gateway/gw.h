@@ -42,6 +42,7 @@
 #include <event2/buffer.h>
 #include "base/buf.h"
 #include "proto/bus.h"
+#include "proto/batch.h"
 #include "proto/envelope.h"
 #include "edge/gateway/gateway.h"
 #include "edge/http/http1.h"
@@ -272,6 +273,10 @@ struct gw_thread {
     void *dealer, *sub;
     struct event *sub_ev;
     struct sio_buf envbuf;      /* envelope encoding scratch */
+    /* what this thread sends the hub during one pass of its loop, sent as
+     * one batch frame by busq_ev at the end of the pass (bus.c) */
+    struct sio_bus_batch busq;
+    struct event *busq_ev;
     struct sio_buf scratch;
     struct sio_map sessions;     /* engine sid -> gw_session */
     struct sio_map nsps;         /* name -> gw_nsp */
@@ -357,6 +362,13 @@ struct sio_gateway {
 void gw_bus_send(struct gw_thread *t, const struct sio_env *env);
 /* Have the hub publish env to topic ("*" or a gateway id) (SIO_ENV_ADMIN route). */
 void gw_bus_relay(struct gw_thread *t, const char *topic, const struct sio_env *env);
+/* Send the frames [route, envelope] as they are (an event kept for a
+ * takeover), in order with gw_bus_send's. */
+void gw_bus_frames(struct gw_thread *t, const void *route, size_t rlen, const void *env,
+                   size_t elen);
+/* Send what t queued for the hub now (busq_ev does at the end of a pass). */
+void gw_bus_flush(struct gw_thread *t);
+void gw_bus_flush_cb(evutil_socket_t fd, short what, void *arg);
 /* A fresh sid (engine or socket) of thread owner. */
 void gw_make_sid(char out[GW_SID_LEN + 1], unsigned owner);
 /* The thread that made sid, or -1 (not one of ours: wrong length or owner

@@ -768,9 +768,7 @@ static void cmd_takeover(struct gw_thread *t, struct gw_nsp *n, const struct sio
         gw_bus_send(t, &c);
         size_t nre = 0;
         for (struct gw_pending *p = k->pend; p; p = p->next, nre++)
-            if (zmq_send(t->dealer, p->bytes, p->rlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-                zmq_send(t->dealer, p->bytes + p->rlen, p->elen, ZMQ_DONTWAIT) < 0)
-                sio_log_warn(topic, "re-send failed: %s", zmq_strerror(zmq_errno()));
+            gw_bus_frames(t, p->bytes, p->rlen, p->bytes + p->rlen, p->elen);
         sio_log_info(topic, "takeover of %s on %s: %zu events sent again", k->sid, n->name, nre);
     }
 }

@@ -26,28 +26,96 @@ static void *fake_worker(struct fgw *f, const char *const *nsps)
     return d;
 }
 
-/* Receive one event on a fake worker; returns the decoded kind and sid. */
+/* The batch a fake worker is reading (one fake worker at a time does). */
+static struct {
+    void *d;
+    zmq_msg_t m;
+    struct sio_bus_batch_reader br;
+} wb;
+static unsigned worker_batches;     /* batch frames the fake workers got */
+
+/* Receive one event on a fake worker (the next item of a batch first);
+ * returns the decoded kind and sid. */
 static bool worker_recv(void *d, int timeout_ms, int *kind, char *sid, size_t sidcap,
                         struct sio_buf *raw)
 {
-    zmq_pollitem_t it = { d, 0, ZMQ_POLLIN, 0 };
-    if (zmq_poll(&it, 1, timeout_ms) <= 0)
-        return false;
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    cr_assert_geq(zmq_msg_recv(&m, d, 0), 0);
-    cr_assert_not(zmq_msg_more(&m), "events are one frame");
+    const void *p = NULL;
+    size_t len = 0;
+    if (wb.d == d && !sio_bus_batch_next(&wb.br, &p, &len)) {
+        zmq_msg_close(&wb.m);
+        wb.d = NULL;
+    }
+    if (!p) {
+        zmq_pollitem_t it = { d, 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll(&it, 1, timeout_ms) <= 0)
+            return false;
+        if (wb.d)
+            zmq_msg_close(&wb.m);
+        wb.d = NULL;
+        zmq_msg_init(&wb.m);
+        cr_assert_geq(zmq_msg_recv(&wb.m, d, 0), 0);
+        cr_assert_not(zmq_msg_more(&wb.m), "events are one frame");
+        wb.d = d;
+        p = zmq_msg_data(&wb.m);
+        len = zmq_msg_size(&wb.m);
+        if (sio_bus_is_batch(p, len)) {
+            cr_assert_gt(sio_bus_batch_open(&wb.br, p, len, SIO_BUS_BATCH_ENVELOPES, NULL), 1,
+                         "a batch holds more than one event");
+            worker_batches++;
+            cr_assert(sio_bus_batch_next(&wb.br, &p, &len));
+        } else {
+            wb.br.p = wb.br.end = NULL;      /* no more items */
+        }
+    }
     struct sio_env e;
-    cr_assert_eq(sio_env_decode(zmq_msg_data(&m), zmq_msg_size(&m), &e), 0);
+    cr_assert_eq(sio_env_decode(p, len, &e), 0);
     *kind = e.kind;
     snprintf(sid, sidcap, "%.*s", (int)e.sid.len, e.sid.p);
     if (raw) {
         sio_buf_reset(raw);
-        sio_buf_append(raw, zmq_msg_data(&m), zmq_msg_size(&m));
+        sio_buf_append(raw, p, len);
     }
     sio_env_clear(&e);
-    zmq_msg_close(&m);
     return true;
+}
+
+static void worker_close(void *d)
+{
+    if (wb.d == d) {
+        zmq_msg_close(&wb.m);
+        wb.d = NULL;
+    }
+    zmq_close(d);
+}
+
+/* Append the event (kind, nsp, sid, id, data) to a gateway's batch as its
+ * route and envelope pair. */
+static void batch_event(struct sio_bus_batch *b, enum sio_env_kind kind, const char *nsp,
+                        const char *sid, int64_t id, const char *data)
+{
+    struct sio_env e;
+    sio_env_init(&e, kind);
+    e.gw = S(FGW_ID);
+    e.nsp = S(nsp);
+    e.sid = S(sid);
+    e.id = id;
+    if (data)
+        e.data = S(data);
+    char route[256];
+    int rl = sio_bus_route_make(route, sizeof route, kind, nsp, strlen(nsp), sid, strlen(sid));
+    cr_assert_gt(rl, 0);
+    struct sio_buf env = SIO_BUF_INIT;
+    cr_assert_eq(sio_env_encode(&e, &env), 0);
+    cr_assert_eq(sio_bus_batch_add_pair(b, route, (size_t)rl, env.data, env.len), 0);
+    sio_buf_clear(&env);
+}
+
+/* Send raw bytes as a gateway's batch message [c1, bytes]. */
+static void send_batch(struct fgw *f, const void *p, size_t len)
+{
+    const uint8_t mark = SIO_BUS_BATCH;
+    cr_assert_eq(zmq_send(f->dealer, &mark, 1, ZMQ_SNDMORE), 1);
+    cr_assert_eq(zmq_send(f->dealer, p, len, 0), (int)len);
 }
 
 Test(hub, unknown_namespace_is_refused_by_the_hub)
@@ -62,7 +130,7 @@ Test(hub, unknown_namespace_is_refused_by_the_hub)
     cr_assert(fgw_str_eq(e->nsp, "/nope"));
     cr_assert(fgw_str_eq(e->gw, FGW_ID));
     fgw_assert_json(e, "{\"message\":\"Invalid namespace\"}");
-    zmq_close(w);
+    worker_close(w);
     fgw_stop(&f);
 }
 
@@ -84,7 +152,7 @@ Test(hub, connect_waits_for_the_first_worker)
     fgw_send_kind(&f, SIO_ENV_EVENT, "/", "early", -1, "[\"x\"]");
     cr_assert(worker_recv(w, 2000, &kind, sid, sizeof sid, NULL));
     cr_assert_eq(kind, SIO_ENV_EVENT);
-    zmq_close(w);
+    worker_close(w);
     fgw_stop(&f);
 }
 
@@ -132,7 +200,7 @@ Test(hub, forwards_envelopes_untouched_and_republishes_commands)
 
     sio_buf_clear(&sent);
     sio_buf_clear(&got);
-    zmq_close(w);
+    worker_close(w);
     fgw_stop(&f);
 }
 
@@ -231,7 +299,7 @@ Test(hub, dead_worker_is_skipped)
     /* the old socket's events are dropped, not crashed on */
     fgw_send_kind(&f, SIO_ENV_EVENT, "/", "s1", -1, "[\"x\"]");
     cr_assert_not(worker_recv(w, 200, &kind, sid, sizeof sid, NULL));
-    zmq_close(w);
+    worker_close(w);
     fgw_stop(&f);
 }
 
@@ -450,7 +518,7 @@ Test(hub, takeover_again_when_a_silent_worker_is_back)
     takeover_connect(&f, "s1");
     cr_assert(worker_recv(w, 1000, &kind, sid, sizeof sid, NULL));
     cr_assert_eq(kind, SIO_ENV_CONNECT);
-    zmq_close(w);
+    worker_close(w);
     fgw_stop(&f);
 }
 
@@ -523,6 +591,122 @@ Test(hub, admin_route_is_republished_on_its_topic_untouched)
     char sid[64];
     cr_assert_not(worker_recv(w, 300, &kind, sid, sizeof sid, NULL), "no admin traffic to workers");
     sio_buf_clear(&b);
-    zmq_close(w);
+    worker_close(w);
     fgw_stop(&f);
+}
+
+Test(hub, gateway_batch_is_routed_pair_by_pair_and_reaches_the_worker_as_one_batch)
+{
+    struct fgw f;
+    fgw_start(&f, NULL, 0, 0);
+    void *w = fake_worker(&f, (const char *const[]){ "/a", NULL });
+    struct sio_bus_batch b;
+    sio_bus_batch_init(&b);
+    batch_event(&b, SIO_ENV_CONNECT, "/a", "s1", -1, "{}");
+    send_batch(&f, b.buf.data, b.buf.len);
+    int kind;
+    char sid[64];
+    cr_assert(worker_recv(w, 2000, &kind, sid, sizeof sid, NULL));
+    cr_assert_eq(kind, SIO_ENV_CONNECT);
+    cr_assert_str_eq(sid, "s1");
+
+    /* three events, an unserved namespace's CONNECT (answered by the hub)
+     * and an admin relay in one message: the worker gets the events in
+     * order, in one batch frame */
+    sio_bus_batch_reset(&b);
+    batch_event(&b, SIO_ENV_EVENT, "/a", "s1", -1, "[\"x\",1]");
+    batch_event(&b, SIO_ENV_CONNECT, "/nobody", "s2", -1, "{}");
+    batch_event(&b, SIO_ENV_EVENT, "/a", "s1", -1, "[\"x\",2]");
+    batch_event(&b, SIO_ENV_DISCONNECT, "/a", "s1", -1, NULL);
+    struct sio_env note;
+    sio_env_init(&note, SIO_ENV_EMIT);
+    note.nsp = S("/admin");
+    note.data = S("[\"server_stats\",{}]");
+    struct sio_buf ne = SIO_BUF_INIT;
+    cr_assert_eq(sio_env_encode(&note, &ne), 0);
+    char route[64];
+    int rl = sio_bus_route_make(route, sizeof route, SIO_ENV_ADMIN, "", 0, "*", 1);
+    cr_assert_eq(sio_bus_batch_add_pair(&b, route, (size_t)rl, ne.data, ne.len), 0);
+    unsigned before = worker_batches;
+    send_batch(&f, b.buf.data, b.buf.len);
+    struct sio_buf raw = SIO_BUF_INIT;
+    const char *want[] = { "[\"x\",1]", "[\"x\",2]" };
+    for (int i = 0; i < 2; i++) {
+        cr_assert(worker_recv(w, 2000, &kind, sid, sizeof sid, &raw));
+        cr_assert_eq(kind, SIO_ENV_EVENT);
+        struct sio_env e;
+        cr_assert_eq(sio_env_decode(raw.data, raw.len, &e), 0);
+        cr_assert(fgw_str_eq(e.data, want[i]), "event %d out of order", i);
+        sio_env_clear(&e);
+    }
+    cr_assert(worker_recv(w, 2000, &kind, sid, sizeof sid, NULL));
+    cr_assert_eq(kind, SIO_ENV_DISCONNECT);
+    cr_assert_eq(worker_batches, before + 1, "the three events came in one batch frame");
+    struct sio_env *e = fgw_expect(&f, SIO_ENV_CONNECT_ERR);
+    cr_assert(fgw_str_eq(e->sid, "s2"));
+    e = fgw_expect(&f, SIO_ENV_EMIT);
+    cr_assert_str_eq(f.topic, "*");
+    cr_assert(fgw_str_eq(e->nsp, "/admin"));
+    sio_buf_clear(&ne);
+    sio_buf_clear(&raw);
+    sio_bus_batch_clear(&b);
+    worker_close(w);
+    fgw_stop(&f);
+}
+
+Test(hub, malformed_gateway_batches_are_dropped_and_the_hub_goes_on)
+{
+    struct fgw f;
+    fgw_start(&f, NULL, 0, 0);
+    void *w = fake_worker(&f, (const char *const[]){ "/a", NULL });
+    struct sio_bus_batch b;
+    sio_bus_batch_init(&b);
+    batch_event(&b, SIO_ENV_CONNECT, "/a", "bad", -1, "{}");
+    send_batch(&f, b.buf.data, b.buf.len - 1);             /* length past the end */
+    send_batch(&f, b.buf.data, 3);                         /* inside a length */
+    send_batch(&f, b.buf.data, 1);                         /* empty */
+    uint8_t odd[64];                                       /* a route without envelope */
+    size_t rlen = ((size_t)b.buf.data[3] << 8) | b.buf.data[4];
+    memcpy(odd, b.buf.data, 5 + rlen);
+    send_batch(&f, odd, 5 + rlen);
+    static const uint8_t notenv[] = { 0xc1, 0, 0, 0, 3, 0x01, 0x2f, 0x00, 0, 0, 0, 1, 0x92 };
+    send_batch(&f, notenv, sizeof notenv);                 /* the envelope is an array */
+    fgw_send_kind(&f, SIO_ENV_CONNECT, "/a", "good", -1, "{}");
+    int kind;
+    char sid[64];
+    cr_assert(worker_recv(w, 2000, &kind, sid, sizeof sid, NULL));
+    cr_assert_eq(kind, SIO_ENV_CONNECT);
+    cr_assert_str_eq(sid, "good", "only the good CONNECT is routed");
+    cr_assert_not(worker_recv(w, 300, &kind, sid, sizeof sid, NULL));
+    sio_bus_batch_clear(&b);
+    worker_close(w);
+    fgw_stop(&f);
+}
+
+Test(hub, real_worker_answers_a_batch_in_order_with_batches)
+{
+    char *seq = fgw_build_path("tests/unit/core/plugin-seq.so");
+    struct fgw f;
+    fgw_start(&f, (const char *const[]){ seq }, 1, 1);
+    fgw_send_kind(&f, SIO_ENV_CONNECT, "/seq", "k1", -1, NULL);
+    fgw_expect(&f, SIO_ENV_CONNECT_OK);
+    enum { NE = 40 };
+    struct sio_bus_batch b;
+    sio_bus_batch_init(&b);
+    for (int n = 0; n < NE; n++) {
+        char data[64];
+        snprintf(data, sizeof data, "[\"seq\",%d]", n);
+        batch_event(&b, SIO_ENV_EVENT, "/seq", "k1", n, data);
+    }
+    unsigned before = f.batches;
+    send_batch(&f, b.buf.data, b.buf.len);
+    for (int n = 0; n < NE; n++) {
+        struct sio_env *e = fgw_expect(&f, SIO_ENV_ACK);
+        cr_assert_eq(e->id, n, "ack %d out of order", n);
+    }
+    cr_assert_gt(f.batches, before, "the shard answered the batch with a batch");
+    cr_assert_not(fgw_recv(&f, 200));
+    sio_bus_batch_clear(&b);
+    fgw_stop(&f);
+    free(seq);
 }

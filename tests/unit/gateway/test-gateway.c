@@ -23,6 +23,7 @@
 #include <zmq.h>
 #include "edge/gateway/gateway.h"
 #include "proto/envelope.h"
+#include "proto/batch.h"
 #include "proto/bus.h"
 #include <sio/log.h>
 
@@ -66,6 +67,43 @@ static void publish(const char *topic, struct sio_env *env)
     zmq_send(hub_pub, topic, strlen(topic), ZMQ_SNDMORE);
     zmq_send(hub_pub, b.data, b.len, 0);
     sio_buf_clear(&b);
+}
+
+/* Event "batch": three EMITs to the sender in one batch frame (docs/BUS.md
+ * 2.4), then malformed batches (dropped), then a lone EMIT "after". */
+static void publish_batch(const char *topic, const struct sio_env *ev)
+{
+    struct sio_bus_batch b;
+    sio_bus_batch_init(&b);
+    struct sio_buf e = SIO_BUF_INIT;
+    struct sio_env r;
+    char data[32];
+    for (int i = 1; i <= 3; i++) {
+        sio_env_init(&r, SIO_ENV_EMIT);
+        r.nsp = ev->nsp;
+        r.sid = ev->sid;
+        snprintf(data, sizeof data, "[\"b\",%d]", i);
+        r.data = (struct sio_str){ data, strlen(data) };
+        sio_buf_reset(&e);
+        cr_assert_eq(sio_env_encode(&r, &e), 0);
+        cr_assert_eq(sio_bus_batch_add(&b, e.data, e.len), 0);
+    }
+    zmq_send(hub_pub, topic, strlen(topic), ZMQ_SNDMORE);
+    zmq_send(hub_pub, b.buf.data, b.buf.len, 0);
+    zmq_send(hub_pub, topic, strlen(topic), ZMQ_SNDMORE);    /* length past the end */
+    zmq_send(hub_pub, b.buf.data, b.buf.len - 1, 0);
+    zmq_send(hub_pub, topic, strlen(topic), ZMQ_SNDMORE);    /* empty */
+    zmq_send(hub_pub, b.buf.data, 1, 0);
+    static const uint8_t notenv[] = { 0xc1, 0, 0, 0, 2, 0x92, 0x01 };
+    zmq_send(hub_pub, topic, strlen(topic), ZMQ_SNDMORE);    /* an array, not a map */
+    zmq_send(hub_pub, notenv, sizeof notenv, 0);
+    sio_env_init(&r, SIO_ENV_EMIT);
+    r.nsp = ev->nsp;
+    r.sid = ev->sid;
+    r.data = (struct sio_str){ "[\"after\"]", 9 };
+    publish(topic, &r);
+    sio_buf_clear(&e);
+    sio_bus_batch_clear(&b);
 }
 
 static char *args_json(const struct sio_env *ev, size_t skip, char **first)
@@ -125,6 +163,8 @@ static void hub_handle(struct sio_env *ev)
             r.rooms2 = &room;
             r.nrooms2 = 1;
             publish(gwid, &r);
+        } else if (name && strcmp(name, "batch") == 0) {
+            publish_batch(gwid, ev);
         } else if (name && (strcmp(name, "toroom") == 0 || strcmp(name, "bcast") == 0 ||
                             strcmp(name, "vbcast") == 0)) {
             sio_env_init(&r, SIO_ENV_EMIT);
@@ -190,7 +230,22 @@ static void *hub_main(void *arg)
             else
                 zmq_msg_close(&m);
         }
-        if (n == 3) {
+        if (n == 3 && zmq_msg_size(&f[1]) == 1 &&
+            *(const uint8_t *)zmq_msg_data(&f[1]) == SIO_BUS_BATCH) {
+            /* [0xc1, route/envelope pairs] (docs/BUS.md 2.4) */
+            struct sio_bus_batch_reader br;
+            const void *r, *e;
+            size_t rl, el;
+            if (sio_bus_batch_open(&br, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]),
+                                   SIO_BUS_BATCH_ROUTED, NULL) > 0)
+                while (sio_bus_batch_next(&br, &r, &rl) && sio_bus_batch_next(&br, &e, &el)) {
+                    struct sio_env ev;
+                    if (sio_env_decode(e, el, &ev) == 0) {
+                        hub_handle(&ev);
+                        sio_env_clear(&ev);
+                    }
+                }
+        } else if (n == 3) {
             struct sio_env ev;
             if (sio_env_decode(zmq_msg_data(&f[2]), zmq_msg_size(&f[2]), &ev) == 0) {
                 hub_handle(&ev);
@@ -975,6 +1030,25 @@ Test(gateway, rooms_broadcast_kick)
     ws_expect_text(c[0], "42[\"toroom-back\",\"hi\"]");
     for (int i = 0; i < 3; i++)
         close(c[i]);
+}
+
+Test(gateway, commands_in_a_batch_frame_arrive_in_order_and_bad_batches_are_dropped)
+{
+    start(0, 0, 0);
+    struct resp r;
+    int c = ws_open("/socket.io/?EIO=4&transport=websocket", &r);
+    ws_expect_prefix(c, "0{", 0);
+    ws_send(c, 1, "40", 2, true);
+    ws_expect_prefix(c, "40{", 0);
+    ws_send(c, 1, "42[\"batch\"]", 11, true);
+    ws_expect_text(c, "42[\"b\",1]");
+    ws_expect_text(c, "42[\"b\",2]");
+    ws_expect_text(c, "42[\"b\",3]");
+    ws_expect_text(c, "42[\"after\"]");
+    /* the gateway still works: a second round */
+    ws_send(c, 1, "42[\"batch\"]", 11, true);
+    ws_expect_text(c, "42[\"b\",1]");
+    close(c);
 }
 
 Test(gateway, bind_in_use)
