@@ -124,7 +124,9 @@ void gw_bus_frames(struct gw_thread *t, const void *route, size_t rlen, const vo
     bus_out(t, route, rlen, env, elen, NULL);
 }
 
-void gw_bus_send(struct gw_thread *t, const struct sio_env *env)
+/* keep: t->envbuf must still hold the envelope afterwards, so a large one
+ * is copied to zmq instead of handed over. */
+static bool bus_send(struct gw_thread *t, const struct sio_env *env, bool keep)
 {
     char route[1 + SIO_MAX_NSP_LEN + 1 + 128];
     int rl = sio_bus_route_make(route, sizeof route, (int)env->kind,
@@ -132,14 +134,25 @@ void gw_bus_send(struct gw_thread *t, const struct sio_env *env)
                                 env->sid.p ? env->sid.p : "", env->sid.len);
     if (rl < 0) {
         sio_log_debug(topic, "route too long");
-        return;
+        return false;
     }
     sio_buf_reset(&t->envbuf);
     if (sio_env_encode(env, &t->envbuf) < 0) {
         sio_log_warn(topic, "envelope encode failed (kind %d)", (int)env->kind);
-        return;
+        return false;
     }
-    bus_out(t, route, (size_t)rl, t->envbuf.data, t->envbuf.len, &t->envbuf);
+    bus_out(t, route, (size_t)rl, t->envbuf.data, t->envbuf.len, keep ? NULL : &t->envbuf);
+    return true;
+}
+
+void gw_bus_send(struct gw_thread *t, const struct sio_env *env)
+{
+    bus_send(t, env, false);
+}
+
+bool gw_bus_send_kept(struct gw_thread *t, const struct sio_env *env)
+{
+    return bus_send(t, env, true);
 }
 
 void gw_bus_relay(struct gw_thread *t, const char *tp, const struct sio_env *env)

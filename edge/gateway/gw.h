@@ -360,6 +360,9 @@ struct sio_gateway {
 /* An envelope to the hub on t's DEALER (dropped, with a log line, when
  * the route or the envelope cannot be made or the send fails). */
 void gw_bus_send(struct gw_thread *t, const struct sio_env *env);
+/* The same, and t->envbuf still holds the encoded envelope afterwards (for
+ * a copy kept until the worker confirms it). False when nothing was sent. */
+bool gw_bus_send_kept(struct gw_thread *t, const struct sio_env *env);
 /* Have the hub publish env to topic ("*" or a gateway id) (SIO_ENV_ADMIN route). */
 void gw_bus_relay(struct gw_thread *t, const char *topic, const struct sio_env *env);
 /* Send the frames [route, envelope] as they are (an event kept for a

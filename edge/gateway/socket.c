@@ -350,8 +350,14 @@ static void dispatch(struct gw_session *s, const struct sio_packet_hdr *h,
         if (keep || k->seq % step == 0)
             env.confirm = k->seq;
     }
-    gw_bus_send(s->t, &env);
-    if (keep && !pending_keep(s->t, k, &env)) {
+    /* kept: the copy is taken from t->envbuf, which a large envelope sent
+     * without a copy would have given away */
+    bool sent = true;
+    if (keep)
+        sent = gw_bus_send_kept(s->t, &env);
+    else
+        gw_bus_send(s->t, &env);
+    if (keep && sent && !pending_keep(s->t, k, &env)) {
         char why[128];
         snprintf(why, sizeof why, "more than %zu unconfirmed events or %zu bytes (hold bounds)",
                  s->t->gw->cfg.hold_max_events, s->t->gw->cfg.hold_max_bytes);

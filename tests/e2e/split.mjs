@@ -493,6 +493,32 @@ await check("no worker comes back: after --hold-timeout the gateway disconnects 
   for (const p of [g, w2, h]) eq(await waitExit(p, 8000), { code: 0, sig: null }, `${p.name} exit`);
 }, 60000);
 
+await check("an event of 20 KiB held for a dead worker reaches its successor whole (large " +
+            "envelopes go to the bus without a copy; the gateway's held copy must not be empty)",
+            async () => {
+  const bus = `ipc://${W}/big`;
+  const h = start("big-hub", ["hub", "--bind", bus, "--worker-timeout", "1500"]);
+  await waitOut(h, /hub: events/);
+  const w = start("big-worker", ["worker", "--hub", bus, "--plugin", `${W}/split-v1.so`]);
+  await waitOut(w, /worker: 1 plugins/);
+  const g = await gateway("big-gateway", bus);
+  const s = await client(g.url, { transports: ["websocket"] });
+  eq(await ack(s, "size", "x"), 1, "a small event before");
+  // stopped, the worker takes the event into its queue but never confirms it
+  process.kill(w.pid, "SIGSTOP");
+  const held = s.timeout(30000).emitWithAck("size", "y".repeat(20000));
+  await sleep(300);
+  process.kill(w.pid, "SIGKILL");
+  await w.done;
+  const w2 = start("big-worker2", ["worker", "--hub", bus, "--plugin", `${W}/split-v1.so`]);
+  await waitOut(w2, /worker: 1 plugins/);
+  eq(await held, 20000, "the ack of the held 20 KiB event, from the new worker");
+  eq(s.connected, true, "the client is still connected");
+  s.close();
+  for (const p of [g, w2, h]) process.kill(p.pid, "SIGTERM");
+  for (const p of [g, w2, h]) eq(await waitExit(p, 8000), { code: 0, sig: null }, `${p.name} exit`);
+}, 60000);
+
 stopAll();
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -113,8 +113,16 @@ static json_t *on_sess_get(struct sio_ctx *ctx, json_t *args)
     return v ? json_incref(v) : json_null();
 }
 
+/* the length of a string argument: an event of any size, answered small */
+static json_t *on_size(struct sio_ctx *ctx, json_t *args)
+{
+    (void)ctx;
+    return json_integer((json_int_t)json_string_length(json_array_get(args, 0)));
+}
+
 SIO_PLUGIN(.name = "split", .nsp = "/", .on_disconnect = on_disconnect, .on_unload = on_unload,
            .events = SIO_EVENTS({ "join", on_join }, { "ver", on_ver }, { "work", on_work },
                                 { "bcast", on_bcast }, { "sess_set", on_sess_set },
                                 { "sess_get", on_sess_get }, { "gaps", on_gaps },
-                                { "stats", on_stats }, { "reason", on_reason }));
+                                { "stats", on_stats }, { "reason", on_reason },
+                                { "size", on_size }));
