@@ -11,6 +11,8 @@
 #include "proto/envelope.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <msgpack.h>
@@ -128,10 +130,46 @@ static bool list_valid(const struct sio_str *a, size_t n)
     return true;
 }
 
+/* Tables made once from keys[]: each key as msgpack-c writes it (a str
+ * header and the name), so that encoding a key is one append instead of two
+ * calls through the packer; and, per name length, the keys of that length
+ * (ending with -1), so that decoding compares only those. */
+#define KEY_MAX_LEN 5
+static struct {
+    char b[8];
+    uint8_t n;
+} key_bytes[K_COUNT];
+static int8_t keys_by_len[KEY_MAX_LEN + 1][K_COUNT + 1];
+static pthread_once_t key_tables_once = PTHREAD_ONCE_INIT;
+
+static int key_bytes_write(void *data, const char *buf, size_t len)
+{
+    size_t k = (size_t)(uintptr_t)data;
+    if (key_bytes[k].n + len > sizeof key_bytes[k].b)
+        return -1;
+    memcpy(key_bytes[k].b + key_bytes[k].n, buf, len);
+    key_bytes[k].n = (uint8_t)(key_bytes[k].n + len);
+    return 0;
+}
+
+static void key_tables_make(void)
+{
+    size_t fill[KEY_MAX_LEN + 1] = { 0 };
+    for (size_t k = 0; k < K_COUNT; k++) {
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, (void *)(uintptr_t)k, key_bytes_write);
+        msgpack_pack_str(&pk, keys[k].n);
+        msgpack_pack_str_body(&pk, keys[k].s, keys[k].n);
+        keys_by_len[keys[k].n][fill[keys[k].n]++] = (int8_t)k;
+    }
+    for (size_t n = 0; n <= KEY_MAX_LEN; n++)
+        keys_by_len[n][fill[n]] = -1;
+}
+
 static void put_key(struct enc *e, enum env_key k)
 {
-    msgpack_pack_str(&e->pk, keys[k].n);
-    msgpack_pack_str_body(&e->pk, keys[k].s, keys[k].n);
+    if (!e->err && sio_buf_append(e->out, key_bytes[k].b, key_bytes[k].n) < 0)
+        e->err = -ENOMEM;
 }
 
 static void put_str(struct enc *e, const struct sio_str *s)
@@ -205,6 +243,7 @@ int sio_env_encode(const struct sio_env *env, struct sio_buf *out)
         big += env->bins[i].len;
     if (big > 4096 && sio_buf_reserve(out, big + 512) < 0)
         return -ENOMEM;
+    (void)pthread_once(&key_tables_once, key_tables_make);
     struct enc e = { .out = out, .err = 0 };
     size_t start = out->len;
     msgpack_packer_init(&e.pk, &e, enc_write);
@@ -443,6 +482,19 @@ static bool get_list(const msgpack_object *o, struct sio_str **next, struct sio_
     return true;
 }
 
+/* The key named p[0..n), or -1: only the keys of that length are compared
+ * (the names are 1 to 5 bytes). */
+static int key_index(const char *p, size_t n)
+{
+    (void)pthread_once(&key_tables_once, key_tables_make);
+    if (n == 0 || n >= KEY_MAX_LEN + 1)
+        return -1;
+    for (const int8_t *k = keys_by_len[n]; *k >= 0; k++)
+        if (memcmp(keys[*k].s, p, n) == 0)
+            return *k;
+    return -1;
+}
+
 static int from_object(const msgpack_object *root, struct sio_env *env)
 {
     const msgpack_object *f[K_COUNT] = { 0 };
@@ -453,14 +505,11 @@ static int from_object(const msgpack_object *root, struct sio_env *env)
         const msgpack_object_kv *kv = &root->via.map.ptr[i];
         if (kv->key.type != MSGPACK_OBJECT_STR)
             return SIO_ERR_ENVELOPE;
-        for (int k = 0; k < K_COUNT; k++) {
-            if (keys[k].n == kv->key.via.str.size &&
-                memcmp(keys[k].s, kv->key.via.str.ptr, keys[k].n) == 0) {
-                if (f[k])
-                    return SIO_ERR_ENVELOPE;   /* duplicate key */
-                f[k] = &kv->val;
-                break;
-            }
+        int k = key_index(kv->key.via.str.ptr, kv->key.via.str.size);
+        if (k >= 0) {
+            if (f[k])
+                return SIO_ERR_ENVELOPE;   /* duplicate key */
+            f[k] = &kv->val;
         }
         /* unknown keys: skipped */
     }
