@@ -336,10 +336,9 @@ static void flush_worker(struct sio_hub *h, size_t slot)
     struct hub_worker *w = &h->w[slot];
     if (!w->out.n)
         return;
-    const void *p = w->out.buf.data;
-    size_t len = w->out.buf.len;
-    if (w->out.n == 1)
-        sio_bus_batch_item(&w->out, 0, &p, &len);
+    const void *p;
+    size_t len;
+    sio_bus_batch_frame(&w->out, &p, &len);
     int rc = 0;
     if (zmq_send(h->workers, w->rid, w->rid_len, ZMQ_SNDMORE) < 0 ||
         zmq_send(h->workers, p, len, 0) < 0)

@@ -107,10 +107,9 @@ void wk_flush(struct sio__shard *sh)
 {
     if (!sh->out.n)
         return;
-    const void *p = sh->out.buf.data;
-    size_t len = sh->out.buf.len;
-    if (sh->out.n == 1)
-        sio_bus_batch_item(&sh->out, 0, &p, &len);
+    const void *p;
+    size_t len;
+    sio_bus_batch_frame(&sh->out, &p, &len);
     sh->sends++;
     if (zmq_send(sh->dealer, sh->out_topic, sh->out_tlen, ZMQ_SNDMORE) < 0 ||
         zmq_send(sh->dealer, p, len, 0) < 0)

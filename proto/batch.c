@@ -79,6 +79,16 @@ void sio_bus_batch_item(const struct sio_bus_batch *b, size_t i, const void **p,
     *p = d + 4;
 }
 
+void sio_bus_batch_frame(const struct sio_bus_batch *b, const void **p, size_t *len)
+{
+    if (b->n == 1) {
+        sio_bus_batch_item(b, 0, p, len);
+    } else {
+        *p = b->buf.data;
+        *len = b->buf.len;
+    }
+}
+
 static bool starts_map(const uint8_t *p, size_t len)
 {
     return len > 0 && ((p[0] >= 0x80 && p[0] <= 0x8f) || p[0] == 0xde || p[0] == 0xdf);

@@ -54,6 +54,9 @@ int sio_bus_batch_add_pair(struct sio_bus_batch *b, const void *route, size_t rl
 /* The i-th item of b (i < b->n), borrowed from b until it changes. Lets a
  * sender with one item (two for pairs) send them as plain frames. */
 void sio_bus_batch_item(const struct sio_bus_batch *b, size_t i, const void **p, size_t *len);
+/* The frame that carries what b holds: its item when it holds one (sent as
+ * the plain frame), else the whole batch. b must hold at least one item. */
+void sio_bus_batch_frame(const struct sio_bus_batch *b, const void **p, size_t *len);
 
 /* ---- reader ---- */
 

@@ -128,8 +128,9 @@ static inline void fgw_send(struct fgw *f, const struct sio_env *env)
 
 #define S(x) ((struct sio_str){ (x), strlen(x) })
 
-static inline void fgw_send_kind(struct fgw *f, enum sio_env_kind kind, const char *nsp,
-                                 const char *sid, int64_t id, const char *data)
+/* An event of this fake gateway: kind, nsp, sid, id (-1: none), data. */
+static inline struct sio_env fgw_env(enum sio_env_kind kind, const char *nsp, const char *sid,
+                                     int64_t id, const char *data)
 {
     struct sio_env e;
     sio_env_init(&e, kind);
@@ -139,6 +140,13 @@ static inline void fgw_send_kind(struct fgw *f, enum sio_env_kind kind, const ch
     e.id = id;
     if (data)
         e.data = S(data);
+    return e;
+}
+
+static inline void fgw_send_kind(struct fgw *f, enum sio_env_kind kind, const char *nsp,
+                                 const char *sid, int64_t id, const char *data)
+{
+    struct sio_env e = fgw_env(kind, nsp, sid, id, data);
     fgw_send(f, &e);
 }
 

@@ -93,14 +93,7 @@ static void worker_close(void *d)
 static void batch_event(struct sio_bus_batch *b, enum sio_env_kind kind, const char *nsp,
                         const char *sid, int64_t id, const char *data)
 {
-    struct sio_env e;
-    sio_env_init(&e, kind);
-    e.gw = S(FGW_ID);
-    e.nsp = S(nsp);
-    e.sid = S(sid);
-    e.id = id;
-    if (data)
-        e.data = S(data);
+    struct sio_env e = fgw_env(kind, nsp, sid, id, data);
     char route[256];
     int rl = sio_bus_route_make(route, sizeof route, kind, nsp, strlen(nsp), sid, strlen(sid));
     cr_assert_gt(rl, 0);
