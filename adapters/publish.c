@@ -122,8 +122,9 @@ static int enqueue(void *ud, const void *msg, size_t len)
 
 /* One command seen on the commands endpoint: published to the broker
  * unless it came from one (org) or is not for it. */
-static void publish_one(struct sio_bridge_pub *p, const void *data, size_t len)
+static void publish_one(void *arg, const void *data, size_t len)
 {
+    struct sio_bridge_pub *p = arg;
     char err[256];
     struct sio_env env;
     atomic_fetch_add(&p->seen, 1);
@@ -168,22 +169,12 @@ static void *reader(void *arg)
             else
                 zmq_msg_close(&m);
         }
-        if (n == 2 && sio_bus_is_batch(zmq_msg_data(&fr[1]), zmq_msg_size(&fr[1]))) {
-            /* a worker's commands of one pass (docs/BUS.md 2.4), in order */
-            struct sio_bus_batch_reader br;
-            const char *why;
-            const void *item;
-            size_t len;
-            if (sio_bus_batch_open(&br, zmq_msg_data(&fr[1]), zmq_msg_size(&fr[1]),
-                                   SIO_BUS_BATCH_ENVELOPES, &why) < 0) {
-                atomic_fetch_add(&p->errors, 1);
-                sio_log_debug(topic, "%s: bad batch dropped: %s", p->name, why);
-            } else {
-                while (sio_bus_batch_next(&br, &item, &len))
-                    publish_one(p, item, len);
-            }
-        } else if (n == 2) {
-            publish_one(p, zmq_msg_data(&fr[1]), zmq_msg_size(&fr[1]));
+        /* a command, or a worker's commands of one pass (docs/BUS.md 2.4) */
+        const char *why;
+        if (n == 2 && sio_bus_envelopes_each(zmq_msg_data(&fr[1]), zmq_msg_size(&fr[1]),
+                                             publish_one, p, &why) < 0) {
+            atomic_fetch_add(&p->errors, 1);
+            sio_log_debug(topic, "%s: bad batch dropped: %s", p->name, why);
         }
         for (int i = 0; i < n; i++)
             zmq_msg_close(&fr[i]);

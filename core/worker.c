@@ -298,6 +298,11 @@ static bool drain_queue(struct sio__shard *sh)
 }
 
 /* One event from the hub; false when none is ready (EAGAIN). */
+static void handle_one(void *arg, const void *env, size_t len)
+{
+    wk_handle(arg, env, len);
+}
+
 static bool recv_and_handle(struct sio__shard *sh)
 {
     zmq_msg_t m;
@@ -307,21 +312,10 @@ static bool recv_and_handle(struct sio__shard *sh)
         return false;
     }
     bool more = zmq_msg_more(&m);
-    if (sio_bus_is_batch(zmq_msg_data(&m), zmq_msg_size(&m))) {
-        /* the hub's events for us of one pass (docs/BUS.md 2.4), in order */
-        struct sio_bus_batch_reader br;
-        const char *why;
-        const void *p;
-        size_t len;
-        if (sio_bus_batch_open(&br, zmq_msg_data(&m), zmq_msg_size(&m), SIO_BUS_BATCH_ENVELOPES,
-                               &why) < 0)
-            sio_log_debug(topic, "shard %u: bad batch from the hub dropped: %s", sh->index, why);
-        else
-            while (sio_bus_batch_next(&br, &p, &len))
-                wk_handle(sh, p, len);
-    } else {
-        wk_handle(sh, zmq_msg_data(&m), zmq_msg_size(&m));
-    }
+    /* an event, or the hub's events for us of one pass (docs/BUS.md 2.4) */
+    const char *why;
+    if (sio_bus_envelopes_each(zmq_msg_data(&m), zmq_msg_size(&m), handle_one, sh, &why) < 0)
+        sio_log_debug(topic, "shard %u: bad batch from the hub dropped: %s", sh->index, why);
     zmq_msg_close(&m);
     while (more) {     /* events are one frame; skip anything else */
         zmq_msg_init(&m);

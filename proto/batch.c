@@ -147,3 +147,21 @@ bool sio_bus_batch_next(struct sio_bus_batch_reader *r, const void **p, size_t *
     r->p += 4 + *len;
     return true;
 }
+
+int sio_bus_envelopes_each(const void *data, size_t len,
+                           void (*fn)(void *ud, const void *env, size_t env_len), void *ud,
+                           const char **why)
+{
+    if (!sio_bus_is_batch(data, len)) {
+        fn(ud, data, len);
+        return 0;
+    }
+    struct sio_bus_batch_reader br;
+    if (sio_bus_batch_open(&br, data, len, SIO_BUS_BATCH_ENVELOPES, why) < 0)
+        return -EINVAL;
+    const void *p;
+    size_t n;
+    while (sio_bus_batch_next(&br, &p, &n))
+        fn(ud, p, n);
+    return 0;
+}

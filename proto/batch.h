@@ -77,6 +77,13 @@ static inline bool sio_bus_is_batch(const void *data, size_t len)
  * number of items (> 0), or -EINVAL with *why set: not a batch, empty, a
  * truncated length, a length past the end, an odd number of items for
  * ROUTED, or an envelope item that does not start a msgpack map. */
+/* Call fn(ud, envelope, length) for each envelope a frame carries: the
+ * frame itself when it is not a batch, else each item of the batch, in
+ * order. 0; or -EINVAL with *why set when the batch is malformed (checked
+ * whole first, so fn is never called for part of it). */
+int sio_bus_envelopes_each(const void *data, size_t len,
+                           void (*fn)(void *ud, const void *env, size_t env_len), void *ud,
+                           const char **why);
 long sio_bus_batch_open(struct sio_bus_batch_reader *r, const void *data, size_t len,
                         enum sio_bus_batch_form form, const char **why);
 /* The next item of an opened batch: true and *p, *len (borrowed from the

@@ -43,8 +43,9 @@
 SIO_LOG_TOPIC_STATIC(topic, "edge.gateway");
 
 /* One command (an envelope) from the hub. */
-static void bus_command(struct gw_thread *t, const void *data, size_t len)
+static void bus_command(void *arg, const void *data, size_t len)
 {
+    struct gw_thread *t = arg;
     struct sio_env env;
     int r = sio_env_decode(data, len, &env);
     if (r == 0 && env.kind == SIO_ENV_ADMIN) {
@@ -92,21 +93,11 @@ static void bus_drain(struct gw_thread *t)
         const char *td = zmq_msg_data(&tp);
         bool mine = (tl == SIO_GW_ID_LEN && memcmp(td, t->id, SIO_GW_ID_LEN) == 0) ||
                     (tl == 1 && td[0] == '*');
-        if (mine && sio_bus_is_batch(zmq_msg_data(&m), zmq_msg_size(&m))) {
-            /* a worker's commands of one pass (docs/BUS.md 2.4), in order */
-            struct sio_bus_batch_reader br;
-            const char *why;
-            const void *p;
-            size_t len;
-            if (sio_bus_batch_open(&br, zmq_msg_data(&m), zmq_msg_size(&m),
-                                   SIO_BUS_BATCH_ENVELOPES, &why) < 0)
-                sio_log_debug(topic, "bad batch from hub dropped: %s", why);
-            else
-                while (sio_bus_batch_next(&br, &p, &len))
-                    bus_command(t, p, len);
-        } else if (mine) {
-            bus_command(t, zmq_msg_data(&m), zmq_msg_size(&m));
-        }
+        /* a command, or a worker's commands of one pass (docs/BUS.md 2.4) */
+        const char *why;
+        if (mine && sio_bus_envelopes_each(zmq_msg_data(&m), zmq_msg_size(&m), bus_command, t,
+                                           &why) < 0)
+            sio_log_debug(topic, "bad batch from hub dropped: %s", why);
         zmq_msg_close(&tp);
         zmq_msg_close(&m);
     }

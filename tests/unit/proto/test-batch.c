@@ -3,6 +3,7 @@
  * every malformed batch is refused whole. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include "proto/batch.h"
 #include "proto/bus.h"
@@ -156,4 +157,53 @@ Test(batch, writer_refuses_bad_arguments)
     cr_assert_eq(w.n, 0);
     cr_assert_eq(w.buf.len, 0);
     sio_bus_batch_clear(&w);
+}
+
+struct seen {
+    int n;
+    char sids[4][8];
+};
+
+static void collect(void *ud, const void *p, size_t len)
+{
+    struct seen *s = ud;
+    struct sio_env env;
+    cr_assert_eq(sio_env_decode(p, len, &env), 0);
+    cr_assert_lt(s->n, 4);
+    snprintf(s->sids[s->n++], sizeof s->sids[0], "%.*s", (int)env.sid.len, env.sid.p);
+    sio_env_clear(&env);
+}
+
+/* What the gateways, the shards and the publishing bridge read: a plain
+ * envelope is one, a batch gives its envelopes in order, and a broken batch
+ * gives none and says why. */
+Test(batch, envelopes_each_reads_plain_and_batched_frames)
+{
+    struct sio_buf e = SIO_BUF_INIT;
+    struct seen s = { 0 };
+    const char *why = NULL;
+    encode(&e, SIO_ENV_ACK, "solo");
+    cr_assert_eq(sio_bus_envelopes_each(e.data, e.len, collect, &s, &why), 0);
+    cr_assert_eq(s.n, 1);
+    cr_assert_str_eq(s.sids[0], "solo");
+
+    struct sio_bus_batch w;
+    sio_bus_batch_init(&w);
+    const char *sids[] = { "x", "yy", "zzz" };
+    for (int i = 0; i < 3; i++) {
+        encode(&e, SIO_ENV_ACK, sids[i]);
+        cr_assert_eq(sio_bus_batch_add(&w, e.data, e.len), 0);
+    }
+    memset(&s, 0, sizeof s);
+    cr_assert_eq(sio_bus_envelopes_each(w.buf.data, w.buf.len, collect, &s, &why), 0);
+    cr_assert_eq(s.n, 3);
+    for (int i = 0; i < 3; i++)
+        cr_assert_str_eq(s.sids[i], sids[i]);
+
+    memset(&s, 0, sizeof s);
+    cr_assert_eq(sio_bus_envelopes_each(w.buf.data, w.buf.len - 1, collect, &s, &why), -EINVAL);
+    cr_assert_eq(s.n, 0, "no envelope of a broken batch is handled");
+    cr_assert_not_null(why);
+    sio_bus_batch_clear(&w);
+    sio_buf_clear(&e);
 }
